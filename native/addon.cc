@@ -4,6 +4,9 @@
 #include <napi.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
+#include <errno.h>
 
 #include <memory>
 #include <string>
@@ -36,6 +39,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("cancelAll", &Addon::CancelAll),
         InstanceMethod("stats", &Addon::GetStats),
         InstanceMethod("notify", &Addon::Notify),
+        InstanceMethod("nsType", &Addon::NsType),
     });
   }
 
@@ -130,6 +134,15 @@ class Addon : public Napi::Addon<Addon> {
     int err = NotifySocket(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), &syscall);
     if (err) return ErrorObject(env, err, syscall);
     return env.Undefined();
+  }
+
+  // nsType(fd) -> CLONE_NEW* flag of the namespace behind fd | {errno, syscall}.
+  // ENOTTY/EINVAL: not a namespace file at all.
+  Napi::Value NsType(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int type = ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE);
+    if (type < 0) return ErrorObject(env, errno, "ioctl");
+    return Napi::Number::New(env, type);
   }
 
   void Deliver(Napi::Env env, Batch* batch) {

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import util from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 export type Transport = 'udp' | 'tcp';
@@ -30,7 +29,12 @@ export interface NativeBinding {
   cancelAll(): void;
   stats(): NativeStats;
   notify(socketPath: string, message: string): NativeError | undefined;
+  /** The CLONE_NEW* type of the namespace behind fd (ioctl NS_GET_NSTYPE). */
+  nsType(fd: number): number | NativeError;
 }
+
+/** CLONE_NEWNET: what nsType() returns for a network namespace. */
+export const CLONE_NEWNET = 0x40000000;
 
 export interface NativeError {
   errno: number;
@@ -82,17 +86,15 @@ export class ExchangeError extends Error {
   }
 }
 
-function errnoName(errno: number): string {
-  try {
-    return util.getSystemErrorName(-Math.abs(errno));
-  } catch {
-    return `E${errno}`;
-  }
+const ERRNO: Record<string, number> = { ...os.constants.errno };
+const ERRNO_NAMES = new Map<number, string>(Object.entries(ERRNO).map(([k, v]) => [v, k]));
+
+/** Linux errno number -> name (EBADMSG, ...); `E<n>` when unknown. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
 }
 
-const ERRNO: Record<string, number> = Object.fromEntries(
-  Object.entries(os.constants.errno).map(([k, v]) => [k, v as number]),
-);
+/** Errno name -> number; 0 when unknown. */
 export const errnoOf = (name: string): number => ERRNO[name] ?? 0;
 
 // ---------------------------------------------------------------------------
@@ -135,19 +137,21 @@ export class NetnsHandle {
 
   /** Takes ownership of an fd that is already open (it is closed on failure). */
   static adopt(fd: number, p: string, param = 'netns'): NetnsHandle {
-    let link: string;
     let st: fs.Stats;
+    let type: number | NativeError;
     try {
-      link = fs.readlinkSync(`/proc/self/fd/${fd}`);
       st = fs.fstatSync(fd);
+      type = getBinding().nsType(fd);
     } catch (err) {
       fs.closeSync(fd);
       const e = err as NodeJS.ErrnoException;
-      throw new ExchangeError(errnoOf(e.code ?? 'EIO') || 5, 'fstat', p, { cause: err });
+      if (e.code) throw new ExchangeError(errnoOf(e.code) || 5, 'fstat', p, { cause: err });
+      throw err;
     }
-    if (!/^net:\[\d+\]$/.test(link)) {
+    if (typeof type !== 'number' || type !== CLONE_NEWNET) {
       fs.closeSync(fd);
-      throw new ArgumentError(param, `${p} is not a network namespace (it is ${link})`);
+      const what = typeof type === 'number' ? `a namespace of type 0x${type.toString(16)}` : st.isDirectory() ? 'a directory' : 'not a namespace file';
+      throw new ArgumentError(param, `${p} is not a network namespace (${what})`);
     }
     return new NetnsHandle(fd, p, st.dev, st.ino);
   }

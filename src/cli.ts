@@ -1,0 +1,67 @@
+// argv → commands: check, netns, run, config check|print, version.
+import { createRequire } from 'node:module';
+import { CHECK_USAGE, parseCheckArgs, runCheck, type Io } from './commands/check.js';
+import { UsageError } from './commands/usage.js';
+
+const USAGE = `Usage: coredns-healthd <command> [options]
+
+Commands:
+  check        probe DNS once from every network namespace on this node, then exit
+  netns        list the vantage points (network namespaces) on this node
+  version      print the version
+
+Run "coredns-healthd <command> --help" for a command's options.
+`;
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ['../package.json', '../../package.json']) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // the other layout (src/ or dist/src/)
+    }
+  }
+  return 'unknown';
+}
+
+const defaultIo: Io = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'check': {
+        const opts = parseCheckArgs(rest);
+        if (opts === 'help') {
+          io.stdout(CHECK_USAGE);
+          return 0;
+        }
+        return await runCheck(opts, io);
+      }
+      case 'version':
+      case '--version':
+      case '-V':
+        io.stdout(`coredns-healthd ${version()}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`coredns-healthd: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr(`coredns-healthd: ${(err as Error).stack ?? String(err)}\n`);
+    return 2;
+  }
+}

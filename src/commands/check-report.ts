@@ -1,0 +1,160 @@
+// What `coredns-healthd check` prints: a table and a summary line, or one
+// JSON document (shape documented in README.md, "check --json").
+import type { SweepReport, SweepRow, VantageReport } from '../sweep.js';
+import type { Vantage } from '../netns/vantage.js';
+
+export const CHECK_JSON_VERSION = 1;
+
+export interface CheckSummary {
+  vantages: number;
+  vantagesProbed: number;
+  vantagesGone: number;
+  vantagesInaccessible: number;
+  probes: number;
+  ok: number;
+  failed: number;
+  /** Failed probes by reason. */
+  reasons: Record<string, number>;
+}
+
+export function summarize(report: SweepReport): CheckSummary {
+  const reasons: Record<string, number> = {};
+  let ok = 0;
+  for (const r of report.rows) {
+    if (r.result.ok) ok++;
+    else reasons[r.result.reason] = (reasons[r.result.reason] ?? 0) + 1;
+  }
+  const count = (s: VantageReport['status']) => report.vantages.filter((v) => v.status === s).length;
+  return {
+    vantages: report.vantages.length,
+    vantagesProbed: count('probed'),
+    vantagesGone: count('gone'),
+    vantagesInaccessible: count('inaccessible'),
+    probes: report.rows.length,
+    ok,
+    failed: report.rows.length - ok,
+    reasons,
+  };
+}
+
+/** Who lives in a vantage, for people: pod, container names, or the process. */
+export function vantageLabel(v: Vantage): string {
+  if (v.hostNetwork) return 'host';
+  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
+  if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;
+  if (v.podUid) return `pod uid ${v.podUid}`;
+  if (v.containerIds.length > 0) return `container ${v.containerIds[0]!.slice(0, 12)}`;
+  return `pid ${v.pid}`;
+}
+
+function vantageJson(v: Vantage) {
+  return {
+    id: v.id,
+    inode: v.inode,
+    pid: v.pid,
+    source: v.source,
+    hostNetwork: v.hostNetwork,
+    podNamespace: v.podNamespace ?? null,
+    podName: v.podName ?? null,
+    podUid: v.podUid ?? null,
+    containerIds: v.containerIds,
+    containerNames: v.containerNames,
+    runtime: v.runtime ?? null,
+  };
+}
+
+function rowJson(r: SweepRow) {
+  return {
+    vantage: { id: r.vantage.id, inode: r.vantage.inode, pid: r.vantage.pid, source: r.vantage.source, podNamespace: r.vantage.podNamespace ?? null, podName: r.vantage.podName ?? null },
+    server: r.target.server,
+    port: r.target.port,
+    targetSource: r.target.source,
+    transport: r.transport,
+    ok: r.result.ok,
+    reason: r.result.reason,
+    rcode: r.result.rcode,
+    answers: r.result.answers,
+    rttSeconds: r.result.rttSeconds,
+    truncated: r.result.truncated,
+    attempts: r.attempts,
+    detail: r.result.detail ?? null,
+  };
+}
+
+export interface CheckContext {
+  query: { name: string; type: string; validRcodes: string[]; expectAnswers: string[] | null };
+  mode: 'discovery' | 'expect';
+  notes: string[];
+}
+
+export function checkJson(report: SweepReport, ctx: CheckContext) {
+  return {
+    version: CHECK_JSON_VERSION,
+    startedAt: report.startedAt.toISOString(),
+    durationSeconds: report.durationSeconds,
+    mode: ctx.mode,
+    query: ctx.query,
+    summary: summarize(report),
+    notes: ctx.notes,
+    vantages: report.vantages.map((vr) => ({
+      ...vantageJson(vr.vantage),
+      status: vr.status,
+      detail: vr.detail ?? null,
+      resolvConf: vr.resolvConf
+        ? { path: vr.resolvConf.path, nameservers: vr.resolvConf.nameservers, error: vr.resolvConf.error ?? null, warnings: vr.resolvConf.warnings }
+        : null,
+    })),
+    results: report.rows.map(rowJson),
+  };
+}
+
+function rtt(seconds: number | null): string {
+  if (seconds === null) return '-';
+  return seconds < 0.001 ? `${(seconds * 1e6).toFixed(0)}µs` : `${(seconds * 1000).toFixed(1)}ms`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function summaryLine(s: CheckSummary): string {
+  const reasons = Object.entries(s.reasons)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
+  const extra = [
+    s.vantagesGone ? `${s.vantagesGone} vantage${s.vantagesGone === 1 ? '' : 's'} gone before probing` : '',
+    s.vantagesInaccessible ? `${s.vantagesInaccessible} inaccessible` : '',
+  ].filter(Boolean);
+  const verdict = s.failed === 0 && s.probes > 0 ? 'OK' : 'FAIL';
+  return (
+    `${verdict}: ${s.probes} probe${s.probes === 1 ? '' : 's'} from ${s.vantagesProbed} vantage${s.vantagesProbed === 1 ? '' : 's'}: ` +
+    `${s.ok} ok, ${s.failed} failed${reasons ? ` (${reasons})` : ''}${extra.length ? `; ${extra.join('; ')}` : ''}`
+  );
+}
+
+export function checkText(report: SweepReport, ctx: CheckContext): string {
+  const rows = report.rows.map((r) => [
+    r.vantage.id,
+    vantageLabel(r.vantage),
+    `${r.target.server.includes(':') ? `[${r.target.server}]` : r.target.server}:${r.target.port}`,
+    r.transport,
+    r.result.ok ? 'ok' : 'FAIL',
+    r.result.reason + (r.result.rcode && r.result.rcode !== 'NOERROR' ? ` ${r.result.rcode}` : '') + (r.result.truncated ? ' (truncated)' : ''),
+    rtt(r.result.rttSeconds),
+  ]);
+  const out = [table(['VANTAGE', 'POD/PROCESS', 'SERVER', 'PROTO', 'RESULT', 'REASON', 'RTT'], rows)];
+  const notes: string[] = [...ctx.notes];
+  for (const vr of report.vantages) {
+    const who = `${vr.vantage.id} (${vantageLabel(vr.vantage)})`;
+    if (vr.status !== 'probed') notes.push(`${who}: ${vr.status}: ${vr.detail ?? ''}`);
+    if (vr.resolvConf?.error) notes.push(`${who}: ${vr.resolvConf.error}`);
+    else if (vr.resolvConf && vr.resolvConf.nameservers.length === 0) notes.push(`${who}: no nameserver in ${vr.resolvConf.path}`);
+    for (const w of vr.resolvConf?.warnings ?? []) notes.push(`${who}: ${vr.resolvConf!.path}: ${w}`);
+  }
+  if (notes.length) out.push('', ...notes.map((n) => `note: ${n}`));
+  out.push('', summaryLine(summarize(report)));
+  return out.join('\n') + '\n';
+}

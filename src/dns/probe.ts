@@ -1,0 +1,245 @@
+// One DNS probe: build the query, exchange it from inside a network namespace,
+// validate the reply. A probe never throws: every failure, including bad
+// options, is a result whose reason comes from ./reasons.ts.
+//
+// Truncation: a UDP reply with TC set (even one too broken to decode, if its
+// header is ours) is retried over TCP to the same server from the same
+// namespace, within what is left of the same timeout (at least 1 ms), so a
+// probe never takes much longer than one timeout. The result then has
+// truncated=true and transport='tcp':
+//   - TCP reply valid                 → ok, reason 'ok';
+//   - TCP reply fails a check         → that check's reason (rcode, wrong-answer, ...);
+//   - TCP exchange fails on the path  → reason 'truncated' (UDP works, the full
+//     answer needs TCP and TCP does not work), detail says why;
+//   - netns gone / cancelled / local error during the retry → that reason.
+// rttSeconds is the sum of the round trips that got a reply, or null when the
+// final attempt got none.
+import { performance } from 'node:perf_hooks';
+import {
+  ArgumentError,
+  exchange as nativeExchange,
+  validatePort,
+  validateServer,
+  validateTimeout,
+  type ExchangeReply,
+  type ExchangeRequest,
+  type NetnsRef,
+  type Transport,
+} from '../netns/binding.js';
+import { buildQuery, normalizeType, type BuiltQuery, type QueryOptions, type QueryType } from './query.js';
+import { reasonForCode, type Reason } from './reasons.js';
+import { MAX_MESSAGE, normalizeIp, RCODES, validateReply, type Expectation, type ExpectMatch, type Verdict } from './validate.js';
+
+export interface ProbeOptions {
+  /** 'host' (default), a namespace path, or an open NetnsHandle. */
+  netns?: NetnsRef;
+  server: string;
+  port?: number;
+  /** Default 'udp'. */
+  transport?: Transport;
+  name: string;
+  /** Default 'A'. */
+  type?: string;
+  /** Default 'IN'. */
+  class?: string;
+  timeoutMs: number;
+  /** Allowed rcode names; default ['NOERROR']. */
+  validRcodes?: string[];
+  /** Fail with 'no-answer' unless the reply holds a record of the queried type. Default false. */
+  requireAnswers?: boolean;
+  /** Expected addresses (type A or AAAA only); implies requireAnswers. */
+  expectAnswers?: string[];
+  /** 'equal' (default): exactly these addresses; 'contain': at least these. */
+  expectMatch?: ExpectMatch;
+  recursionDesired?: boolean;
+  edns?: { udpPayloadSize: number };
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  reason: Reason;
+  /** Rcode name of the final reply, or null when none could be decoded. */
+  rcode: string | null;
+  /** A/AAAA/CNAME (and DNAME/NS/PTR) data of the final reply's answer section. */
+  answers: string[];
+  rttSeconds: number | null;
+  /** The transport of the final attempt. */
+  transport: Transport;
+  /** The UDP reply was truncated and the probe went on over TCP. */
+  truncated: boolean;
+  detail?: string;
+}
+
+export type ExchangeFn = (req: ExchangeRequest) => Promise<ExchangeReply>;
+
+export interface ProbeDeps {
+  exchange?: ExchangeFn;
+  /** Monotonic clock in milliseconds (for the retry's remaining time). */
+  now?: () => number;
+}
+
+/** Options after validation: what a probe needs, ready to use. */
+export interface ProbeSpec {
+  netns: NetnsRef;
+  server: string;
+  port: number;
+  transport: Transport;
+  timeoutMs: number;
+  query: QueryOptions;
+  validRcodes: string[];
+  requireAnswers: boolean;
+  expectAnswers?: string[];
+  expectMatch: ExpectMatch;
+}
+
+function checkTransport(t: unknown): Transport {
+  if (t !== 'udp' && t !== 'tcp') throw new ArgumentError('transport', `expected "udp" or "tcp", got ${JSON.stringify(t)}`);
+  return t;
+}
+
+function checkRcodes(list: unknown): string[] {
+  if (!Array.isArray(list) || list.length === 0) throw new ArgumentError('validRcodes', 'expected a non-empty array of rcode names');
+  return list.map((r, i) => {
+    const name = typeof r === 'string' ? r.toUpperCase() : '';
+    if (!RCODES.includes(name)) {
+      throw new ArgumentError(`validRcodes[${i}]`, `expected one of ${RCODES.join(', ')}, got ${JSON.stringify(r)}`);
+    }
+    return name;
+  });
+}
+
+function checkExpectAnswers(list: unknown, type: QueryType): string[] {
+  if (type !== 'A' && type !== 'AAAA') throw new ArgumentError('expectAnswers', `only for type A or AAAA, not ${type}`);
+  if (!Array.isArray(list) || list.length === 0) throw new ArgumentError('expectAnswers', 'expected a non-empty array of IP addresses');
+  const family = type === 'A' ? 4 : 6;
+  return list.map((ip, i) => {
+    const norm = typeof ip === 'string' ? normalizeIp(ip) : null;
+    if (norm === null || (norm.includes(':') ? 6 : 4) !== family) {
+      throw new ArgumentError(`expectAnswers[${i}]`, `expected an IPv${family} address for type ${type}, got ${JSON.stringify(ip)}`);
+    }
+    return norm;
+  });
+}
+
+function checkBoolean(value: unknown, param: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ArgumentError(param, `expected a boolean, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Validates probe options; throws ArgumentError naming the field (for config checks). */
+export function checkProbeOptions(opts: ProbeOptions): ProbeSpec {
+  if (opts === null || typeof opts !== 'object') throw new ArgumentError('probe', 'expected an options object');
+  const type = normalizeType(opts.type ?? 'A');
+  const query: QueryOptions = { name: opts.name, type, class: opts.class ?? 'IN' };
+  if (opts.recursionDesired !== undefined) query.recursionDesired = opts.recursionDesired;
+  if (opts.edns !== undefined) query.edns = opts.edns;
+  buildQuery({ ...query, id: 0 }); // validates name, class, flags and EDNS now
+  validateServer(opts.server);
+  const expectMatch = opts.expectMatch ?? 'equal';
+  if (expectMatch !== 'equal' && expectMatch !== 'contain') {
+    throw new ArgumentError('expectMatch', `expected "equal" or "contain", got ${JSON.stringify(expectMatch)}`);
+  }
+  const spec: ProbeSpec = {
+    netns: opts.netns ?? 'host',
+    server: opts.server,
+    port: validatePort(opts.port ?? 53),
+    transport: checkTransport(opts.transport ?? 'udp'),
+    timeoutMs: validateTimeout(opts.timeoutMs),
+    query,
+    validRcodes: checkRcodes(opts.validRcodes ?? ['NOERROR']),
+    requireAnswers: checkBoolean(opts.requireAnswers, 'requireAnswers', false),
+    expectMatch,
+  };
+  if (opts.expectAnswers !== undefined) spec.expectAnswers = checkExpectAnswers(opts.expectAnswers, type);
+  return spec;
+}
+
+/** The reason for anything thrown or rejected while probing. */
+export function reasonFromError(err: unknown): Reason {
+  if (err instanceof ArgumentError) return 'error';
+  const code = (err as { code?: unknown } | null)?.code;
+  const syscall = (err as { syscall?: unknown } | null)?.syscall;
+  if (typeof code !== 'string') return 'error';
+  return reasonForCode(code, typeof syscall === 'string' ? syscall : undefined);
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+type Attempt =
+  | { replied: true; verdict: Verdict; rttSeconds: number }
+  | { replied: false; reason: Reason; detail: string };
+
+async function attempt(ex: ExchangeFn, spec: ProbeSpec, q: BuiltQuery, transport: Transport, timeoutMs: number): Promise<Attempt> {
+  let reply: ExchangeReply;
+  try {
+    reply = await ex({ netns: spec.netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs });
+  } catch (err) {
+    return { replied: false, reason: reasonFromError(err), detail: messageOf(err) };
+  }
+  const exp: Expectation = {
+    id: q.id,
+    question: q.question,
+    validRcodes: spec.validRcodes,
+    requireAnswers: spec.requireAnswers,
+    expectMatch: spec.expectMatch,
+    maxBytes: transport === 'udp' ? q.maxUdpReply : MAX_MESSAGE,
+  };
+  if (spec.expectAnswers) exp.expectAnswers = spec.expectAnswers;
+  return { replied: true, verdict: validateReply(reply.reply, exp), rttSeconds: reply.rttNs / 1e9 };
+}
+
+function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBefore: number): ProbeResult {
+  if (!a.replied) return { ok: false, reason: a.reason, rcode: null, answers: [], rttSeconds: null, transport, truncated, detail: a.detail };
+  const v = a.verdict;
+  const result: ProbeResult = {
+    ok: v.ok,
+    reason: v.reason,
+    rcode: v.rcode,
+    answers: v.answers,
+    rttSeconds: rttBefore + a.rttSeconds,
+    transport,
+    truncated,
+  };
+  if (v.detail !== undefined) result.detail = v.detail;
+  return result;
+}
+
+// Failures of the path to the server: after a truncated UDP reply they mean
+// "the full answer cannot be fetched over TCP".
+const PATH_REASONS: ReadonlySet<Reason> = new Set(['timeout', 'refused', 'reset', 'unreachable', 'blocked-locally']);
+
+async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
+  const ex = deps.exchange ?? nativeExchange;
+  const now = deps.now ?? (() => performance.now());
+  const q = buildQuery(spec.query);
+  const started = now();
+  const first = await attempt(ex, spec, q, spec.transport, spec.timeoutMs);
+  if (spec.transport !== 'udp' || !first.replied || !first.verdict.tc) {
+    return fromAttempt(first, spec.transport, false, 0);
+  }
+  const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
+  const retry = await attempt(ex, spec, q, 'tcp', remaining);
+  if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds);
+  return {
+    ok: false,
+    reason: PATH_REASONS.has(retry.reason) ? 'truncated' : retry.reason,
+    rcode: first.verdict.rcode,
+    answers: [],
+    rttSeconds: null,
+    transport: 'tcp',
+    truncated: true,
+    detail: `UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`,
+  };
+}
+
+/** Probes one server once. Never throws and never rejects. */
+export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<ProbeResult> {
+  let transport: Transport = 'udp';
+  try {
+    if ((opts as Partial<ProbeOptions> | null)?.transport === 'tcp') transport = 'tcp';
+    return await run(checkProbeOptions(opts), deps);
+  } catch (err) {
+    return { ok: false, reason: reasonFromError(err), rcode: null, answers: [], rttSeconds: null, transport, truncated: false, detail: messageOf(err) };
+  }
+}

@@ -1,0 +1,175 @@
+// Vantage points: one per distinct network namespace on the node, from which
+// pods see DNS. The /proc scan and Docker discovery each produce a list; this
+// file holds the project's own types for both and merges them by (dev, inode).
+import type { ContainerRuntime } from './cgroup.js';
+
+/** Identity of a network namespace: st_dev and st_ino of its nsfs file. */
+export interface NetnsId {
+  dev: number;
+  inode: number;
+}
+
+/** One network namespace found by the /proc scan (src/netns/proc-scan.ts). */
+export interface ProcVantage extends NetnsId {
+  /** Representative process (see proc-scan.ts for how it is chosen). */
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat: clock ticks after boot. With pid, identifies the process. */
+  startTime: number;
+  comm: string;
+  /** Processes seen in this namespace. */
+  pidCount: number;
+  /** The host's own network namespace. */
+  hostNetwork: boolean;
+  podUid?: string;
+  /** Every container ID seen in this namespace, sorted. */
+  containerIds: string[];
+  runtime?: ContainerRuntime;
+}
+
+/** A running container as src/netns/docker.ts reports it (Docker Engine API). */
+export interface DockerContainerInfo {
+  id: string;
+  /** Container name; a leading "/" (as the Engine API writes it) is dropped when merging. */
+  name: string;
+  /** State.Pid on the host. */
+  pid: number;
+  labels: Record<string, string>;
+}
+
+/** A Docker container placed in its network namespace (proc-scan.ts locateContainers). */
+export interface LocatedContainer extends DockerContainerInfo, NetnsId {
+  startTime: number;
+  /** The process name of State.Pid. */
+  comm: string;
+}
+
+export type VantageSource = 'host' | 'proc' | 'docker' | 'proc+docker';
+
+export interface Vantage extends NetnsId {
+  /** `netns:[inode]`, as readlink on /proc/<pid>/ns/net shows it. */
+  id: string;
+  pid: number;
+  startTime: number;
+  /** Process name of pid (for display when there is no pod). */
+  comm?: string;
+  source: VantageSource;
+  hostNetwork: boolean;
+  podUid?: string;
+  podNamespace?: string;
+  podName?: string;
+  containerIds: string[];
+  containerNames: string[];
+  runtime?: ContainerRuntime;
+  /** The host: the configured host resolv.conf. Others: <procRoot>/<pid>/root/etc/resolv.conf. */
+  resolvConfPath: string;
+}
+
+export interface MergeOptions {
+  procRoot?: string;
+  hostResolvConf?: string;
+}
+
+export const LABEL_POD_NAME = 'io.kubernetes.pod.name';
+export const LABEL_POD_NAMESPACE = 'io.kubernetes.pod.namespace';
+export const LABEL_POD_UID = 'io.kubernetes.pod.uid';
+export const LABEL_CONTAINER_NAME = 'io.kubernetes.container.name';
+/** dockershim marks the pause container so; its container-name label is "POD". */
+const LABEL_DOCKER_TYPE = 'io.kubernetes.docker.type';
+
+export const vantageId = (inode: number): string => `netns:[${inode}]`;
+const key = (n: NetnsId): string => `${n.dev}:${n.inode}`;
+
+const isSandbox = (c: DockerContainerInfo): boolean =>
+  c.labels[LABEL_DOCKER_TYPE] === 'podsandbox' || c.labels[LABEL_CONTAINER_NAME] === 'POD';
+
+const containerName = (c: DockerContainerInfo): string =>
+  c.labels[LABEL_CONTAINER_NAME] ?? c.name.replace(/^\//, '');
+
+function fromProc(p: ProcVantage): Vantage {
+  const v: Vantage = {
+    id: vantageId(p.inode),
+    dev: p.dev,
+    inode: p.inode,
+    pid: p.pid,
+    startTime: p.startTime,
+    comm: p.comm,
+    source: p.hostNetwork ? 'host' : 'proc',
+    hostNetwork: p.hostNetwork,
+    containerIds: [...p.containerIds],
+    containerNames: [],
+    resolvConfPath: '',
+  };
+  if (p.podUid && !p.hostNetwork) v.podUid = p.podUid;
+  if (p.runtime) v.runtime = p.runtime;
+  return v;
+}
+
+function fromDocker(c: LocatedContainer): Vantage {
+  return {
+    id: vantageId(c.inode),
+    dev: c.dev,
+    inode: c.inode,
+    pid: c.pid,
+    startTime: c.startTime,
+    comm: c.comm,
+    source: 'docker',
+    hostNetwork: false,
+    containerIds: [],
+    containerNames: [],
+    resolvConfPath: '',
+  };
+}
+
+function addContainer(v: Vantage, c: LocatedContainer): void {
+  if (!v.containerIds.includes(c.id)) v.containerIds.push(c.id);
+  const name = containerName(c);
+  if (!v.containerNames.includes(name)) v.containerNames.push(name);
+  v.runtime ??= 'docker';
+  if (v.source === 'proc') v.source = 'proc+docker';
+  if (v.hostNetwork) return; // hostNetwork pods share the host vantage; it belongs to none of them
+  v.podUid ??= c.labels[LABEL_POD_UID];
+  v.podNamespace ??= c.labels[LABEL_POD_NAMESPACE];
+  v.podName ??= c.labels[LABEL_POD_NAME];
+}
+
+function dropUndefined(v: Vantage): Vantage {
+  for (const k of ['podUid', 'podNamespace', 'podName', 'runtime'] as const) if (v[k] === undefined) delete v[k];
+  return v;
+}
+
+/**
+ * Merges the /proc scan and Docker discovery into one list, one entry per
+ * (dev, inode). The /proc entry keeps its representative process; Docker adds
+ * container names and the pod's name and namespace from its labels. A netns
+ * only Docker knows (its process started after the scan) is represented by a
+ * non-pause container when there is one. The host comes first, then by inode.
+ */
+export function mergeVantages(procList: ProcVantage[], dockerList: LocatedContainer[], options: MergeOptions = {}): Vantage[] {
+  const procRoot = options.procRoot ?? '/proc';
+  const hostResolvConf = options.hostResolvConf ?? '/etc/resolv.conf';
+  const byKey = new Map<string, Vantage>();
+  const sandboxRep = new Set<string>(); // docker-only vantages still represented by a pause container
+  for (const p of procList) byKey.set(key(p), fromProc(p));
+  for (const c of dockerList) {
+    const k = key(c);
+    let v = byKey.get(k);
+    if (!v) {
+      v = fromDocker(c);
+      byKey.set(k, v);
+      if (isSandbox(c)) sandboxRep.add(k);
+    } else if (sandboxRep.has(k) && !isSandbox(c)) {
+      v.pid = c.pid;
+      v.startTime = c.startTime;
+      v.comm = c.comm;
+      sandboxRep.delete(k);
+    }
+    addContainer(v, c);
+  }
+  const list = [...byKey.values()].map((v) => {
+    v.containerIds.sort();
+    v.containerNames.sort();
+    v.resolvConfPath = v.hostNetwork ? hostResolvConf : `${procRoot}/${v.pid}/root/etc/resolv.conf`;
+    return dropUndefined(v);
+  });
+  return list.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
+}

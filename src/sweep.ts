@@ -1,0 +1,159 @@
+// One sweep: every target from every vantage, over every transport, all at
+// once. Each vantage's namespace is opened once (race-safe, see
+// netns/guard.ts), held until its probes are done, then closed: a cached fd
+// would keep a deleted pod's namespace alive.
+import type { NetnsHandle, Transport } from './netns/binding.js';
+import { probe, type ProbeResult } from './dns/probe.js';
+import { openVantage } from './netns/guard.js';
+import { readResolvConf } from './netns/resolv-conf.js';
+import type { Vantage } from './netns/vantage.js';
+
+export type TargetSource = 'resolv.conf' | 'static' | 'coredns-pod' | 'dns-service';
+
+export interface Target {
+  server: string;
+  port: number;
+  source: TargetSource;
+  /** What the target is, when known (e.g. kube-system/coredns-abc12). */
+  label?: string;
+}
+
+export interface QuerySpec {
+  name: string;
+  type: string;
+  validRcodes: string[];
+  /** Expected addresses: a pass needs exactly these (implies answers required). */
+  expectAnswers?: string[];
+}
+
+export interface SweepOptions {
+  procRoot: string;
+  transports: Transport[];
+  query: QuerySpec;
+  timeoutMs: number;
+  /** Tries per probe; a later try runs only when the previous one failed. */
+  attempts: number;
+  /** Port for nameservers read from resolv.conf. */
+  dnsPort: number;
+  /** Probe each vantage's own resolv.conf nameservers. */
+  ownNameservers: boolean;
+  /** Probed from every vantage. */
+  targets: Target[];
+}
+
+export type VantageStatus = 'probed' | 'gone' | 'inaccessible';
+
+export interface VantageReport {
+  vantage: Vantage;
+  status: VantageStatus;
+  /** Why a vantage was not probed, or notes about its resolv.conf. */
+  detail?: string;
+  resolvConf?: { path: string; nameservers: string[]; error?: string; warnings: string[] };
+}
+
+export interface SweepRow {
+  vantage: Vantage;
+  target: Target;
+  transport: Transport;
+  attempts: number;
+  result: ProbeResult;
+}
+
+export interface SweepReport {
+  startedAt: Date;
+  durationSeconds: number;
+  vantages: VantageReport[];
+  rows: SweepRow[];
+}
+
+export type ProbeFn = typeof probe;
+
+const targetKey = (t: Target): string => `${t.server}|${t.port}`;
+
+/** Own nameservers first, then configured targets; one entry per server:port. */
+export function targetsFor(own: Target[], configured: Target[]): Target[] {
+  const seen = new Map<string, Target>();
+  for (const t of [...own, ...configured]) if (!seen.has(targetKey(t))) seen.set(targetKey(t), t);
+  return [...seen.values()];
+}
+
+async function probeWithAttempts(
+  probeFn: ProbeFn,
+  netns: NetnsHandle,
+  target: Target,
+  transport: Transport,
+  opts: SweepOptions,
+): Promise<{ result: ProbeResult; attempts: number }> {
+  let result: ProbeResult | undefined;
+  let n = 0;
+  while (n < opts.attempts) {
+    n++;
+    result = await probeFn({
+      netns,
+      server: target.server,
+      port: target.port,
+      transport,
+      name: opts.query.name,
+      type: opts.query.type,
+      timeoutMs: opts.timeoutMs,
+      validRcodes: opts.query.validRcodes,
+      ...(opts.query.expectAnswers ? { expectAnswers: opts.query.expectAnswers } : {}),
+    });
+    // Retrying cannot help a vantage that is gone or a cancelled sweep.
+    if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
+  }
+  return { result: result!, attempts: n };
+}
+
+async function sweepVantage(v: Vantage, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[]): Promise<VantageReport> {
+  const opened = openVantage(v, opts.procRoot);
+  if (!opened.ok) return { vantage: v, status: opened.reason, detail: opened.detail };
+  const handle = opened.handle;
+  try {
+    const report: VantageReport = { vantage: v, status: 'probed' };
+    const own: Target[] = [];
+    if (opts.ownNameservers) {
+      const rc = await readResolvConf(v.resolvConfPath);
+      const notes = [...rc.parsed.warnings];
+      for (const ns of rc.parsed.nameservers) {
+        if (ns.scopeId) notes.push(`nameserver ${ns.address}%${ns.scopeId} has a scope id and is not probed`);
+        else own.push({ server: ns.address, port: opts.dnsPort, source: 'resolv.conf' });
+      }
+      report.resolvConf = {
+        path: rc.path,
+        nameservers: rc.parsed.nameservers.map((n) => n.address),
+        warnings: notes,
+        ...(rc.error ? { error: rc.error.message } : {}),
+      };
+    }
+    const targets = targetsFor(own, opts.targets);
+    await Promise.all(
+      targets.flatMap((target) =>
+        opts.transports.map(async (transport) => {
+          const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, opts);
+          rows.push({ vantage: v, target, transport, attempts, result });
+        }),
+      ),
+    );
+    return report;
+  } finally {
+    handle.close();
+  }
+}
+
+/** Probes every target from every vantage concurrently. Never throws for a probe or vantage failure. */
+export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe): Promise<SweepReport> {
+  const startedAt = new Date();
+  const t0 = process.hrtime.bigint();
+  const rows: SweepRow[] = [];
+  const reports = await Promise.all(vantages.map((v) => sweepVantage(v, opts, probeFn, rows)));
+  const order = new Map(vantages.map((v, i) => [v.id, i]));
+  rows.sort(
+    (a, b) =>
+      order.get(a.vantage.id)! - order.get(b.vantage.id)! ||
+      a.target.server.localeCompare(b.target.server) ||
+      a.target.port - b.target.port ||
+      a.transport.localeCompare(b.transport),
+  );
+  return { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: reports, rows };
+}

@@ -1,0 +1,264 @@
+// The binding and the native engine in the host netns, against servers on
+// loopback: argument checks, UDP/TCP framing, errors as codes, deadlines,
+// cancellation, and that the worker never keeps the process alive.
+import t from 'tap';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ArgumentError,
+  ExchangeError,
+  NetnsHandle,
+  cancelAll,
+  engineStats,
+  exchange,
+  hostNetnsInode,
+} from '../../src/netns/binding.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const payload = Buffer.from('query');
+
+async function udpServer(reply: (msg: Buffer) => Buffer | null, type: 'udp4' | 'udp6' = 'udp4') {
+  const s = dgram.createSocket(type);
+  s.on('message', (m, r) => {
+    const out = reply(m);
+    if (out) s.send(out, r.port, r.address);
+  });
+  await new Promise<void>((res) => s.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', () => res()));
+  return { port: s.address().port, close: () => s.close() };
+}
+
+async function tcpServer(onConn: (c: net.Socket, body: Buffer) => void) {
+  const srv = net.createServer((c) => {
+    let buf = Buffer.alloc(0);
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) onConn(c, buf.subarray(2, 2 + buf.readUInt16BE(0)));
+    });
+    c.on('error', () => {});
+  });
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+  return { port: (srv.address() as net.AddressInfo).port, close: () => srv.close() };
+}
+
+const frame = (b: Buffer) => {
+  const h = Buffer.alloc(2);
+  h.writeUInt16BE(b.length);
+  return Buffer.concat([h, b]);
+};
+
+t.test('arguments are checked before the native side and name the parameter', async (t) => {
+  const base = { server: '127.0.0.1', port: 53, payload, timeoutMs: 100 };
+  const cases: [Record<string, unknown>, string][] = [
+    [{ server: '300.1.1.1' }, 'server'],
+    [{ server: 'localhost' }, 'server'],
+    [{ server: 'fe80::1%eth0' }, 'server'],
+    [{ port: 0 }, 'port'],
+    [{ port: 65536 }, 'port'],
+    [{ port: 1.5 }, 'port'],
+    [{ timeoutMs: 0 }, 'timeoutMs'],
+    [{ timeoutMs: Number.NaN }, 'timeoutMs'],
+    [{ timeoutMs: 10_000_000 }, 'timeoutMs'],
+    [{ transport: 'sctp' }, 'transport'],
+    [{ payload: 'text' }, 'payload'],
+    [{ payload: Buffer.alloc(0) }, 'payload'],
+    [{ payload: Buffer.alloc(70_000) }, 'payload'],
+    [{ netns: 'relative/path' }, 'netns'],
+    [{ netns: '/etc/hostname' }, 'netns'],
+    [{ netns: 42 }, 'netns'],
+  ];
+  for (const [patch, param] of cases) {
+    const err = await exchange({ ...base, ...patch } as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    t.type(err, ArgumentError, `${JSON.stringify(patch)} is an ArgumentError`);
+    t.equal((err as ArgumentError).param, param, `${JSON.stringify(patch)} names ${param}`);
+    t.match((err as Error).message, param);
+  }
+});
+
+t.test('UDP: the first datagram back is the reply, with an RTT', async (t) => {
+  const srv = await udpServer((m) => Buffer.concat([Buffer.from('re:'), m]));
+  t.teardown(srv.close);
+  const r = await exchange({ server: '127.0.0.1', port: srv.port, payload, timeoutMs: 1000 });
+  t.equal(r.reply.toString(), 're:query');
+  t.ok(r.rttNs > 0 && r.rttNs < 1e9, `rtt ${r.rttNs}ns`);
+});
+
+t.test('UDP over IPv6', async (t) => {
+  const srv = await udpServer((m) => m, 'udp6');
+  t.teardown(srv.close);
+  const r = await exchange({ server: '::1', port: srv.port, payload, timeoutMs: 1000 });
+  t.equal(r.reply.toString(), 'query');
+});
+
+t.test('TCP: length framing both ways, replies split into pieces', async (t) => {
+  const srv = await tcpServer((c, body) => {
+    const out = frame(Buffer.concat([Buffer.from('tcp:'), body]));
+    // Dribble the reply one byte at a time.
+    let i = 0;
+    const tick = () => {
+      if (i < out.length) {
+        c.write(out.subarray(i, i + 1));
+        i++;
+        setTimeout(tick, 1);
+      }
+    };
+    tick();
+  });
+  t.teardown(srv.close);
+  const r = await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 });
+  t.equal(r.reply.toString(), 'tcp:query');
+});
+
+t.test('TCP: a server that closes before a whole reply gives ECONNRESET', async (t) => {
+  const srv = await tcpServer((c) => {
+    c.end(Buffer.from([0, 10, 1, 2]));
+  });
+  t.teardown(srv.close);
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch(
+    (e) => e,
+  )) as ExchangeError;
+  t.type(err, ExchangeError);
+  t.equal(err.code, 'ECONNRESET');
+  t.equal(err.syscall, 'recv');
+});
+
+t.test('TCP: a zero-length message is refused as EBADMSG', async (t) => {
+  const srv = await tcpServer((c) => c.write(Buffer.from([0, 0])));
+  t.teardown(srv.close);
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch(
+    (e) => e,
+  )) as ExchangeError;
+  t.equal(err.code, 'EBADMSG');
+});
+
+t.test('refused ports give ECONNREFUSED for UDP and TCP', async (t) => {
+  const srv = await udpServer(() => null);
+  const port = srv.port;
+  srv.close(); // now nothing listens on this UDP port
+  const udp = (await exchange({ server: '127.0.0.1', port, payload, timeoutMs: 1000 }).catch((e) => e)) as ExchangeError;
+  t.equal(udp.code, 'ECONNREFUSED');
+  t.equal(udp.syscall, 'recv');
+  const tsrv = await tcpServer(() => {});
+  const tport = tsrv.port;
+  tsrv.close();
+  const tcp = (await exchange({ server: '127.0.0.1', port: tport, transport: 'tcp', payload, timeoutMs: 1000 }).catch(
+    (e) => e,
+  )) as ExchangeError;
+  t.equal(tcp.code, 'ECONNREFUSED');
+  t.equal(tcp.syscall, 'connect');
+});
+
+t.test('deadlines are per exchange: silent servers do not delay answering ones', async (t) => {
+  const silent = await udpServer(() => null);
+  const echo = await udpServer((m) => m);
+  t.teardown(() => {
+    silent.close();
+    echo.close();
+  });
+  const timeoutMs = 400;
+  const started = process.hrtime.bigint();
+  const answered: number[] = [];
+  const jobs = [];
+  for (let i = 0; i < 100; i++) {
+    jobs.push(
+      exchange({ server: '127.0.0.1', port: silent.port, payload, timeoutMs }).then(
+        () => 'ok',
+        (e: ExchangeError) => e.code,
+      ),
+    );
+    jobs.push(
+      exchange({ server: '127.0.0.1', port: echo.port, payload, timeoutMs }).then(() => {
+        answered.push(Number(process.hrtime.bigint() - started) / 1e6);
+        return 'ok';
+      }),
+    );
+  }
+  const results = await Promise.all(jobs);
+  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  t.equal(results.filter((r) => r === 'ok').length, 100, 'every answering exchange succeeded');
+  t.equal(results.filter((r) => r === 'ETIMEDOUT').length, 100, 'every silent one timed out');
+  // Answers arrive before the silent ones' deadline, and the whole batch
+  // ends after about one deadline, not a hundred.
+  t.ok(Math.max(...answered) < timeoutMs, `answers in ${Math.max(...answered).toFixed(1)} ms`);
+  t.ok(elapsedMs < timeoutMs * 5, `batch took ${elapsedMs.toFixed(0)} ms`);
+});
+
+t.test('a timeout names the step it waited in', async (t) => {
+  // A listening TCP server that never replies: connect succeeds, recv times out.
+  const srv = await tcpServer(() => {});
+  t.teardown(srv.close);
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 150 }).catch(
+    (e) => e,
+  )) as ExchangeError;
+  t.equal(err.code, 'ETIMEDOUT');
+  t.equal(err.syscall, 'recv');
+});
+
+t.test('cancelAll fails in-flight exchanges with ECANCELED', async (t) => {
+  const silent = await udpServer(() => null);
+  t.teardown(silent.close);
+  const jobs = Array.from({ length: 5 }, () =>
+    exchange({ server: '127.0.0.1', port: silent.port, payload, timeoutMs: 30_000 }).catch((e: ExchangeError) => e.code),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  cancelAll();
+  t.same(await Promise.all(jobs), Array(5).fill('ECANCELED'));
+  t.equal(engineStats().inFlight, 0);
+});
+
+t.test('an open handle on the host netns runs the setns path and comes back', async (t) => {
+  const srv = await udpServer((m) => m);
+  t.teardown(srv.close);
+  const h = NetnsHandle.open('/proc/thread-self/ns/net');
+  t.teardown(() => h.close());
+  t.equal(h.inode, hostNetnsInode().inode);
+  const r = await exchange({ netns: h, server: '127.0.0.1', port: srv.port, payload, timeoutMs: 1000 });
+  t.equal(r.reply.toString(), 'query');
+  const s = engineStats();
+  t.equal(s.workerNetnsInode, hostNetnsInode().inode, 'worker thread is back in the host netns');
+  t.equal(s.hostNetnsInode, hostNetnsInode().inode);
+  t.ok(s.workerTid > 0 && s.workerTid !== process.pid, 'the engine runs on its own thread');
+  t.equal(s.pendingPromises, 0);
+});
+
+t.test('a netns path that does not exist rejects with ENOENT', async (t) => {
+  const err = (await exchange({
+    netns: '/proc/2147483646/ns/net',
+    server: '127.0.0.1',
+    payload,
+    timeoutMs: 100,
+  }).catch((e) => e)) as ExchangeError;
+  t.type(err, ExchangeError);
+  t.equal(err.code, 'ENOENT');
+});
+
+t.test('the worker never keeps the process alive, and results still arrive', async (t) => {
+  const addon = path.join(root, 'build/Release/healthd.node');
+  const script = `
+    const dgram = require('node:dgram');
+    const b = require(${JSON.stringify(addon)});
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => s.send(m, r.port, r.address));
+    s.bind(0, '127.0.0.1', () => {
+      b.init((rs) => { console.log('got', rs[0].reply.toString()); s.close(); });
+      b.submit(1, -1, 4, '127.0.0.1', s.address().port, false, Buffer.from('ping'), 1000);
+    });`;
+  const started = Date.now();
+  const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+  t.equal(res.status, 0, res.stderr);
+  t.equal(res.stdout.trim(), 'got ping');
+  t.ok(Date.now() - started < 5000, 'exited on its own once the work was done');
+  // An idle started engine does not hold the loop either.
+  const idle = spawnSync(
+    process.execPath,
+    ['-e', `const b=require(${JSON.stringify(addon)}); b.init(()=>{}); b.submit(1,-1,4,'127.0.0.1',9,false,Buffer.from('x'),50);`],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  t.equal(idle.status, 0, idle.stderr);
+  t.notOk(idle.error, 'did not hang');
+});
