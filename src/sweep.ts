@@ -18,18 +18,25 @@ export interface Target {
   label?: string;
 }
 
+/** One DNS question and what makes its answer good (config `queries[]`). */
 export interface QuerySpec {
-  name: string;
-  type: string;
-  validRcodes: string[];
-  /** Expected addresses: a pass needs exactly these (implies answers required). */
-  expectAnswers?: string[];
+  readonly name: string;
+  readonly type: string;
+  readonly validRcodes: readonly string[];
+  /** A reply must carry at least one record of `type`. */
+  readonly requireAnswers?: boolean;
+  /** Addresses the answer must hold (A/AAAA only); empty or absent checks none. */
+  readonly expectAnswers?: readonly string[];
+  /** 'contain' (default): every expected address is answered; 'equal': exactly those. */
+  readonly expectMatch?: 'contain' | 'equal';
 }
+
+export const queryLabel = (q: QuerySpec): string => `${q.name} ${q.type}`;
 
 export interface SweepOptions {
   procRoot: string;
-  transports: Transport[];
-  query: QuerySpec;
+  transports: readonly Transport[];
+  queries: readonly QuerySpec[];
   timeoutMs: number;
   /** Tries per probe; a later try runs only when the previous one failed. */
   attempts: number;
@@ -38,7 +45,7 @@ export interface SweepOptions {
   /** Probe each vantage's own resolv.conf nameservers. */
   ownNameservers: boolean;
   /** Probed from every vantage. */
-  targets: Target[];
+  targets: readonly Target[];
 }
 
 export type VantageStatus = 'probed' | 'gone' | 'inaccessible';
@@ -55,6 +62,7 @@ export interface SweepRow {
   vantage: Vantage;
   target: Target;
   transport: Transport;
+  query: QuerySpec;
   attempts: number;
   result: ProbeResult;
 }
@@ -71,7 +79,7 @@ export type ProbeFn = typeof probe;
 const targetKey = (t: Target): string => `${t.server}|${t.port}`;
 
 /** Own nameservers first, then configured targets; one entry per server:port. */
-export function targetsFor(own: Target[], configured: Target[]): Target[] {
+export function targetsFor(own: readonly Target[], configured: readonly Target[]): Target[] {
   const seen = new Map<string, Target>();
   for (const t of [...own, ...configured]) if (!seen.has(targetKey(t))) seen.set(targetKey(t), t);
   return [...seen.values()];
@@ -82,6 +90,7 @@ async function probeWithAttempts(
   netns: NetnsHandle,
   target: Target,
   transport: Transport,
+  query: QuerySpec,
   opts: SweepOptions,
 ): Promise<{ result: ProbeResult; attempts: number }> {
   let result: ProbeResult | undefined;
@@ -93,11 +102,12 @@ async function probeWithAttempts(
       server: target.server,
       port: target.port,
       transport,
-      name: opts.query.name,
-      type: opts.query.type,
+      name: query.name,
+      type: query.type,
       timeoutMs: opts.timeoutMs,
-      validRcodes: opts.query.validRcodes,
-      ...(opts.query.expectAnswers ? { expectAnswers: opts.query.expectAnswers } : {}),
+      validRcodes: [...query.validRcodes],
+      requireAnswers: query.requireAnswers ?? false,
+      ...(query.expectAnswers?.length ? { expectAnswers: [...query.expectAnswers], expectMatch: query.expectMatch ?? 'contain' } : {}),
     });
     // Retrying cannot help a vantage that is gone or a cancelled sweep.
     if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
@@ -129,10 +139,12 @@ async function sweepVantage(v: Vantage, opts: SweepOptions, probeFn: ProbeFn, ro
     const targets = targetsFor(own, opts.targets);
     await Promise.all(
       targets.flatMap((target) =>
-        opts.transports.map(async (transport) => {
-          const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, opts);
-          rows.push({ vantage: v, target, transport, attempts, result });
-        }),
+        opts.transports.flatMap((transport) =>
+          opts.queries.map(async (query) => {
+            const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, query, opts);
+            rows.push({ vantage: v, target, transport, query, attempts, result });
+          }),
+        ),
       ),
     );
     return report;
@@ -153,7 +165,8 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
       order.get(a.vantage.id)! - order.get(b.vantage.id)! ||
       a.target.server.localeCompare(b.target.server) ||
       a.target.port - b.target.port ||
-      a.transport.localeCompare(b.transport),
+      a.transport.localeCompare(b.transport) ||
+      queryLabel(a.query).localeCompare(queryLabel(b.query)),
   );
   return { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: reports, rows };
 }

@@ -1,6 +1,6 @@
 // What `coredns-healthd check` prints: a table and a summary line, or one
 // JSON document (shape documented in README.md, "check --json").
-import type { SweepReport, SweepRow, VantageReport } from '../sweep.js';
+import type { QuerySpec, SweepReport, SweepRow, VantageReport } from '../sweep.js';
 import type { Vantage } from '../netns/vantage.js';
 
 export const CHECK_JSON_VERSION = 1;
@@ -70,6 +70,7 @@ function rowJson(r: SweepRow) {
     port: r.target.port,
     targetSource: r.target.source,
     transport: r.transport,
+    query: { name: r.query.name, type: r.query.type },
     ok: r.result.ok,
     reason: r.result.reason,
     rcode: r.result.rcode,
@@ -82,7 +83,7 @@ function rowJson(r: SweepRow) {
 }
 
 export interface CheckContext {
-  query: { name: string; type: string; validRcodes: string[]; expectAnswers: string[] | null };
+  queries: readonly QuerySpec[];
   mode: 'discovery' | 'expect';
   notes: string[];
 }
@@ -93,7 +94,14 @@ export function checkJson(report: SweepReport, ctx: CheckContext) {
     startedAt: report.startedAt.toISOString(),
     durationSeconds: report.durationSeconds,
     mode: ctx.mode,
-    query: ctx.query,
+    queries: ctx.queries.map((q) => ({
+      name: q.name,
+      type: q.type,
+      validRcodes: q.validRcodes,
+      requireAnswers: q.requireAnswers ?? false,
+      expectAnswers: q.expectAnswers ?? [],
+      expectMatch: q.expectMatch ?? 'contain',
+    })),
     summary: summarize(report),
     notes: ctx.notes,
     vantages: report.vantages.map((vr) => ({

@@ -104,8 +104,8 @@ export function parseCheckArgs(argv: string[]): CheckOptions | 'help' {
     name: v.name ?? DEFAULT_NAME,
     type: (v.type ?? 'A').toUpperCase(),
     validRcodes: (v.rcode ?? (expect.length ? ['NOERROR'] : ['NOERROR', 'NXDOMAIN'])).map((r) => r.toUpperCase()),
+    ...(expect.length ? { expectAnswers: expect, expectMatch: 'equal' as const, requireAnswers: true } : {}),
   };
-  if (expect.length) query.expectAnswers = expect;
   return {
     procRoot: v['proc-root'] ?? '/proc',
     hostResolvConf: v['host-resolv-conf'] ?? '/etc/resolv.conf',
@@ -113,7 +113,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | 'help' {
     containers: !v['host-only'],
     docker: { enabled: !v['no-docker'], socketPath: v['docker-socket'] ?? '/var/run/docker.sock', timeoutMs: 5000 },
     transports: v.tcp ? ['udp', 'tcp'] : ['udp'],
-    query,
+    queries: [query],
     timeoutMs: intFlag(v.timeout, '--timeout', 1, 120_000, 2000),
     attempts: intFlag(v.attempts, '--attempts', 1, 10, 1),
     dnsPort,
@@ -148,8 +148,8 @@ export async function runCheck(opts: CheckOptions, io: Io): Promise<number> {
   if (discovery.vantages.length === 0) throw new UsageError('no vantage point to probe from (--no-host with no containers found)');
   const report = await runSweep(discovery.vantages, opts);
   const ctx: CheckContext = {
-    mode: opts.query.expectAnswers ? 'expect' : 'discovery',
-    query: { ...opts.query, expectAnswers: opts.query.expectAnswers ?? null },
+    mode: opts.queries.some((q) => q.expectAnswers?.length) ? 'expect' : 'discovery',
+    queries: opts.queries,
     notes,
   };
   const summary = summarize(report);
