@@ -1,6 +1,7 @@
 // argv → commands: check, netns, run, config check|print, version.
 import { createRequire } from 'node:module';
-import { CHECK_USAGE, parseCheckArgs, runCheck, type Io } from './commands/check.js';
+import { CHECK_USAGE, parseCheckArgs, resolveCheckOptions, runCheck, type Io } from './commands/check.js';
+import { ConfigError } from './config/errors.js';
 import { UsageError } from './commands/usage.js';
 
 const USAGE = `Usage: coredns-healthd <command> [options]
@@ -35,12 +36,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   try {
     switch (command) {
       case 'check': {
-        const opts = parseCheckArgs(rest);
-        if (opts === 'help') {
+        const args = parseCheckArgs(rest);
+        if (args === 'help') {
           io.stdout(CHECK_USAGE);
           return 0;
         }
-        return await runCheck(opts, io);
+        return await runCheck(resolveCheckOptions(args), io);
       }
       case 'version':
       case '--version':
@@ -57,7 +58,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
       io.stderr(`coredns-healthd: ${err.message}\n`);
       return err.exitCode;
     }

@@ -2,6 +2,9 @@
 // an exit code (0 all passed, 1 a probe failed, 2 usage or setup error).
 import { parseArgs } from 'node:util';
 import { parseServerTarget } from '../config/formats.js';
+import { loadConfigResult, type Config } from '../config/load.js';
+import { checkProbeOptions } from '../dns/probe.js';
+import type { Transport } from '../netns/binding.js';
 import { discoverVantages } from '../netns/discover.js';
 import { runSweep, type QuerySpec, type SweepOptions, type Target } from '../sweep.js';
 import { checkJson, checkText, summarize, type CheckContext } from './check-report.js';
@@ -12,20 +15,26 @@ export const CHECK_USAGE = `Usage: coredns-healthd check [options]
 Sends one DNS query to every target from every network namespace on this
 node (the host and each container), then exits.
 
-Targets: each vantage's own resolv.conf nameservers, plus every --server.
-Pass: a well-formed reply with an allowed rcode (NOERROR or NXDOMAIN by
-default); with --expect, NOERROR and exactly the expected addresses.
+Targets: each vantage's own resolv.conf nameservers (port 53), plus every
+--server and the configured targets. Settings come from the configuration
+file, then COREDNS_HEALTHD_* variables, then these flags.
+
+Pass, with no configuration file and no --expect ("discovery mode"): a
+well-formed reply with an allowed rcode (NOERROR or NXDOMAIN by default).
+With --expect: NOERROR and exactly the expected addresses. With a
+configuration file: its queries (names, rcodes, expected answers).
 
 Options:
+  --config FILE            read settings from FILE (default /etc/coredns-healthd.json when it exists)
   --server IP[:PORT]       also probe this server from every vantage (repeatable)
   --name NAME              query name (default kubernetes.default.svc.cluster.local)
   --type TYPE              query type (default A)
   --expect IP              require NOERROR with exactly these addresses (repeatable)
   --rcode RCODE            allowed rcode (repeatable; default NOERROR and NXDOMAIN)
-  --timeout MS             per-probe timeout in milliseconds (default 2000)
-  --attempts N             tries per probe before it counts as failed (default 1)
+  --timeout DURATION       per-attempt timeout: milliseconds or "500ms", "2s" (default 2s)
+  --attempts N             tries per probe before it counts as failed (default 2)
   --tcp                    probe over TCP as well as UDP
-  --port PORT              DNS port of resolv.conf nameservers (default 53)
+  --port PORT              port of --server targets given without one (default 53)
   --host-only              probe only from the host network namespace
   --no-host                skip the host network namespace
   --no-own                 do not probe the vantages' own resolv.conf nameservers
@@ -45,18 +54,34 @@ export interface CheckOptions extends SweepOptions {
   json: boolean;
 }
 
+/** The port libc resolvers use for resolv.conf nameservers (resolv.conf cannot name another). */
+export const RESOLV_CONF_PORT = 53;
 const DEFAULT_NAME = 'kubernetes.default.svc.cluster.local';
+const DOCKER_TIMEOUT_MS = 5000;
 
-function intFlag(value: string | undefined, flag: string, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  return Number(value);
+// Flags that map one to one onto configuration keys.
+const FLAG_KEYS: Record<string, string> = {
+  server: 'targets',
+  port: 'dnsPort',
+  timeout: 'probe.timeout',
+  attempts: 'probe.attempts',
+  'host-resolv-conf': 'hostResolvConf',
+  'proc-root': 'discovery.procRoot',
+  'docker-socket': 'discovery.docker.socketPath',
+};
+
+interface ParsedCheckArgs {
+  configFile: string | undefined;
+  flags: Record<string, unknown>;
+  flagNames: Record<string, string>;
+  query: { name?: string; type?: string; expect: string[]; rcodes?: string[] };
+  tcp: boolean;
+  ownNameservers: boolean;
+  json: boolean;
 }
 
-/** argv (after "check") → options. Throws UsageError naming the flag. */
-export function parseCheckArgs(argv: string[]): CheckOptions | 'help' {
+/** argv (after "check") → flags keyed by configuration setting. Throws UsageError naming the flag. */
+export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
   let parsed;
   try {
     parsed = parseArgs({
@@ -64,6 +89,7 @@ export function parseCheckArgs(argv: string[]): CheckOptions | 'help' {
       strict: true,
       allowPositionals: false,
       options: {
+        config: { type: 'string' },
         server: { type: 'string', multiple: true },
         name: { type: 'string' },
         type: { type: 'string' },
@@ -90,36 +116,95 @@ export function parseCheckArgs(argv: string[]): CheckOptions | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   if (v['host-only'] && v['no-host']) throw new UsageError('--host-only and --no-host exclude each other');
-  const dnsPort = intFlag(v.port, '--port', 1, 65535, 53);
-  const targets: Target[] = (v.server ?? []).map((s) => {
-    try {
-      const hp = parseServerTarget(s, dnsPort);
-      return { server: hp.address, port: hp.port, source: 'static' as const };
-    } catch (err) {
-      throw new UsageError(`--server: ${(err as Error).message}`);
-    }
-  });
-  const expect = v.expect ?? [];
-  const query: QuerySpec = {
-    name: v.name ?? DEFAULT_NAME,
-    type: (v.type ?? 'A').toUpperCase(),
-    validRcodes: (v.rcode ?? (expect.length ? ['NOERROR'] : ['NOERROR', 'NXDOMAIN'])).map((r) => r.toUpperCase()),
-    ...(expect.length ? { expectAnswers: expect, expectMatch: 'equal' as const, requireAnswers: true } : {}),
+  const flags: Record<string, unknown> = {};
+  const flagNames: Record<string, string> = {};
+  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+    const value = (v as Record<string, unknown>)[flag];
+    if (value === undefined) continue;
+    flags[key] = value;
+    flagNames[key] = `--${flag}`;
+  }
+  const set = (key: string, value: unknown, flag: string) => {
+    flags[key] = value;
+    flagNames[key] = flag;
   };
+  if (v['host-only']) set('discovery.containers', false, '--host-only');
+  if (v['no-host']) set('discovery.host', false, '--no-host');
+  if (v['no-docker']) set('discovery.docker.enabled', false, '--no-docker');
   return {
-    procRoot: v['proc-root'] ?? '/proc',
-    hostResolvConf: v['host-resolv-conf'] ?? '/etc/resolv.conf',
-    host: !v['no-host'],
-    containers: !v['host-only'],
-    docker: { enabled: !v['no-docker'], socketPath: v['docker-socket'] ?? '/var/run/docker.sock', timeoutMs: 5000 },
-    transports: v.tcp ? ['udp', 'tcp'] : ['udp'],
-    queries: [query],
-    timeoutMs: intFlag(v.timeout, '--timeout', 1, 120_000, 2000),
-    attempts: intFlag(v.attempts, '--attempts', 1, 10, 1),
-    dnsPort,
+    configFile: v.config,
+    flags,
+    flagNames,
+    query: {
+      ...(v.name !== undefined ? { name: v.name } : {}),
+      ...(v.type !== undefined ? { type: v.type.toUpperCase() } : {}),
+      expect: v.expect ?? [],
+      ...(v.rcode !== undefined ? { rcodes: v.rcode.map((r) => r.toUpperCase()) } : {}),
+    },
+    tcp: Boolean(v.tcp),
     ownNameservers: !v['no-own'],
-    targets,
     json: Boolean(v.json),
+  };
+}
+
+/**
+ * The queries of this check. Flags that shape the question (--name, --type,
+ * --expect, --rcode) replace the configured queries. Without them, a
+ * configuration file's queries apply; with no file at all, "discovery mode":
+ * a well-formed reply with NOERROR or NXDOMAIN passes, since on a machine
+ * outside any cluster the resolver rightly says the cluster name does not exist.
+ */
+function checkQueries(args: ParsedCheckArgs, config: Config, fromFile: boolean): QuerySpec[] {
+  const q = args.query;
+  const shaped = q.name !== undefined || q.type !== undefined || q.expect.length > 0 || q.rcodes !== undefined;
+  if (!shaped && fromFile) return config.queries.map((c) => ({ ...c }));
+  const expect = q.expect;
+  return [
+    {
+      name: q.name ?? DEFAULT_NAME,
+      type: q.type ?? 'A',
+      validRcodes: q.rcodes ?? (expect.length ? ['NOERROR'] : ['NOERROR', 'NXDOMAIN']),
+      ...(expect.length ? { expectAnswers: expect, expectMatch: 'equal' as const, requireAnswers: true } : {}),
+    },
+  ];
+}
+
+/** Flags + environment + configuration file → the options of one check. Throws UsageError / ConfigError. */
+export function resolveCheckOptions(args: ParsedCheckArgs, env: NodeJS.ProcessEnv = process.env): CheckOptions {
+  const loaded = loadConfigResult({
+    ...(args.configFile !== undefined ? { file: args.configFile } : {}),
+    env,
+    flags: args.flags,
+    flagNames: args.flagNames,
+  });
+  const { config, sources } = loaded;
+  const queries = checkQueries(args, config, loaded.file !== null);
+  for (const [i, q] of queries.entries()) {
+    try {
+      checkProbeOptions({ server: '127.0.0.1', name: q.name, type: q.type, timeoutMs: 1000, validRcodes: [...q.validRcodes], ...(q.expectAnswers?.length ? { expectAnswers: [...q.expectAnswers] } : {}) });
+    } catch (err) {
+      throw new UsageError(`${args.query.name !== undefined || args.query.type !== undefined ? '--name/--type/--expect/--rcode' : `queries[${i}]`}: ${(err as Error).message}`);
+    }
+  }
+  // check probes UDP unless --tcp, or transports were configured explicitly.
+  const transports: Transport[] = args.tcp ? ['udp', 'tcp'] : sources['probe.transports'] !== 'default' ? [...config.probe.transports] : ['udp'];
+  return {
+    procRoot: config.discovery.procRoot,
+    hostResolvConf: config.hostResolvConf,
+    host: config.discovery.host,
+    containers: config.discovery.containers,
+    docker: { enabled: config.discovery.docker.enabled, socketPath: config.discovery.docker.socketPath, timeoutMs: DOCKER_TIMEOUT_MS },
+    transports,
+    queries,
+    timeoutMs: config.probe.timeout,
+    attempts: config.probe.attempts,
+    dnsPort: RESOLV_CONF_PORT,
+    ownNameservers: args.ownNameservers,
+    targets: config.targets.map((t) => {
+      const hp = parseServerTarget(t, config.dnsPort);
+      return { server: hp.address, port: hp.port, source: 'static' as const };
+    }),
+    json: args.json,
   };
 }
 

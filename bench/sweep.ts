@@ -1,0 +1,277 @@
+// npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
+//
+// Builds N network namespaces on one bridge where dnsmasq answers, then
+// times a full sweep (one A query from every namespace) with the addon, in
+// this one long-lived process, and the way operators do it today:
+// `nsenter --net=... dig ...` per namespace, serially and 8 at a time.
+// Prints wall time, time per probe, CPU time and peak RSS of each, and the
+// ratios. Removes everything it made, also on failure or Ctrl-C.
+import fs from 'node:fs';
+import os from 'node:os';
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { NetnsHandle, engineStats } from '../src/netns/binding.js';
+import { probe } from '../src/dns/probe.js';
+import { createTopology, nft, type Topology } from '../test/support/netns.js';
+import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
+import { which } from '../test/support/run.js';
+
+const NAME = 'kubernetes.default.svc.cluster.local';
+const ANSWER = '10.96.0.1';
+
+const { values: args } = parseArgs({
+  options: {
+    netns: { type: 'string', default: '250' },
+    sweeps: { type: 'string', default: '50' },
+    soak: { type: 'string', default: '1000' },
+    blackholed: { type: 'string', default: '50' },
+    timeout: { type: 'string', default: '1000' },
+    parallel: { type: 'string', default: '8' },
+    json: { type: 'boolean', default: false },
+    'skip-nsenter': { type: 'boolean', default: false },
+  },
+});
+
+function positive(name: string, text: string, min = 1): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`bench: --${name}: expected an integer of at least ${min}, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const N = positive('netns', args.netns!);
+const SWEEPS = positive('sweeps', args.sweeps!);
+const SOAK = positive('soak', args.soak!, 0);
+const BLACKHOLED = Math.min(positive('blackholed', args.blackholed!, 0), N);
+const TIMEOUT_MS = positive('timeout', args.timeout!);
+const PARALLEL = positive('parallel', args.parallel!);
+
+const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
+const log = (s: string) => {
+  if (!args.json) process.stderr.write(`${s}\n`);
+};
+
+/** CPU seconds used by reaped children (fields 16 and 17 of /proc/self/stat). */
+function childrenCpuSeconds(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+}
+
+const selfCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+};
+
+interface SweepOutcome {
+  wallSeconds: number;
+  cpuSeconds: number;
+  ok: number;
+  failed: Record<string, number>;
+}
+
+async function addonSweep(topo: Topology): Promise<SweepOutcome> {
+  const cpu0 = selfCpuSeconds();
+  const t0 = process.hrtime.bigint();
+  // Open per sweep (a cached fd would keep a deleted pod's netns alive).
+  const handles = topo.namespaces.map((n) => NetnsHandle.open(n.path));
+  const results = await Promise.all(
+    handles.map((h) => probe({ netns: h, server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] })),
+  );
+  for (const h of handles) h.close();
+  const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const failed: Record<string, number> = {};
+  for (const r of results) if (!r.ok) failed[r.reason] = (failed[r.reason] ?? 0) + 1;
+  return { wallSeconds, cpuSeconds: selfCpuSeconds() - cpu0, ok: results.filter((r) => r.ok).length, failed };
+}
+
+function digOnce(nsPath: string, server: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      which('nsenter'),
+      [`--net=${nsPath}`, which('dig'), `@${server}`, '+tries=1', `+time=${Math.max(1, Math.ceil(TIMEOUT_MS / 1000))}`, '+short', NAME, 'A'],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve(code === 0 && out.trim() === ANSWER));
+  });
+}
+
+async function nsenterSweep(topo: Topology, parallel: number): Promise<SweepOutcome> {
+  const cpu0 = childrenCpuSeconds();
+  const t0 = process.hrtime.bigint();
+  let next = 0;
+  let ok = 0;
+  const worker = async () => {
+    while (next < topo.namespaces.length) {
+      const n = topo.namespaces[next++]!;
+      if (await digOnce(n.path, topo.bridge.ipv4)) ok++;
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const failedCount = topo.namespaces.length - ok;
+  return { wallSeconds, cpuSeconds: childrenCpuSeconds() - cpu0, ok, failed: failedCount ? { failed: failedCount } : {} };
+}
+
+const fdCount = () => fs.readdirSync('/proc/self/fd').length;
+const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
+const ms = (s: number) => Number((s * 1000).toFixed(2));
+
+async function main() {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: needs root (creates network namespaces, a bridge and nftables rules)\n');
+    process.exit(2);
+  }
+  let topo: Topology | undefined;
+  let dns: Dnsmasq | undefined;
+  const cleanup = async () => {
+    await dns?.stop().catch(() => undefined);
+    await topo?.cleanup().catch((e) => process.stderr.write(`bench: cleanup: ${(e as Error).message}\n`));
+  };
+  const onSignal = () => {
+    void cleanup().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    log(`building ${N} network namespaces on one bridge ...`);
+    const tb = process.hrtime.bigint();
+    topo = await createTopology({ count: N, ipv6: false });
+    dns = await startDnsmasq({ listen: topo.bridge.ipv4, port: 53, records: { [NAME]: [ANSWER] } });
+    log(`  built in ${(Number(process.hrtime.bigint() - tb) / 1e9).toFixed(2)} s; dnsmasq on ${topo.bridge.ipv4}`);
+
+    // Addon: warm-up, then timed sweeps.
+    await addonSweep(topo);
+    const sweeps: SweepOutcome[] = [];
+    for (let i = 0; i < SWEEPS; i++) sweeps.push(await addonSweep(topo));
+    const walls = sweeps.map((s) => s.wallSeconds);
+    const cpus = sweeps.map((s) => s.cpuSeconds);
+    const failedProbes = sweeps.reduce((a, s) => a + (N - s.ok), 0);
+    log(`addon: ${SWEEPS} sweeps, median ${ms(quantile(walls, 0.5))} ms`);
+
+    // Soak: memory and fds stay flat across many sweeps.
+    let soak: Record<string, number> | null = null;
+    if (SOAK > 0) {
+      const warm = Math.min(100, SOAK);
+      for (let i = 0; i < warm; i++) await addonSweep(topo);
+      const rss0 = process.memoryUsage().rss;
+      const fds0 = fdCount();
+      let soakFailed = 0;
+      for (let i = warm; i < SOAK; i++) soakFailed += N - (await addonSweep(topo)).ok;
+      soak = {
+        sweeps: SOAK,
+        rssAfterWarmupMiB: Number((rss0 / 2 ** 20).toFixed(1)),
+        rssEndMiB: Number((process.memoryUsage().rss / 2 ** 20).toFixed(1)),
+        fdsAfterWarmup: fds0,
+        fdsEnd: fdCount(),
+        failedProbes: soakFailed,
+      };
+      log(`soak: ${SOAK} sweeps, rss ${soak.rssAfterWarmupMiB} → ${soak.rssEndMiB} MiB, fds ${fds0} → ${soak.fdsEnd}`);
+    }
+
+    // Blackholed namespaces: replies to them are dropped.
+    let blackholed: Record<string, number> | null = null;
+    if (BLACKHOLED > 0) {
+      const table = `${topo.prefix.replace(/-/g, '_')}_bh`;
+      await Promise.all(
+        topo.namespaces.slice(0, BLACKHOLED).map((n) =>
+          nft(n.name, `table inet ${table} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ip saddr ${topo!.bridge.ipv4} drop\n }\n}\n`),
+        ),
+      );
+      const runs: SweepOutcome[] = [];
+      for (let i = 0; i < 3; i++) runs.push(await addonSweep(topo));
+      await Promise.all(topo.namespaces.slice(0, BLACKHOLED).map((n) => nft(n.name, `delete table inet ${table}\n`)));
+      const w = quantile(
+        runs.map((r) => r.wallSeconds),
+        0.5,
+      );
+      blackholed = { count: BLACKHOLED, timeoutMs: TIMEOUT_MS, medianWallMs: ms(w), ok: runs[0]!.ok, timeouts: runs[0]!.failed.timeout ?? 0 };
+      log(`blackholed: ${BLACKHOLED} of ${N} silent, sweep ${blackholed.medianWallMs} ms with a ${TIMEOUT_MS} ms timeout`);
+    }
+
+    const addon = {
+      sweeps: SWEEPS,
+      medianWallMs: ms(quantile(walls, 0.5)),
+      p95WallMs: ms(quantile(walls, 0.95)),
+      medianPerProbeUs: Number(((quantile(walls, 0.5) / N) * 1e6).toFixed(1)),
+      medianCpuMs: ms(quantile(cpus, 0.5)),
+      p95CpuMs: ms(quantile(cpus, 0.95)),
+      failedProbes,
+      peakRssMiB: Number(peakRssMiB().toFixed(1)),
+      engine: engineStats(),
+    };
+
+    let nsenter: Record<string, unknown> | null = null;
+    if (!args['skip-nsenter']) {
+      log(`nsenter + dig, serial, ${N} namespaces ...`);
+      const serial = await nsenterSweep(topo, 1);
+      log(`nsenter + dig, ${PARALLEL} in parallel ...`);
+      const par = await nsenterSweep(topo, PARALLEL);
+      const shape = (o: SweepOutcome) => ({
+        wallMs: ms(o.wallSeconds),
+        perProbeUs: Number(((o.wallSeconds / N) * 1e6).toFixed(1)),
+        cpuMs: ms(o.cpuSeconds),
+        ok: o.ok,
+      });
+      nsenter = {
+        serial: shape(serial),
+        parallel: { ...shape(par), workers: PARALLEL },
+        speedupVsParallel: Number((par.wallSeconds / quantile(walls, 0.5)).toFixed(1)),
+        cpuRatioVsParallel: Number((par.cpuSeconds / Math.max(quantile(cpus, 0.5), 1e-6)).toFixed(1)),
+      };
+    }
+
+    const report = {
+      machine: { cpus: os.availableParallelism(), kernel: os.release(), node: process.version },
+      netns: N,
+      timeoutMs: TIMEOUT_MS,
+      addon,
+      soak,
+      blackholed,
+      nsenterDig: nsenter,
+    };
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    } else {
+      const lines = [
+        `coredns-healthd sweep benchmark: ${N} network namespaces, ${os.availableParallelism()} CPUs, Node ${process.version}`,
+        '',
+        `addon (one process, after a warm-up sweep, ${SWEEPS} sweeps)`,
+        `  wall      median ${addon.medianWallMs} ms   p95 ${addon.p95WallMs} ms   (${addon.medianPerProbeUs} µs per probe)`,
+        `  cpu       median ${addon.medianCpuMs} ms   p95 ${addon.p95CpuMs} ms`,
+        `  peak rss  ${addon.peakRssMiB} MiB      failed probes ${failedProbes} of ${N * SWEEPS}`,
+      ];
+      if (soak) lines.push(`  soak      ${soak.sweeps} sweeps: rss ${soak.rssAfterWarmupMiB} → ${soak.rssEndMiB} MiB, fds ${soak.fdsAfterWarmup} → ${soak.fdsEnd}, failed ${soak.failedProbes}`);
+      if (blackholed) lines.push(`  blackhole ${blackholed.count} silent namespaces: sweep ${blackholed.medianWallMs} ms with a ${blackholed.timeoutMs} ms timeout`);
+      if (nsenter) {
+        const s = nsenter.serial as Record<string, number>;
+        const p = nsenter.parallel as Record<string, number>;
+        lines.push(
+          '',
+          'nsenter --net=... dig (one fork+exec per namespace)',
+          `  serial        wall ${s.wallMs} ms   cpu ${s.cpuMs} ms   ok ${s.ok}/${N}`,
+          `  ${PARALLEL} parallel    wall ${p.wallMs} ms   cpu ${p.cpuMs} ms   ok ${p.ok}/${N}`,
+          '',
+          `addon vs nsenter+dig (${PARALLEL} parallel): ${nsenter.speedupVsParallel}x faster, ${nsenter.cpuRatioVsParallel}x less CPU`,
+        );
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
