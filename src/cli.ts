@@ -2,6 +2,7 @@
 import { createRequire } from 'node:module';
 import { CHECK_USAGE, parseCheckArgs, resolveCheckOptions, runCheck, type Io } from './commands/check.js';
 import { ConfigError } from './config/errors.js';
+import { runNetns } from './commands/netns.js';
 import { UsageError } from './commands/usage.js';
 
 const USAGE = `Usage: coredns-healthd <command> [options]
@@ -43,6 +44,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         }
         return await runCheck(resolveCheckOptions(args), io);
       }
+      case 'netns':
+        return await runNetns(rest, io);
       case 'version':
       case '--version':
       case '-V':

@@ -2,6 +2,7 @@
 // JSON document (shape documented in README.md, "check --json").
 import type { QuerySpec, SweepReport, SweepRow, VantageReport } from '../sweep.js';
 import type { Vantage } from '../netns/vantage.js';
+import { table } from './table.js';
 
 export const CHECK_JSON_VERSION = 1;
 
@@ -119,12 +120,6 @@ export function checkJson(report: SweepReport, ctx: CheckContext) {
 function rtt(seconds: number | null): string {
   if (seconds === null) return '-';
   return seconds < 0.001 ? `${(seconds * 1e6).toFixed(0)}µs` : `${(seconds * 1000).toFixed(1)}ms`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
 }
 
 export function summaryLine(s: CheckSummary): string {

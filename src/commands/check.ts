@@ -6,6 +6,7 @@ import { loadConfigResult, type Config } from '../config/load.js';
 import { checkProbeOptions } from '../dns/probe.js';
 import type { Transport } from '../netns/binding.js';
 import { discoverVantages } from '../netns/discover.js';
+import { selectVantages, type VantageSelector } from '../netns/select.js';
 import { runSweep, type QuerySpec, type SweepOptions, type Target } from '../sweep.js';
 import { checkJson, checkText, summarize, type CheckContext } from './check-report.js';
 import { UsageError } from './usage.js';
@@ -42,11 +43,14 @@ Options:
   --proc-root DIR          where /proc is mounted (default /proc)
   --docker-socket PATH     Docker Engine socket (default /var/run/docker.sock)
   --no-docker              do not ask Docker for container names and pod labels
+  --pod NAMESPACE/NAME     only this pod's vantage (and the host's); repeatable
+  --container NAME|ID      only this container's vantage (and the host's); repeatable
   --json                   print one JSON document instead of a table
   -h, --help               this text
 `;
 
 export interface CheckOptions extends SweepOptions {
+  select: VantageSelector;
   hostResolvConf: string;
   host: boolean;
   containers: boolean;
@@ -72,6 +76,7 @@ const FLAG_KEYS: Record<string, string> = {
 
 interface ParsedCheckArgs {
   configFile: string | undefined;
+  select: VantageSelector;
   flags: Record<string, unknown>;
   flagNames: Record<string, string>;
   query: { name?: string; type?: string; expect: string[]; rcodes?: string[] };
@@ -106,6 +111,8 @@ export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
         'proc-root': { type: 'string' },
         'docker-socket': { type: 'string' },
         'no-docker': { type: 'boolean' },
+        pod: { type: 'string', multiple: true },
+        container: { type: 'string', multiple: true },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -131,8 +138,12 @@ export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
   if (v['host-only']) set('discovery.containers', false, '--host-only');
   if (v['no-host']) set('discovery.host', false, '--no-host');
   if (v['no-docker']) set('discovery.docker.enabled', false, '--no-docker');
+  for (const p of v.pod ?? []) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(p)) throw new UsageError(`--pod: expected NAMESPACE/NAME, got ${JSON.stringify(p)}`);
+  }
   return {
     configFile: v.config,
+    select: { pods: v.pod ?? [], containers: v.container ?? [] },
     flags,
     flagNames,
     query: {
@@ -189,6 +200,7 @@ export function resolveCheckOptions(args: ParsedCheckArgs, env: NodeJS.ProcessEn
   // check probes UDP unless --tcp, or transports were configured explicitly.
   const transports: Transport[] = args.tcp ? ['udp', 'tcp'] : sources['probe.transports'] !== 'default' ? [...config.probe.transports] : ['udp'];
   return {
+    select: args.select,
     procRoot: config.discovery.procRoot,
     hostResolvConf: config.hostResolvConf,
     host: config.discovery.host,
@@ -222,6 +234,7 @@ export async function runCheck(opts: CheckOptions, io: Io): Promise<number> {
     );
   }
   const discovery = await discoverVantages(opts);
+  const vantages = selectVantages(discovery.vantages, opts.select);
   const notes: string[] = [];
   if (discovery.docker?.error) {
     notes.push(
@@ -230,8 +243,8 @@ export async function runCheck(opts: CheckOptions, io: Io): Promise<number> {
         : `Docker: ${discovery.docker.error.message}`,
     );
   }
-  if (discovery.vantages.length === 0) throw new UsageError('no vantage point to probe from (--no-host with no containers found)');
-  const report = await runSweep(discovery.vantages, opts);
+  if (vantages.length === 0) throw new UsageError('no vantage point to probe from: --no-host, and no container found (or none matched --pod/--container)');
+  const report = await runSweep(vantages, opts);
   const ctx: CheckContext = {
     mode: opts.queries.some((q) => q.expectAnswers?.length) ? 'expect' : 'discovery',
     queries: opts.queries,
