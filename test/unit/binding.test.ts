@@ -262,3 +262,34 @@ t.test('the worker never keeps the process alive, and results still arrive', asy
   t.equal(idle.status, 0, idle.stderr);
   t.notOk(idle.error, 'did not hang');
 });
+
+t.test('a worker thread gets its own engine, joined when the worker ends', async (t) => {
+  const addon = path.join(root, 'build/Release/healthd.node');
+  const script = `
+    const { Worker } = require('node:worker_threads');
+    const dgram = require('node:dgram');
+    const s = dgram.createSocket('udp4');
+    s.on('message', (m, r) => s.send(m, r.port, r.address));
+    s.bind(0, '127.0.0.1', async () => {
+      const port = s.address().port;
+      const src = \`
+        const { parentPort } = require('node:worker_threads');
+        const b = require(\${JSON.stringify(${JSON.stringify(addon)})});
+        b.init((rs) => { parentPort.postMessage({ reply: rs[0].reply.toString(), tid: b.stats().workerTid }); });
+        b.submit(1, -1, 4, '127.0.0.1', \${port}, false, Buffer.from('from-worker'), 2000);
+        // a second job that never completes: the engine must still be joined
+        b.submit(2, -1, 4, '127.0.0.1', \${port + 1 === 65536 ? 1 : port + 1}, false, Buffer.from('x'), 60000);\`;
+      const w = new Worker(src, { eval: true });
+      const msg = await new Promise((r) => w.once('message', r));
+      await w.terminate();
+      const b = require(${JSON.stringify(addon)});
+      b.init((rs) => { console.log(JSON.stringify({ worker: msg, main: rs[0].reply.toString(), mainTid: b.stats().workerTid })); s.close(); });
+      b.submit(1, -1, 4, '127.0.0.1', port, false, Buffer.from('from-main'), 2000);
+    });`;
+  const res = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(res.status, 0, res.stderr);
+  const out = JSON.parse(res.stdout.trim()) as { worker: { reply: string; tid: number }; main: string; mainTid: number };
+  t.equal(out.worker.reply, 'from-worker');
+  t.equal(out.main, 'from-main');
+  t.not(out.worker.tid, out.mainTid, 'each environment has its own engine thread');
+});
