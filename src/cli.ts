@@ -3,11 +3,15 @@ import { createRequire } from 'node:module';
 import { CHECK_USAGE, parseCheckArgs, resolveCheckOptions, runCheck, type Io } from './commands/check.js';
 import { ConfigError } from './config/errors.js';
 import { runNetns } from './commands/netns.js';
+import { runConfig } from './commands/config.js';
+import { runDaemon } from './commands/run.js';
 import { UsageError } from './commands/usage.js';
 
 const USAGE = `Usage: coredns-healthd <command> [options]
 
 Commands:
+  run          probe continuously; serve /metrics, /healthz and /status (what systemd starts)
+  config       check or print the configuration ("config check", "config print")
   check        probe DNS once from every network namespace on this node, then exit
   netns        list the vantage points (network namespaces) on this node
   version      print the version
@@ -46,6 +50,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       }
       case 'netns':
         return await runNetns(rest, io);
+      case 'run':
+        return await runDaemon(rest, io, { version: version() });
+      case 'config':
+        return runConfig(rest, io);
       case 'version':
       case '--version':
       case '-V':

@@ -1,0 +1,463 @@
+// `coredns-healthd run`: the wiring and the scheduler.
+//
+// Sweeps: the first starts at once; each next one starts interval + a random
+// share of jitter after the previous one STARTED, or as soon as it ended if
+// it ran longer: two sweeps never overlap. Each sweep reads the current
+// configuration, so a reload applies from the next sweep on (a changed
+// interval also moves the sweep already scheduled).
+//
+// systemd: READY=1 after the first completed sweep; WATCHDOG=1 after every
+// sweep and every WATCHDOG_USEC/2 while the sweep loop is alive (waiting for
+// its next sweep, or in a sweep younger than maxSweepMs); STATUS= with the
+// /healthz reason; RELOADING=1 ... READY=1 around SIGHUP; STOPPING=1 first
+// thing on shutdown.
+//
+// Shutdown: cancel every in-flight probe (the native engine answers them
+// 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
+// server. Bounded: well under systemd's TimeoutStopSec.
+import { cancelAll as nativeCancelAll, engineStats as nativeEngineStats } from './netns/binding.js';
+import { parseServerTarget } from './config/formats.js';
+import type { ConfigHolder, ReloadResult } from './config/reloader.js';
+import { SETTINGS, type Config } from './config/schema.js';
+import { DiscoveryCache, type CachedDiscovery, type CachedDiscoveryOptions } from './discovery-cache.js';
+import { podOf } from './health/labels.js';
+import { HealthModel, type Transition } from './health/model.js';
+import { statusDocument, type SweepInfo } from './health/status.js';
+import { evaluate, evaluateAll, type Group, type Verdict, type VerdictInput } from './health/verdict.js';
+import { createHandler } from './http/routes.js';
+import { HttpServer, type BoundAddress } from './http/server.js';
+import type { Logger } from './log.js';
+import { DaemonMetrics, type EngineView } from './metrics/registry.js';
+import type { Vantage } from './netns/vantage.js';
+import { Notifier } from './notify.js';
+import { runSweep, type SweepOptions, type SweepReport, type Target, type VantageReport } from './sweep.js';
+
+/** resolv.conf nameservers are probed on port 53, as the libc resolver uses them (dnsPort is for targets). */
+export const RESOLV_CONF_PORT = 53;
+/** Deadline of one Docker Engine API discovery (list + inspects). */
+export const DOCKER_TIMEOUT_MS = 5_000;
+/** How long shutdown waits for the cancelled sweep to unwind before closing anyway. */
+export const STOP_WAIT_MS = 2_000;
+/** State changes logged one by one per sweep; the rest are summed up in one line. */
+export const MAX_TRANSITION_LOGS = 50;
+
+export interface DaemonDeps {
+  discover?: (opts: CachedDiscoveryOptions) => Promise<CachedDiscovery>;
+  sweep?: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
+  cancelAll?: () => void;
+  engineStats?: () => EngineView | null;
+  now?: () => Date;
+  random?: () => number;
+  /** Default maxSweepMs(). */
+  maxSweepMs?: (c: Config) => number;
+}
+
+export interface DaemonOptions {
+  holder: ConfigHolder;
+  log: Logger;
+  version: string;
+  /** Default: from $NOTIFY_SOCKET / $WATCHDOG_USEC. */
+  notifier?: Notifier;
+  deps?: DaemonDeps;
+}
+
+/** The longest a sweep may take before the watchdog stops vouching for the loop. */
+export function maxSweepMs(c: Config): number {
+  // Probes run concurrently; each costs at most attempts × (UDP + TCP retry after truncation) timeouts.
+  return DOCKER_TIMEOUT_MS + 2 * c.probe.attempts * c.probe.timeout + 30_000;
+}
+
+/** The configured static targets (dnsPort applies to those without a port). */
+export function configTargets(c: Config): Target[] {
+  return c.targets.map((text) => {
+    const hp = parseServerTarget(text, c.dnsPort);
+    return { server: hp.address, port: hp.port, source: 'static' as const };
+  });
+}
+
+export function sweepOptions(c: Config): SweepOptions {
+  return {
+    procRoot: c.discovery.procRoot,
+    transports: c.probe.transports,
+    queries: c.queries,
+    timeoutMs: c.probe.timeout,
+    attempts: c.probe.attempts,
+    dnsPort: RESOLV_CONF_PORT,
+    ownNameservers: true,
+    targets: configTargets(c),
+  };
+}
+
+export function discoveryOptions(c: Config): CachedDiscoveryOptions {
+  return {
+    procRoot: c.discovery.procRoot,
+    hostResolvConf: c.hostResolvConf,
+    host: c.discovery.host,
+    containers: c.discovery.containers,
+    proc: c.discovery.proc.enabled,
+    docker: { enabled: c.discovery.docker.enabled, socketPath: c.discovery.docker.socketPath, timeoutMs: DOCKER_TIMEOUT_MS },
+  };
+}
+
+/** Setting keys whose value differs between two configurations. */
+export function changedKeys(a: Config, b: Config): string[] {
+  const get = (c: Config, key: string): unknown => key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+  return SETTINGS.map((s) => s.key).filter((k) => JSON.stringify(get(a, k)) !== JSON.stringify(get(b, k)));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+export class Daemon {
+  readonly metrics: DaemonMetrics;
+  readonly health: HealthModel;
+  readonly notifier: Notifier;
+  readonly #holder: ConfigHolder;
+  readonly #log: Logger;
+  readonly #version: string;
+  readonly #http: HttpServer;
+  readonly #discover: (opts: CachedDiscoveryOptions) => Promise<CachedDiscovery>;
+  readonly #sweep: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
+  readonly #cancelAll: () => void;
+  readonly #now: () => Date;
+  readonly #random: () => number;
+  readonly #maxSweepMs: (c: Config) => number;
+  readonly #startedAt: Date;
+
+  #timer: NodeJS.Timeout | null = null;
+  #watchdogTimer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  #sweepStartedAt: number | null = null;
+  #lastStartedAt: number | null = null;
+  #lastSweep: SweepInfo | null = null;
+  #lastVantages: VantageReport[] = [];
+  #sweeps = 0;
+  #ready = false;
+  #stopping = false;
+  #stopped: Promise<void> | null = null;
+  #resolveDone!: () => void;
+  readonly done: Promise<void>;
+  #dockerNote = '';
+  #dockerKind = '';
+  #scanErrors = 0;
+  #inaccessible = new Set<string>();
+
+  constructor(options: DaemonOptions) {
+    this.#holder = options.holder;
+    this.#log = options.log;
+    this.#version = options.version;
+    this.notifier = options.notifier ?? new Notifier({ log: options.log });
+    const deps = options.deps ?? {};
+    const cache = deps.discover ? null : new DiscoveryCache();
+    this.#discover = deps.discover ?? ((o) => cache!.discover(o));
+    this.#sweep = deps.sweep ?? ((v, o) => runSweep(v, o));
+    this.#cancelAll = deps.cancelAll ?? nativeCancelAll;
+    this.#now = deps.now ?? (() => new Date());
+    this.#random = deps.random ?? Math.random;
+    this.#maxSweepMs = deps.maxSweepMs ?? maxSweepMs;
+    this.#startedAt = this.#now();
+    this.health = new HealthModel(this.#holder.current.health);
+    this.metrics = new DaemonMetrics({ version: this.#version, engineStats: deps.engineStats ?? nativeEngineStats });
+    this.metrics.setConfigReload(this.#holder.lastReload.ok, this.#holder.lastSuccess);
+    this.#http = new HttpServer(
+      createHandler(
+        {
+          metrics: async () => {
+            this.metrics.setHealth(evaluateAll(this.#verdictInput()));
+            return { contentType: this.metrics.contentType, body: await this.metrics.scrape() };
+          },
+          health: (group) => this.verdict(group),
+          status: () => this.status(),
+        },
+        this.#log,
+      ),
+    );
+    this.done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  get config(): Config {
+    return this.#holder.current;
+  }
+
+  get bound(): BoundAddress | null {
+    return this.#http.bound;
+  }
+
+  /** Sweeps completed. */
+  get sweeps(): number {
+    return this.#sweeps;
+  }
+
+  /** Binds the HTTP server (throws when it cannot), then starts sweeping. */
+  async start(): Promise<BoundAddress> {
+    const c = this.config;
+    const bound = await this.#http.listen(c.http.listen);
+    this.#log.info('http listening', { listen: c.http.listen, address: bound.address, port: bound.port });
+    this.#log.info('started', {
+      version: this.#version,
+      configFile: this.#holder.file,
+      interval: c.interval,
+      transports: c.probe.transports,
+      targets: c.targets,
+      systemd: this.notifier.enabled,
+      watchdogUsec: this.notifier.watchdogUsec,
+    });
+    const every = this.notifier.watchdogIntervalMs;
+    if (every !== null) {
+      this.#watchdogTimer = setInterval(() => {
+        if (this.#loopAlive()) this.notifier.watchdog();
+      }, every);
+      this.#watchdogTimer.unref();
+    }
+    this.#schedule(0);
+    return bound;
+  }
+
+  verdict(group: Group): Verdict {
+    return evaluate(group, this.#verdictInput());
+  }
+
+  status(): Record<string, unknown> {
+    const now = this.#now();
+    const input = this.#verdictInput(now);
+    return statusDocument({
+      ...input,
+      version: this.#version,
+      startedAt: this.#startedAt,
+      sweeps: this.#sweeps,
+      lastSweep: this.#lastSweep,
+      sweepRunning: this.#sweepStartedAt !== null,
+      vantages: this.#lastVantages,
+      verdicts: evaluateAll(input),
+      discovery: { docker: this.#dockerNote || 'off', scanErrors: this.#scanErrors },
+      config: { file: this.#holder.file, lastReloadAt: this.#holder.lastReload.at, lastReloadOk: this.#holder.lastReload.ok },
+    });
+  }
+
+  /** SIGHUP: re-reads the configuration; a bad one keeps the last good one. Never throws. */
+  reload(): ReloadResult {
+    this.notifier.reloading('reloading the configuration');
+    const previous = this.config;
+    const result = this.#holder.reload();
+    this.metrics.setConfigReload(this.#holder.lastReload.ok, this.#holder.lastSuccess);
+    if (!result.ok) {
+      this.#log.error('configuration reload failed; keeping the last good configuration', {
+        file: this.#holder.file,
+        problems: result.error.problems.map((p) => ({ ...p })),
+      });
+    } else {
+      const next = this.config;
+      const changed = changedKeys(previous, next);
+      this.#log.info(changed.length ? 'configuration reloaded' : 'configuration reloaded, unchanged', { file: this.#holder.file, changed });
+      if (next.log.level !== previous.log.level) this.#log.setLevel(next.log.level);
+      if (next.http.listen !== previous.http.listen) void this.#rebind(next.http.listen);
+      if (next.interval !== previous.interval || next.jitter !== previous.jitter) this.#reschedule();
+    }
+    // READY=1 ends the reload; before the first sweep it would announce a daemon that has not probed yet.
+    if (this.#ready) this.notifier.ready(this.#statusLine());
+    else this.notifier.status('configuration reloaded; waiting for the first sweep');
+    return result;
+  }
+
+  /** Stops sweeping, cancels in-flight probes, closes the HTTP server. Idempotent. */
+  stop(reason = 'stop'): Promise<void> {
+    this.#stopped ??= this.#stop(reason);
+    return this.#stopped;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#stopping = true;
+    this.notifier.stopping(`stopping (${reason})`);
+    this.#log.info('stopping', { reason });
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
+    this.#watchdogTimer = null;
+    if (this.#running) {
+      // Probes submitted while we cancel (a vantage that was still reading its resolv.conf) are caught by the repeats.
+      this.#cancelAll();
+      const repeat = setInterval(() => this.#cancelAll(), 100);
+      await Promise.race([this.#running, sleep(STOP_WAIT_MS)]);
+      clearInterval(repeat);
+    }
+    await this.#http.close();
+    this.#log.info('stopped', { reason, sweeps: this.#sweeps });
+    this.#resolveDone();
+  }
+
+  #verdictInput(now = this.#now()): VerdictInput {
+    const c = this.config;
+    return {
+      checks: this.health.checks(),
+      lastSweepAt: this.#lastSweep?.completedAt ?? null,
+      now,
+      staleAfterMs: c.health.staleAfter,
+      override: c.health.override,
+    };
+  }
+
+  #statusLine(): string {
+    const v = this.verdict('all');
+    const n = this.#lastVantages.length;
+    return `${v.reason} (${n} vantage${n === 1 ? '' : 's'}, ${this.#sweeps} sweeps)`;
+  }
+
+  #loopAlive(): boolean {
+    if (this.#stopping) return false;
+    if (this.#sweepStartedAt !== null) return Date.now() - this.#sweepStartedAt <= this.#maxSweepMs(this.config);
+    return this.#timer !== null;
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#stopping) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+        this.#running = this.#iteration();
+    }, delayMs);
+  }
+
+  /** Moves the pending sweep to match a new interval/jitter (a running sweep schedules its own next). */
+  #reschedule(): void {
+    if (this.#timer === null || this.#lastStartedAt === null) return;
+    this.#schedule(this.#delayAfter(this.#lastStartedAt));
+  }
+
+  #delayAfter(startedAt: number): number {
+    const c = this.config;
+    return Math.max(0, startedAt + c.interval + Math.floor(this.#random() * c.jitter) - Date.now());
+  }
+
+  async #iteration(): Promise<void> {
+    const started = Date.now();
+    this.#sweepStartedAt = started;
+    this.#lastStartedAt = started;
+    try {
+      await this.#sweepOnce();
+    } finally {
+      this.#sweepStartedAt = null;
+      this.#running = null;
+    }
+    this.#schedule(this.#delayAfter(started));
+  }
+
+  async #sweepOnce(): Promise<void> {
+    const c = this.config;
+    const t0 = process.hrtime.bigint();
+    this.health.setThresholds(c.health);
+    let report: SweepReport;
+    try {
+      const found = await this.#discover(discoveryOptions(c));
+      this.#noteDiscovery(found);
+      if (this.#stopping) return;
+      report = await this.#sweep(found.vantages, sweepOptions(c));
+    } catch (err) {
+      if (this.#stopping) return;
+      const durationSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.metrics.recordSweepError(durationSeconds);
+      this.#log.error('sweep failed', { err });
+      this.notifier.watchdog(`sweep failed: ${(err as Error)?.message ?? String(err)}`);
+      return;
+    }
+    if (this.#stopping) return; // cancelled results say nothing about DNS
+    const completedAt = this.#now();
+    const update = this.health.update(report, completedAt);
+    const checks = this.health.checks();
+    this.metrics.recordSweep(report, checks, completedAt);
+    this.#sweeps++;
+    this.#lastSweep = { number: this.#sweeps, startedAt: report.startedAt, completedAt, durationSeconds: report.durationSeconds };
+    this.#lastVantages = report.vantages;
+    this.#logTransitions(update.transitions);
+    this.#noteVantages(report.vantages);
+    const verdicts = evaluateAll(this.#verdictInput(completedAt));
+    this.metrics.setHealth(verdicts);
+    const status = this.#statusLine();
+    this.#log.debug('sweep done', {
+      sweep: this.#sweeps,
+      durationSeconds: report.durationSeconds,
+      vantages: report.vantages.length,
+      probes: report.rows.length,
+      failed: report.rows.filter((r) => !r.result.ok).length,
+      checks: checks.length,
+      removed: update.removed.length,
+    });
+    if (!this.#ready) {
+      this.#ready = true;
+      this.#log.info('first sweep completed', {
+        durationSeconds: report.durationSeconds,
+        vantages: report.vantages.length,
+        checks: checks.length,
+        healthz: verdicts.all.reason,
+      });
+      this.notifier.ready(status);
+      this.notifier.watchdog();
+    } else {
+      this.notifier.watchdog(status);
+    }
+  }
+
+  #logTransitions(transitions: readonly Transition[]): void {
+    const logged = transitions.filter((t) => !(t.from === null && t.to === 'healthy'));
+    for (const t of logged.slice(0, MAX_TRANSITION_LOGS)) {
+      const c = t.check;
+      this.#log.warn(t.to === 'unhealthy' ? 'check unhealthy' : 'check healthy again', {
+        vantage: c.vantageLabel,
+        netns: c.vantage.id,
+        pod: podOf(c.vantage),
+        target: c.targetLabel,
+        targetSource: c.target.source,
+        transport: c.transport,
+        query: c.query,
+        state: t.to,
+        previous: t.from ?? 'new',
+        reason: c.last.reason,
+        rcode: c.last.rcode ?? undefined,
+        detail: c.last.detail,
+        consecutiveFailures: c.consecutiveFailures,
+      });
+    }
+    if (logged.length > MAX_TRANSITION_LOGS) {
+      this.#log.warn('more check state changes in this sweep (see /status)', { more: logged.length - MAX_TRANSITION_LOGS });
+    }
+    for (const t of transitions) {
+      if (t.from === null && t.to === 'healthy') this.#log.debug('check healthy', { vantage: t.check.vantageLabel, target: t.check.targetLabel, transport: t.check.transport, query: t.check.query });
+    }
+  }
+
+  #noteDiscovery(found: CachedDiscovery): void {
+    this.#scanErrors = found.scanErrors.length;
+    this.metrics.discoveryErrors('proc', found.scanErrors.length);
+    if (found.dockerRefreshed && found.docker?.error && found.docker.error.code !== 'no-socket') this.metrics.discoveryErrors('docker', 1);
+    const d = found.docker;
+    const note = d === null ? 'off' : d.error ? `${d.error.code}: ${d.error.message}` : `ok: ${d.containers.length} containers`;
+    const kind = d === null ? 'off' : d.error ? d.error.code : 'ok';
+    const previousKind = this.#dockerKind;
+    this.#dockerNote = note;
+    this.#dockerKind = kind;
+    if (kind === previousKind) return;
+    if (kind === 'no-socket') this.#log.info('no Docker Engine API; containers are found through /proc only', { detail: d!.error!.message });
+    else if (kind === 'ok' && previousKind !== '') this.#log.info('Docker Engine API answers again', { containers: d!.containers.length });
+    else if (kind !== 'ok' && kind !== 'off') this.#log.warn('Docker discovery failed; containers are found through /proc only', { code: kind, detail: d!.error!.message });
+  }
+
+  #noteVantages(reports: readonly VantageReport[]): void {
+    const now = new Set<string>();
+    for (const r of reports) {
+      if (r.status !== 'inaccessible') continue;
+      now.add(r.vantage.id);
+      if (!this.#inaccessible.has(r.vantage.id)) {
+        this.#log.warn('cannot probe from a network namespace', { netns: r.vantage.id, pid: r.vantage.pid, pod: podOf(r.vantage), detail: r.detail });
+      }
+    }
+    this.#inaccessible = now;
+  }
+
+  async #rebind(listen: string): Promise<void> {
+    try {
+      const bound = await this.#http.rebind(listen);
+      this.#log.info('http listening', { listen, address: bound.address, port: bound.port });
+    } catch (err) {
+      const still = this.#http.bound;
+      this.#log.error('cannot move the HTTP server; it stays where it was', { listen, stillListening: still ? `${still.address}:${still.port}` : null, err });
+    }
+  }
+}

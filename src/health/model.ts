@@ -1,0 +1,213 @@
+// The health state of every check: one (vantage, target, transport, query)
+// seen in the last sweep, with hysteresis.
+//
+// - The first result of a check decides its initial state (healthy on a pass,
+//   unhealthy on a failure): a node that is broken when the daemon starts is
+//   reported broken after the first sweep, not after failureThreshold sweeps.
+// - Then a healthy check turns unhealthy after failureThreshold consecutive
+//   failures, and an unhealthy one healthy after successThreshold
+//   consecutive passes. `since` is when the current state began.
+// - A result that says nothing about DNS does not move the state: 'cancelled'
+//   (shutdown) and 'netns-gone' (the namespace vanished mid-sweep; it is
+//   dropped at the next discovery).
+// - Checks absent from a sweep are dropped (the vantage is gone, the target
+//   left resolv.conf or the configuration): the state stays as big as the node.
+// - The same namespace id holding another pod (inode reuse) starts afresh.
+import type { Transport } from '../netns/binding.js';
+import type { Reason } from '../dns/reasons.js';
+import type { Vantage } from '../netns/vantage.js';
+import { queryLabel, type SweepReport, type SweepRow, type Target } from '../sweep.js';
+import { targetLabel, vantageLabels } from './labels.js';
+
+export type CheckState = 'healthy' | 'unhealthy';
+
+export interface Thresholds {
+  /** Consecutive failures that turn a healthy check unhealthy. */
+  failureThreshold: number;
+  /** Consecutive passes that turn an unhealthy check healthy. */
+  successThreshold: number;
+}
+
+export interface LastResult {
+  ok: boolean;
+  reason: Reason;
+  rcode: string | null;
+  rttSeconds: number | null;
+  /** Tries this probe took. */
+  attempts: number;
+  answers: readonly string[];
+  truncated: boolean;
+  detail?: string;
+  at: Date;
+}
+
+export interface Check {
+  readonly key: string;
+  vantage: Vantage;
+  /** See labels.ts. */
+  vantageLabel: string;
+  readonly target: Target;
+  /** "ip:port" */
+  readonly targetLabel: string;
+  readonly transport: Transport;
+  /** "name TYPE" */
+  readonly query: string;
+  state: CheckState;
+  since: Date;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  last: LastResult;
+  lastSuccessAt: Date | null;
+}
+
+export interface Transition {
+  /** The check after the change. */
+  check: Readonly<Check>;
+  /** null: the check's first result. */
+  from: CheckState | null;
+  to: CheckState;
+}
+
+export interface UpdateResult {
+  /** State changes, including first results (from null). */
+  transitions: Transition[];
+  /** Checks dropped because the sweep did not have them. */
+  removed: Check[];
+}
+
+/** Results that say nothing about the DNS path. */
+const NEUTRAL: ReadonlySet<Reason> = new Set<Reason>(['cancelled', 'netns-gone']);
+
+export const checkKey = (vantage: Pick<Vantage, 'dev' | 'inode'>, target: Pick<Target, 'server' | 'port'>, transport: Transport, query: string): string =>
+  `${vantage.dev}:${vantage.inode}|${targetLabel(target)}|${transport}|${query}`;
+
+const lastOf = (row: SweepRow, at: Date): LastResult => ({
+  ok: row.result.ok,
+  reason: row.result.reason,
+  rcode: row.result.rcode,
+  rttSeconds: row.result.rttSeconds,
+  attempts: row.attempts,
+  answers: [...row.result.answers],
+  truncated: row.result.truncated,
+  ...(row.result.detail === undefined ? {} : { detail: row.result.detail }),
+  at,
+});
+
+function checkThresholds(t: Thresholds): Thresholds {
+  for (const k of ['failureThreshold', 'successThreshold'] as const) {
+    if (!Number.isInteger(t[k]) || t[k] < 1) throw new TypeError(`health.${k} must be an integer of at least 1, got ${String(t[k])}`);
+  }
+  return { failureThreshold: t.failureThreshold, successThreshold: t.successThreshold };
+}
+
+const STATE_ORDER = (a: Check, b: Check): number =>
+  Number(b.vantage.hostNetwork) - Number(a.vantage.hostNetwork) ||
+  a.vantageLabel.localeCompare(b.vantageLabel) ||
+  a.targetLabel.localeCompare(b.targetLabel) ||
+  a.transport.localeCompare(b.transport) ||
+  a.query.localeCompare(b.query);
+
+export class HealthModel {
+  #checks = new Map<string, Check>();
+  #thresholds: Thresholds;
+
+  constructor(thresholds: Thresholds) {
+    this.#thresholds = checkThresholds(thresholds);
+  }
+
+  /** New thresholds apply from the next result on. */
+  setThresholds(thresholds: Thresholds): void {
+    this.#thresholds = checkThresholds(thresholds);
+  }
+
+  get thresholds(): Thresholds {
+    return { ...this.#thresholds };
+  }
+
+  get size(): number {
+    return this.#checks.size;
+  }
+
+  /** Every check, host first, then by vantage, target, transport, query. */
+  checks(): Check[] {
+    return [...this.#checks.values()].sort(STATE_ORDER);
+  }
+
+  get(key: string): Check | undefined {
+    return this.#checks.get(key);
+  }
+
+  /** Folds one sweep into the state. `at` is when the sweep completed. */
+  update(report: SweepReport, at: Date = new Date()): UpdateResult {
+    const labels = vantageLabels(report.vantages.map((r) => r.vantage));
+    const seen = new Set<string>();
+    const transitions: Transition[] = [];
+    for (const row of report.rows) {
+      const query = queryLabel(row.query);
+      const key = checkKey(row.vantage, row.target, row.transport, query);
+      if (seen.has(key)) continue; // one result per check and sweep
+      seen.add(key);
+      const label = labels.get(row.vantage.id) ?? row.vantage.id;
+      let check = this.#checks.get(key);
+      if (check && (check.vantage.podUid ?? '') !== (row.vantage.podUid ?? '')) {
+        this.#checks.delete(key); // the namespace id now belongs to another pod
+        check = undefined;
+      }
+      if (!check) {
+        if (NEUTRAL.has(row.result.reason)) continue; // no state to start from
+        const ok = row.result.ok;
+        check = {
+          key,
+          vantage: row.vantage,
+          vantageLabel: label,
+          target: row.target,
+          targetLabel: targetLabel(row.target),
+          transport: row.transport,
+          query,
+          state: ok ? 'healthy' : 'unhealthy',
+          since: at,
+          consecutiveFailures: ok ? 0 : 1,
+          consecutiveSuccesses: ok ? 1 : 0,
+          last: lastOf(row, at),
+          lastSuccessAt: ok ? at : null,
+        };
+        this.#checks.set(key, check);
+        transitions.push({ check, from: null, to: check.state });
+        continue;
+      }
+      check.vantage = row.vantage;
+      check.vantageLabel = label;
+      if (NEUTRAL.has(row.result.reason)) continue;
+      check.last = lastOf(row, at);
+      const before = check.state;
+      if (row.result.ok) {
+        check.consecutiveSuccesses++;
+        check.consecutiveFailures = 0;
+        check.lastSuccessAt = at;
+        if (before === 'unhealthy' && check.consecutiveSuccesses >= this.#thresholds.successThreshold) check.state = 'healthy';
+      } else {
+        check.consecutiveFailures++;
+        check.consecutiveSuccesses = 0;
+        if (before === 'healthy' && check.consecutiveFailures >= this.#thresholds.failureThreshold) check.state = 'unhealthy';
+      }
+      if (check.state !== before) {
+        check.since = at;
+        transitions.push({ check, from: before, to: check.state });
+      }
+    }
+    const removed: Check[] = [];
+    for (const [key, check] of this.#checks) {
+      if (seen.has(key)) continue;
+      this.#checks.delete(key);
+      removed.push(check);
+    }
+    return { transitions, removed };
+  }
+
+  /** Forgets every check. */
+  clear(): Check[] {
+    const all = [...this.#checks.values()];
+    this.#checks.clear();
+    return all;
+  }
+}

@@ -1,0 +1,256 @@
+// The daemon's Prometheus metrics: one prom-client Registry of its own (never
+// the global one), built from definitions.ts. The daemon feeds it once per
+// sweep; per-check series of checks that left the health state are removed,
+// so the number of series follows the node, not its history.
+import fs from 'node:fs';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TRANSPORTS } from '../config/formats.js';
+import type { SweepReport } from '../sweep.js';
+import { vantageLabels, targetLabel } from '../health/labels.js';
+import type { Check } from '../health/model.js';
+import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
+import type { VantageSource } from '../netns/vantage.js';
+import { METRICS, PROBE_REASONS, RTT_BUCKETS, SWEEP_BUCKETS, type MetricDef, type RemedyAction, type RemedyResult } from './definitions.js';
+
+export interface EngineView {
+  running: boolean;
+  inFlight: number;
+  queued: number;
+  fatalErrno: number;
+}
+
+export interface MetricsOptions {
+  version: string;
+  /** The native engine's counters (binding.engineStats); null or a throw leaves those gauges out of the scrape. */
+  engineStats?: () => EngineView | null;
+  /** process_* metrics (CPU, memory, fds, start time). Default true. */
+  processMetrics?: boolean;
+}
+
+type CheckLabels = Record<'vantage' | 'target' | 'transport' | 'query', string>;
+type PathLabels = Record<'vantage' | 'target' | 'transport', string>;
+
+const VANTAGE_SOURCES: readonly VantageSource[] = ['host', 'proc', 'docker', 'proc+docker'];
+const VANTAGE_STATUSES = ['probed', 'gone', 'inaccessible'] as const;
+
+const pathKey = (l: PathLabels): string => `${l.vantage}\u0000${l.target}\u0000${l.transport}`;
+const sameLabels = (a: Record<string, string>, b: Record<string, string>): boolean => Object.keys(a).every((k) => a[k] === b[k]);
+
+function countFds(): number | null {
+  try {
+    return fs.readdirSync('/proc/self/fd').length - 1; // minus the directory's own fd
+  } catch {
+    return null;
+  }
+}
+
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  readonly #probeSuccess: Gauge<keyof CheckLabels>;
+  readonly #checkHealthy: Gauge<keyof CheckLabels>;
+  readonly #rtt: Histogram<keyof PathLabels>;
+  readonly #probes: Counter<'transport' | 'result' | 'reason'>;
+  readonly #attempts: Counter<'transport'>;
+  readonly #sweeps: Counter<'result'>;
+  readonly #sweepDuration: Histogram<string>;
+  readonly #lastSweep: Gauge<string>;
+  readonly #vantages: Gauge<'source' | 'status'>;
+  readonly #checks: Gauge<'state'>;
+  readonly #discoveryErrors: Counter<'source'>;
+  readonly #healthy: Gauge<'group'>;
+  readonly #reloadOk: Gauge<string>;
+  readonly #reloadAt: Gauge<string>;
+  readonly #remedyActions: Counter<'action' | 'result'>;
+  readonly #oomKills: Counter<string>;
+  /** check key → the labels its per-check series carry now. */
+  readonly #checkSeries = new Map<string, CheckLabels>();
+  readonly #pathSeries = new Map<string, PathLabels>();
+
+  constructor(options: MetricsOptions) {
+    const r = [this.registry];
+    const opts = (d: MetricDef) => ({ name: d.name, help: d.help, labelNames: [...d.labels], registers: r });
+    this.#probeSuccess = new Gauge(opts(METRICS.probeSuccess)) as Gauge<keyof CheckLabels>;
+    this.#checkHealthy = new Gauge(opts(METRICS.checkHealthy)) as Gauge<keyof CheckLabels>;
+    this.#rtt = new Histogram({ ...opts(METRICS.probeRtt), buckets: RTT_BUCKETS }) as Histogram<keyof PathLabels>;
+    this.#probes = new Counter(opts(METRICS.probes)) as Counter<'transport' | 'result' | 'reason'>;
+    this.#attempts = new Counter(opts(METRICS.probeAttempts)) as Counter<'transport'>;
+    this.#sweeps = new Counter(opts(METRICS.sweeps)) as Counter<'result'>;
+    this.#sweepDuration = new Histogram({ ...opts(METRICS.sweepDuration), buckets: SWEEP_BUCKETS });
+    this.#lastSweep = new Gauge(opts(METRICS.lastSweep));
+    this.#vantages = new Gauge(opts(METRICS.vantages)) as Gauge<'source' | 'status'>;
+    this.#checks = new Gauge(opts(METRICS.checks)) as Gauge<'state'>;
+    this.#discoveryErrors = new Counter(opts(METRICS.discoveryErrors)) as Counter<'source'>;
+    this.#healthy = new Gauge(opts(METRICS.healthy)) as Gauge<'group'>;
+    this.#reloadOk = new Gauge(opts(METRICS.configReloadSuccessful));
+    this.#reloadAt = new Gauge(opts(METRICS.configReloadTimestamp));
+    this.#remedyActions = new Counter(opts(METRICS.remedyActions)) as Counter<'action' | 'result'>;
+    this.#oomKills = new Counter(opts(METRICS.oomKills));
+    new Gauge({ ...opts(METRICS.buildInfo) }).set({ version: options.version, nodejs_version: process.version }, 1);
+
+    // Zero series, so rate() and absent() work from the first scrape.
+    for (const transport of TRANSPORTS) {
+      this.#attempts.inc({ transport }, 0);
+      for (const reason of PROBE_REASONS) this.#probes.inc({ transport, result: reason === 'ok' ? 'success' : 'failure', reason }, 0);
+    }
+    for (const result of ['success', 'error']) this.#sweeps.inc({ result }, 0);
+    for (const source of ['proc', 'docker']) this.#discoveryErrors.inc({ source }, 0);
+    for (const state of ['healthy', 'unhealthy']) this.#checks.set({ state }, 0);
+    this.#oomKills.inc(0);
+
+    if (options.engineStats) this.#engineGauges(options.engineStats);
+    if (options.processMetrics ?? true) this.#processMetrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition format. */
+  scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** One completed sweep: probe counters and RTTs from its rows, gauges from the health state after it. */
+  recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date): void {
+    const labels = vantageLabels(report.vantages.map((v) => v.vantage));
+    for (const row of report.rows) {
+      const { transport } = row;
+      this.#probes.inc({ transport, result: row.result.ok ? 'success' : 'failure', reason: row.result.reason });
+      this.#attempts.inc({ transport }, row.attempts);
+    }
+
+    const checkSeries = new Map<string, CheckLabels>();
+    const pathSeries = new Map<string, PathLabels>();
+    const counts = { healthy: 0, unhealthy: 0 };
+    for (const c of checks) {
+      const l: CheckLabels = { vantage: c.vantageLabel, target: c.targetLabel, transport: c.transport, query: c.query };
+      checkSeries.set(c.key, l);
+      const p: PathLabels = { vantage: l.vantage, target: l.target, transport: l.transport };
+      pathSeries.set(pathKey(p), p);
+      counts[c.state]++;
+    }
+    // Series first, removals second: a label that moved to another check keeps its new value.
+    for (const [key, old] of this.#checkSeries) {
+      const now = checkSeries.get(key);
+      if (now === undefined || !sameLabels(old, now)) {
+        this.#probeSuccess.remove(old);
+        this.#checkHealthy.remove(old);
+      }
+    }
+    for (const [key, old] of this.#pathSeries) if (!pathSeries.has(key)) this.#rtt.remove(old);
+    for (const c of checks) {
+      const l = checkSeries.get(c.key)!;
+      this.#probeSuccess.set(l, c.last.ok ? 1 : 0);
+      this.#checkHealthy.set(l, c.state === 'healthy' ? 1 : 0);
+    }
+    this.#checkSeries.clear();
+    for (const [k, v] of checkSeries) this.#checkSeries.set(k, v);
+    this.#pathSeries.clear();
+    for (const [k, v] of pathSeries) this.#pathSeries.set(k, v);
+
+    for (const row of report.rows) {
+      if (row.result.rttSeconds === null) continue;
+      const p: PathLabels = { vantage: labels.get(row.vantage.id) ?? row.vantage.id, target: targetLabel(row.target), transport: row.transport };
+      if (pathSeries.has(pathKey(p))) this.#rtt.observe(p, row.result.rttSeconds);
+    }
+
+    for (const source of VANTAGE_SOURCES) for (const status of VANTAGE_STATUSES) this.#vantages.set({ source, status }, 0);
+    for (const v of report.vantages) this.#vantages.inc({ source: v.vantage.source, status: v.status });
+    this.#checks.set({ state: 'healthy' }, counts.healthy);
+    this.#checks.set({ state: 'unhealthy' }, counts.unhealthy);
+    this.#sweeps.inc({ result: 'success' });
+    this.#sweepDuration.observe(report.durationSeconds);
+    this.#lastSweep.set(completedAt.getTime() / 1000);
+  }
+
+  /** A sweep that could not run at all. */
+  recordSweepError(durationSeconds: number): void {
+    this.#sweeps.inc({ result: 'error' });
+    this.#sweepDuration.observe(durationSeconds);
+  }
+
+  discoveryErrors(source: 'proc' | 'docker', n: number): void {
+    if (n > 0) this.#discoveryErrors.inc({ source }, n);
+  }
+
+  setHealth(verdicts: Readonly<Record<Group, Verdict>>): void {
+    for (const group of GROUPS) this.#healthy.set({ group }, verdicts[group].healthy ? 1 : 0);
+  }
+
+  /** The outcome of the last configuration load, and when one last succeeded. */
+  setConfigReload(ok: boolean, lastSuccess: Date): void {
+    this.#reloadOk.set(ok ? 1 : 0);
+    this.#reloadAt.set(lastSuccess.getTime() / 1000);
+  }
+
+  /** For the remedy engine. */
+  remedyAction(action: RemedyAction, result: RemedyResult): void {
+    this.#remedyActions.inc({ action, result });
+  }
+
+  /** For the Kubernetes watcher: CoreDNS containers seen OOMKilled. */
+  oomKills(n = 1): void {
+    this.#oomKills.inc(n);
+  }
+
+  #engineGauges(stats: () => EngineView | null): void {
+    const read = (): EngineView | null => {
+      try {
+        return stats();
+      } catch {
+        return null;
+      }
+    };
+    const r = [this.registry];
+    const gauge = (d: MetricDef, value: (s: EngineView) => number): void => {
+      new Gauge({
+        name: d.name,
+        help: d.help,
+        registers: r,
+        collect() {
+          const s = read();
+          if (s === null) this.reset();
+          else this.set(value(s));
+        },
+      });
+    };
+    gauge(METRICS.nativeInFlight, (s) => s.inFlight);
+    gauge(METRICS.nativeQueued, (s) => s.queued);
+    gauge(METRICS.nativeUp, (s) => (s.running && s.fatalErrno === 0 ? 1 : 0));
+  }
+
+  #processMetrics(): void {
+    const r = [this.registry];
+    let lastCpu = 0;
+    new Counter({
+      name: METRICS.processCpu.name,
+      help: METRICS.processCpu.help,
+      registers: r,
+      collect() {
+        const u = process.cpuUsage();
+        const total = (u.user + u.system) / 1e6;
+        if (total > lastCpu) this.inc(total - lastCpu);
+        lastCpu = Math.max(lastCpu, total);
+      },
+    });
+    new Gauge({
+      name: METRICS.processRss.name,
+      help: METRICS.processRss.help,
+      registers: r,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: METRICS.processFds.name,
+      help: METRICS.processFds.help,
+      registers: r,
+      collect() {
+        const n = countFds();
+        if (n === null) this.reset();
+        else this.set(n);
+      },
+    });
+    new Gauge({ name: METRICS.processStart.name, help: METRICS.processStart.help, registers: r }).set(Math.round(Date.now() / 1000 - process.uptime()));
+  }
+}

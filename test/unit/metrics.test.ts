@@ -1,0 +1,167 @@
+// The metrics registry: its own Registry, names and types as documented,
+// values from sweeps, series of vanished checks removed, promtool-clean.
+import t from 'tap';
+import { register as globalRegistry } from 'prom-client';
+import { HealthModel } from '../../src/health/model.js';
+import { evaluateAll } from '../../src/health/verdict.js';
+import { METRICS, ORIGINAL_NAMES, PREFIX } from '../../src/metrics/definitions.js';
+import { DaemonMetrics } from '../../src/metrics/registry.js';
+import { tryRun, which } from '../support/run.js';
+import { HOST, POD_A, POD_B, report, row, uniform, vantage } from './daemon-fixtures.js';
+
+/** name{labels} → value, from the text format. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+const engine = { running: true, inFlight: 3, queued: 1, fatalErrno: 0 };
+
+function setup() {
+  const metrics = new DaemonMetrics({ version: '9.9.9', engineStats: () => engine });
+  const model = new HealthModel({ failureThreshold: 2, successThreshold: 1 });
+  const sweep = (rep: ReturnType<typeof report>, s = 0) => {
+    const at = new Date(Date.UTC(2024, 4, 1, 12, 0, s));
+    model.update(rep, at);
+    metrics.recordSweep(rep, model.checks(), at);
+    return at;
+  };
+  return { metrics, model, sweep };
+}
+
+const Q = 'kubernetes.default.svc.cluster.local A';
+const success = (vantage: string, transport: string, target = '10.96.0.10:53') =>
+  `coredns_healthd_probe_success{vantage="${vantage}",target="${target}",transport="${transport}",query="${Q}"}`;
+const healthy = (vantage: string, transport: string, target = '10.96.0.10:53') =>
+  `coredns_healthd_check_healthy{vantage="${vantage}",target="${target}",transport="${transport}",query="${Q}"}`;
+
+t.test('every documented metric is exported, with its type and help, from a registry of its own', async (t) => {
+  const { metrics, sweep } = setup();
+  sweep(uniform([HOST], '10.96.0.10', 'ok'));
+  const text = await metrics.scrape();
+  for (const d of Object.values(METRICS)) {
+    t.ok(text.includes(`# HELP ${d.name} ${d.help}\n`), `HELP of ${d.name}`);
+    t.ok(text.includes(`# TYPE ${d.name} ${d.type}\n`), `TYPE of ${d.name}`);
+    if (d.name.startsWith('process_')) continue;
+    t.ok(d.name.startsWith(PREFIX), `${d.name} is under ${PREFIX}`);
+    if (d.type === 'counter') t.ok(d.name.endsWith('_total'), `counter ${d.name} ends in _total`);
+    else t.notOk(d.name.endsWith('_total'), `${d.type} ${d.name} does not end in _total`);
+  }
+  const types = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]));
+  t.equal(types.size, Object.keys(METRICS).length, 'nothing exported that is not documented');
+  t.notOk(await globalRegistry.getSingleMetric(METRICS.probeSuccess.name), 'the global prom-client registry is untouched');
+  t.equal(metrics.contentType.split(';')[0], 'text/plain');
+});
+
+t.test('the original Go tool names map onto exported metrics', (t) => {
+  const names = new Set(Object.values(METRICS).map((d) => d.name));
+  t.same(ORIGINAL_NAMES.map((o) => o.original), ['oom_count', 'restart_count', 'total_failures', 'dns_query_count', 'dns_query_response_time']);
+  for (const o of ORIGINAL_NAMES) t.ok(names.has(o.replacement.split('{')[0]!), `${o.original} → ${o.replacement}`);
+  t.end();
+});
+
+t.test('a sweep sets success, health, RTT, counters and vantage gauges', async (t) => {
+  const { metrics, sweep } = setup();
+  const rep = uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'tcp' ? 'refused' : 'ok'));
+  rep.rows[0]!.attempts = 2;
+  rep.vantages.push({ vantage: POD_B, status: 'gone', detail: 'exited' });
+  const at = sweep(rep);
+  metrics.setHealth(evaluateAll({ checks: [], lastSweepAt: at, now: at, staleAfterMs: 60_000, override: 'none' }));
+  metrics.setConfigReload(false, new Date(1_700_000_000_000));
+  const s = samples(await metrics.scrape());
+  t.equal(s.get(success('host', 'udp')), 1);
+  t.equal(s.get(success('default/web-1', 'tcp')), 0);
+  t.equal(s.get(healthy('default/web-1', 'tcp')), 0, 'first result failed: unhealthy at once');
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_bucket{le="0.0025",vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_bucket{le="0.001",vantage="host",target="10.96.0.10:53",transport="udp"}'), 0);
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="default/web-1",target="10.96.0.10:53",transport="tcp"}'), undefined, 'no reply, no RTT');
+  t.equal(s.get('coredns_healthd_probes_total{transport="tcp",result="failure",reason="refused"}'), 1);
+  t.equal(s.get('coredns_healthd_probes_total{transport="udp",result="success",reason="ok"}'), 2);
+  t.equal(s.get('coredns_healthd_probes_total{transport="udp",result="failure",reason="timeout"}'), 0, 'zero series exist from the start');
+  t.equal(s.get('coredns_healthd_probe_attempts_total{transport="udp"}'), 3, 'a retried probe counts both queries');
+  t.equal(s.get('coredns_healthd_sweeps_total{result="success"}'), 1);
+  t.equal(s.get('coredns_healthd_sweep_duration_seconds_count'), 1);
+  t.equal(s.get('coredns_healthd_last_sweep_timestamp_seconds'), at.getTime() / 1000);
+  t.equal(s.get('coredns_healthd_vantages{source="host",status="probed"}'), 1);
+  t.equal(s.get('coredns_healthd_vantages{source="proc+docker",status="probed"}'), 1);
+  t.equal(s.get('coredns_healthd_vantages{source="proc",status="gone"}'), 1);
+  t.equal(s.get('coredns_healthd_vantages{source="docker",status="probed"}'), 0);
+  t.equal(s.get('coredns_healthd_checks{state="unhealthy"}'), 1);
+  t.equal(s.get('coredns_healthd_checks{state="healthy"}'), 3);
+  t.equal(s.get('coredns_healthd_healthy{group="all"}'), 0, 'no checks: /healthz is 503');
+  t.equal(s.get('coredns_healthd_config_last_reload_successful'), 0);
+  t.equal(s.get('coredns_healthd_config_last_reload_success_timestamp_seconds'), 1_700_000_000);
+  t.equal(s.get('coredns_healthd_native_jobs_in_flight'), 3);
+  t.equal(s.get('coredns_healthd_native_jobs_queued'), 1);
+  t.equal(s.get('coredns_healthd_native_engine_up'), 1);
+  t.equal(s.get(`coredns_healthd_build_info{version="9.9.9",nodejs_version="${process.version}"}`), 1);
+  t.ok((s.get('process_open_fds') ?? 0) > 0);
+  t.ok((s.get('process_resident_memory_bytes') ?? 0) > 1e6);
+
+  engine.running = false;
+  t.equal(samples(await metrics.scrape()).get('coredns_healthd_native_engine_up'), 0, 'read at scrape time');
+  engine.running = true;
+});
+
+t.test('series of checks that leave the state are removed; a relabelled vantage moves its series', async (t) => {
+  const { metrics, sweep } = setup();
+  sweep(uniform([HOST, POD_A, POD_B], '10.96.0.10', 'ok'), 0);
+  let s = samples(await metrics.scrape());
+  t.ok(s.has(success('netns:[4026532002]', 'udp')));
+  t.ok(s.has('coredns_healthd_probe_rtt_seconds_count{vantage="netns:[4026532002]",target="10.96.0.10:53",transport="udp"}'));
+
+  // POD_B is gone; POD_A lost its pod name (now known by netns id only).
+  const renamed = vantage(POD_A.inode, { podUid: 'uid-a' });
+  sweep(uniform([HOST, renamed], '10.96.0.10', 'ok'), 10);
+  const text = await metrics.scrape();
+  s = samples(text);
+  t.notOk([...s.keys()].some((k) => k.includes('4026532002')), 'no series of the vanished vantage');
+  t.notOk([...s.keys()].some((k) => k.includes('default/web-1')), 'no series under the old label');
+  t.equal(s.get(success('netns:[4026532001]', 'udp')), 1);
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="netns:[4026532001]",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 2, 'survivors keep their history');
+
+  // 100 sweeps of churning pods: the series count follows the live set.
+  for (let i = 0; i < 100; i++) sweep(uniform([HOST, vantage(4026540000 + i)], '10.96.0.10', 'ok'), 20 + i);
+  const lines = (await metrics.scrape()).split('\n').filter((l) => l.startsWith('coredns_healthd_probe_success'));
+  t.equal(lines.length, 4, 'host and the last pod, two transports each');
+});
+
+t.test('the later issues\' counters: remedy actions and OOM kills', async (t) => {
+  const { metrics } = setup();
+  metrics.remedyAction('evict', 'dry-run');
+  metrics.remedyAction('evict', 'dry-run');
+  metrics.oomKills();
+  const s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_remedy_actions_total{action="evict",result="dry-run"}'), 2);
+  t.equal(s.get('coredns_healthd_coredns_oom_kills_total'), 1);
+});
+
+t.test('an engine that cannot report leaves its gauges at zero, the scrape works', async (t) => {
+  const metrics = new DaemonMetrics({
+    version: '1',
+    engineStats: () => {
+      throw new Error('addon not loaded');
+    },
+  });
+  const s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_native_engine_up'), 0);
+});
+
+t.test('promtool check metrics accepts a scrape with every kind of series', async (t) => {
+  const { metrics, sweep } = setup();
+  sweep(uniform([HOST, POD_A], '10.96.0.10', 'ok'), 0);
+  sweep(report([HOST, POD_A], [row(HOST, 'fd00::10', 'udp', 'rcode'), row(POD_A, '10.96.0.10', 'tcp', 'timeout')]), 1);
+  metrics.remedyAction('raise-memory-limit', 'failure');
+  metrics.recordSweepError(0.5);
+  const text = await metrics.scrape();
+  t.ok(text.split('\n').length > 100, 'a real scrape');
+  const res = await tryRun(which('promtool'), ['check', 'metrics'], { input: text });
+  t.equal(res.code, 0, `promtool: ${res.stdout}${res.stderr}`);
+});
