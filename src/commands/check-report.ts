@@ -48,7 +48,8 @@ export function vantageLabel(v: Vantage): string {
   return `pid ${v.pid}`;
 }
 
-function vantageJson(v: Vantage) {
+/** A vantage as `check --json` and `netns --json` show it. */
+export function vantageJson(v: Vantage) {
   return {
     id: v.id,
     inode: v.inode,

@@ -1,6 +1,5 @@
 // `coredns-healthd check`: one sweep from every vantage, a table or JSON, and
 // an exit code (0 all passed, 1 a probe failed, 2 usage or setup error).
-import { parseArgs } from 'node:util';
 import { parseServerTarget } from '../config/formats.js';
 import { loadConfigResult, type Config } from '../config/load.js';
 import { checkProbeOptions } from '../dns/probe.js';
@@ -9,6 +8,7 @@ import { discoverVantages } from '../netns/discover.js';
 import { selectVantages, type VantageSelector } from '../netns/select.js';
 import { runSweep, type QuerySpec, type SweepOptions, type Target } from '../sweep.js';
 import { checkJson, checkText, summarize, type CheckContext } from './check-report.js';
+import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const CHECK_USAGE = `Usage: coredns-healthd check [options]
@@ -63,17 +63,6 @@ export const RESOLV_CONF_PORT = 53;
 const DEFAULT_NAME = 'kubernetes.default.svc.cluster.local';
 const DOCKER_TIMEOUT_MS = 5000;
 
-// Flags that map one to one onto configuration keys.
-const FLAG_KEYS: Record<string, string> = {
-  server: 'targets',
-  port: 'dnsPort',
-  timeout: 'probe.timeout',
-  attempts: 'probe.attempts',
-  'host-resolv-conf': 'hostResolvConf',
-  'proc-root': 'discovery.procRoot',
-  'docker-socket': 'discovery.docker.socketPath',
-};
-
 interface ParsedCheckArgs {
   configFile: string | undefined;
   select: VantageSelector;
@@ -87,57 +76,26 @@ interface ParsedCheckArgs {
 
 /** argv (after "check") → flags keyed by configuration setting. Throws UsageError naming the flag. */
 export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        server: { type: 'string', multiple: true },
-        name: { type: 'string' },
-        type: { type: 'string' },
-        expect: { type: 'string', multiple: true },
-        rcode: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        attempts: { type: 'string' },
-        tcp: { type: 'boolean' },
-        port: { type: 'string' },
-        'host-only': { type: 'boolean' },
-        'no-host': { type: 'boolean' },
-        'no-own': { type: 'boolean' },
-        'host-resolv-conf': { type: 'string' },
-        'proc-root': { type: 'string' },
-        'docker-socket': { type: 'string' },
-        'no-docker': { type: 'boolean' },
-        pod: { type: 'string', multiple: true },
-        container: { type: 'string', multiple: true },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, {
+    ...DISCOVERY_OPTIONS,
+    server: { type: 'string', multiple: true },
+    name: { type: 'string' },
+    type: { type: 'string' },
+    expect: { type: 'string', multiple: true },
+    rcode: { type: 'string', multiple: true },
+    timeout: { type: 'string' },
+    attempts: { type: 'string' },
+    tcp: { type: 'boolean' },
+    port: { type: 'string' },
+    'host-only': { type: 'boolean' },
+    'no-host': { type: 'boolean' },
+    'no-own': { type: 'boolean' },
+    pod: { type: 'string', multiple: true },
+    container: { type: 'string', multiple: true },
+  });
   if (v.help) return 'help';
   if (v['host-only'] && v['no-host']) throw new UsageError('--host-only and --no-host exclude each other');
-  const flags: Record<string, unknown> = {};
-  const flagNames: Record<string, string> = {};
-  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
-    const value = (v as Record<string, unknown>)[flag];
-    if (value === undefined) continue;
-    flags[key] = value;
-    flagNames[key] = `--${flag}`;
-  }
-  const set = (key: string, value: unknown, flag: string) => {
-    flags[key] = value;
-    flagNames[key] = flag;
-  };
-  if (v['host-only']) set('discovery.containers', false, '--host-only');
-  if (v['no-host']) set('discovery.host', false, '--no-host');
-  if (v['no-docker']) set('discovery.docker.enabled', false, '--no-docker');
+  const { flags, flagNames } = configFlags(v);
   for (const p of v.pod ?? []) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(p)) throw new UsageError(`--pod: expected NAMESPACE/NAME, got ${JSON.stringify(p)}`);
   }

@@ -1,13 +1,12 @@
 // `coredns-healthd netns`: the vantage points of this node, one per network
 // namespace, with who lives there and which nameservers it uses.
-import { parseArgs } from 'node:util';
 import { loadConfigResult } from '../config/load.js';
 import { discoverVantages } from '../netns/discover.js';
 import { readResolvConf } from '../netns/resolv-conf.js';
-import type { Vantage } from '../netns/vantage.js';
 import type { Io } from './check.js';
-import { vantageLabel } from './check-report.js';
+import { vantageJson, vantageLabel } from './check-report.js';
 import { table } from './table.js';
+import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
 
 export const NETNS_USAGE = `Usage: coredns-healthd netns [options]
@@ -25,59 +24,19 @@ Options:
   -h, --help               this text
 `;
 
-export interface NetnsEntry {
-  id: string;
-  inode: number;
-  pid: number;
-  source: Vantage['source'];
-  hostNetwork: boolean;
-  podNamespace: string | null;
-  podName: string | null;
-  podUid: string | null;
-  runtime: string | null;
-  containerIds: string[];
-  containerNames: string[];
+export type NetnsEntry = ReturnType<typeof vantageJson> & {
   resolvConf: string;
   nameservers: string[];
   resolvConfError: string | null;
-}
+};
 
 export async function runNetns(argv: string[], io: Io): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        'host-resolv-conf': { type: 'string' },
-        'proc-root': { type: 'string' },
-        'docker-socket': { type: 'string' },
-        'no-docker': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const v = parsed.values;
+  const v = parseFlags(argv, DISCOVERY_OPTIONS);
   if (v.help) {
     io.stdout(NETNS_USAGE);
     return 0;
   }
-  const flags: Record<string, unknown> = {};
-  const flagNames: Record<string, string> = {};
-  const set = (key: string, value: unknown, flag: string) => {
-    if (value === undefined) return;
-    flags[key] = value;
-    flagNames[key] = flag;
-  };
-  set('hostResolvConf', v['host-resolv-conf'], '--host-resolv-conf');
-  set('discovery.procRoot', v['proc-root'], '--proc-root');
-  set('discovery.docker.socketPath', v['docker-socket'], '--docker-socket');
-  if (v['no-docker']) set('discovery.docker.enabled', false, '--no-docker');
+  const { flags, flagNames } = configFlags(v);
   const { config } = loadConfigResult({ ...(v.config !== undefined ? { file: v.config } : {}), flags, flagNames });
   if (process.geteuid?.() !== 0) {
     throw new UsageError('netns must run as root to read other processes\' /proc/<pid>/ns/net and root (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)');
@@ -93,17 +52,7 @@ export async function runNetns(argv: string[], io: Io): Promise<number> {
     discovery.vantages.map(async (x) => {
       const rc = await readResolvConf(x.resolvConfPath);
       return {
-        id: x.id,
-        inode: x.inode,
-        pid: x.pid,
-        source: x.source,
-        hostNetwork: x.hostNetwork,
-        podNamespace: x.podNamespace ?? null,
-        podName: x.podName ?? null,
-        podUid: x.podUid ?? null,
-        runtime: x.runtime ?? null,
-        containerIds: x.containerIds,
-        containerNames: x.containerNames,
+        ...vantageJson(x),
         resolvConf: x.resolvConfPath,
         nameservers: rc.parsed.nameservers.map((n) => n.address),
         resolvConfError: rc.error?.message ?? null,
