@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/engine.cc",
         "native/exchange.cc",
+        "native/ifaces.cc",
         "native/notify.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

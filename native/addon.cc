@@ -36,6 +36,7 @@ class Addon : public Napi::Addon<Addon> {
     DefineAddon(exports, {
         InstanceMethod("init", &Addon::BindCallback),
         InstanceMethod("submit", &Addon::Submit),
+        InstanceMethod("submitLinkDump", &Addon::SubmitLinkDump),
         InstanceMethod("cancelAll", &Addon::CancelAll),
         InstanceMethod("stats", &Addon::GetStats),
         InstanceMethod("notify", &Addon::Notify),
@@ -92,6 +93,22 @@ class Addon : public Napi::Addon<Addon> {
       if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) return ErrorObject(env, EINVAL, "inet_pton");
       job.addrLen = sizeof(sockaddr_in);
     }
+    if (!engine_) return ErrorObject(env, ENXIO, "init");
+    SubmitError e = engine_->Submit(std::move(job));
+    if (e.err) return ErrorObject(env, e.err, e.syscall);
+    if (pending_++ == 0) tsfn_.Ref(env);
+    return env.Undefined();
+  }
+
+  // submitLinkDump(id, nsFd) -> undefined | {errno, syscall}: the interfaces
+  // and addresses of a netns as raw rtnetlink messages, delivered like an
+  // exchange's reply.
+  Napi::Value SubmitLinkDump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Job job;
+    job.id = info[0].As<Napi::Number>().Uint32Value();
+    job.nsFd = info[1].As<Napi::Number>().Int32Value();
+    job.linkDump = true;
     if (!engine_) return ErrorObject(env, ENXIO, "init");
     SubmitError e = engine_->Submit(std::move(job));
     if (e.err) return ErrorObject(env, e.err, e.syscall);

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "exchange.h"
+#include "ifaces.h"
 
 namespace healthd {
 
@@ -201,8 +202,13 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
         created.push_back({&job, -1, nsErr, "setns"});
         continue;
       }
-      int type = (job.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
-      int fd = socket(job.addr.ss_family, type, job.tcp ? IPPROTO_TCP : IPPROTO_UDP);
+      int fd;
+      if (job.linkDump) {
+        fd = OpenRouteSocket();
+      } else {
+        int type = (job.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
+        fd = socket(job.addr.ss_family, type, job.tcp ? IPPROTO_TCP : IPPROTO_UDP);
+      }
       created.push_back({&job, fd, fd >= 0 ? 0 : errno, "socket"});
     }
     // Whether or not setns succeeded, prove where the thread is before going on.
@@ -226,6 +232,17 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
       r.id = job.id;
       r.err = c.err;
       r.syscall = c.syscall;
+      done.push_back(std::move(r));
+      continue;
+    }
+    if (job.linkDump) {
+      // Synchronous and short: the kernel builds dump data as it is read.
+      Result r;
+      r.id = job.id;
+      r.err = DumpLinksAndAddrs(c.fd, &r.reply, &r.syscall);
+      close(c.fd);
+      if (r.err) r.reply.clear();
+      r.rttNs = MonotonicNs() - now;
       done.push_back(std::move(r));
       continue;
     }

@@ -28,6 +28,10 @@ struct Job {
   bool tcp = false;
   std::vector<uint8_t> payload;
   uint32_t timeoutMs = 0;
+  // Instead of an exchange: a NETLINK_ROUTE socket created in the netns, and
+  // a link + address dump on it from home (ifaces.h); `reply` holds the raw
+  // messages. addr, tcp, payload and timeoutMs are unused.
+  bool linkDump = false;
 };
 
 // One outcome. err == 0: `reply` holds the first reply (TCP: without the

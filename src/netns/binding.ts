@@ -26,6 +26,8 @@ export interface NativeBinding {
     payload: Uint8Array,
     timeoutMs: number,
   ): NativeError | undefined;
+  /** Queues a link + address dump (raw rtnetlink messages) of the netns behind netnsFd (-1: the host's). */
+  submitLinkDump(id: number, netnsFd: number): NativeError | undefined;
   cancelAll(): void;
   stats(): NativeStats;
   notify(socketPath: string, message: string): NativeError | undefined;
@@ -374,6 +376,53 @@ export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
       pending.delete(id);
       if (owned) handle?.close();
       reject(new ExchangeError(refused.errno, refused.syscall, `${req.server}:${p.port}`));
+    }
+  });
+}
+
+/**
+ * The interfaces and addresses of a network namespace: the raw RTM_NEWLINK
+ * and RTM_NEWADDR messages of an rtnetlink dump made on a socket the engine's
+ * worker creates inside the namespace (no fork, no setns on this thread).
+ * src/diagnose/netlink.ts parses them. Rejects with ExchangeError.
+ */
+export function dumpInterfaces(netns: NetnsRef): Promise<Buffer> {
+  if (netns !== undefined && netns !== 'host' && typeof netns !== 'string' && !(netns instanceof NetnsHandle)) {
+    return Promise.reject(new ArgumentError('netns', 'expected "host", a namespace path or a NetnsHandle'));
+  }
+  let handle: NetnsHandle | null = null;
+  try {
+    if (netns instanceof NetnsHandle) handle = netns.retain();
+    else if (typeof netns === 'string' && netns !== 'host') handle = NetnsHandle.open(netns);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  let b: NativeBinding;
+  try {
+    b = getBinding();
+  } catch (err) {
+    handle?.close();
+    return Promise.reject(err);
+  }
+  const id = nextId;
+  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+  const where = handle ? handle.path : 'host';
+  return new Promise<Buffer>((resolve, reject) => {
+    pending.set(id, (r) => {
+      handle?.close();
+      if (r.errno === 0 && r.reply) resolve(r.reply);
+      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'netlink', `interfaces of ${where}`));
+    });
+    let refused: NativeError | undefined;
+    try {
+      refused = b.submitLinkDump(id, handle ? handle.fd : -1);
+    } catch {
+      refused = { errno: errnoOf('EINVAL'), syscall: 'submit' };
+    }
+    if (refused) {
+      pending.delete(id);
+      handle?.close();
+      reject(new ExchangeError(refused.errno, refused.syscall, `interfaces of ${where}`));
     }
   });
 }

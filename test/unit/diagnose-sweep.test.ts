@@ -1,0 +1,135 @@
+// diagnoseSweep end to end over the node-a fixture tree: every check reading
+// its files under procRoot/sysRoot, the interface dumps injected from the
+// captured hex files, and synthetic sweep rows.
+import t from 'tap';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createDiagnoseState, diagnoseContext, diagnoseSweep, type InterfaceReader } from '../../src/diagnose/index.js';
+import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
+import type { KubeFacts } from '../../src/diagnose/kube-facts.js';
+import { loadConfig } from '../../src/config/load.js';
+import { both, report, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
+import type { Vantage } from '../../src/netns/vantage.js';
+
+const ROOT = fileURLToPath(new URL('../fixtures/diagnose/node-a', import.meta.url));
+const PROC = `${ROOT}/proc`;
+const SYS = `${ROOT}/sys`;
+
+const pod = (pid: number, name: string, startTime: number): Vantage =>
+  vantage({ pid, startTime, podNamespace: 'shop', podName: name, podUid: `uid-${name}`, resolvConfPath: `${PROC}/${pid}/root/etc/resolv.conf` });
+const HOST = vantage({ pid: 1, inode: 4026531840, hostNetwork: true, source: 'host', resolvConfPath: `${ROOT}/host-resolv.conf` });
+const WEB = pod(2101, 'web-1', 40100);
+const CART = pod(2201, 'cart-1', 40200);
+const ISO = pod(2301, 'iso-1', 40300);
+const BROKEN = pod(2401, 'broken-1', 40400);
+const LONELY = pod(2501, 'lonely-1', 40500);
+const EXITED = pod(2601, 'exited-1', 40600); // no /proc entry: exited since the sweep
+const REUSED = { ...pod(2101, 'reused-1', 11111), id: 'netns:[4026599999]', inode: 4026599999 }; // pid 2101 now belongs to another process
+const VANISHED = pod(2701, 'vanished-1', 40700); // the sweep already saw it gone
+
+const SVC = target('10.96.0.10', 'dns-service', 'kube-system/kube-dns');
+const SVC_NS = target('10.96.0.10', 'resolv.conf');
+const P1 = target('10.244.0.5', 'coredns-pod', 'kube-system/coredns-1');
+const P2 = target('10.244.0.6', 'coredns-pod', 'kube-system/coredns-2');
+const WRONG = target('10.0.0.99', 'resolv.conf');
+
+const KUBE: KubeFacts = {
+  dnsServiceIps: ['10.96.0.10'],
+  pods: ['web-1', 'cart-1', 'iso-1', 'broken-1', 'lonely-1'].map((name) => ({ uid: `uid-${name}`, namespace: 'shop', name, dnsPolicy: 'ClusterFirst' as const })),
+};
+
+const reader: InterfaceReader = async (v) => {
+  if (v.pid === EXITED.pid || v.pid === VANISHED.pid) return 'gone';
+  const file = `${ROOT}/netlink/${v.hostNetwork ? 2101 : v.pid}.hex`;
+  return { ok: true, parsed: parseInterfaceDump(Buffer.from(fs.readFileSync(file, 'utf8').replace(/\s+/g, ''), 'hex'), 'LE') };
+};
+
+function sweep() {
+  const rows = [
+    ...both(HOST, SVC, 'ok', 'ok'),
+    ...both(HOST, P1, 'ok', 'ok'),
+    ...both(HOST, P2, 'timeout', 'timeout'),
+    ...both(WEB, SVC_NS, 'ok', 'ok'),
+    ...both(WEB, P1, 'blocked-locally', 'ok'),
+    ...both(WEB, P2, 'timeout', 'timeout'),
+    ...both(CART, WRONG, 'timeout', 'timeout'),
+    ...both(CART, SVC, 'ok', 'ok'),
+    ...both(CART, P1, 'ok', 'ok'),
+    ...both(CART, P2, 'timeout', 'timeout'),
+    ...[ISO, BROKEN, LONELY].flatMap((v) => [...both(v, SVC_NS, 'timeout', 'timeout'), ...both(v, P1, 'unreachable', 'timeout'), ...both(v, P2, 'timeout', 'timeout')]),
+    ...both(EXITED, SVC_NS, 'timeout', 'timeout'),
+    row(REUSED, SVC_NS, 'udp', 'timeout'),
+  ];
+  return report([HOST, WEB, CART, ISO, BROKEN, LONELY, EXITED, REUSED, VANISHED], rows, { [VANISHED.id]: 'gone' });
+}
+
+t.test('every check over a fixture node', async (t) => {
+  const state = createDiagnoseState();
+  state.conntrack = { at: 0, count: 1, max: 262144, stats: { insert_failed: 2 } };
+  const findings = await diagnoseSweep(sweep(), { procRoot: PROC, sysRoot: SYS, kube: KUBE, nodeLocalDns: [], state, interfaces: reader, now: () => 30_000 });
+  const got = findings.map((f) => `${f.where} ${f.code}${f.code.startsWith('routes/no-route') ? ` ${String(f.evidence.server)}` : ''}`);
+  t.same(got, [
+    'node path/one-server-fails',
+    'node conntrack/insert-failed',
+    'node conntrack/table-filling',
+    'host resolv-conf/options',
+    'shop/web-1 firewall/blocked-locally',
+    'shop/web-1 protocol/udp-fails-tcp-answers',
+    'shop/web-1 resolv-conf/options',
+    'shop/cart-1 resolv-conf/nameserver-fails',
+    'shop/cart-1 resolv-conf/not-cluster-dns',
+    'shop/cart-1 resolv-conf/malformed',
+    'shop/cart-1 resolv-conf/search-too-many',
+    'shop/cart-1 resolv-conf/options',
+    'shop/iso-1 routes/no-route 10.244.0.5',
+    'shop/iso-1 routes/no-route 10.244.0.6',
+    'shop/iso-1 routes/no-route 10.96.0.10',
+    'shop/iso-1 interfaces/peer-down',
+    'shop/iso-1 path/netns-isolated',
+    'shop/iso-1 resolv-conf/options',
+    'shop/broken-1 resolv-conf/unreadable',
+    'shop/broken-1 interfaces/down',
+    'shop/broken-1 path/netns-isolated',
+    'shop/broken-1 routes/unreadable',
+    'shop/lonely-1 routes/no-route 10.244.0.5',
+    'shop/lonely-1 routes/no-route 10.244.0.6',
+    'shop/lonely-1 routes/no-route 10.96.0.10',
+    'shop/lonely-1 interfaces/no-interface',
+    'shop/lonely-1 path/netns-isolated',
+    'shop/lonely-1 resolv-conf/options',
+  ]);
+  t.same(state.conntrack, { at: 30_000, count: 250000, max: 262144, stats: state.conntrack!.stats }, 'the state now holds this sample');
+  t.equal(state.conntrack!.stats.insert_failed, 7);
+  const peer = findings.find((f) => f.code === 'interfaces/peer-down')!;
+  t.equal(peer.evidence.hostPeer, 'vethpeer2');
+  t.same(peer.pod, { uid: 'uid-iso-1', namespace: 'shop', name: 'iso-1' });
+  t.notOk(findings.some((f) => [EXITED.id, REUSED.id, VANISHED.id].includes(f.vantage)), 'no per-vantage findings for vantages gone since the sweep');
+  t.equal(new Set(findings.map((f) => f.id)).size, findings.length, 'ids are unique');
+  t.same(JSON.parse(JSON.stringify(findings)), findings, 'findings are plain JSON');
+});
+
+t.test('without Kubernetes, without the addon, without state', async (t) => {
+  const findings = await diagnoseSweep(sweep(), { procRoot: PROC, sysRoot: SYS, interfaces: false });
+  const codes = new Set(findings.map((f) => f.code));
+  t.notOk(codes.has('resolv-conf/not-cluster-dns'), 'needs Kubernetes data');
+  t.notOk([...codes].some((c) => c.startsWith('interfaces/')), 'interfaces are skipped');
+  t.ok(codes.has('resolv-conf/nameserver-fails'), 'the row comparison works without Kubernetes');
+  t.same(findings.filter((f) => f.code === 'conntrack/insert-failed').map((f) => f.severity), ['info'], 'one-shot: the total since boot');
+});
+
+t.test('the default interface reader on a fixture tree: not a namespace is a finding, no namespace is gone', async (t) => {
+  // 2101/ns/net is a regular file (a fixture cannot hold an nsfs file); 2201 has none at all.
+  const findings = await diagnoseSweep(report([WEB, CART], [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC_NS, 'ok', 'ok')]), { procRoot: PROC, sysRoot: SYS });
+  t.same(
+    findings.map((f) => `${f.where} ${f.code}`),
+    ['node conntrack/table-filling', 'node conntrack/insert-failed', 'shop/web-1 interfaces/unreadable'],
+  );
+  t.match(findings[2]!.message, /is not a network namespace/);
+});
+
+t.test('diagnoseContext takes its settings from the configuration', async (t) => {
+  const config = loadConfig({ file: false, env: {}, flags: { 'diagnose.nodeLocalDns': ['169.254.20.10'] } });
+  const state = createDiagnoseState();
+  const ctx = diagnoseContext(config, { state });
+  t.same(ctx, { procRoot: config.discovery.procRoot, nodeLocalDns: config.diagnose.nodeLocalDns, conntrackThreshold: config.diagnose.conntrack.threshold, state });
+});
