@@ -12,6 +12,9 @@
 // /healthz reason; RELOADING=1 ... READY=1 around SIGHUP; STOPPING=1 first
 // thing on shutdown.
 //
+// Diagnosis: after each sweep, once health and sd_notify are done, in the
+// background with at most one in flight (src/daemon-diagnosis.ts).
+//
 // Shutdown: cancel every in-flight probe (the native engine answers them
 // 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
 // server. Bounded: well under systemd's TimeoutStopSec.
@@ -19,6 +22,8 @@ import { cancelAll as nativeCancelAll, engineStats as nativeEngineStats } from '
 import { parseServerTarget } from './config/formats.js';
 import type { ConfigHolder, ReloadResult } from './config/reloader.js';
 import { SETTINGS, type Config } from './config/schema.js';
+import { DaemonDiagnosis, type FindingChangeHook } from './daemon-diagnosis.js';
+import type { DiagnoseContext, Finding, KubeFacts } from './diagnose/index.js';
 import { DiscoveryCache, type CachedDiscovery, type CachedDiscoveryOptions } from './discovery-cache.js';
 import { podOf } from './health/labels.js';
 import { HealthModel, type Transition } from './health/model.js';
@@ -50,6 +55,16 @@ export interface DaemonDeps {
   random?: () => number;
   /** Default maxSweepMs(). */
   maxSweepMs?: (c: Config) => number;
+  /** Default diagnoseSweep. */
+  diagnose?: (report: SweepReport, ctx: DiagnoseContext) => Promise<Finding[]>;
+  /** Kubernetes data for the diagnosis (DNS Service IPs, each pod's dnsPolicy); read once per diagnosis. */
+  kubeFacts?: () => KubeFacts | undefined;
+  /**
+   * Called once per finding when it appears and once when it clears (after
+   * the log line); e.g. to write a Kubernetes Event: findingEvent(f, change).
+   * Not awaited; a throw or rejection is logged.
+   */
+  onFindingChange?: FindingChangeHook;
 }
 
 export interface DaemonOptions {
@@ -122,6 +137,7 @@ export class Daemon {
   readonly #random: () => number;
   readonly #maxSweepMs: (c: Config) => number;
   readonly #startedAt: Date;
+  readonly #diagnosis: DaemonDiagnosis;
 
   #timer: NodeJS.Timeout | null = null;
   #watchdogTimer: NodeJS.Timeout | null = null;
@@ -158,6 +174,13 @@ export class Daemon {
     this.health = new HealthModel(this.#holder.current.health);
     this.metrics = new DaemonMetrics({ version: this.#version, engineStats: deps.engineStats ?? nativeEngineStats });
     this.metrics.setConfigReload(this.#holder.lastReload.ok, this.#holder.lastSuccess);
+    this.#diagnosis = new DaemonDiagnosis({
+      log: this.#log,
+      metrics: this.metrics,
+      ...(deps.diagnose ? { diagnose: deps.diagnose } : {}),
+      ...(deps.kubeFacts ? { kubeFacts: deps.kubeFacts } : {}),
+      ...(deps.onFindingChange ? { onFindingChange: deps.onFindingChange } : {}),
+    });
     this.#http = new HttpServer(
       createHandler(
         {
@@ -216,10 +239,15 @@ export class Daemon {
     return evaluate(group, this.#verdictInput());
   }
 
+  /** Active diagnosis findings, as last seen. */
+  findings(): Finding[] {
+    return this.#diagnosis.active();
+  }
+
   status(): Record<string, unknown> {
     const now = this.#now();
     const input = this.#verdictInput(now);
-    return statusDocument({
+    const doc = statusDocument({
       ...input,
       version: this.#version,
       startedAt: this.#startedAt,
@@ -231,6 +259,7 @@ export class Daemon {
       discovery: { docker: this.#dockerNote || 'off', scanErrors: this.#scanErrors },
       config: { file: this.#holder.file, lastReloadAt: this.#holder.lastReload.at, lastReloadOk: this.#holder.lastReload.ok },
     });
+    return { ...doc, ...this.#diagnosis.statusFields() };
   }
 
   /** SIGHUP: re-reads the configuration; a bad one keeps the last good one. Never throws. */
@@ -272,12 +301,17 @@ export class Daemon {
     this.#timer = null;
     if (this.#watchdogTimer) clearInterval(this.#watchdogTimer);
     this.#watchdogTimer = null;
+    // A diagnosis in flight says nothing any more: its results are dropped; it shares the sweep's grace.
+    this.#diagnosis.stop();
+    const diagnosing = this.#diagnosis.running ?? Promise.resolve();
     if (this.#running) {
       // Probes submitted while we cancel (a vantage that was still reading its resolv.conf) are caught by the repeats.
       this.#cancelAll();
       const repeat = setInterval(() => this.#cancelAll(), 100);
-      await Promise.race([this.#running, sleep(STOP_WAIT_MS)]);
+      await Promise.race([Promise.all([this.#running, diagnosing]), sleep(STOP_WAIT_MS)]);
       clearInterval(repeat);
+    } else {
+      await Promise.race([diagnosing, sleep(STOP_WAIT_MS)]);
     }
     await this.#http.close();
     this.#log.info('stopped', { reason, sweeps: this.#sweeps });
@@ -393,6 +427,7 @@ export class Daemon {
     } else {
       this.notifier.watchdog(status);
     }
+    this.#diagnosis.submit(report, c, this.#sweeps);
   }
 
   #logTransitions(transitions: readonly Transition[]): void {

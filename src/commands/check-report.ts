@@ -1,5 +1,7 @@
 // What `coredns-healthd check` prints: a table and a summary line, or one
 // JSON document (shape documented in README.md, "check --json").
+import type { Finding } from '../diagnose/finding.js';
+import { findingsJson, findingsText } from '../diagnose/format.js';
 import type { QuerySpec, SweepReport, SweepRow, VantageReport } from '../sweep.js';
 import type { Vantage } from '../netns/vantage.js';
 import { table } from './table.js';
@@ -88,6 +90,8 @@ export interface CheckContext {
   queries: readonly QuerySpec[];
   mode: 'discovery' | 'expect';
   notes: string[];
+  /** The diagnosis of the sweep; null when it was skipped (--no-diagnose) or failed (a note says why). */
+  findings: readonly Finding[] | null;
 }
 
 export function checkJson(report: SweepReport, ctx: CheckContext) {
@@ -115,6 +119,7 @@ export function checkJson(report: SweepReport, ctx: CheckContext) {
         : null,
     })),
     results: report.rows.map(rowJson),
+    findings: ctx.findings === null ? null : findingsJson(ctx.findings),
   };
 }
 
@@ -159,6 +164,7 @@ export function checkText(report: SweepReport, ctx: CheckContext): string {
     for (const w of vr.resolvConf?.warnings ?? []) notes.push(`${who}: ${vr.resolvConf!.path}: ${w}`);
   }
   if (notes.length) out.push('', ...notes.map((n) => `note: ${n}`));
+  if (ctx.findings !== null) out.push('', findingsText(ctx.findings).trimEnd());
   out.push('', summaryLine(summarize(report)));
   return out.join('\n') + '\n';
 }

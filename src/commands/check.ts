@@ -2,6 +2,7 @@
 // an exit code (0 all passed, 1 a probe failed, 2 usage or setup error).
 import { parseServerTarget } from '../config/formats.js';
 import { loadConfigResult, type Config } from '../config/load.js';
+import { diagnoseContext, diagnoseSweep, type DiagnoseContext, type Finding } from '../diagnose/index.js';
 import { checkProbeOptions } from '../dns/probe.js';
 import type { Transport } from '../netns/binding.js';
 import { discoverVantages } from '../netns/discover.js';
@@ -25,6 +26,10 @@ well-formed reply with an allowed rcode (NOERROR or NXDOMAIN by default).
 With --expect: NOERROR and exactly the expected addresses. With a
 configuration file: its queries (names, rcodes, expected answers).
 
+Then it diagnoses every failure (resolv.conf, routes, interfaces, local
+firewall, UDP versus TCP, Service versus pod paths, conntrack) and prints
+the findings before the summary. The exit code depends on the probes only.
+
 Options:
   --config FILE            read settings from FILE (default /etc/coredns-healthd.json when it exists)
   --server IP[:PORT]       also probe this server from every vantage (repeatable)
@@ -45,6 +50,7 @@ Options:
   --no-docker              do not ask Docker for container names and pod labels
   --pod NAMESPACE/NAME     only this pod's vantage (and the host's); repeatable
   --container NAME|ID      only this container's vantage (and the host's); repeatable
+  --no-diagnose            skip the diagnosis (no findings)
   --json                   print one JSON document instead of a table
   -h, --help               this text
 `;
@@ -56,6 +62,8 @@ export interface CheckOptions extends SweepOptions {
   containers: boolean;
   docker: { enabled: boolean; socketPath: string; timeoutMs: number };
   json: boolean;
+  /** How to diagnose the sweep; null: --no-diagnose. */
+  diagnose: DiagnoseContext | null;
 }
 
 /** The port libc resolvers use for resolv.conf nameservers (resolv.conf cannot name another). */
@@ -72,6 +80,7 @@ interface ParsedCheckArgs {
   tcp: boolean;
   ownNameservers: boolean;
   json: boolean;
+  diagnose: boolean;
 }
 
 /** argv (after "check") → flags keyed by configuration setting. Throws UsageError naming the flag. */
@@ -92,6 +101,7 @@ export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
     'no-own': { type: 'boolean' },
     pod: { type: 'string', multiple: true },
     container: { type: 'string', multiple: true },
+    'no-diagnose': { type: 'boolean' },
   });
   if (v.help) return 'help';
   if (v['host-only'] && v['no-host']) throw new UsageError('--host-only and --no-host exclude each other');
@@ -113,6 +123,7 @@ export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
     tcp: Boolean(v.tcp),
     ownNameservers: !v['no-own'],
     json: Boolean(v.json),
+    diagnose: !v['no-diagnose'],
   };
 }
 
@@ -175,6 +186,7 @@ export function resolveCheckOptions(args: ParsedCheckArgs, env: NodeJS.ProcessEn
       return { server: hp.address, port: hp.port, source: 'static' as const };
     }),
     json: args.json,
+    diagnose: args.diagnose ? diagnoseContext(config) : null,
   };
 }
 
@@ -203,10 +215,20 @@ export async function runCheck(opts: CheckOptions, io: Io): Promise<number> {
   }
   if (vantages.length === 0) throw new UsageError('no vantage point to probe from: --no-host, and no container found (or none matched --pod/--container)');
   const report = await runSweep(vantages, opts);
+  let findings: Finding[] | null = null;
+  if (opts.diagnose) {
+    // The diagnosis explains; it never decides the exit code, and its failure never fails the check.
+    try {
+      findings = await diagnoseSweep(report, opts.diagnose);
+    } catch (err) {
+      notes.push(`diagnosis failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   const ctx: CheckContext = {
     mode: opts.queries.some((q) => q.expectAnswers?.length) ? 'expect' : 'discovery',
     queries: opts.queries,
     notes,
+    findings,
   };
   const summary = summarize(report);
   if (summary.probes === 0) {

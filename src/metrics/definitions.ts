@@ -10,6 +10,7 @@
 //              nameservers, the configured targets).
 //   transport  udp | tcp.   query  "name TYPE" from the configuration.
 //   reason     the fixed set in src/dns/reasons.ts.
+//   check, severity  the fixed sets in src/diagnose/finding.ts (CHECKS, SEVERITIES).
 import { REASONS } from '../dns/reasons.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -107,6 +108,12 @@ export const METRICS = {
     ['action', 'result'],
   ),
   oomKills: def(`${PREFIX}coredns_oom_kills_total`, 'counter', 'CoreDNS containers seen terminated with OOMKilled.'),
+  findings: def(
+    `${PREFIX}findings`,
+    'gauge',
+    'Diagnosis findings active now (why DNS fails from a vantage, or from the node), by check (resolv-conf, routes, interfaces, firewall, protocol, path, conntrack) and severity (error, warning, info).',
+    ['check', 'severity'],
+  ),
   processCpu: def('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.'),
   processRss: def('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.'),
   processFds: def('process_open_fds', 'gauge', 'Number of open file descriptors.'),

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TRANSPORTS } from '../config/formats.js';
 import type { SweepReport } from '../sweep.js';
+import { CHECKS as FINDING_CHECKS, SEVERITIES } from '../diagnose/finding.js';
+import type { FindingCount } from '../diagnose/format.js';
 import { vantageLabels, targetLabel } from '../health/labels.js';
 import type { Check } from '../health/model.js';
 import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
@@ -62,6 +64,7 @@ export class DaemonMetrics {
   readonly #reloadAt: Gauge<string>;
   readonly #remedyActions: Counter<'action' | 'result'>;
   readonly #oomKills: Counter<string>;
+  readonly #findings: Gauge<'check' | 'severity'>;
   /** check key → the labels its per-check series carry now. */
   readonly #checkSeries = new Map<string, CheckLabels>();
   readonly #pathSeries = new Map<string, PathLabels>();
@@ -85,6 +88,7 @@ export class DaemonMetrics {
     this.#reloadAt = new Gauge(opts(METRICS.configReloadTimestamp));
     this.#remedyActions = new Counter(opts(METRICS.remedyActions)) as Counter<'action' | 'result'>;
     this.#oomKills = new Counter(opts(METRICS.oomKills));
+    this.#findings = new Gauge(opts(METRICS.findings)) as Gauge<'check' | 'severity'>;
     new Gauge({ ...opts(METRICS.buildInfo) }).set({ version: options.version, nodejs_version: process.version }, 1);
 
     // Zero series, so rate() and absent() work from the first scrape.
@@ -96,6 +100,7 @@ export class DaemonMetrics {
     for (const source of ['proc', 'docker']) this.#discoveryErrors.inc({ source }, 0);
     for (const state of ['healthy', 'unhealthy']) this.#checks.set({ state }, 0);
     this.#oomKills.inc(0);
+    for (const check of FINDING_CHECKS) for (const severity of SEVERITIES) this.#findings.set({ check, severity }, 0);
 
     if (options.engineStats) this.#engineGauges(options.engineStats);
     if (options.processMetrics ?? true) this.#processMetrics();
@@ -186,6 +191,11 @@ export class DaemonMetrics {
   /** For the remedy engine. */
   remedyAction(action: RemedyAction, result: RemedyResult): void {
     this.#remedyActions.inc({ action, result });
+  }
+
+  /** The active diagnosis findings (findingCounts: every check × severity, zeros included). */
+  setFindings(counts: readonly FindingCount[]): void {
+    for (const c of counts) this.#findings.set({ check: c.check, severity: c.severity }, c.count);
   }
 
   /** For the Kubernetes watcher: CoreDNS containers seen OOMKilled. */

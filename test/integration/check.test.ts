@@ -52,6 +52,13 @@ function checkShape(t: Test, doc: Record<string, unknown>): void {
     t.type(r.reason, 'string');
     t.ok(r.rttSeconds === null || typeof r.rttSeconds === 'number');
   }
+  t.ok(doc.findings === null || Array.isArray(doc.findings), 'findings: an array, or null without a diagnosis');
+  for (const f of (doc.findings ?? []) as Record<string, unknown>[]) {
+    for (const k of ['id', 'vantage', 'where', 'check', 'code', 'message']) t.type(f[k], 'string', `findings[].${k}`);
+    t.ok(['error', 'warning', 'info'].includes(f.severity as string), 'findings[].severity');
+    t.type(f.evidence, 'object', 'findings[].evidence');
+    t.ok('pod' in f, 'findings[].pod');
+  }
 }
 
 t.test('check end to end with real containers', async (t) => {
@@ -104,6 +111,40 @@ t.test('check end to end with real containers', async (t) => {
     t.ok(vantages.find((v) => v.podName === 'healthy')?.source.includes('docker'), 'pod names come from Docker labels');
   });
 
+  await t.test('findings explain the failures, in the text before the summary and in --json; --no-diagnose skips them', async (t) => {
+    // With the bridge's server as a --server, the dead container has a server that answers next to its dead nameserver.
+    const args = [...base, '--tcp', '--server', TEST_BRIDGE_ADDR, ...only(healthy, dead, noudp)];
+    const res = await cli([...args, '--json']);
+    t.equal(res.code, 1, 'the exit code still comes from the probes');
+    const doc = JSON.parse(res.stdout) as Record<string, unknown>;
+    checkShape(t, doc);
+    type F = { where: string; code: string; severity: string; vantage: string; evidence: Record<string, unknown>; pod: Record<string, string> | null };
+    const findings = doc.findings as F[];
+    const of = (pod: string) => findings.filter((f) => f.where === `chc-test/${pod}` && f.severity !== 'info').map((f) => `${f.severity} ${f.code}`);
+    t.same(of('dead'), ['error resolv-conf/nameserver-fails'], 'the dead container: its resolv.conf points at a server that does not answer');
+    const ns = findings.find((f) => f.code === 'resolv-conf/nameserver-fails')!;
+    t.equal(ns.evidence.server, DEAD);
+    t.same(ns.pod, { uid: labels('dead')['io.kubernetes.pod.uid'], namespace: 'chc-test', name: 'dead' }, 'the pod an Event would go to');
+    t.equal(ns.vantage, (doc.vantages as { id: string; podName: string | null }[]).find((v) => v.podName === 'dead')!.id);
+    t.same(of('noudp'), ['error firewall/blocked-locally', 'error protocol/udp-fails-tcp-answers'], 'UDP dropped inside the container, TCP answers');
+    t.same(of('healthy'), [], 'nothing to say about the healthy one');
+
+    const text = await cli(args);
+    t.equal(text.code, 1);
+    const at = text.stdout.indexOf('\nFindings: ');
+    t.ok(at > 0 && at < text.stdout.indexOf('\nFAIL: '), 'the findings section comes before the summary line');
+    t.match(text.stdout, /\nFindings: \d+ errors?/);
+    t.match(text.stdout, /\n {2}ERROR +chc-test\/dead +\[resolv-conf\/nameserver-fails\] Nameserver 172\.31\.250\.250 /);
+    t.match(text.stdout, /\n {2}ERROR +chc-test\/noudp +\[firewall\/blocked-locally\] /);
+
+    const off = await cli([...args, '--json', '--no-diagnose']);
+    t.equal(off.code, 1);
+    t.equal((JSON.parse(off.stdout) as { findings: unknown }).findings, null);
+    const offText = await cli([...args, '--no-diagnose']);
+    t.notMatch(offText.stdout, /Findings:/);
+    t.match(offText.stdout, /\nFAIL: /);
+  });
+
   await t.test('the table names every vantage and ends with a summary', async (t) => {
     const res = await cli([...base, ...only(healthy, dead, noudp)]);
     t.equal(res.code, 1);
@@ -117,6 +158,7 @@ t.test('check end to end with real containers', async (t) => {
     const res = await cli([...base, '--tcp', ...only(healthy)]);
     t.equal(res.code, 0, res.stdout + res.stderr);
     t.match(res.stdout, /OK: 4 probes from 2 vantages: 4 ok, 0 failed/);
+    t.notMatch(res.stdout, /\n {2}(ERROR|WARNING) +chc-test\/healthy/, 'no findings about a healthy container');
   });
 
   await t.test('the installed entry point runs the same check (bin → dist)', async (t) => {

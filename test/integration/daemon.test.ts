@@ -23,10 +23,11 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ConfigHolder } from '../../src/config/reloader.js';
 import { Daemon } from '../../src/daemon.js';
+import type { FindingChange } from '../../src/diagnose/format.js';
 import { createLogger } from '../../src/log.js';
 import { Notifier } from '../../src/notify.js';
 import { requireRoot } from '../support/root.js';
-import { blockPortRuleset, createTopology, nft, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
+import { blockPortRuleset, createTopology, inNetns, nft, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
 import { tryRun, which } from '../support/run.js';
 import { spawnService, type Service } from '../support/service.js';
@@ -100,8 +101,8 @@ interface World {
   configFile: string;
 }
 
-async function world(t: Test): Promise<World> {
-  const topo = await createTopology({ count: 2, prefix: randomPrefix('chr'), ipv6: false, t });
+async function world(t: Test, prefix = 'chr'): Promise<World> {
+  const topo = await createTopology({ count: 2, prefix: randomPrefix(prefix), ipv6: false, t });
   const [server, pod] = topo.namespaces as [NetnsNode, NetnsNode];
   const dns = await spawnResponder({ netns: server.name, listen: server.ipv4, port: 53, addresses: ['10.96.0.1'], t });
 
@@ -112,7 +113,7 @@ async function world(t: Test): Promise<World> {
   const podProcess = spawnService(which('sleep'), ['600'], { netns: pod.name });
   t.teardown(() => podProcess.stop());
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chr-daemon-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-daemon-`));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const procRoot = path.join(dir, 'proc');
   fs.mkdirSync(procRoot);
@@ -276,6 +277,78 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
   t.equal(stale.status, 503);
   t.match(stale.body, /more than health\.staleAfter \(2s\)/);
   t.ok((samples((await get(port, '/metrics')).body).get('coredns_healthd_native_jobs_in_flight') ?? 0) >= 2, 'probes are in flight meanwhile');
+});
+
+t.test('in-process daemon: a real fault becomes findings in /status and the gauge, logged once when it appears and once when it clears', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const w = await world(t, 'chw');
+  const lines: string[] = [];
+  const records = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const hook: Array<[string, FindingChange]> = [];
+  const daemon = new Daemon({
+    holder: new ConfigHolder({ file: w.configFile, env: {} }),
+    log: createLogger({ stream: { write: (s: string) => lines.push(s) } }),
+    version: 'test',
+    notifier: new Notifier({ env: {} }),
+    deps: { onFindingChange: (f, change) => void hook.push([f.id, change]) },
+  });
+  t.teardown(() => daemon.stop('test over'));
+  const { port } = await daemon.start();
+  type Status = { findings: Array<{ id: string; vantage: string; code: string; severity: string; check: string; evidence: Record<string, unknown> }>; diagnosis: { running: boolean; last: { sweep: number; error: string | null } | null } };
+  const status = async (): Promise<Status> => JSON.parse((await get(port, '/status')).body) as Status;
+  /** Waits for `n` more diagnoses than the one last completed now. */
+  const diagnoses = async (n: number): Promise<Status> => {
+    const from = (await status()).diagnosis.last?.sweep ?? 0;
+    return waitFor(`${n} more diagnoses`, async () => {
+      const s = await status();
+      return (s.diagnosis.last?.sweep ?? 0) >= from + n ? s : undefined;
+    });
+  };
+  const podFindings = (s: Status) => s.findings.filter((f) => f.vantage === w.podLabel);
+  const findingLines = (id: string) => records().filter((r) => r.findingId === id);
+
+  await waitFor('healthy', async () => (await get(port, '/healthz')).status === 200);
+  const healthy = await diagnoses(2);
+  t.equal(healthy.diagnosis.last!.error, null);
+  t.same(podFindings(healthy), [], 'a healthy pod has no findings');
+  let m = samples((await get(port, '/metrics')).body);
+  t.equal(m.get('coredns_healthd_findings{check="firewall",severity="error"}'), 0);
+  t.equal(m.get('coredns_healthd_findings{check="protocol",severity="error"}'), 0);
+
+  // UDP to port 53 dropped inside the pod: sends fail with EPERM there, TCP still answers.
+  const table = `${w.topo.prefix.replace(/-/g, '_')}_udp`;
+  await nft(w.pod.name, blockPortRuleset({ table, protocol: 'udp' }));
+  const faulty = await waitFor('the firewall finding', async () => {
+    const s = await status();
+    return podFindings(s).some((f) => f.code === 'firewall/blocked-locally') ? s : undefined;
+  });
+  t.same(
+    podFindings(faulty).filter((f) => f.severity !== 'info').map((f) => `${f.severity} ${f.code}`),
+    ['error firewall/blocked-locally', 'error protocol/udp-fails-tcp-answers'],
+    'the pod: a local rule drops UDP, and UDP fails while TCP answers',
+  );
+  const blocked = podFindings(faulty).find((f) => f.code === 'firewall/blocked-locally')!;
+  t.match(blocked.evidence, { protocol: 'udp', port: 53 });
+  m = samples((await get(port, '/metrics')).body);
+  t.equal(m.get('coredns_healthd_findings{check="firewall",severity="error"}'), 1);
+  t.equal(m.get('coredns_healthd_findings{check="protocol",severity="error"}'), 1);
+  await promtool(t, (await get(port, '/metrics')).body);
+
+  await diagnoses(3);
+  const appeared = findingLines(blocked.id);
+  t.equal(appeared.length, 1, 'logged once although every diagnosis finds it');
+  t.match(appeared[0], { level: 'error', finding: 'appeared', vantage: w.podLabel, check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', msg: /^finding: / });
+
+  await inNetns(w.pod.name, which('nft'), ['delete', 'table', 'inet', table]);
+  await waitFor('the cleared line', () => findingLines(blocked.id).length === 2);
+  const cleared = await diagnoses(2);
+  t.same(podFindings(cleared).filter((f) => f.severity !== 'info'), [], 'the pod has no findings again');
+  t.same(findingLines(blocked.id).map((r) => [r.level, r.finding]), [['error', 'appeared'], ['info', 'cleared']], 'one line when it appeared, one when it cleared');
+  m = samples((await get(port, '/metrics')).body);
+  t.equal(m.get('coredns_healthd_findings{check="firewall",severity="error"}'), 0);
+  t.equal(m.get('coredns_healthd_findings{check="protocol",severity="error"}'), 0);
+  t.same(hook.filter(([id]) => id === blocked.id), [[blocked.id, 'appeared'], [blocked.id, 'cleared']], 'the hook sees both changes');
+  t.equal((await get(port, '/healthz')).status, 200);
 });
 
 /** Runs `coredns-healthd run` from the sources in a child process. */

@@ -1,12 +1,17 @@
 // The daemon in-process with stand-in discovery and sweeps (no network, no
 // root): health URLs over time, hysteresis, staleness, override, reload,
-// sd_notify, the watchdog's liveness rule, logs, and a bounded stop.
+// sd_notify, the watchdog's liveness rule, logs, a bounded stop, and the
+// diagnosis (stand-in findings) in /status, the gauge, the log and the hook.
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigResult, type LoadResult } from '../../src/config/load.js';
 import { ConfigHolder } from '../../src/config/reloader.js';
 import { changedKeys, configTargets, Daemon, discoveryOptions, maxSweepMs, sweepOptions, type DaemonDeps } from '../../src/daemon.js';
+import { CLEAR_AFTER, MAX_FINDING_LOGS } from '../../src/daemon-diagnosis.js';
+import type { DiagnoseContext, Finding, KubeFacts } from '../../src/diagnose/index.js';
+import { nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
+import type { FindingChange } from '../../src/diagnose/format.js';
 import type { Reason } from '../../src/dns/reasons.js';
 import { createLogger } from '../../src/log.js';
 import type { Vantage } from '../../src/netns/vantage.js';
@@ -134,6 +139,7 @@ async function start(t: Test, opts: { flags?: Record<string, string>; env?: Reco
       cancelAll: sweeper.cancelAll,
       engineStats: () => ({ running: true, inFlight: 0, queued: 0, fatalErrno: 0 }),
       now: () => new Date(Date.now() + skewMs.value),
+      diagnose: async () => [],
       ...opts.deps,
     },
   });
@@ -392,4 +398,196 @@ t.test('helpers: options from the configuration, changed keys', (t) => {
   t.same(changedKeys(c, c), []);
   t.same(changedKeys(c, configWith({ interval: '200ms', 'health.override': 'healthy' }).config).sort(), ['discovery.containers', 'discovery.docker.socketPath', 'dnsPort', 'health.override', 'interval', 'targets']);
   t.end();
+});
+
+// --- diagnosis ---
+
+const BLOCKED = vantageFinding(POD_A, { code: 'firewall/blocked-locally', severity: 'error', message: 'A rule drops UDP to 10.96.0.10:53.', evidence: { protocol: 'udp', port: 53 }, subject: 'udp/53' });
+const FILLING = nodeFinding({ code: 'conntrack/table-filling', severity: 'warning', message: 'The conntrack table is 95% full.', evidence: { count: 95, max: 100 } });
+
+/** Stand-in diagnosis: returns `findings`, may be held or made to fail; counts concurrency. */
+class Diagnoser {
+  findings: Finding[] = [];
+  fail: Error | null = null;
+  calls = 0;
+  done = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  contexts: DiagnoseContext[] = [];
+  gate: { promise: Promise<void>; release: () => void } | null = null;
+
+  hold(): void {
+    let release!: () => void;
+    const promise = new Promise<void>((r) => (release = r));
+    this.gate = { promise, release };
+  }
+
+  release(): void {
+    const g = this.gate;
+    this.gate = null;
+    g?.release();
+  }
+
+  diagnose = async (_report: SweepReport, ctx: DiagnoseContext): Promise<Finding[]> => {
+    this.calls++;
+    this.contexts.push(ctx);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      if (this.gate) await this.gate.promise;
+      if (this.fail) throw this.fail;
+      return [...this.findings];
+    } finally {
+      this.inFlight--;
+      this.done++;
+    }
+  };
+}
+
+/** Waits until `n` more diagnoses than now have completed and been applied. */
+async function diagnosesDone(h: Harness, d: Diagnoser, n: number): Promise<void> {
+  const target = d.done + n;
+  await waitFor(`${n} more diagnoses`, () => d.done >= target && !(h.daemon.status().diagnosis as { running: boolean }).running);
+}
+
+const findingLogs = (h: Harness) => h.logs().filter((r) => r.finding !== undefined);
+const gauge = (metrics: string, check: string, severity: string): number | undefined => {
+  const m = new RegExp(`^coredns_healthd_findings\\{check="${check}",severity="${severity}"\\} (\\S+)$`, 'm').exec(metrics);
+  return m ? Number(m[1]) : undefined;
+};
+
+t.test('findings: in /status and the gauge; logged once when they appear and once when they clear; the hook sees both', async (t) => {
+  const d = new Diagnoser();
+  const hook: Array<[string, FindingChange]> = [];
+  const kube: KubeFacts = { dnsServiceIps: ['10.96.0.10'], pods: [] };
+  const h = await start(t, { deps: { diagnose: d.diagnose, kubeFacts: () => kube, onFindingChange: (f, change) => void hook.push([f.id, change]) } });
+  await diagnosesDone(h, d, 1);
+  let status = h.daemon.status();
+  t.same(status.findings, [], 'no findings yet');
+  t.match(status.diagnosis, { running: false, skippedSweeps: 0, last: { sweep: Number, completedAt: String, durationSeconds: Number, error: null } });
+  let metrics = (await get(h.port, '/metrics')).body;
+  t.equal(gauge(metrics, 'firewall', 'error'), 0, 'zero series from the start');
+  t.equal(gauge(metrics, 'conntrack', 'info'), 0);
+
+  const ctx = d.contexts[0]!;
+  t.equal(ctx.procRoot, h.daemon.config.discovery.procRoot, 'the context comes from the configuration');
+  t.equal(ctx.conntrackThreshold, 0.9);
+  t.equal(ctx.kube, kube, 'Kubernetes data from the kubeFacts hook');
+  t.ok(ctx.state && d.contexts.every((c) => c.state === ctx.state), 'one diagnose state kept across sweeps');
+
+  d.findings = [BLOCKED, FILLING];
+  await waitFor('the findings in /status', async () => JSON.parse((await get(h.port, '/status')).body).findings.length === 2);
+  status = JSON.parse((await get(h.port, '/status')).body);
+  t.same(
+    status.findings,
+    [
+      { id: BLOCKED.id, vantage: POD_A.id, where: 'default/web-1', check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', message: BLOCKED.message, evidence: { protocol: 'udp', port: 53 }, pod: { uid: 'uid-a', namespace: 'default', name: 'web-1' } },
+      { id: FILLING.id, vantage: 'node', where: 'node', check: 'conntrack', code: 'conntrack/table-filling', severity: 'warning', message: FILLING.message, evidence: { count: 95, max: 100 }, pod: null },
+    ],
+    '/status carries each finding as check --json prints it',
+  );
+  metrics = (await get(h.port, '/metrics')).body;
+  t.equal(gauge(metrics, 'firewall', 'error'), 1);
+  t.equal(gauge(metrics, 'conntrack', 'warning'), 1);
+  t.equal(gauge(metrics, 'routes', 'error'), 0);
+
+  await diagnosesDone(h, d, 3);
+  let logs = findingLogs(h);
+  t.same(logs.map((r) => [r.findingId, r.finding, r.level]), [
+    [BLOCKED.id, 'appeared', 'error'],
+    [FILLING.id, 'appeared', 'warn'],
+  ], 'one line per finding, not per sweep');
+  t.match(logs[0], { msg: `finding: ${BLOCKED.message}`, vantage: POD_A.id, where: 'default/web-1', check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', evidence: { protocol: 'udp', port: 53 }, pod: { name: 'web-1' } });
+
+  d.findings = [FILLING];
+  await diagnosesDone(h, d, 1);
+  if (CLEAR_AFTER > 1) t.equal(JSON.parse((await get(h.port, '/status')).body).findings.length, 2, `still active until absent from ${CLEAR_AFTER} diagnoses`);
+  await waitFor('the cleared line', () => findingLogs(h).length === 3);
+  await diagnosesDone(h, d, 3);
+  logs = findingLogs(h);
+  t.same(logs.map((r) => [r.findingId, r.finding]), [
+    [BLOCKED.id, 'appeared'],
+    [FILLING.id, 'appeared'],
+    [BLOCKED.id, 'cleared'],
+  ]);
+  t.match(logs[2], { level: 'info', msg: `finding cleared: firewall/blocked-locally (default/web-1)` });
+  t.same(JSON.parse((await get(h.port, '/status')).body).findings.map((f: { id: string }) => f.id), [FILLING.id]);
+  metrics = (await get(h.port, '/metrics')).body;
+  t.equal(gauge(metrics, 'firewall', 'error'), 0, 'the series goes back to 0');
+  t.equal(gauge(metrics, 'conntrack', 'warning'), 1);
+  t.same(hook, [
+    [BLOCKED.id, 'appeared'],
+    [FILLING.id, 'appeared'],
+    [BLOCKED.id, 'cleared'],
+  ], 'the hook is called once per appearance and clearing');
+  t.same(h.daemon.findings().map((f) => f.id), [FILLING.id]);
+});
+
+t.test('a slow diagnosis delays neither health nor READY nor the next sweeps; one runs at a time; stop drops its results', async (t) => {
+  const d = new Diagnoser();
+  d.hold();
+  d.findings = [BLOCKED];
+  const h = await start(t, { deps: { diagnose: d.diagnose } });
+  await sweepsDone(h, 4);
+  t.ok(h.sent.some((m) => m.split('\n').includes('READY=1')), 'READY=1 while the first diagnosis still runs');
+  t.equal((await get(h.port, '/healthz')).status, 200);
+  t.equal(d.calls, 1, 'no second diagnosis while the first runs');
+  const status = h.daemon.status();
+  t.match(status.diagnosis, { running: true, last: null });
+  t.ok((status.diagnosis as { skippedSweeps: number }).skippedSweeps >= 3, 'the sweeps meanwhile were skipped');
+  t.same(status.findings, []);
+
+  d.release();
+  await waitFor('later diagnoses', () => d.calls >= 3);
+  t.equal(d.maxInFlight, 1, 'never two at once');
+  t.equal(findingLogs(h).length, 1, 'logged once');
+
+  d.findings = [BLOCKED, FILLING];
+  d.hold();
+  await waitFor('a held diagnosis', () => d.inFlight === 1);
+  const stopping = h.daemon.stop('SIGTERM');
+  await new Promise((r) => setTimeout(r, 50));
+  d.release();
+  await stopping;
+  t.same(findingLogs(h).map((r) => r.findingId), [BLOCKED.id], 'the result that came in during stop is dropped');
+  t.same(h.logs().slice(-2).map((l) => l.msg), ['stopping', 'stopped']);
+  t.same(h.daemon.findings().map((f) => f.id), [BLOCKED.id]);
+});
+
+t.test('a diagnosis that throws is logged and keeps the findings; a failing hook is logged; logs are capped per diagnosis', async (t) => {
+  const d = new Diagnoser();
+  d.findings = [BLOCKED];
+  let calls = 0;
+  const h = await start(t, {
+    deps: {
+      diagnose: d.diagnose,
+      onFindingChange: async (f) => {
+        calls++;
+        if (f.id === BLOCKED.id) throw new Error('events: forbidden');
+      },
+    },
+  });
+  await waitFor('the hook failure', () => h.logs().some((l) => l.msg === 'finding hook failed'));
+  t.match(h.logs().find((l) => l.msg === 'finding hook failed'), { level: 'warn', findingId: BLOCKED.id, finding: 'appeared', err: { message: 'events: forbidden' } });
+
+  d.fail = new Error('cannot read /proc/net/route');
+  await waitFor('the failure logged', () => h.logs().some((l) => l.msg === 'diagnosis failed; findings stay as they were'));
+  t.match(h.logs().find((l) => l.msg === 'diagnosis failed; findings stay as they were'), { level: 'error', sweep: Number, err: { message: 'cannot read /proc/net/route' } });
+  await diagnosesDone(h, d, 3);
+  const status = JSON.parse((await get(h.port, '/status')).body);
+  t.same(status.findings.map((f: { id: string }) => f.id), [BLOCKED.id], 'failed diagnoses neither add nor clear findings');
+  t.equal(status.diagnosis.last.error, 'cannot read /proc/net/route');
+  t.equal((await get(h.port, '/healthz')).status, 200, 'health is untouched');
+  t.equal(findingLogs(h).filter((l) => l.finding === 'cleared').length, 0);
+
+  d.fail = null;
+  const many = Array.from({ length: MAX_FINDING_LOGS + 7 }, (_, i) =>
+    vantageFinding(POD_A, { code: 'routes/no-route', severity: 'error', message: `No route to 10.0.${i}.1.`, subject: `10.0.${i}.1` }),
+  );
+  d.findings = [BLOCKED, ...many];
+  await waitFor('the summary line', () => h.logs().some((l) => l.msg === 'more findings appeared in this diagnosis (see /status)'));
+  t.equal(findingLogs(h).filter((l) => l.code === 'routes/no-route').length, MAX_FINDING_LOGS);
+  t.match(h.logs().find((l) => l.msg === 'more findings appeared in this diagnosis (see /status)'), { level: 'warn', more: 7 });
+  t.equal(gauge((await get(h.port, '/metrics')).body, 'routes', 'error'), MAX_FINDING_LOGS + 7, 'the gauge counts them all');
+  t.equal(calls, 1 + MAX_FINDING_LOGS + 7, 'the hook sees them all');
 });

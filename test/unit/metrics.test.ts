@@ -1,7 +1,10 @@
 // The metrics registry: its own Registry, names and types as documented,
-// values from sweeps, series of vanished checks removed, promtool-clean.
+// values from sweeps, series of vanished checks removed, findings counts,
+// promtool-clean.
 import t from 'tap';
 import { register as globalRegistry } from 'prom-client';
+import { CHECKS, SEVERITIES, nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
+import { findingCounts } from '../../src/diagnose/format.js';
 import { HealthModel } from '../../src/health/model.js';
 import { evaluateAll } from '../../src/health/verdict.js';
 import { METRICS, ORIGINAL_NAMES, PREFIX } from '../../src/metrics/definitions.js';
@@ -163,5 +166,28 @@ t.test('promtool check metrics accepts a scrape with every kind of series', asyn
   const text = await metrics.scrape();
   t.ok(text.split('\n').length > 100, 'a real scrape');
   const res = await tryRun(which('promtool'), ['check', 'metrics'], { input: text });
+  t.equal(res.code, 0, `promtool: ${res.stdout}${res.stderr}`);
+});
+
+t.test('coredns_healthd_findings: every check × severity from the start, set from findingCounts, back to 0 when cleared', async (t) => {
+  const metrics = new DaemonMetrics({ version: '9.9.9', processMetrics: false });
+  const series = (s: Map<string, number>) => [...s.keys()].filter((k) => k.startsWith('coredns_healthd_findings{'));
+  let s = samples(await metrics.scrape());
+  t.equal(series(s).length, CHECKS.length * SEVERITIES.length);
+  t.ok(series(s).every((k) => s.get(k) === 0));
+  const down = vantageFinding(POD_A, { code: 'interfaces/down', severity: 'error', message: 'eth0 is down.', subject: 'eth0' });
+  const noRoute = vantageFinding(POD_B, { code: 'routes/no-route', severity: 'error', message: 'No route.', subject: '10.96.0.10' });
+  const full = nodeFinding({ code: 'conntrack/table-filling', severity: 'warning', message: 'Filling.' });
+  metrics.setFindings(findingCounts([down, noRoute, full]));
+  s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_findings{check="interfaces",severity="error"}'), 1);
+  t.equal(s.get('coredns_healthd_findings{check="routes",severity="error"}'), 1);
+  t.equal(s.get('coredns_healthd_findings{check="conntrack",severity="warning"}'), 1);
+  t.equal(s.get('coredns_healthd_findings{check="routes",severity="warning"}'), 0);
+  metrics.setFindings(findingCounts([full]));
+  s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_findings{check="interfaces",severity="error"}'), 0);
+  t.equal(s.get('coredns_healthd_findings{check="conntrack",severity="warning"}'), 1);
+  const res = await tryRun(which('promtool'), ['check', 'metrics'], { input: await metrics.scrape() });
   t.equal(res.code, 0, `promtool: ${res.stdout}${res.stderr}`);
 });
