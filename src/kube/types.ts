@@ -41,6 +41,10 @@ export interface PodInfo {
   containers: ContainerInfo[];
   /** The Deployment owning the pod's ReplicaSet, when it has one. */
   ownerDeployment?: ObjectRef;
+  /** spec.dnsPolicy (the API server defaults it to ClusterFirst). */
+  dnsPolicy: string;
+  /** spec.hostNetwork */
+  hostNetwork: boolean;
 }
 
 export interface ServicePort {
@@ -86,6 +90,8 @@ export interface KubeTargets {
   expectedAnswer: string[];
   /** Pods on this node by UID, to name the vantages. */
   podsByUid: ReadonlyMap<string, ObjectRef>;
+  /** The pods on this node, sorted by namespace/name. */
+  nodePods: PodInfo[];
 }
 
 export interface ContainerResources {

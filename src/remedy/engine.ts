@@ -1,0 +1,371 @@
+// The remedy engine: the daemon hands it each sweep's host-vantage summary
+// (onSweep); it runs the gate (src/remedy/gate.ts), carries out at most one
+// action under the cluster-wide Lease, and returns every decision, acted on
+// or skipped, as a structured record (also passed to onDecision, and written
+// as a Kubernetes Event). After an action it waits, in the background, for
+// the replacement to be Ready (or the rollout to finish), renewing the Lease,
+// then releases it. The API being slow or down only ever turns into skipped
+// decisions: onSweep never throws and never stops probing.
+import { performance } from 'node:perf_hooks';
+import { KubeApiError } from '../kube/errors.js';
+import type { KubeApi, KubeTargets, ObjectRef } from '../kube/types.js';
+import type { Logger } from '../log.js';
+import { reasonForKubeError, type RemedyDecision } from './decision.js';
+import { evictPod, type ActionOutcome } from './evict.js';
+import { EventRecorder } from './events.js';
+import { decision, deploymentKey, initialGateState, markOomHandled, planSweep, podKey, recordAction, type Candidate, type GateState } from './gate.js';
+import { RemedyLease, type LastAction } from './lease.js';
+import { conditionFromSweep, NodeConditionReporter } from './node-condition.js';
+import { applyRaise, planRaise } from './raise-memory.js';
+import type { RemedySettings } from './settings.js';
+import type { SweepSummary } from './sweep-summary.js';
+
+export interface RemedyEngineOptions {
+  api: KubeApi;
+  settings: RemedySettings;
+  /** This node's name: the Lease holder and the Events' reportingInstance. */
+  nodeName: string;
+  /** The targets as the watches know them now (src/kube/targets.ts current()). */
+  targets: () => KubeTargets;
+  logger?: Logger;
+  /** Every decision as it is made (for the log and the decisions metric). */
+  onDecision?: (d: RemedyDecision) => void;
+  /** Write Events (default true). */
+  events?: boolean;
+  /** Keep the ClusterDNSReachable node condition (kubernetes.nodeCondition; default true). */
+  nodeCondition?: boolean;
+  /** Clock of the gate (cooldowns, hourly cap). */
+  now?: () => number;
+  /** How often to check whether the replacement is Ready. Default 2 s. */
+  pollMs?: number;
+}
+
+export interface RemedyStatus {
+  mode: RemedySettings['mode'];
+  /** The action this node is completing, if any. */
+  acting?: { action: string; target: string; since: string };
+  /** Consecutive failed host sweeps per CoreDNS pod (non-zero only). */
+  failedSweeps: { pod: string; uid: string; count: number }[];
+  actionsLastHour: number;
+  /** Targets in cooldown and until when. */
+  cooldowns: { target: string; until: string }[];
+  nodeCondition: { enabled: boolean; detail?: string };
+  eventsWritten: number;
+}
+
+/** OOM outcomes after which the same termination is not looked at again. */
+const TERMINAL_OOM = new Set(['acted', 'at-cap', 'no-memory-limit', 'container-not-found', 'no-deployment']);
+
+export class RemedyEngine {
+  readonly #api: KubeApi;
+  #settings: RemedySettings;
+  readonly #node: string;
+  readonly #targets: () => KubeTargets;
+  readonly #log: Logger | undefined;
+  readonly #onDecision: ((d: RemedyDecision) => void) | undefined;
+  readonly #events: EventRecorder | undefined;
+  readonly #condition: NodeConditionReporter | undefined;
+  readonly #now: () => number;
+  readonly #pollMs: number;
+  readonly #lease: RemedyLease;
+  #state: GateState = initialGateState();
+  #acting: { action: string; target: string; since: string; done: Promise<void> } | undefined;
+  readonly #abort = new AbortController();
+  readonly #background = new Set<Promise<unknown>>();
+  #stopped = false;
+  #deciding = false;
+
+  constructor(o: RemedyEngineOptions) {
+    this.#api = o.api;
+    this.#settings = o.settings;
+    this.#node = o.nodeName;
+    this.#targets = o.targets;
+    this.#log = o.logger;
+    this.#onDecision = o.onDecision;
+    this.#now = o.now ?? Date.now;
+    this.#pollMs = o.pollMs ?? 2000;
+    this.#events = o.events === false ? undefined : new EventRecorder({ api: o.api, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
+    this.#condition = o.nodeCondition === false ? undefined : new NodeConditionReporter({ api: o.api, nodeName: o.nodeName, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
+    this.#lease = new RemedyLease(o.api, this.#leaseSettings(), this.#now);
+  }
+
+  #leaseSettings(): { namespace: string; name: string; durationMs: number; holder: string } {
+    return { ...this.#settings.lease, holder: this.#node };
+  }
+
+  get settings(): RemedySettings {
+    return this.#settings;
+  }
+
+  /** New settings (configuration reload); counts and cooldowns are kept. */
+  updateSettings(s: RemedySettings): void {
+    this.#settings = s;
+    this.#lease.update(this.#leaseSettings());
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#background.add(p);
+    void p.finally(() => this.#background.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * One sweep's host-vantage results: decide, act on at most one thing, and
+   * return every decision made. Never throws. The daemon need not await it:
+   * a sweep that arrives while the previous one is still being decided (a
+   * slow API server) is not counted, which can only delay an action.
+   */
+  onSweep(summary: SweepSummary): Promise<RemedyDecision[]> {
+    if (this.#stopped) return Promise.resolve([]);
+    if (this.#deciding) {
+      this.#log?.debug('the previous sweep is still being decided; this one is not counted');
+      return Promise.resolve([]);
+    }
+    this.#deciding = true;
+    return this.#track(this.#onSweep(summary)).finally(() => {
+      this.#deciding = false;
+    });
+  }
+
+  async #onSweep(summary: SweepSummary): Promise<RemedyDecision[]> {
+    const condition = conditionFromSweep(summary);
+    if (this.#condition && condition) this.#track(this.#condition.update(condition));
+    let decisions: RemedyDecision[];
+    try {
+      const now = this.#now();
+      const plan = planSweep(this.#state, { now, summary, targets: this.#targets(), settings: this.#settings, nodeName: this.#node, busy: this.#acting !== undefined });
+      this.#state = plan.state;
+      decisions = [...plan.decisions];
+      if (plan.candidate) decisions.push(await this.#act(plan.candidate));
+    } catch (err) {
+      // A bug must not take probing down with it; say so loudly.
+      this.#log?.error('the remedy engine failed in this sweep', { err });
+      return [];
+    }
+    for (const d of decisions) {
+      try {
+        this.#onDecision?.(d);
+      } catch (err) {
+        this.#log?.error('onDecision failed', { err });
+      }
+      this.#events?.record(d);
+    }
+    return decisions;
+  }
+
+  #decide(c: Candidate, o: ActionOutcome | { result: 'would-act'; reason: RemedyDecision['reason']; message: string; details?: RemedyDecision['details'] }): RemedyDecision {
+    const now = this.#now();
+    const details = { ...('details' in o && o.details ? o.details : {}) };
+    if (c.action === 'evict') {
+      return decision(now, {
+        action: 'evict',
+        result: o.result,
+        reason: o.reason,
+        target: `pod ${c.pod.namespace}/${c.pod.name}`,
+        pod: { namespace: c.pod.namespace, name: c.pod.name, uid: c.pod.uid },
+        message: o.message,
+        details: { failedSweeps: c.failedSweeps, readyAfter: c.readyAfter, ...details },
+      });
+    }
+    return decision(now, {
+      action: 'raise-memory',
+      result: o.result,
+      reason: o.reason,
+      target: `deployment ${c.deployment.namespace}/${c.deployment.name}`,
+      deployment: c.deployment,
+      message: o.message,
+      details: { container: c.container.name, pod: `${c.pod.namespace}/${c.pod.name}`, ...details },
+    });
+  }
+
+  #key(c: Candidate): string {
+    return c.action === 'evict' ? podKey(c.pod.uid) : deploymentKey(c.deployment);
+  }
+
+  async #act(c: Candidate): Promise<RemedyDecision> {
+    const s = this.#settings;
+    const why = c.action === 'evict' ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered` : '';
+    if (s.mode === 'dry-run') {
+      if (c.action === 'evict') {
+        this.#state = recordAction(this.#state, [this.#key(c)], this.#now());
+        return this.#decide(c, { result: 'would-act', reason: 'threshold-reached', message: `would evict pod ${c.pod.namespace}/${c.pod.name} (dry-run): it ${why}` });
+      }
+      const plan = await planRaise(this.#api, { deployment: c.deployment, container: c.container.name, pod: c.pod }, s.memory);
+      if (!plan.ok) {
+        if (TERMINAL_OOM.has(plan.outcome.reason)) this.#state = markOomHandled(this.#state, c.oomKeys);
+        return this.#decide(c, plan.outcome);
+      }
+      this.#state = markOomHandled(recordAction(this.#state, [this.#key(c)], this.#now()), c.oomKeys);
+      return this.#decide(c, {
+        result: 'would-act',
+        reason: 'oom-killed',
+        message: `would raise the memory limit of container ${plan.container} in deployment ${c.deployment.namespace}/${c.deployment.name} from ${plan.from} to ${plan.to} (dry-run): it was OOMKilled in pod ${c.pod.namespace}/${c.pod.name}`,
+        details: { from: plan.from, to: plan.to, capped: plan.capped },
+      });
+    }
+
+    // enforce: one node at a time, cluster-wide.
+    let acquired;
+    try {
+      acquired = await this.#lease.acquire();
+    } catch (err) {
+      if (!(err instanceof KubeApiError)) throw err;
+      return this.#decide(c, { result: 'skipped', reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason), message: `cannot take the remedy Lease ${this.#lease.ref.namespace}/${this.#lease.ref.name}: ${err.message}` });
+    }
+    if (!acquired.ok) {
+      return this.#decide(c, {
+        result: 'skipped',
+        reason: 'lease-held',
+        message: `node ${acquired.holder} holds the remedy Lease ${this.#lease.ref.namespace}/${this.#lease.ref.name}: one action at a time in the cluster`,
+        details: { holder: acquired.holder },
+      });
+    }
+    const key = this.#key(c);
+    const last = acquired.lastAction;
+    if (last && last.key === key && this.#now() - Date.parse(last.at) < s.cooldownMs) {
+      await this.#lease.release();
+      return this.#decide(c, { result: 'skipped', reason: 'cooldown', message: `node ${last.node} acted on ${key.replace(/^(pod|deployment):/, '$1 ')} at ${last.at}; cooldown ${Math.round(s.cooldownMs / 1000)}s`, details: { by: last.node } });
+    }
+    let outcome: ActionOutcome;
+    let generation: number | undefined;
+    const before = new Set(this.#targets().corednsPods.map((p) => p.uid));
+    if (c.action === 'evict') {
+      outcome = await evictPod(this.#api, c.pod, { allowDelete: s.allowDelete });
+      if (outcome.result === 'acted') outcome = { ...outcome, message: `${outcome.message}: it ${why}` };
+    } else {
+      const plan = await planRaise(this.#api, { deployment: c.deployment, container: c.container.name, pod: c.pod }, s.memory);
+      if (!plan.ok) outcome = plan.outcome;
+      else {
+        const applied = await applyRaise(this.#api, plan);
+        outcome = applied.outcome;
+        generation = applied.generation;
+        if (outcome.result === 'acted') outcome = { ...outcome, message: `${outcome.message}: it was OOMKilled in pod ${c.pod.namespace}/${c.pod.name}` };
+      }
+      if (TERMINAL_OOM.has(outcome.result === 'acted' ? 'acted' : outcome.reason)) this.#state = markOomHandled(this.#state, c.oomKeys);
+    }
+    if (outcome.result !== 'acted') {
+      await this.#lease.release();
+      return this.#decide(c, outcome);
+    }
+    const acted = this.#decide(c, outcome);
+    this.#state = recordAction(this.#state, [key], Date.parse(acted.at));
+    const record: LastAction = { action: c.action, key, node: this.#node, at: acted.at };
+    const done = this.#track(this.#complete(c, record, before, generation));
+    this.#acting = { action: c.action, target: acted.target, since: acted.at, done };
+    void done.finally(() => {
+      if (this.#acting?.done === done) this.#acting = undefined;
+    });
+    return acted;
+  }
+
+  /** After an action: record it on the Lease, wait for the result (renewing the Lease), release it. */
+  async #complete(c: Candidate, record: LastAction, before: ReadonlySet<string>, generation: number | undefined): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.#lease.renew(record);
+    } catch (err) {
+      this.#log?.warn('cannot record the action on the remedy Lease', { err });
+    }
+    let ok = false;
+    try {
+      ok = c.action === 'evict' ? await this.#waitFor(() => this.#replacementReady(c.pod.uid, before)) : await this.#waitFor(() => this.#rolledOut(c.deployment, generation ?? 0));
+    } finally {
+      await this.#lease.release();
+    }
+    if (this.#abort.signal.aborted) return;
+    const waited = Math.round(performance.now() - started);
+    const regarding: { apiVersion: string; kind: string; namespace: string; name: string } =
+      c.action === 'evict' && c.pod.ownerDeployment
+        ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.pod.ownerDeployment }
+        : c.action === 'raise-memory'
+          ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.deployment }
+          : { apiVersion: 'v1', kind: 'Pod', namespace: c.pod.namespace, name: c.pod.name };
+    const what = c.action === 'evict' ? `a replacement for pod ${c.pod.namespace}/${c.pod.name}` : `the rollout of deployment ${c.deployment.namespace}/${c.deployment.name}`;
+    const message = ok ? `${what} is Ready after ${Math.round(waited / 1000)}s; remedy Lease released` : `${what} is not Ready after ${Math.round(this.#settings.readyTimeoutMs / 1000)}s; remedy Lease released anyway`;
+    if (ok) this.#log?.info(message, { action: c.action, waitedMs: waited });
+    else this.#log?.warn(message, { action: c.action, waitedMs: waited });
+    this.#events?.write({
+      namespace: regarding.namespace,
+      regarding,
+      type: ok ? 'Normal' : 'Warning',
+      reason: ok ? 'RemedyCompleted' : 'RemedyNotReady',
+      action: c.action === 'evict' ? 'Evict' : 'RaiseMemoryLimit',
+      note: message,
+    }, `complete/${record.at}`);
+  }
+
+  #replacementReady(evicted: string, before: ReadonlySet<string>): boolean {
+    const pods = this.#targets().corednsPods;
+    const stillUp = pods.some((p) => p.uid === evicted && !p.terminating);
+    return !stillUp && pods.some((p) => !before.has(p.uid) && p.ready && !p.terminating);
+  }
+
+  async #rolledOut(ref: ObjectRef, generation: number): Promise<boolean> {
+    try {
+      const d = await this.#api.getDeployment(ref);
+      return !!d && d.observedGeneration >= generation && d.updatedReplicas >= d.replicas && d.readyReplicas >= d.replicas && d.availableReplicas >= d.replicas;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Polls until check() or readyTimeout; renews the Lease every third of its duration. */
+  async #waitFor(check: () => boolean | Promise<boolean>): Promise<boolean> {
+    const deadline = performance.now() + this.#settings.readyTimeoutMs;
+    let renewAt = performance.now() + this.#settings.lease.durationMs / 3;
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      if (await check()) return true;
+      const now = performance.now();
+      if (now >= deadline) return false;
+      if (now >= renewAt) {
+        renewAt = now + this.#settings.lease.durationMs / 3;
+        try {
+          await this.#lease.renew();
+        } catch (err) {
+          this.#log?.warn('cannot renew the remedy Lease while waiting', { err });
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, Math.min(this.#pollMs, Math.max(1, deadline - now)));
+        function done(): void {
+          clearTimeout(t);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    return false;
+  }
+
+  /** Resolves when no action is being completed and every Event and condition write is done. */
+  async idle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+    await this.#events?.flush();
+  }
+
+  status(): RemedyStatus {
+    const now = this.#now();
+    const pods = new Map(this.#targets().corednsPods.map((p) => [p.uid, `${p.namespace}/${p.name}`]));
+    return {
+      mode: this.#settings.mode,
+      ...(this.#acting ? { acting: { action: this.#acting.action, target: this.#acting.target, since: this.#acting.since } } : {}),
+      failedSweeps: [...this.#state.failed].filter(([, n]) => n > 0).map(([uid, count]) => ({ pod: pods.get(uid) ?? uid, uid, count })),
+      actionsLastHour: this.#state.actions.filter((t) => now - t < 3_600_000).length,
+      cooldowns: [...this.#state.lastAction]
+        .filter(([, t]) => now - t < this.#settings.cooldownMs)
+        .map(([k, t]) => ({ target: k, until: new Date(t + this.#settings.cooldownMs).toISOString() })),
+      nodeCondition: this.#condition ? { enabled: !this.#condition.disabled, ...(this.#condition.disabled ? { detail: this.#condition.disabled } : {}) } : { enabled: false, detail: 'kubernetes.nodeCondition is false' },
+      eventsWritten: this.#events?.written ?? 0,
+    };
+  }
+
+  /** Stops waiting, releases the Lease, finishes pending writes. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    await this.idle();
+    await this.#lease.release();
+  }
+}

@@ -1,0 +1,38 @@
+// The remedy settings as the gate and the actions use them, taken from the
+// configuration (remedy.*, kubernetes.nodeName) in one place.
+import { hostname } from 'node:os';
+import type { Config } from '../config/schema.js';
+
+export type RemedyMode = 'off' | 'dry-run' | 'enforce';
+
+export interface RemedySettings {
+  mode: RemedyMode;
+  /** Consecutive failed host-vantage sweeps before a pod may be evicted. */
+  failedSweeps: number;
+  minReadyPods: number;
+  cooldownMs: number;
+  maxActionsPerHour: number;
+  /** How long to wait for the replacement to be Ready before releasing the Lease. */
+  readyTimeoutMs: number;
+  lease: { namespace: string; name: string; durationMs: number };
+  memory: { factor: number; cap: string };
+  allowDelete: boolean;
+}
+
+export function remedySettings(c: Config): RemedySettings {
+  const r = c.remedy;
+  return {
+    mode: r.mode as RemedyMode,
+    failedSweeps: r.failedSweeps,
+    minReadyPods: r.minReadyPods,
+    cooldownMs: r.cooldown,
+    maxActionsPerHour: r.maxActionsPerHour,
+    readyTimeoutMs: r.readyTimeout,
+    lease: { namespace: r.lease.namespace, name: r.lease.name, durationMs: r.lease.duration },
+    memory: { factor: r.memory.factor, cap: r.memory.cap },
+    allowDelete: r.evict.allowDelete,
+  };
+}
+
+/** kubernetes.nodeName, or this machine's host name when it is "" (as the kubelet names its node). */
+export const nodeNameOf = (c: Config, host: () => string = hostname): string => c.kubernetes.nodeName || host().toLowerCase();
