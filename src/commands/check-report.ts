@@ -3,7 +3,7 @@
 import type { Finding } from '../diagnose/finding.js';
 import { findingsJson, findingsText } from '../diagnose/format.js';
 import type { QuerySpec, SweepReport, SweepRow, VantageReport } from '../sweep.js';
-import type { Vantage } from '../netns/vantage.js';
+import { vantageLabel, type Vantage } from '../netns/vantage.js';
 import { table } from './table.js';
 
 export const CHECK_JSON_VERSION = 1;
@@ -40,15 +40,7 @@ export function summarize(report: SweepReport): CheckSummary {
   };
 }
 
-/** Who lives in a vantage, for people: pod, container names, or the process. */
-export function vantageLabel(v: Vantage): string {
-  if (v.hostNetwork) return 'host';
-  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
-  if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;
-  if (v.podUid) return `pod uid ${v.podUid}`;
-  if (v.containerIds.length > 0) return `container ${v.containerIds[0]!.slice(0, 12)}`;
-  return `pid ${v.pid}`;
-}
+export { vantageLabel };
 
 /** A vantage as `check --json` and `netns --json` show it. */
 export function vantageJson(v: Vantage) {

@@ -2,7 +2,7 @@
 // a vantage point. Every finding carries a code from the one table below, so
 // logs, metrics, the docs and Kubernetes Events speak the same fixed set; the
 // set only grows by adding an entry here, with its description.
-import type { Vantage } from '../netns/vantage.js';
+import { vantageLabel, type Vantage } from '../netns/vantage.js';
 
 export const SEVERITIES = ['error', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -85,15 +85,6 @@ export interface Finding {
   pod?: FindingPod;
 }
 
-/** Who lives in a vantage, for people. */
-export function vantageWhere(v: Vantage): string {
-  if (v.hostNetwork) return 'host';
-  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
-  if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;
-  if (v.podUid) return `pod uid ${v.podUid}`;
-  if (v.containerIds.length > 0) return `container ${v.containerIds[0]!.slice(0, 12)}`;
-  return `pid ${v.pid}`;
-}
 
 function podOf(v: Vantage): FindingPod | undefined {
   if (v.hostNetwork || (!v.podUid && !v.podName)) return undefined;
@@ -118,7 +109,7 @@ export function vantageFinding(v: Vantage, input: FindingInput): Finding {
   const f: Finding = {
     id: findingId(v.id, input.code, input.subject),
     vantage: v.id,
-    where: vantageWhere(v),
+    where: vantageLabel(v),
     check: FINDING_CODES[input.code].check,
     code: input.code,
     severity: input.severity,

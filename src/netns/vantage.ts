@@ -173,3 +173,13 @@ export function mergeVantages(procList: ProcVantage[], dockerList: LocatedContai
   });
   return list.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
 }
+
+/** Who lives in a vantage, for people: pod, container names, or the process. */
+export function vantageLabel(v: Vantage): string {
+  if (v.hostNetwork) return 'host';
+  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
+  if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;
+  if (v.podUid) return `pod uid ${v.podUid}`;
+  if (v.containerIds.length > 0) return `container ${v.containerIds[0]!.slice(0, 12)}`;
+  return `pid ${v.pid}`;
+}
