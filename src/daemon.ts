@@ -15,6 +15,13 @@
 // Diagnosis: after each sweep, once health and sd_notify are done, in the
 // background with at most one in flight (src/daemon-diagnosis.ts).
 //
+// Kubernetes (src/remedy/runtime.ts, KubeRuntime): the watched CoreDNS pods
+// and DNS Service are added to every sweep's targets, the expected answer
+// of kubernetes.default.svc.<clusterDomain> to its queries, pod names to its
+// vantages; each report goes to the remedy engine in the background (never
+// awaited: the API server never slows probing). Without a kubeconfig it is
+// inert and /status says so.
+//
 // Shutdown: cancel every in-flight probe (the native engine answers them
 // 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
 // server. Bounded: well under systemd's TimeoutStopSec.
@@ -23,7 +30,7 @@ import { parseServerTarget } from './config/formats.js';
 import type { ConfigHolder, ReloadResult } from './config/reloader.js';
 import { SETTINGS, type Config } from './config/schema.js';
 import { DaemonDiagnosis, type FindingChangeHook } from './daemon-diagnosis.js';
-import type { DiagnoseContext, Finding, KubeFacts } from './diagnose/index.js';
+import { findingEvent, type DiagnoseContext, type Finding, type KubeFacts } from './diagnose/index.js';
 import { DiscoveryCache, type CachedDiscovery, type CachedDiscoveryOptions } from './discovery-cache.js';
 import { podOf } from './health/labels.js';
 import { HealthModel, type Transition } from './health/model.js';
@@ -35,6 +42,8 @@ import type { Logger } from './log.js';
 import { DaemonMetrics, type EngineView } from './metrics/registry.js';
 import type { Vantage } from './netns/vantage.js';
 import { Notifier } from './notify.js';
+import type { RemedyDecision } from './remedy/decision.js';
+import { KubeRuntime, type KubeRuntimeOptions } from './remedy/runtime.js';
 import { runSweep, type SweepOptions, type SweepReport, type Target, type VantageReport } from './sweep.js';
 
 /** resolv.conf nameservers are probed on port 53, as the libc resolver uses them (dnsPort is for targets). */
@@ -45,6 +54,13 @@ export const DOCKER_TIMEOUT_MS = 5_000;
 export const STOP_WAIT_MS = 2_000;
 /** State changes logged one by one per sweep; the rest are summed up in one line. */
 export const MAX_TRANSITION_LOGS = 50;
+/** How long shutdown waits for Kubernetes (releasing the Lease, pending Events). */
+export const KUBE_STOP_WAIT_MS = 5_000;
+/** Remedy decisions /status keeps (below-threshold ones are not kept: /status shows the counts). */
+export const RECENT_DECISIONS = 20;
+
+/** How the daemon builds its KubeRuntime (tests: no $KUBECONFIG, short timeouts). */
+export type DaemonKubeOptions = Pick<KubeRuntimeOptions, 'env' | 'inClusterRoot' | 'requestTimeoutMs' | 'backoff' | 'pollMs'>;
 
 export interface DaemonDeps {
   discover?: (opts: CachedDiscoveryOptions) => Promise<CachedDiscovery>;
@@ -74,6 +90,8 @@ export interface DaemonOptions {
   /** Default: from $NOTIFY_SOCKET / $WATCHDOG_USEC. */
   notifier?: Notifier;
   deps?: DaemonDeps;
+  /** Options of the Kubernetes runtime built from the configuration. */
+  kube?: DaemonKubeOptions;
 }
 
 /** The longest a sweep may take before the watchdog stops vouching for the loop. */
@@ -138,6 +156,8 @@ export class Daemon {
   readonly #maxSweepMs: (c: Config) => number;
   readonly #startedAt: Date;
   readonly #diagnosis: DaemonDiagnosis;
+  readonly #kube: KubeRuntime;
+  #decisions: RemedyDecision[] = [];
 
   #timer: NodeJS.Timeout | null = null;
   #watchdogTimer: NodeJS.Timeout | null = null;
@@ -157,6 +177,7 @@ export class Daemon {
   #scanErrors = 0;
   #inaccessible = new Set<string>();
 
+  /** Throws a KubeConfigError when a configured (or $KUBECONFIG) kubeconfig cannot be used. */
   constructor(options: DaemonOptions) {
     this.#holder = options.holder;
     this.#log = options.log;
@@ -174,12 +195,25 @@ export class Daemon {
     this.health = new HealthModel(this.#holder.current.health);
     this.metrics = new DaemonMetrics({ version: this.#version, engineStats: deps.engineStats ?? nativeEngineStats });
     this.metrics.setConfigReload(this.#holder.lastReload.ok, this.#holder.lastSuccess);
+    const kube = new KubeRuntime({
+      ...options.kube,
+      config: this.#holder.current,
+      logger: this.#log,
+      onDecision: (d) => this.#decided(d),
+      onOomKill: () => this.metrics.oomKills(),
+    });
+    this.#kube = kube;
     this.#diagnosis = new DaemonDiagnosis({
       log: this.#log,
       metrics: this.metrics,
       ...(deps.diagnose ? { diagnose: deps.diagnose } : {}),
-      ...(deps.kubeFacts ? { kubeFacts: deps.kubeFacts } : {}),
-      ...(deps.onFindingChange ? { onFindingChange: deps.onFindingChange } : {}),
+      kubeFacts: deps.kubeFacts ?? (() => kube.kubeFacts()),
+      onFindingChange:
+        deps.onFindingChange ??
+        ((f, change) => {
+          const ev = findingEvent(f, change);
+          if (ev) kube.event(ev);
+        }),
     });
     this.#http = new HttpServer(
       createHandler(
@@ -205,6 +239,11 @@ export class Daemon {
     return this.#http.bound;
   }
 
+  /** The Kubernetes side (inert without a kubeconfig). */
+  get kube(): KubeRuntime {
+    return this.#kube;
+  }
+
   /** Sweeps completed. */
   get sweeps(): number {
     return this.#sweeps;
@@ -223,7 +262,10 @@ export class Daemon {
       targets: c.targets,
       systemd: this.notifier.enabled,
       watchdogUsec: this.notifier.watchdogUsec,
+      // Without Kubernetes, why (and nothing else is logged about it); with it, the runtime logs its own start.
+      ...(this.#kube.connected ? {} : { kubernetes: this.#kube.connection.detail ?? 'not used' }),
     });
+    if (this.#kube.connected) this.#kube.start();
     const every = this.notifier.watchdogIntervalMs;
     if (every !== null) {
       this.#watchdogTimer = setInterval(() => {
@@ -259,7 +301,8 @@ export class Daemon {
       discovery: { docker: this.#dockerNote || 'off', scanErrors: this.#scanErrors },
       config: { file: this.#holder.file, lastReloadAt: this.#holder.lastReload.at, lastReloadOk: this.#holder.lastReload.ok },
     });
-    return { ...doc, ...this.#diagnosis.statusFields() };
+    const kube = this.#kube.status();
+    return { ...doc, ...this.#diagnosis.statusFields(), kubernetes: kube.kubernetes, remedy: { ...kube.remedy, recentDecisions: this.#decisions } };
   }
 
   /** SIGHUP: re-reads the configuration; a bad one keeps the last good one. Never throws. */
@@ -278,6 +321,7 @@ export class Daemon {
       const changed = changedKeys(previous, next);
       this.#log.info(changed.length ? 'configuration reloaded' : 'configuration reloaded, unchanged', { file: this.#holder.file, changed });
       if (next.log.level !== previous.log.level) this.#log.setLevel(next.log.level);
+      this.#kube.reload(next);
       if (next.http.listen !== previous.http.listen) void this.#rebind(next.http.listen);
       if (next.interval !== previous.interval || next.jitter !== previous.jitter) this.#reschedule();
     }
@@ -313,9 +357,35 @@ export class Daemon {
     } else {
       await Promise.race([diagnosing, sleep(STOP_WAIT_MS)]);
     }
+    await this.#stopKube();
     await this.#http.close();
     this.#log.info('stopped', { reason, sweeps: this.#sweeps });
     this.#resolveDone();
+  }
+
+  /** Stops the watches and the remedy engine (releasing the Lease); bounded, never throws. */
+  async #stopKube(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), KUBE_STOP_WAIT_MS);
+      timer.unref();
+    });
+    const stopped = this.#kube.stop().then(
+      () => false,
+      (err: unknown) => {
+        this.#log.error('stopping the Kubernetes side failed', { err });
+        return false;
+      },
+    );
+    if (await Promise.race([stopped, timedOut])) this.#log.warn('Kubernetes did not stop in time (Lease release, Events); stopping anyway', { waitedMs: KUBE_STOP_WAIT_MS });
+    clearTimeout(timer);
+  }
+
+  /** A remedy decision (already logged by the runtime): counted, and the latest kept for /status. */
+  #decided(d: RemedyDecision): void {
+    this.metrics.remedyDecision(d.action, d.result, d.reason);
+    if (d.reason === 'below-threshold') return;
+    this.#decisions = [...this.#decisions, d].slice(-RECENT_DECISIONS);
   }
 
   #verdictInput(now = this.#now()): VerdictInput {
@@ -383,7 +453,10 @@ export class Daemon {
       const found = await this.#discover(discoveryOptions(c));
       this.#noteDiscovery(found);
       if (this.#stopping) return;
-      report = await this.#sweep(found.vantages, sweepOptions(c));
+      const opts = sweepOptions(c);
+      opts.targets = [...opts.targets, ...this.#kube.sweepTargets()];
+      opts.queries = this.#kube.queries(opts.queries);
+      report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);
     } catch (err) {
       if (this.#stopping) return;
       const durationSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -395,6 +468,8 @@ export class Daemon {
     if (this.#stopping) return; // cancelled results say nothing about DNS
     const completedAt = this.#now();
     const update = this.health.update(report, completedAt);
+    // In the background: a slow or absent API server never delays probing (onSweep never throws).
+    this.#kube.onSweep(report).catch((err: unknown) => this.#log.error('the remedy engine failed on a sweep', { err }));
     const checks = this.health.checks();
     this.metrics.recordSweep(report, checks, completedAt);
     this.#sweeps++;

@@ -1,9 +1,10 @@
 // `coredns-healthd run`: the daemon systemd starts. Exit codes: 0 after
 // SIGTERM/SIGINT, 1 when it cannot start (HTTP address in use), 2 for a bad
-// configuration or command line.
+// configuration or command line, or a kubeconfig that cannot be used.
 import { ConfigError } from '../config/load.js';
 import { ConfigHolder } from '../config/reloader.js';
 import { Daemon } from '../daemon.js';
+import { KubeConfigError } from '../kube/connection.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Io } from './check.js';
 import { CONFIG_OPTIONS_USAGE, parseConfigArgs, reportConfigError } from './config.js';
@@ -47,7 +48,15 @@ export async function runDaemon(argv: string[], io: Io, ctx: RunContext): Promis
   if (c.discovery.containers && process.geteuid?.() !== 0) {
     log.warn('not running as root: container network namespaces cannot be entered (CAP_SYS_ADMIN and CAP_SYS_PTRACE are needed)', { uid: process.geteuid?.() });
   }
-  const daemon = new Daemon({ holder, log, version: ctx.version });
+  let daemon: Daemon;
+  try {
+    daemon = new Daemon({ holder, log, version: ctx.version });
+  } catch (err) {
+    if (!(err instanceof KubeConfigError)) throw err;
+    log.error('cannot use the kubeconfig', { path: err.path, err });
+    io.stderr(`coredns-healthd: ${err.message}\n`);
+    return 2;
+  }
 
   let signals = 0;
   const onStop = (signal: NodeJS.Signals): void => {

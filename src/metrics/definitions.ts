@@ -11,7 +11,9 @@
 //   transport  udp | tcp.   query  "name TYPE" from the configuration.
 //   reason     the fixed set in src/dns/reasons.ts.
 //   check, severity  the fixed sets in src/diagnose/finding.ts (CHECKS, SEVERITIES).
+//   action, result, reason (remedy decisions)  the fixed sets in src/remedy/decision.ts.
 import { REASONS } from '../dns/reasons.js';
+import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -36,11 +38,18 @@ export const SWEEP_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 export const CHECK_LABELS = ['vantage', 'target', 'transport', 'query'] as const;
 export const PATH_LABELS = ['vantage', 'target', 'transport'] as const;
 
-/** Label values of coredns_healthd_remedy_actions_total (the remedy engine may add actions). */
-export const REMEDY_ACTIONS = ['evict', 'delete', 'raise-memory-limit'] as const;
-export const REMEDY_RESULTS = ['success', 'failure', 'dry-run', 'refused'] as const;
-export type RemedyAction = (typeof REMEDY_ACTIONS)[number];
-export type RemedyResult = (typeof REMEDY_RESULTS)[number];
+/**
+ * Series of coredns_healthd_remedy_decisions_total present (at 0) from the
+ * start, so increase() sees the first action: each action as taken, and as
+ * a dry-run would take it.
+ */
+export const REMEDY_ZERO_SERIES = [
+  { action: 'evict', result: 'acted', reason: 'threshold-reached' },
+  { action: 'evict', result: 'would-act', reason: 'threshold-reached' },
+  { action: 'raise-memory', result: 'acted', reason: 'oom-killed' },
+  { action: 'raise-memory', result: 'would-act', reason: 'oom-killed' },
+  { action: 'node-finding', result: 'reported', reason: 'all-endpoints-failed' },
+] as const satisfies ReadonlyArray<{ action: RemedyAction; result: DecisionResult; reason: DecisionReason }>;
 
 export const METRICS = {
   probeSuccess: def(
@@ -101,11 +110,11 @@ export const METRICS = {
   nativeQueued: def(`${PREFIX}native_jobs_queued`, 'gauge', 'DNS exchanges submitted to the native engine and not started yet.'),
   nativeUp: def(`${PREFIX}native_engine_up`, 'gauge', 'Whether the native engine thread runs (0 after it could not return to the host network namespace).'),
   buildInfo: def(`${PREFIX}build_info`, 'gauge', 'Always 1; labels carry the version of coredns-healthd and of Node.js.', ['version', 'nodejs_version']),
-  remedyActions: def(
-    `${PREFIX}remedy_actions_total`,
+  remedyDecisions: def(
+    `${PREFIX}remedy_decisions_total`,
     'counter',
-    'Remedy actions on CoreDNS, by action (evict, delete, raise-memory-limit) and result (success, failure, dry-run, refused by the gate).',
-    ['action', 'result'],
+    'Remedy decisions about CoreDNS (Kubernetes), acted on or not, by action (evict, raise-memory, node-finding), result (acted, would-act in dry-run, skipped, reported) and reason (threshold-reached, oom-killed, cooldown, lease-held, forbidden, api-unreachable, ...; see the documentation).',
+    ['action', 'result', 'reason'],
   ),
   oomKills: def(`${PREFIX}coredns_oom_kills_total`, 'counter', 'CoreDNS containers seen terminated with OOMKilled.'),
   findings: def(
@@ -127,8 +136,8 @@ export const ORIGINAL_NAMES: ReadonlyArray<{ original: string; replacement: stri
   { original: 'oom_count', replacement: `${PREFIX}coredns_oom_kills_total`, note: 'CoreDNS containers seen terminated with OOMKilled' },
   {
     original: 'restart_count',
-    replacement: `${PREFIX}remedy_actions_total{action=~"evict|delete"}`,
-    note: 'CoreDNS pod restarts by the remedy engine, by action and result (dry-run and refused included)',
+    replacement: `${PREFIX}remedy_decisions_total{action="evict",result="acted"}`,
+    note: 'CoreDNS pods evicted by the remedy engine (every decision, dry-run and skipped ones too, with result and reason)',
   },
   { original: 'total_failures', replacement: `${PREFIX}probes_total{result="failure"}`, note: 'failed probes, by transport and reason' },
   { original: 'dns_query_count', replacement: `${PREFIX}probe_attempts_total`, note: 'DNS queries sent, by transport (probes after retries: probes_total)' },

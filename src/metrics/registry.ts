@@ -12,7 +12,8 @@ import { vantageLabels, targetLabel } from '../health/labels.js';
 import type { Check } from '../health/model.js';
 import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
 import type { VantageSource } from '../netns/vantage.js';
-import { METRICS, PROBE_REASONS, RTT_BUCKETS, SWEEP_BUCKETS, type MetricDef, type RemedyAction, type RemedyResult } from './definitions.js';
+import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
+import { METRICS, PROBE_REASONS, REMEDY_ZERO_SERIES, RTT_BUCKETS, SWEEP_BUCKETS, type MetricDef } from './definitions.js';
 
 export interface EngineView {
   running: boolean;
@@ -62,7 +63,7 @@ export class DaemonMetrics {
   readonly #healthy: Gauge<'group'>;
   readonly #reloadOk: Gauge<string>;
   readonly #reloadAt: Gauge<string>;
-  readonly #remedyActions: Counter<'action' | 'result'>;
+  readonly #remedyDecisions: Counter<'action' | 'result' | 'reason'>;
   readonly #oomKills: Counter<string>;
   readonly #findings: Gauge<'check' | 'severity'>;
   /** check key → the labels its per-check series carry now. */
@@ -86,7 +87,7 @@ export class DaemonMetrics {
     this.#healthy = new Gauge(opts(METRICS.healthy)) as Gauge<'group'>;
     this.#reloadOk = new Gauge(opts(METRICS.configReloadSuccessful));
     this.#reloadAt = new Gauge(opts(METRICS.configReloadTimestamp));
-    this.#remedyActions = new Counter(opts(METRICS.remedyActions)) as Counter<'action' | 'result'>;
+    this.#remedyDecisions = new Counter(opts(METRICS.remedyDecisions)) as Counter<'action' | 'result' | 'reason'>;
     this.#oomKills = new Counter(opts(METRICS.oomKills));
     this.#findings = new Gauge(opts(METRICS.findings)) as Gauge<'check' | 'severity'>;
     new Gauge({ ...opts(METRICS.buildInfo) }).set({ version: options.version, nodejs_version: process.version }, 1);
@@ -100,6 +101,7 @@ export class DaemonMetrics {
     for (const source of ['proc', 'docker']) this.#discoveryErrors.inc({ source }, 0);
     for (const state of ['healthy', 'unhealthy']) this.#checks.set({ state }, 0);
     this.#oomKills.inc(0);
+    for (const labels of REMEDY_ZERO_SERIES) this.#remedyDecisions.inc({ ...labels }, 0);
     for (const check of FINDING_CHECKS) for (const severity of SEVERITIES) this.#findings.set({ check, severity }, 0);
 
     if (options.engineStats) this.#engineGauges(options.engineStats);
@@ -188,9 +190,9 @@ export class DaemonMetrics {
     this.#reloadAt.set(lastSuccess.getTime() / 1000);
   }
 
-  /** For the remedy engine. */
-  remedyAction(action: RemedyAction, result: RemedyResult): void {
-    this.#remedyActions.inc({ action, result });
+  /** One remedy decision (KubeRuntime onDecision). */
+  remedyDecision(action: RemedyAction, result: DecisionResult, reason: DecisionReason): void {
+    this.#remedyDecisions.inc({ action, result, reason });
   }
 
   /** The active diagnosis findings (findingCounts: every check × severity, zeros included). */

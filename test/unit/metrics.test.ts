@@ -136,14 +136,21 @@ t.test('series of checks that leave the state are removed; a relabelled vantage 
   t.equal(lines.length, 4, 'host and the last pod, two transports each');
 });
 
-t.test('the later issues\' counters: remedy actions and OOM kills', async (t) => {
+t.test('remedy decisions and OOM kills', async (t) => {
   const { metrics } = setup();
-  metrics.remedyAction('evict', 'dry-run');
-  metrics.remedyAction('evict', 'dry-run');
+  let s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_remedy_decisions_total{action="evict",result="acted",reason="threshold-reached"}'), 0, 'zero series from the start');
+  t.equal(s.get('coredns_healthd_remedy_decisions_total{action="raise-memory",result="would-act",reason="oom-killed"}'), 0);
+  t.equal(s.get('coredns_healthd_coredns_oom_kills_total'), 0);
+  metrics.remedyDecision('evict', 'would-act', 'threshold-reached');
+  metrics.remedyDecision('evict', 'would-act', 'threshold-reached');
+  metrics.remedyDecision('evict', 'skipped', 'lease-held');
   metrics.oomKills();
-  const s = samples(await metrics.scrape());
-  t.equal(s.get('coredns_healthd_remedy_actions_total{action="evict",result="dry-run"}'), 2);
+  s = samples(await metrics.scrape());
+  t.equal(s.get('coredns_healthd_remedy_decisions_total{action="evict",result="would-act",reason="threshold-reached"}'), 2);
+  t.equal(s.get('coredns_healthd_remedy_decisions_total{action="evict",result="skipped",reason="lease-held"}'), 1);
   t.equal(s.get('coredns_healthd_coredns_oom_kills_total'), 1);
+  t.notOk([...s.keys()].some((k) => k.startsWith('coredns_healthd_remedy_actions_total')), 'the old name is gone');
 });
 
 t.test('an engine that cannot report leaves its gauges at zero, the scrape works', async (t) => {
@@ -161,7 +168,7 @@ t.test('promtool check metrics accepts a scrape with every kind of series', asyn
   const { metrics, sweep } = setup();
   sweep(uniform([HOST, POD_A], '10.96.0.10', 'ok'), 0);
   sweep(report([HOST, POD_A], [row(HOST, 'fd00::10', 'udp', 'rcode'), row(POD_A, '10.96.0.10', 'tcp', 'timeout')]), 1);
-  metrics.remedyAction('raise-memory-limit', 'failure');
+  metrics.remedyDecision('raise-memory', 'skipped', 'api-unreachable');
   metrics.recordSweepError(0.5);
   const text = await metrics.scrape();
   t.ok(text.split('\n').length > 100, 'a real scrape');
