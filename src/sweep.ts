@@ -78,10 +78,19 @@ export type ProbeFn = typeof probe;
 
 const targetKey = (t: Target): string => `${t.server}|${t.port}`;
 
-/** Own nameservers first, then configured targets; one entry per server:port. */
+// When one server:port is both a vantage's nameserver and a configured or
+// watched target, the more specific role names it: a pod's resolv.conf lists
+// the DNS Service IP, and the remedy engine and the path checks must see those
+// probes as Service probes.
+const SOURCE_RANK: Readonly<Record<TargetSource, number>> = { 'resolv.conf': 0, static: 1, 'coredns-pod': 2, 'dns-service': 3 };
+
+/** Own nameservers first, then configured targets; one entry per server:port, under its most specific source. */
 export function targetsFor(own: readonly Target[], configured: readonly Target[]): Target[] {
   const seen = new Map<string, Target>();
-  for (const t of [...own, ...configured]) if (!seen.has(targetKey(t))) seen.set(targetKey(t), t);
+  for (const t of [...own, ...configured]) {
+    const prev = seen.get(targetKey(t));
+    if (!prev || SOURCE_RANK[t.source] > SOURCE_RANK[prev.source]) seen.set(targetKey(t), t);
+  }
   return [...seen.values()];
 }
 
