@@ -13,7 +13,6 @@
 // the daemon probes from the host vantage and from no other namespace of
 // this machine, and only addresses inside these namespaces.
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -27,49 +26,12 @@ import { DEPLOYMENT, EVENT, NODE, POD, startFakeKube, type FakeKube, type KubeOb
 import { createTopology, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
 import { requireRoot } from '../support/root.js';
+import { get, samples, waitFor } from '../support/http-probe.js';
 
 const WHY = 'creates network namespaces and a bridge, and probes DNS responders inside them';
 const KUBERNETES_IP = '10.96.0.1'; // default/kubernetes: the expected answer (never probed)
 const NODE_NAME = 'node-a';
 const NS = 'kube-system';
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function get(port: number, urlPath: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 5000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      })
-      .on('error', reject);
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** name{labels} → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
 
 const decisions = (action: string, result: string, reason: string) => `coredns_healthd_remedy_decisions_total{action="${action}",result="${result}",reason="${reason}"}`;
 

@@ -32,49 +32,12 @@ import { spawnResponder, type SpawnedResponder } from '../support/responder-proc
 import { tryRun, which } from '../support/run.js';
 import { spawnService, type Service } from '../support/service.js';
 import { startNotifyReceiver } from '../unit/daemon-notify-receiver.js';
+import { get, samples, waitFor } from '../support/http-probe.js';
 
 const WHY = 'creates network namespaces, a bridge, nftables rules and /etc/netns files, and enters namespaces';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const Q = 'kubernetes.default.svc.cluster.local A';
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function get(port: number, urlPath: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false, timeout: 5000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      })
-      .on('error', reject);
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** name{labels} → value. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
 
 const success = (vantage: string, target: string, transport: string) =>
   `coredns_healthd_probe_success{vantage="${vantage}",target="${target}",transport="${transport}",query="${Q}"}`;

@@ -11,17 +11,7 @@ import { METRICS, ORIGINAL_NAMES, PREFIX } from '../../src/metrics/definitions.j
 import { DaemonMetrics } from '../../src/metrics/registry.js';
 import { tryRun, which } from '../support/run.js';
 import { HOST, POD_A, POD_B, report, row, uniform, vantage } from './daemon-fixtures.js';
-
-/** name{labels} → value, from the text format. */
-function samples(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
+import { samples } from '../support/http-probe.js';
 
 const engine = { running: true, inFlight: 3, queued: 1, fatalErrno: 0 };
 
