@@ -326,70 +326,15 @@ function prepare(req: ExchangeRequest): Prepared {
 }
 
 /**
- * Sends `payload` to server:port over UDP or TCP from inside `netns` and
- * resolves with the first reply (TCP: the first length-framed message).
- * Rejects with ArgumentError for bad arguments and ExchangeError otherwise.
+ * One job on the engine: takes a reference on the namespace (a handle is
+ * retained, a path opened) for as long as the job runs, submits it under a
+ * fresh id, and settles with the native result. `what` names the job in errors.
  */
-export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
-  let p: Prepared;
-  try {
-    p = prepare(req);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  let handle: NetnsHandle | null = null;
-  let owned = false;
-  if (req.netns instanceof NetnsHandle) {
-    handle = req.netns.retain();
-    owned = true;
-  } else if (typeof req.netns === 'string' && req.netns !== 'host') {
-    try {
-      handle = NetnsHandle.open(req.netns);
-      owned = true;
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-  let b: NativeBinding;
-  try {
-    b = getBinding();
-  } catch (err) {
-    if (owned) handle?.close();
-    return Promise.reject(err);
-  }
-  const id = nextId;
-  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-  return new Promise<ExchangeReply>((resolve, reject) => {
-    pending.set(id, (r) => {
-      if (owned) handle?.close();
-      if (r.errno === 0 && r.reply) resolve({ reply: r.reply, rttNs: r.rttNs });
-      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', `${req.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`));
-    });
-    let refused: NativeError | undefined;
-    try {
-      refused = b.submit(id, handle ? handle.fd : -1, p.family, req.server, p.port, p.tcp, req.payload, p.timeoutMs);
-    } catch (err) {
-      refused = { errno: errnoOf('EINVAL'), syscall: 'submit' };
-      void err;
-    }
-    if (refused) {
-      pending.delete(id);
-      if (owned) handle?.close();
-      reject(new ExchangeError(refused.errno, refused.syscall, `${req.server}:${p.port}`));
-    }
-  });
-}
-
-/**
- * The interfaces and addresses of a network namespace: the raw RTM_NEWLINK
- * and RTM_NEWADDR messages of an rtnetlink dump made on a socket the engine's
- * worker creates inside the namespace (no fork, no setns on this thread).
- * src/diagnose/netlink.ts parses them. Rejects with ExchangeError.
- */
-export function dumpInterfaces(netns: NetnsRef): Promise<Buffer> {
-  if (netns !== undefined && netns !== 'host' && typeof netns !== 'string' && !(netns instanceof NetnsHandle)) {
-    return Promise.reject(new ArgumentError('netns', 'expected "host", a namespace path or a NetnsHandle'));
-  }
+function runJob(
+  netns: NetnsRef,
+  what: (handle: NetnsHandle | null) => string,
+  submit: (b: NativeBinding, id: number, nsFd: number) => NativeError | undefined,
+): Promise<NativeResult & { reply: Buffer }> {
   let handle: NetnsHandle | null = null;
   try {
     if (netns instanceof NetnsHandle) handle = netns.retain();
@@ -406,25 +351,60 @@ export function dumpInterfaces(netns: NetnsRef): Promise<Buffer> {
   }
   const id = nextId;
   nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-  const where = handle ? handle.path : 'host';
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     pending.set(id, (r) => {
       handle?.close();
-      if (r.errno === 0 && r.reply) resolve(r.reply);
-      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'netlink', `interfaces of ${where}`));
+      if (r.errno === 0 && r.reply) resolve(r as NativeResult & { reply: Buffer });
+      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(handle)));
     });
     let refused: NativeError | undefined;
     try {
-      refused = b.submitLinkDump(id, handle ? handle.fd : -1);
+      refused = submit(b, id, handle ? handle.fd : -1);
     } catch {
       refused = { errno: errnoOf('EINVAL'), syscall: 'submit' };
     }
     if (refused) {
       pending.delete(id);
       handle?.close();
-      reject(new ExchangeError(refused.errno, refused.syscall, `interfaces of ${where}`));
+      reject(new ExchangeError(refused.errno, refused.syscall, what(handle)));
     }
   });
+}
+
+/**
+ * Sends `payload` to server:port over UDP or TCP from inside `netns` and
+ * resolves with the first reply (TCP: the first length-framed message).
+ * Rejects with ArgumentError for bad arguments and ExchangeError otherwise.
+ */
+export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
+  let p: Prepared;
+  try {
+    p = prepare(req);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return runJob(
+    req.netns,
+    () => `${req.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`,
+    (b, id, nsFd) => b.submit(id, nsFd, p.family, req.server, p.port, p.tcp, req.payload, p.timeoutMs),
+  ).then((r) => ({ reply: r.reply, rttNs: r.rttNs }));
+}
+
+/**
+ * The interfaces and addresses of a network namespace: the raw RTM_NEWLINK
+ * and RTM_NEWADDR messages of an rtnetlink dump made on a socket the engine's
+ * worker creates inside the namespace (no fork, no setns on this thread).
+ * src/diagnose/netlink.ts parses them. Rejects with ExchangeError.
+ */
+export function dumpInterfaces(netns: NetnsRef): Promise<Buffer> {
+  if (netns !== undefined && netns !== 'host' && typeof netns !== 'string' && !(netns instanceof NetnsHandle)) {
+    return Promise.reject(new ArgumentError('netns', 'expected "host", a namespace path or a NetnsHandle'));
+  }
+  return runJob(
+    netns,
+    (h) => `interfaces of ${h ? h.path : 'host'}`,
+    (b, id, nsFd) => b.submitLinkDump(id, nsFd),
+  ).then((r) => r.reply);
 }
 
 /** Fails every queued and in-flight exchange with ECANCELED (used on shutdown). */
