@@ -52,18 +52,9 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
   }
 }
 
-/** Stand-in sweeps: a reason per vantage, an optional gate that holds a sweep, cancellation like the engine's. */
-class Sweeper {
-  reasons = new Map<string, Reason>();
-  vantages: Vantage[] = [HOST, POD_A];
-  calls = 0;
-  cancels = 0;
-  /** While set, sweeps wait for it. */
+/** hold() makes the next sweep (or diagnosis) wait at the gate until release(). */
+class Gated {
   gate: { promise: Promise<void>; release: () => void } | null = null;
-  /** A held sweep ignores cancelAll (a stuck sweep). */
-  deaf = false;
-  #cancelled = false;
-  lastOptions: SweepOptions | null = null;
 
   hold(): void {
     let release!: () => void;
@@ -76,6 +67,20 @@ class Sweeper {
     this.gate = null;
     g?.release();
   }
+}
+
+/** Stand-in sweeps: a reason per vantage, an optional gate that holds a sweep, cancellation like the engine's. */
+class Sweeper extends Gated {
+  reasons = new Map<string, Reason>();
+  vantages: Vantage[] = [HOST, POD_A];
+  calls = 0;
+  cancels = 0;
+  /** While set, sweeps wait for it. */
+  /** A held sweep ignores cancelAll (a stuck sweep). */
+  deaf = false;
+  #cancelled = false;
+  lastOptions: SweepOptions | null = null;
+
 
   sweep = async (vantages: Vantage[], opts: SweepOptions): Promise<SweepReport> => {
     this.calls++;
@@ -406,7 +411,7 @@ const BLOCKED = vantageFinding(POD_A, { code: 'firewall/blocked-locally', severi
 const FILLING = nodeFinding({ code: 'conntrack/table-filling', severity: 'warning', message: 'The conntrack table is 95% full.', evidence: { count: 95, max: 100 } });
 
 /** Stand-in diagnosis: returns `findings`, may be held or made to fail; counts concurrency. */
-class Diagnoser {
+class Diagnoser extends Gated {
   findings: Finding[] = [];
   fail: Error | null = null;
   calls = 0;
@@ -414,19 +419,7 @@ class Diagnoser {
   inFlight = 0;
   maxInFlight = 0;
   contexts: DiagnoseContext[] = [];
-  gate: { promise: Promise<void>; release: () => void } | null = null;
 
-  hold(): void {
-    let release!: () => void;
-    const promise = new Promise<void>((r) => (release = r));
-    this.gate = { promise, release };
-  }
-
-  release(): void {
-    const g = this.gate;
-    this.gate = null;
-    g?.release();
-  }
 
   diagnose = async (_report: SweepReport, ctx: DiagnoseContext): Promise<Finding[]> => {
     this.calls++;
