@@ -1,18 +1,25 @@
-// N-API entry: argument marshalling only. The JS side (src/netns/binding.ts)
-// has validated every argument before it reaches here.
+// N-API entry: argument checking and marshalling only. Every argument is
+// type-checked here as well as in src/netns/binding.ts: a misuse is a
+// TypeError and nothing is queued. Results cross back through raw napi_*
+// calls whose status is checked, so an environment that is going away
+// (process exit, worker.terminate()) drops them quietly instead of aborting.
 #include <arpa/inet.h>
-#include <napi.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/ioctl.h>
-#include <linux/nsfs.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <napi.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine.h"
+#include "inroot.h"
 #include "notify.h"
 
 namespace healthd {
@@ -23,12 +30,124 @@ using Batch = std::vector<Result>;
 void CallJs(Napi::Env env, Napi::Function, Addon* addon, Batch* batch);
 using Tsfn = Napi::TypedThreadSafeFunction<Addon, Batch, CallJs>;
 
+constexpr uint32_t kMaxTimeoutMs = 120000;
+constexpr size_t kMaxPayload = 65535;
+constexpr uint32_t kDefaultDumpTimeoutMs = 5000;
+constexpr double kMaxReadBytes = 16.0 * 1024 * 1024;
+
 Napi::Object ErrorObject(Napi::Env env, int err, const char* syscall) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("errno", Napi::Number::New(env, err));
   o.Set("syscall", Napi::String::New(env, syscall));
   return o;
 }
+
+// Argument checks: each throws a TypeError naming the argument and returns
+// false; the caller then returns at once, having queued nothing.
+bool Fail(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool GetInteger(const Napi::CallbackInfo& info, size_t i, const char* name, double min, double max, double* out) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsNumber()) return Fail(env, std::string(name) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(v) || std::floor(v) != v || v < min || v > max) {
+    return Fail(env, std::string(name) + " must be an integer from " + std::to_string(static_cast<long long>(min)) +
+                         " to " + std::to_string(static_cast<long long>(max)));
+  }
+  *out = v;
+  return true;
+}
+
+bool GetString(const Napi::CallbackInfo& info, size_t i, const char* name, size_t maxLen, std::string* out) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsString()) return Fail(env, std::string(name) + " must be a string");
+  *out = info[i].As<Napi::String>().Utf8Value();
+  if (out->size() > maxLen || out->find('\0') != std::string::npos) {
+    return Fail(env, std::string(name) + " must be at most " + std::to_string(maxLen) + " bytes with no NUL");
+  }
+  return true;
+}
+
+bool GetBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool* out) {
+  if (info.Length() <= i || !info[i].IsBoolean()) return Fail(info.Env(), std::string(name) + " must be a boolean");
+  *out = info[i].As<Napi::Boolean>().Value();
+  return true;
+}
+
+// The job's own duplicate of a namespace fd (-1: the host), checked to be a
+// network namespace: whatever happens to the caller's fd number afterwards
+// (closed twice, reused), the job runs where it was submitted for.
+Napi::Value TakeNamespace(Napi::Env env, int nsFd, Job* job) {
+  if (nsFd < 0) return Napi::Value();
+  int dup = fcntl(nsFd, F_DUPFD_CLOEXEC, 3);
+  if (dup < 0) return ErrorObject(env, errno, "fcntl");
+  job->ns.Reset(dup);
+  int type = ioctl(dup, NS_GET_NSTYPE);
+  if (type < 0) return ErrorObject(env, errno == ENOTTY ? EINVAL : errno, "ioctl");
+  if (type != CLONE_NEWNET) return ErrorObject(env, EINVAL, "ioctl");
+  struct stat st{};
+  if (fstat(dup, &st) < 0) return ErrorObject(env, errno, "fstat");
+  job->nsDev = static_cast<uint64_t>(st.st_dev);
+  job->nsIno = static_cast<uint64_t>(st.st_ino);
+  return Napi::Value();
+}
+
+const char* FileTypeName(mode_t type) {
+  switch (type) {
+    case S_IFREG: return "regular";
+    case S_IFDIR: return "directory";
+    case S_IFIFO: return "fifo";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "char-device";
+    case S_IFBLK: return "block-device";
+    case S_IFLNK: return "symlink";
+    default: return "unknown";
+  }
+}
+
+// readFileInRoot on libuv's pool: a plain file read, no namespace switch
+// (the pool must never leave the host's namespaces; nothing here does).
+class ReadInRootWorker : public Napi::AsyncWorker {
+ public:
+  ReadInRootWorker(Napi::Env env, std::string root, std::string rel, size_t maxBytes, bool walk)
+      : Napi::AsyncWorker(env, "coredns-healthd-read-in-root"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        root_(std::move(root)),
+        rel_(std::move(rel)),
+        maxBytes_(maxBytes),
+        walk_(walk) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { ReadFileInRoot(root_, rel_, maxBytes_, walk_, &read_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("errno", Napi::Number::New(env, read_.err == kNotRegular ? 0 : read_.err));
+    o.Set("syscall", Napi::String::New(env, read_.syscall));
+    o.Set("fileType", Napi::String::New(env, read_.fileType ? FileTypeName(read_.fileType) : ""));
+    o.Set("size", Napi::Number::New(env, static_cast<double>(read_.size)));
+    o.Set("truncated", Napi::Boolean::New(env, read_.truncated));
+    if (read_.err == 0) {
+      o.Set("data", Napi::Buffer<uint8_t>::Copy(env, read_.data.data(), read_.data.size()));
+    } else {
+      o.Set("data", env.Null());
+    }
+    deferred_.Resolve(o);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string root_;
+  std::string rel_;
+  size_t maxBytes_;
+  bool walk_;
+  InRootRead read_;
+};
 
 class Addon : public Napi::Addon<Addon> {
  public:
@@ -41,18 +160,24 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("stats", &Addon::GetStats),
         InstanceMethod("notify", &Addon::Notify),
         InstanceMethod("nsType", &Addon::NsType),
+        InstanceMethod("readFileInRoot", &Addon::ReadInRoot),
     });
   }
 
   ~Addon() {
-    // Environment teardown (process exit or worker termination): stop and
-    // join the worker. The thread-safe function is finalized by Node itself.
+    // Environment teardown: stop and join the worker (idempotent; the
+    // cleanup hook below normally did it already, before the thread-safe
+    // function it delivers through is finalized).
     if (engine_) engine_->Stop();
   }
 
   // init(onResults): (re)binds the JS callback; creates the delivery path once.
   Napi::Value BindCallback(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsFunction()) {
+      Fail(env, "onResults must be a function");
+      return env.Undefined();
+    }
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
     if (!engine_) {
       tsfn_ = Tsfn::New(env, "coredns-healthd-netns", 0, 1, this);
@@ -60,6 +185,9 @@ class Addon : public Napi::Addon<Addon> {
       engine_ = std::make_unique<Engine>([this](std::unique_ptr<Batch> batch) {
         if (tsfn_.NonBlockingCall(batch.get()) == napi_ok) batch.release();
       });
+      // Registered after the thread-safe function, so it runs before that is
+      // torn down (cleanup hooks run in reverse order): the worker is joined
+      // while its delivery path still exists.
       env.AddCleanupHook([this] {
         if (engine_) engine_->Stop();
       });
@@ -67,53 +195,79 @@ class Addon : public Napi::Addon<Addon> {
     return env.Undefined();
   }
 
-  // submit(id, nsFd, family, address, port, tcp, payload, timeoutMs) -> undefined | {errno, syscall}
+  // submit(id, nsFd, family, address, port, tcp, payload, timeoutMs[, questionEnd])
+  //   -> undefined | {errno, syscall}; throws TypeError on a bad argument.
   Napi::Value Submit(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Job job;
-    job.id = info[0].As<Napi::Number>().Uint32Value();
-    job.nsFd = info[1].As<Napi::Number>().Int32Value();
-    const int family = info[2].As<Napi::Number>().Int32Value();
-    const std::string address = info[3].As<Napi::String>().Utf8Value();
-    const uint16_t port = static_cast<uint16_t>(info[4].As<Napi::Number>().Uint32Value());
-    job.tcp = info[5].As<Napi::Boolean>().Value();
+    double id, nsFd, family, port, timeoutMs, questionEnd = 0;
+    std::string address;
+    bool tcp;
+    if (!GetInteger(info, 0, "id", 0, UINT32_MAX, &id) || !GetInteger(info, 1, "nsFd", -1, INT32_MAX, &nsFd) ||
+        !GetInteger(info, 2, "family", 4, 6, &family) || !GetString(info, 3, "address", 64, &address) ||
+        !GetInteger(info, 4, "port", 1, 65535, &port) || !GetBool(info, 5, "tcp", &tcp)) {
+      return env.Undefined();
+    }
+    if (family == 5) {
+      Fail(env, "family must be 4 or 6");
+      return env.Undefined();
+    }
+    if (info.Length() <= 6 || !info[6].IsTypedArray() ||
+        info[6].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Fail(env, "payload must be a Uint8Array");
+      return env.Undefined();
+    }
     Napi::Uint8Array payload = info[6].As<Napi::Uint8Array>();
-    job.payload.assign(payload.Data(), payload.Data() + payload.ByteLength());
-    job.timeoutMs = info[7].As<Napi::Number>().Uint32Value();
+    if (payload.ByteLength() == 0 || payload.ByteLength() > kMaxPayload) {
+      Fail(env, "payload must be 1 to 65535 bytes");
+      return env.Undefined();
+    }
+    if (!GetInteger(info, 7, "timeoutMs", 1, kMaxTimeoutMs, &timeoutMs)) return env.Undefined();
+    if (info.Length() > 8 && !info[8].IsUndefined() &&
+        !GetInteger(info, 8, "questionEnd", 0, static_cast<double>(payload.ByteLength()), &questionEnd)) {
+      return env.Undefined();
+    }
+
+    Job job;
+    job.kind = JobKind::kExchange;
+    job.id = static_cast<uint32_t>(id);
+    job.tcp = tcp;
+    job.timeoutMs = static_cast<uint32_t>(timeoutMs);
+    job.questionEnd = static_cast<uint32_t>(questionEnd);
+    const uint16_t p = static_cast<uint16_t>(port);
     if (family == 6) {
       auto* sa = reinterpret_cast<sockaddr_in6*>(&job.addr);
       sa->sin6_family = AF_INET6;
-      sa->sin6_port = htons(port);
+      sa->sin6_port = htons(p);
       if (inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) return ErrorObject(env, EINVAL, "inet_pton");
       job.addrLen = sizeof(sockaddr_in6);
     } else {
       auto* sa = reinterpret_cast<sockaddr_in*>(&job.addr);
       sa->sin_family = AF_INET;
-      sa->sin_port = htons(port);
+      sa->sin_port = htons(p);
       if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) return ErrorObject(env, EINVAL, "inet_pton");
       job.addrLen = sizeof(sockaddr_in);
     }
-    if (!engine_) return ErrorObject(env, ENXIO, "init");
-    SubmitError e = engine_->Submit(std::move(job));
-    if (e.err) return ErrorObject(env, e.err, e.syscall);
-    if (pending_++ == 0) tsfn_.Ref(env);
-    return env.Undefined();
+    job.payload.assign(payload.Data(), payload.Data() + payload.ByteLength());
+    return Queue(env, std::move(job), static_cast<int>(nsFd));
   }
 
-  // submitLinkDump(id, nsFd) -> undefined | {errno, syscall}: the interfaces
-  // and addresses of a netns as raw rtnetlink messages, delivered like an
-  // exchange's reply.
+  // submitLinkDump(id, nsFd[, timeoutMs]) -> undefined | {errno, syscall}: the
+  // interfaces and addresses of a netns as raw rtnetlink messages, delivered
+  // like an exchange's reply.
   Napi::Value SubmitLinkDump(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    double id, nsFd, timeoutMs = kDefaultDumpTimeoutMs;
+    if (!GetInteger(info, 0, "id", 0, UINT32_MAX, &id) || !GetInteger(info, 1, "nsFd", -1, INT32_MAX, &nsFd)) {
+      return env.Undefined();
+    }
+    if (info.Length() > 2 && !info[2].IsUndefined() && !GetInteger(info, 2, "timeoutMs", 1, kMaxTimeoutMs, &timeoutMs)) {
+      return env.Undefined();
+    }
     Job job;
-    job.id = info[0].As<Napi::Number>().Uint32Value();
-    job.nsFd = info[1].As<Napi::Number>().Int32Value();
-    job.linkDump = true;
-    if (!engine_) return ErrorObject(env, ENXIO, "init");
-    SubmitError e = engine_->Submit(std::move(job));
-    if (e.err) return ErrorObject(env, e.err, e.syscall);
-    if (pending_++ == 0) tsfn_.Ref(env);
-    return env.Undefined();
+    job.kind = JobKind::kLinkDump;
+    job.id = static_cast<uint32_t>(id);
+    job.timeoutMs = static_cast<uint32_t>(timeoutMs);
+    return Queue(env, std::move(job), static_cast<int>(nsFd));
   }
 
   Napi::Value CancelAll(const Napi::CallbackInfo& info) {
@@ -141,14 +295,19 @@ class Addon : public Napi::Addon<Addon> {
     }
     o.Set("workerNetnsInode", Napi::Number::New(env, workerIno));
     o.Set("fatalErrno", Napi::Number::New(env, s.fatalErrno));
+    o.Set("fatalSyscall", Napi::String::New(env, s.fatalSyscall));
     return o;
   }
 
   // notify(socketPath, message) -> undefined | {errno, syscall}
   Napi::Value Notify(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    std::string path, message;
+    if (!GetString(info, 0, "socketPath", 4096, &path) || !GetString(info, 1, "message", 65536, &message)) {
+      return env.Undefined();
+    }
     const char* syscall = "";
-    int err = NotifySocket(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), &syscall);
+    int err = NotifySocket(path, message, &syscall);
     if (err) return ErrorObject(env, err, syscall);
     return env.Undefined();
   }
@@ -157,36 +316,99 @@ class Addon : public Napi::Addon<Addon> {
   // ENOTTY/EINVAL: not a namespace file at all.
   Napi::Value NsType(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int type = ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE);
+    double fd;
+    if (!GetInteger(info, 0, "fd", 0, INT32_MAX, &fd)) return env.Undefined();
+    int type = ioctl(static_cast<int>(fd), NS_GET_NSTYPE);
     if (type < 0) return ErrorObject(env, errno, "ioctl");
     return Napi::Number::New(env, type);
   }
 
-  void Deliver(Napi::Env env, Batch* batch) {
-    std::unique_ptr<Batch> owned(batch);
-    if (env == nullptr || callback_.IsEmpty()) return;
-    Napi::HandleScope scope(env);
-    Napi::Array arr = Napi::Array::New(env, owned->size());
-    for (size_t i = 0; i < owned->size(); i++) {
-      Result& r = (*owned)[i];
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("id", Napi::Number::New(env, r.id));
-      o.Set("errno", Napi::Number::New(env, r.err));
-      o.Set("syscall", Napi::String::New(env, r.syscall));
-      if (r.err == 0) {
-        o.Set("reply", Napi::Buffer<uint8_t>::Copy(env, r.reply.data(), r.reply.size()));
-      } else {
-        o.Set("reply", env.Null());
-      }
-      o.Set("rttNs", Napi::Number::New(env, static_cast<double>(r.rttNs)));
-      arr.Set(static_cast<uint32_t>(i), o);
+  // readFileInRoot(root, relPath, maxBytes, walk) -> Promise<{errno, syscall,
+  // fileType, size, truncated, data}>: errno 0 with data, or errno != 0, or
+  // errno 0 with data null and fileType naming what was there instead of a
+  // regular file.
+  Napi::Value ReadInRoot(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string root, rel;
+    double maxBytes;
+    bool walk;
+    if (!GetString(info, 0, "root", 4096, &root) || !GetString(info, 1, "relPath", 4096, &rel) ||
+        !GetInteger(info, 2, "maxBytes", 0, kMaxReadBytes, &maxBytes) || !GetBool(info, 3, "walk", &walk)) {
+      return env.Undefined();
     }
+    auto* worker = new ReadInRootWorker(env, root, rel, static_cast<size_t>(maxBytes), walk);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  }
+
+  // On the JS thread, from the thread-safe function: hands a batch to the
+  // callback. Every napi call's status is checked; when the environment is
+  // going away the batch is dropped without touching JS.
+  void Deliver(napi_env env, Batch* batch) {
+    std::unique_ptr<Batch> owned(batch);
     pending_ -= static_cast<uint32_t>(owned->size());
     if (pending_ == 0) tsfn_.Unref(env);
-    callback_.Call({arr});
+    if (callback_.IsEmpty()) return;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    napi_value arr = ToJs(env, *owned);
+    napi_value fn = nullptr;
+    napi_value global;
+    if (arr != nullptr && napi_get_reference_value(env, callback_, &fn) == napi_ok && fn != nullptr &&
+        napi_get_global(env, &global) == napi_ok) {
+      napi_value ignored;
+      // A throwing callback leaves its exception pending; Node reports it as
+      // uncaught, as it would for any callback. Nothing here throws again.
+      napi_call_function(env, global, fn, 1, &arr, &ignored);
+    }
+    napi_close_handle_scope(env, scope);
   }
 
  private:
+  Napi::Value Queue(Napi::Env env, Job job, int nsFd) {
+    if (!engine_) return ErrorObject(env, ENXIO, "init");
+    Napi::Value refused = TakeNamespace(env, nsFd, &job);
+    if (!refused.IsEmpty()) return refused;
+    SubmitError e = engine_->Submit(std::move(job));
+    if (e.err) return ErrorObject(env, e.err, e.syscall);
+    if (pending_++ == 0) tsfn_.Ref(env);
+    return env.Undefined();
+  }
+
+  // The batch as an array of {id, errno, syscall, reply, rttNs, ignored};
+  // nullptr when the environment cannot build it.
+  static napi_value ToJs(napi_env env, Batch& batch) {
+    napi_value arr;
+    if (napi_create_array_with_length(env, batch.size(), &arr) != napi_ok) return nullptr;
+    for (size_t i = 0; i < batch.size(); i++) {
+      Result& r = batch[i];
+      napi_value o, id, err, syscall, reply, rtt, ignored;
+      if (napi_create_object(env, &o) != napi_ok || napi_create_uint32(env, r.id, &id) != napi_ok ||
+          napi_create_int32(env, r.err, &err) != napi_ok ||
+          napi_create_string_utf8(env, r.syscall, NAPI_AUTO_LENGTH, &syscall) != napi_ok ||
+          napi_create_double(env, static_cast<double>(r.rttNs), &rtt) != napi_ok ||
+          napi_create_uint32(env, r.ignored, &ignored) != napi_ok) {
+        return nullptr;
+      }
+      if (r.err == 0) {
+        void* data = nullptr;
+        if (napi_create_buffer_copy(env, r.reply.size(), r.reply.data(), &data, &reply) != napi_ok) return nullptr;
+      } else if (napi_get_null(env, &reply) != napi_ok) {
+        return nullptr;
+      }
+      if (napi_set_named_property(env, o, "id", id) != napi_ok || napi_set_named_property(env, o, "errno", err) != napi_ok ||
+          napi_set_named_property(env, o, "syscall", syscall) != napi_ok ||
+          napi_set_named_property(env, o, "reply", reply) != napi_ok ||
+          napi_set_named_property(env, o, "rttNs", rtt) != napi_ok ||
+          napi_set_named_property(env, o, "ignored", ignored) != napi_ok ||
+          napi_set_element(env, arr, static_cast<uint32_t>(i), o) != napi_ok) {
+        return nullptr;
+      }
+    }
+    return arr;
+  }
+
   std::unique_ptr<Engine> engine_;
   Tsfn tsfn_;
   Napi::FunctionReference callback_;

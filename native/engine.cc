@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 #include <utility>
 
 #include "exchange.h"
 #include "ifaces.h"
+#include "task.h"
 
 namespace healthd {
 
@@ -24,8 +24,8 @@ namespace {
 constexpr const char* kThreadNetns = "/proc/thread-self/ns/net";
 constexpr int kMaxEvents = 256;
 
-// The epoll tag of the wake-up eventfd; exchanges are tagged by pointer.
-void* const kWakeTag = nullptr;
+// The epoll key of the wake-up eventfd; tasks get keys from 1 up, never reused.
+constexpr uint64_t kWakeKey = 0;
 
 }  // namespace
 
@@ -33,26 +33,45 @@ Engine::Engine(Deliver deliver) : deliver_(std::move(deliver)) {}
 
 Engine::~Engine() { Stop(); }
 
+void Engine::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = write(wakeFd_, &one, sizeof one);
+  (void)ignored;
+}
+
+void* Engine::ThreadMain(void* self) {
+  static_cast<Engine*>(self)->Run();
+  return nullptr;
+}
+
 SubmitError Engine::Submit(Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return {ESHUTDOWN, "submit"};
-    if (int fatal = fatalErrno_.load()) return {fatal, "setns"};
+    if (int fatal = fatalErrno_.load()) return {fatal, fatalSyscall_.load()};
     if (!started_) {
+      {
+        std::lock_guard<std::mutex> startLock(startMu_);
+        startDone_ = false;
+      }
+      // pthread_create, not std::thread: under -fno-exceptions a failed
+      // std::thread start is std::terminate. Here it is an error the caller
+      // sees (pids cgroup, TasksMax, RLIMIT_NPROC), and a later submit retries.
+      int rc = pthread_create(&thread_, nullptr, &Engine::ThreadMain, this);
+      if (rc != 0) return {rc, "pthread_create"};
       started_ = true;
-      thread_ = std::thread(&Engine::Run, this);
+      joinable_ = true;
       std::unique_lock<std::mutex> startLock(startMu_);
       startCv_.wait(startLock, [this] { return startDone_; });
       if (startError_.err) return startError_;
     } else if (!running_.load()) {
       return {startError_.err ? startError_.err : ESHUTDOWN, startError_.err ? startError_.syscall : "submit"};
     }
+    job.seq = nextSeq_++;
     queue_.push_back(std::move(job));
     inFlight_.fetch_add(1);
   }
-  uint64_t one = 1;
-  ssize_t ignored = write(wakeFd_, &one, sizeof one);
-  (void)ignored;
+  Wake();
   return {};
 }
 
@@ -60,11 +79,9 @@ void Engine::CancelAll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!running_.load()) return;
-    cancel_ = true;
+    cancelBefore_ = nextSeq_;
   }
-  uint64_t one = 1;
-  ssize_t ignored = write(wakeFd_, &one, sizeof one);
-  (void)ignored;
+  Wake();
 }
 
 void Engine::Stop() {
@@ -73,13 +90,10 @@ void Engine::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
-  if (thread_.joinable()) {
-    if (wakeFd_ >= 0) {
-      uint64_t one = 1;
-      ssize_t ignored = write(wakeFd_, &one, sizeof one);
-      (void)ignored;
-    }
-    thread_.join();
+  if (joinable_) {
+    if (wakeFd_ >= 0) Wake();
+    pthread_join(thread_, nullptr);
+    joinable_ = false;
   }
   if (epfd_ >= 0) close(epfd_);
   if (wakeFd_ >= 0) close(wakeFd_);
@@ -99,7 +113,13 @@ Stats Engine::GetStats() const {
   s.workerTid = workerTid_.load();
   s.hostNetnsInode = static_cast<uint64_t>(hostIno_);
   s.fatalErrno = fatalErrno_.load();
+  s.fatalSyscall = fatalSyscall_.load();
   return s;
+}
+
+void Engine::SetFatal(int err, const char* syscall) {
+  fatalSyscall_.store(syscall);
+  fatalErrno_.store(err ? err : EINVAL);
 }
 
 // Runs on the worker: remembers the thread's own netns (the host's), and
@@ -138,7 +158,7 @@ bool Engine::Setup(int* err, const char** syscall) {
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.ptr = kWakeTag;
+  ev.data.u64 = kWakeKey;
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakeFd_, &ev) < 0) {
     *err = errno;
     *syscall = "epoll_ctl";
@@ -166,24 +186,28 @@ bool Engine::ReturnHome(int* err) {
   return true;
 }
 
-void Engine::FailAll(std::vector<Job>& queued, int err, const char* syscall, std::vector<Result>& done) {
-  for (Job& job : queued) {
+void Engine::FailJobs(std::vector<Job>& jobs, int err, const char* syscall, std::vector<Result>& done) {
+  for (Job& job : jobs) {
     Result r;
     r.id = job.id;
     r.err = err;
     r.syscall = syscall;
     done.push_back(std::move(r));
   }
-  queued.clear();
+  jobs.clear();
 }
 
 // Creates every job's socket in its netns, grouped so that jobs for the same
 // namespace share one setns round trip, then starts the I/O from home.
 void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
-  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.nsFd < b.nsFd; });
+  std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+    if (a.ns.valid() != b.ns.valid()) return !a.ns.valid();  // the host first
+    if (a.nsDev != b.nsDev) return a.nsDev < b.nsDev;
+    return a.nsIno < b.nsIno;
+  });
   struct Created {
     Job* job;
-    int fd;  // -1 on failure
+    UniqueFd fd;  // invalid on failure
     int err;
     const char* syscall;
   };
@@ -191,43 +215,45 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
   created.reserve(jobs.size());
   size_t i = 0;
   while (i < jobs.size()) {
-    const int nsFd = jobs[i].nsFd;
+    const bool host = !jobs[i].ns.valid();
     size_t end = i;
-    while (end < jobs.size() && jobs[end].nsFd == nsFd) end++;
+    while (end < jobs.size() && jobs[end].ns.valid() == !host && jobs[end].nsDev == jobs[i].nsDev &&
+           jobs[end].nsIno == jobs[i].nsIno) {
+      end++;
+    }
     int nsErr = 0;
-    if (nsFd >= 0 && setns(nsFd, CLONE_NEWNET) < 0) nsErr = errno;
+    if (!host && setns(jobs[i].ns.get(), CLONE_NEWNET) < 0) nsErr = errno;
     for (size_t k = i; k < end; k++) {
       Job& job = jobs[k];
       if (nsErr) {
-        created.push_back({&job, -1, nsErr, "setns"});
+        created.push_back({&job, UniqueFd(), nsErr, "setns"});
         continue;
       }
       int fd;
-      if (job.linkDump) {
+      if (job.kind == JobKind::kLinkDump) {
         fd = OpenRouteSocket();
       } else {
         int type = (job.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
         fd = socket(job.addr.ss_family, type, job.tcp ? IPPROTO_TCP : IPPROTO_UDP);
       }
-      created.push_back({&job, fd, fd >= 0 ? 0 : errno, "socket"});
+      created.push_back({&job, UniqueFd(fd), fd >= 0 ? 0 : errno, "socket"});
     }
     // Whether or not setns succeeded, prove where the thread is before going on.
     int homeErr = 0;
-    if (nsFd >= 0 && !ReturnHome(&homeErr)) {
-      fatalErrno_.store(homeErr ? homeErr : EINVAL);
-      for (auto& c : created) {
-        if (c.fd >= 0) close(c.fd);
-      }
-      FailAll(jobs, fatalErrno_.load(), "setns", done);
+    if (!host && !ReturnHome(&homeErr)) {
+      SetFatal(homeErr, "setns");
+      created.clear();  // closes the sockets made so far
+      FailJobs(jobs, fatalErrno_.load(), "setns", done);
       return;
     }
     i = end;
   }
 
-  const uint64_t now = MonotonicNs();
   for (auto& c : created) {
     Job& job = *c.job;
-    if (c.fd < 0) {
+    // The namespace reference is no longer needed once the socket exists.
+    job.ns.Reset();
+    if (!c.fd.valid()) {
       Result r;
       r.id = job.id;
       r.err = c.err;
@@ -235,46 +261,68 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
       done.push_back(std::move(r));
       continue;
     }
-    if (job.linkDump) {
-      // Synchronous and short: the kernel builds dump data as it is read.
-      Result r;
-      r.id = job.id;
-      r.err = DumpLinksAndAddrs(c.fd, &r.reply, &r.syscall);
-      close(c.fd);
-      if (r.err) r.reply.clear();
-      r.rttNs = MonotonicNs() - now;
-      done.push_back(std::move(r));
-      continue;
+    if (job.kind == JobKind::kLinkDump) {
+      Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
+    } else {
+      Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
     }
-    auto ex = std::make_unique<Exchange>(std::move(job), c.fd, now);
-    uint32_t events = ex->Begin();
-    if (events == 0) {
-      done.push_back(ex->TakeResult());
-      continue;
-    }
-    epoll_event ev{};
-    ev.events = events;
-    ev.data.ptr = ex.get();
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, ex->fd(), &ev) < 0) {
-      ex->Fail(errno, "epoll_ctl");
-      done.push_back(ex->TakeResult());
-      continue;
-    }
-    ex->index = active_.size();
-    active_.push_back(std::move(ex));
   }
   jobs.clear();
 }
 
-// Removes a finished exchange from the active set and queues its result.
-void Engine::Finish(Exchange* ex, std::vector<Result>& done) {
-  done.push_back(ex->TakeResult());
-  size_t idx = ex->index;
-  if (idx != active_.size() - 1) {
-    std::swap(active_[idx], active_.back());
-    active_[idx]->index = idx;
+// Begins a task and registers it with epoll under a fresh key.
+void Engine::Start(std::unique_ptr<Task> task, std::vector<Result>& done) {
+  uint32_t events = task->Begin();
+  if (events == 0) {
+    done.push_back(task->TakeResult());
+    return;  // the task, and with it the socket, goes away here
   }
-  active_.pop_back();  // closes nothing more: the fd closed when it finished
+  const uint64_t key = nextKey_++;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = key;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, task->fd(), &ev) < 0) {
+    task->Fail(errno, "epoll_ctl");
+    done.push_back(task->TakeResult());
+    return;
+  }
+  active_.emplace(key, std::move(task));
+}
+
+// Removes a finished task: out of epoll first, then destroyed (closing its
+// socket), so that no event can ever name it again, even when its socket
+// lives on in another process (fork, pidfd_getfd).
+void Engine::Finish(uint64_t key, std::vector<Result>& done) {
+  auto it = active_.find(key);
+  if (it == active_.end()) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second->fd(), nullptr);
+  done.push_back(it->second->TakeResult());
+  active_.erase(it);
+}
+
+// Fails every job and task submitted before `before`.
+void Engine::Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done) {
+  std::vector<Job> keep;
+  for (Job& job : jobs) {
+    if (job.seq < before) {
+      Result r;
+      r.id = job.id;
+      r.err = ECANCELED;
+      r.syscall = "cancel";
+      done.push_back(std::move(r));
+    } else {
+      keep.push_back(std::move(job));
+    }
+  }
+  jobs.swap(keep);
+  std::vector<uint64_t> keys;
+  for (auto& [key, task] : active_) {
+    if (task->seq() < before) keys.push_back(key);
+  }
+  for (uint64_t key : keys) {
+    active_[key]->Fail(ECANCELED, "cancel");
+    Finish(key, done);
+  }
 }
 
 void Engine::Flush(std::vector<Result>& done) {
@@ -300,74 +348,77 @@ void Engine::Run() {
 
   std::vector<Result> done;
   std::vector<Job> jobs;
+  std::vector<uint64_t> expired;
   epoll_event events[kMaxEvents];
   for (;;) {
     // Wait until the nearest deadline (ms resolution, rounded up).
     int timeoutMs = -1;
     if (!active_.empty()) {
       uint64_t nearest = UINT64_MAX;
-      for (auto& ex : active_) nearest = std::min(nearest, ex->deadlineNs());
+      for (auto& entry : active_) nearest = std::min(nearest, entry.second->deadlineNs());
       uint64_t now = MonotonicNs();
-      timeoutMs = nearest <= now ? 0 : static_cast<int>((nearest - now + 999999) / 1000000);
+      timeoutMs = nearest <= now ? 0 : static_cast<int>(std::min<uint64_t>((nearest - now + 999999) / 1000000, INT32_MAX));
     }
     int n = epoll_wait(epfd_, events, kMaxEvents, timeoutMs);
-    if (n < 0 && errno != EINTR) {
-      fatalErrno_.store(errno);
-      break;
+    if (n < 0) {
+      if (errno != EINTR) {
+        SetFatal(errno, "epoll_wait");
+        break;
+      }
+      n = 0;
     }
     bool woke = false;
     for (int k = 0; k < n; k++) {
-      if (events[k].data.ptr == kWakeTag) {
+      const uint64_t key = events[k].data.u64;
+      if (key == kWakeKey) {
         woke = true;
         continue;
       }
-      auto* ex = static_cast<Exchange*>(events[k].data.ptr);
-      uint32_t want = ex->OnEvents(events[k].events);
+      auto it = active_.find(key);
+      if (it == active_.end()) continue;  // finished earlier in this batch
+      Task* task = it->second.get();
+      uint32_t want = task->OnEvents(events[k].events);
       if (want == 0) {
-        Finish(ex, done);
-      } else {
-        epoll_event ev{};
-        ev.events = want;
-        ev.data.ptr = ex;
-        if (epoll_ctl(epfd_, EPOLL_CTL_MOD, ex->fd(), &ev) < 0) {
-          ex->Fail(errno, "epoll_ctl");
-          Finish(ex, done);
-        }
+        Finish(key, done);
+        continue;
+      }
+      epoll_event ev{};
+      ev.events = want;
+      ev.data.u64 = key;
+      if (epoll_ctl(epfd_, EPOLL_CTL_MOD, task->fd(), &ev) < 0) {
+        task->Fail(errno, "epoll_ctl");
+        Finish(key, done);
       }
     }
     bool stop = false;
-    bool cancel = false;
+    uint64_t cancelBefore = 0;
     if (woke) {
       uint64_t count;
       ssize_t ignored = read(wakeFd_, &count, sizeof count);
       (void)ignored;
       std::lock_guard<std::mutex> lock(mu_);
-      jobs.swap(queue_);
+      for (Job& job : queue_) jobs.push_back(std::move(job));
+      queue_.clear();
       stop = stopping_;
-      cancel = cancel_;
-      cancel_ = false;
+      cancelBefore = cancelBefore_;
     }
     if (stop) break;
-    if (cancel) {
-      FailAll(jobs, ECANCELED, "cancel", done);
-      while (!active_.empty()) {
-        Exchange* ex = active_.back().get();
-        ex->Fail(ECANCELED, "cancel");
-        Finish(ex, done);
-      }
+    if (cancelBefore > cancelApplied_) {
+      cancelApplied_ = cancelBefore;
+      Cancel(cancelBefore, jobs, done);
     }
     if (!jobs.empty()) StartJobs(jobs, done);
     if (fatalErrno_.load()) break;
     // Deadlines.
     const uint64_t now = MonotonicNs();
-    for (size_t k = 0; k < active_.size();) {
-      Exchange* ex = active_[k].get();
-      if (ex->deadlineNs() <= now) {
-        ex->Fail(ETIMEDOUT, ex->waitingIn());
-        Finish(ex, done);  // swaps the last one into k
-      } else {
-        k++;
-      }
+    expired.clear();
+    for (auto& [key, task] : active_) {
+      if (task->deadlineNs() <= now) expired.push_back(key);
+    }
+    for (uint64_t key : expired) {
+      Task* task = active_[key].get();
+      task->Fail(ETIMEDOUT, task->WaitingIn());
+      Finish(key, done);
     }
     Flush(done);
   }
@@ -379,20 +430,24 @@ void Engine::Run() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping = stopping_;
-    jobs.insert(jobs.end(), std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    for (Job& job : queue_) jobs.push_back(std::move(job));
     queue_.clear();
   }
   if (!stopping) {
-    int fatal = fatalErrno_.load();
-    FailAll(jobs, fatal, "setns", done);
-    while (!active_.empty()) {
-      Exchange* ex = active_.back().get();
-      ex->Fail(fatal, "setns");
-      Finish(ex, done);
+    const int fatal = fatalErrno_.load();
+    const char* where = fatalSyscall_.load();
+    FailJobs(jobs, fatal, where, done);
+    std::vector<uint64_t> keys;
+    for (auto& entry : active_) keys.push_back(entry.first);
+    for (uint64_t key : keys) {
+      active_[key]->Fail(fatal, where);
+      Finish(key, done);
     }
     Flush(done);
   }
+  for (auto& entry : active_) epoll_ctl(epfd_, EPOLL_CTL_DEL, entry.second->fd(), nullptr);
   active_.clear();
+  jobs.clear();
 }
 
 }  // namespace healthd

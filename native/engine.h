@@ -1,9 +1,11 @@
 // The netns engine: one dedicated thread that creates sockets inside network
 // namespaces (setns -> socket -> setns back -> verify) and drives every
-// exchange with epoll. Plain C++17 and POSIX: no N-API types here.
+// exchange and interface dump with epoll. Plain C++17 and POSIX: no N-API
+// types here.
 #pragma once
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -13,36 +15,60 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <unordered_map>
 #include <vector>
+
+#include "unique_fd.h"
 
 namespace healthd {
 
-// One request: send `payload` to `addr` from inside the netns behind `nsFd`
-// (-1: stay in the thread's own netns, i.e. the host's).
+enum class JobKind {
+  // Send `payload` to `addr` and wait for the reply.
+  kExchange,
+  // A NETLINK_ROUTE socket created in the netns, and a link + address dump
+  // on it from home (ifaces.h); `reply` holds the raw messages. addr, tcp
+  // and payload are unused.
+  kLinkDump,
+};
+
+// One request, run inside the netns behind `ns` (invalid: stay in the
+// thread's own netns, i.e. the host's).
 struct Job {
   uint32_t id = 0;
-  int nsFd = -1;
+  JobKind kind = JobKind::kExchange;
+  // The job's own duplicate of the namespace fd (F_DUPFD_CLOEXEC): whatever
+  // the caller does with its fd, this one names the same namespace until
+  // the job is done.
+  UniqueFd ns;
+  // The namespace's identity: jobs for the same namespace share one setns.
+  uint64_t nsDev = 0;
+  uint64_t nsIno = 0;
+  // Submission order, set by Engine::Submit: CancelAll() cancels by it.
+  uint64_t seq = 0;
   sockaddr_storage addr{};
   socklen_t addrLen = 0;
   bool tcp = false;
   std::vector<uint8_t> payload;
   uint32_t timeoutMs = 0;
-  // Instead of an exchange: a NETLINK_ROUTE socket created in the netns, and
-  // a link + address dump on it from home (ifaces.h); `reply` holds the raw
-  // messages. addr, tcp, payload and timeoutMs are unused.
-  bool linkDump = false;
+  // UDP only. 0: the first non-empty datagram is the reply. >= 12: the
+  // payload is a DNS query whose question ends at this offset; a datagram is
+  // the reply only when it carries the query's ID with QR set and the same
+  // question (names compared ignoring ASCII case), as glibc's res_send
+  // checks. Others are counted in Result::ignored and the exchange waits on.
+  uint32_t questionEnd = 0;
 };
 
-// One outcome. err == 0: `reply` holds the first reply (TCP: without the
-// 2-byte length prefix). Otherwise `err` is an errno and `syscall` names the
-// step that failed ("setns", "socket", "connect", "send", "recv", ...).
+// One outcome. err == 0: `reply` holds the reply (TCP: without the 2-byte
+// length prefix). Otherwise `err` is an errno and `syscall` names the step
+// that failed ("setns", "socket", "connect", "send", "recv", ...).
 struct Result {
   uint32_t id = 0;
   int err = 0;
   const char* syscall = "";
   std::vector<uint8_t> reply;
   uint64_t rttNs = 0;
+  // Datagrams dropped while waiting: empty, or not the reply (see Job).
+  uint32_t ignored = 0;
 };
 
 struct Stats {
@@ -53,6 +79,7 @@ struct Stats {
   int workerTid = 0;
   uint64_t hostNetnsInode = 0;
   int fatalErrno = 0;
+  const char* fatalSyscall = "";
 };
 
 struct SubmitError {
@@ -60,7 +87,7 @@ struct SubmitError {
   const char* syscall = "";
 };
 
-class Exchange;
+class Task;
 
 class Engine {
  public:
@@ -74,30 +101,39 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Queues a job, starting the worker on first use. Returns err == 0 when
-  // accepted; otherwise nothing was queued and nothing will be delivered.
+  // accepted; otherwise nothing was queued and nothing will be delivered
+  // (a failed thread start is {EAGAIN, "pthread_create"} and may be retried).
   SubmitError Submit(Job job);
-  // Fails every queued and in-flight job with ECANCELED.
+  // Fails every job submitted before this call with ECANCELED. Jobs
+  // submitted afterwards are not affected.
   void CancelAll();
   // Stops the worker and joins it; undelivered jobs are dropped.
   void Stop();
   Stats GetStats() const;
 
  private:
+  static void* ThreadMain(void* self);
   void Run();
   bool Setup(int* err, const char** syscall);
   void StartJobs(std::vector<Job>& jobs, std::vector<Result>& done);
   bool ReturnHome(int* err);
-  void FailAll(std::vector<Job>& queued, int err, const char* syscall, std::vector<Result>& done);
-  void Finish(Exchange* ex, std::vector<Result>& done);
+  void FailJobs(std::vector<Job>& jobs, int err, const char* syscall, std::vector<Result>& done);
+  void Start(std::unique_ptr<Task> task, std::vector<Result>& done);
+  void Finish(uint64_t key, std::vector<Result>& done);
+  void Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done);
   void Flush(std::vector<Result>& done);
+  void SetFatal(int err, const char* syscall);
+  void Wake();
 
   Deliver deliver_;
   mutable std::mutex mu_;
   std::vector<Job> queue_;
+  uint64_t nextSeq_ = 1;
+  uint64_t cancelBefore_ = 0;  // jobs with seq < this are cancelled
   bool started_ = false;
   bool stopping_ = false;
-  bool cancel_ = false;
-  std::thread thread_;
+  pthread_t thread_{};
+  bool joinable_ = false;
   std::mutex startMu_;
   std::condition_variable startCv_;
   bool startDone_ = false;
@@ -114,9 +150,13 @@ class Engine {
   std::atomic<int> workerTid_{0};
   std::atomic<bool> running_{false};
   std::atomic<int> fatalErrno_{0};
+  std::atomic<const char*> fatalSyscall_{""};
 
-  // Worker-thread-only state.
-  std::vector<std::unique_ptr<Exchange>> active_;
+  // Worker-thread-only state. epoll carries a key, never a pointer: an
+  // event for a task that is gone finds nothing.
+  std::unordered_map<uint64_t, std::unique_ptr<Task>> active_;
+  uint64_t nextKey_ = 1;
+  uint64_t cancelApplied_ = 0;
 };
 
 }  // namespace healthd

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <utility>
 
 namespace healthd {
 
@@ -15,8 +17,9 @@ namespace {
 constexpr size_t kRecvBuffer = 64 * 1024;
 // A namespace with thousands of interfaces stays far below this.
 constexpr size_t kMaxDump = 16 * 1024 * 1024;
-// The kernel answers a dump as it is read; this only bounds a broken socket.
-constexpr int kPollMs = 200;
+// Datagrams read per readiness event before going back to epoll.
+constexpr int kDatagramsPerEvent = 4;
+constexpr uint16_t kTypes[] = {RTM_GETLINK, RTM_GETADDR};
 
 struct DumpRequest {
   nlmsghdr hdr;
@@ -25,102 +28,108 @@ struct DumpRequest {
   ifinfomsg body;
 };
 
-int SendDump(int fd, uint16_t type, uint32_t seq, const char** syscall) {
+}  // namespace
+
+int OpenRouteSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE); }
+
+LinkDump::LinkDump(const Job& job, UniqueFd fd) : Task(job.id, job.seq, std::move(fd), job.timeoutMs) {}
+
+const char* LinkDump::WaitingIn() const { return sending_ ? "sendto" : "recvmsg"; }
+
+uint32_t LinkDump::Start() {
+  buf_.resize(kRecvBuffer);
+  return SendRequest();
+}
+
+uint32_t LinkDump::SendRequest() {
+  sending_ = true;
+  seq_++;
   DumpRequest req;
   memset(&req, 0, sizeof req);
+  const uint16_t type = kTypes[phase_];
   req.hdr.nlmsg_len = NLMSG_LENGTH(type == RTM_GETADDR ? sizeof(ifaddrmsg) : sizeof(ifinfomsg));
   req.hdr.nlmsg_type = type;
   req.hdr.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  req.hdr.nlmsg_seq = seq;
+  req.hdr.nlmsg_seq = seq_;
   req.body.ifi_family = AF_UNSPEC;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   ssize_t n;
   do {
-    n = sendto(fd, &req, req.hdr.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    n = sendto(fd_.get(), &req, req.hdr.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
-    *syscall = "sendto";
-    return errno;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return EPOLLOUT;
+    return Finish(errno, "sendto");
   }
-  return 0;
+  sending_ = false;
+  return EPOLLIN;
 }
 
-// Reads one dump's answer up to NLMSG_DONE.
-int ReceiveDump(int fd, uint32_t seq, std::vector<uint8_t>* out, const char** syscall) {
-  std::vector<uint8_t> buf(kRecvBuffer);
-  for (;;) {
+uint32_t LinkDump::OnEvents(uint32_t) {
+  if (done()) return 0;
+  return sending_ ? SendRequest() : Receive();
+}
+
+uint32_t LinkDump::Receive() {
+  for (int k = 0; k < kDatagramsPerEvent; k++) {
     sockaddr_nl from{};
-    iovec iov{buf.data(), buf.size()};
+    iovec iov{buf_.data(), buf_.size()};
     msghdr msg{};
     msg.msg_name = &from;
     msg.msg_namelen = sizeof from;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    ssize_t n = recvmsg(fd, &msg, 0);
+    ssize_t n;
+    do {
+      n = recvmsg(fd_.get(), &msg, 0);
+    } while (n < 0 && errno == EINTR);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        pollfd p{fd, POLLIN, 0};
-        int r = poll(&p, 1, kPollMs);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-          *syscall = "poll";
-          return errno;
-        }
-        if (r == 0) {
-          *syscall = "poll";
-          return ETIMEDOUT;
-        }
-        continue;
-      }
-      *syscall = "recvmsg";
-      return errno;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return EPOLLIN;
+      return Finish(errno, "recvmsg");
     }
-    if (msg.msg_flags & MSG_TRUNC) {
-      *syscall = "recvmsg";
-      return EMSGSIZE;
-    }
+    if (msg.msg_flags & MSG_TRUNC) return Finish(EMSGSIZE, "recvmsg");
     if (from.nl_pid != 0) continue;  // not from the kernel
     int len = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-      if (h->nlmsg_seq != seq) continue;
-      if (h->nlmsg_type == NLMSG_DONE) return 0;
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_seq != seq_) continue;  // an earlier, abandoned attempt
+      // The interface set changed while the kernel walked it: this dump may
+      // miss or repeat entries. It is read to its end (a socket runs one
+      // dump at a time), then both dumps start again from scratch.
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted_ = true;
+      if (h->nlmsg_type == NLMSG_DONE) {
+        // NLMSG_DONE carries the dump's own status: negative is an error.
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+          int status;
+          memcpy(&status, NLMSG_DATA(h), sizeof status);
+          if (status < 0) return Finish(-status, "netlink");
+        }
+        if (interrupted_) {
+          if (++restarts_ > kMaxRestarts) return Finish(EAGAIN, "netlink");
+          interrupted_ = false;
+          result_.reply.clear();
+          phase_ = 0;
+          return SendRequest();
+        }
+        if (++phase_ == 2) return Finish(0, "");
+        return SendRequest();
+      }
       if (h->nlmsg_type == NLMSG_ERROR) {
-        *syscall = "netlink";
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return EBADMSG;
-        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        return e->error < 0 ? -e->error : EBADMSG;
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return Finish(EBADMSG, "netlink");
+        nlmsgerr e;
+        memcpy(&e, NLMSG_DATA(h), sizeof e);
+        return Finish(e.error < 0 ? -e.error : EBADMSG, "netlink");
       }
       if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_NEWADDR) continue;
-      if (out->size() + h->nlmsg_len > kMaxDump) {
-        *syscall = "recvmsg";
-        return EMSGSIZE;
-      }
+      if (result_.reply.size() + NLMSG_ALIGN(h->nlmsg_len) > kMaxDump) return Finish(EMSGSIZE, "recvmsg");
       // The message as sent, zero-padded to the 4-byte alignment the
       // parser steps by (the last message of a datagram may lack padding).
       const auto* bytes = reinterpret_cast<const uint8_t*>(h);
-      out->insert(out->end(), bytes, bytes + h->nlmsg_len);
-      out->resize(out->size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+      result_.reply.insert(result_.reply.end(), bytes, bytes + h->nlmsg_len);
+      result_.reply.resize(result_.reply.size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
     }
   }
-}
-
-}  // namespace
-
-int OpenRouteSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE); }
-
-int DumpLinksAndAddrs(int fd, std::vector<uint8_t>* out, const char** syscall) {
-  const uint16_t types[] = {RTM_GETLINK, RTM_GETADDR};
-  uint32_t seq = 1;
-  for (uint16_t type : types) {
-    int err = SendDump(fd, type, seq, syscall);
-    if (!err) err = ReceiveDump(fd, seq, out, syscall);
-    if (err) return err;
-    seq++;
-  }
-  *syscall = "";
-  return 0;
+  return EPOLLIN;
 }
 
 }  // namespace healthd

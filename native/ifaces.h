@@ -2,12 +2,15 @@
 // (RTM_GETLINK and RTM_GETADDR dumps) on a NETLINK_ROUTE socket. A netlink
 // socket answers for the namespace it was created in, so the engine creates
 // it inside the target namespace (setns -> socket -> setns back) and the dump
-// runs from home. The bytes are returned raw; src/diagnose/netlink.ts parses
-// them. Plain POSIX: no N-API types here.
+// runs from home, driven by epoll like an exchange: a namespace with
+// thousands of interfaces never holds up the other tasks. The bytes are
+// returned raw; src/diagnose/netlink.ts parses them. Plain POSIX.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "task.h"
 
 namespace healthd {
 
@@ -16,12 +19,32 @@ namespace healthd {
 // with errno set.
 int OpenRouteSocket();
 
-// Runs a link dump, then an address dump (all families) on `fd`, appending
-// every RTM_NEWLINK / RTM_NEWADDR message, headers included, to `out`
-// (NLMSG_DONE and foreign messages are left out). Never waits for long: the
-// kernel produces dump data as it is read. Returns 0 or an errno; *syscall
-// names the failing step ("sendto", "recvmsg", "poll", "netlink" for an
-// NLMSG_ERROR answer).
-int DumpLinksAndAddrs(int fd, std::vector<uint8_t>* out, const char** syscall);
+// A link dump, then an address dump (all families); `reply` collects every
+// RTM_NEWLINK / RTM_NEWADDR message, headers included, each zero-padded to
+// 4 bytes. NLMSG_DONE carrying an error, or NLMSG_ERROR, fails the task
+// (syscall "netlink"); a dump the kernel marks interrupted (NLM_F_DUMP_INTR:
+// interfaces changed while it ran) is restarted, at most kMaxRestarts times,
+// then fails with EAGAIN: a partial dump is never reported as complete.
+class LinkDump : public Task {
+ public:
+  LinkDump(const Job& job, UniqueFd fd);
+
+  uint32_t OnEvents(uint32_t events) override;
+  const char* WaitingIn() const override;
+
+  static constexpr int kMaxRestarts = 3;
+
+ private:
+  uint32_t Start() override;
+  uint32_t SendRequest();
+  uint32_t Receive();
+
+  int phase_ = 0;      // 0: links, 1: addresses
+  bool sending_ = true;
+  uint32_t seq_ = 0;
+  int restarts_ = 0;
+  bool interrupted_ = false;
+  std::vector<uint8_t> buf_;
+};
 
 }  // namespace healthd

@@ -25,14 +25,28 @@ export interface NativeBinding {
     tcp: boolean,
     payload: Uint8Array,
     timeoutMs: number,
+    /** UDP: the end of the DNS question in payload; replies must match ID and question (0: any datagram). */
+    questionEnd?: number,
   ): NativeError | undefined;
   /** Queues a link + address dump (raw rtnetlink messages) of the netns behind netnsFd (-1: the host's). */
-  submitLinkDump(id: number, netnsFd: number): NativeError | undefined;
+  submitLinkDump(id: number, netnsFd: number, timeoutMs?: number): NativeError | undefined;
   cancelAll(): void;
   stats(): NativeStats;
   notify(socketPath: string, message: string): NativeError | undefined;
   /** The CLONE_NEW* type of the namespace behind fd (ioctl NS_GET_NSTYPE). */
   nsType(fd: number): number | NativeError;
+  /** Reads relPath resolved inside root (see readFileInRoot), off the JS thread. */
+  readFileInRoot(root: string, relPath: string, maxBytes: number, walk: boolean): Promise<NativeFileRead>;
+}
+
+export interface NativeFileRead {
+  /** 0 with data; 0 with data null and fileType set: not a regular file; otherwise the errno. */
+  errno: number;
+  syscall: string;
+  fileType: FileType | '';
+  size: number;
+  truncated: boolean;
+  data: Buffer | null;
 }
 
 /** CLONE_NEWNET: what nsType() returns for a network namespace. */
@@ -49,6 +63,8 @@ export interface NativeResult {
   syscall: string; // '' on success
   reply: Buffer | null;
   rttNs: number;
+  /** Datagrams dropped while waiting: empty, or not the reply to this query. */
+  ignored: number;
 }
 
 export interface NativeStats {
@@ -60,6 +76,8 @@ export interface NativeStats {
   hostNetnsInode: number;
   workerNetnsInode: number;
   fatalErrno: number;
+  /** The step that stopped the worker ("setns", "epoll_wait"); '' while it runs. */
+  fatalSyscall: string;
 }
 
 /** Thrown synchronously (and returned as a rejection by exchange) for bad arguments. */
@@ -108,7 +126,6 @@ export class NetnsHandle {
   readonly path: string;
   readonly dev: number;
   readonly inode: number;
-  private refs = 1;
   private closed = false;
 
   private constructor(fd: number, p: string, dev: number, inode: number) {
@@ -158,20 +175,17 @@ export class NetnsHandle {
     return new NetnsHandle(fd, p, st.dev, st.ino);
   }
 
-  /** Another user of the same fd: close() only closes it when the last user is done. */
-  retain(): this {
-    if (this.closed) throw new ArgumentError('netns', `handle for ${this.path} is already closed`);
-    this.refs++;
-    return this;
-  }
-
   get isOpen(): boolean {
     return !this.closed;
   }
 
+  /**
+   * Closes the fd; a second call does nothing. Jobs already submitted are
+   * unaffected: each holds its own duplicate of the fd (taken by the addon at
+   * submit), so it runs in this namespace even if the number is reused.
+   */
   close(): void {
     if (this.closed) return;
-    if (--this.refs > 0) return;
     this.closed = true;
     fs.closeSync(this.fd);
   }
@@ -193,11 +207,16 @@ let nextId = 1;
 const pending = new Map<number, (r: NativeResult) => void>();
 
 function onResults(results: NativeResult[]): void {
+  // Every result is settled, whatever one settlement does: a throw here
+  // would leave the rest of the batch's promises hanging.
   for (const r of results) {
     const done = pending.get(r.id);
-    if (done) {
-      pending.delete(r.id);
+    if (!done) continue;
+    pending.delete(r.id);
+    try {
       done(r);
+    } catch (err) {
+      process.emitWarning(`coredns-healthd: settling native result ${r.id} failed: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 }
@@ -294,86 +313,125 @@ export interface ExchangeRequest {
 export interface ExchangeReply {
   reply: Buffer;
   rttNs: number;
+  /** UDP datagrams dropped while waiting for this reply (wrong ID or question, empty). */
+  ignored?: number;
 }
 
 interface Prepared {
+  netns: NetnsRef;
+  server: string;
   family: 4 | 6;
   port: number;
   tcp: boolean;
+  payload: Uint8Array;
   timeoutMs: number;
+  questionEnd: number;
 }
 
+/** Each field of the request is read exactly once: what is validated is what is used. */
 function prepare(req: ExchangeRequest): Prepared {
   if (req === null || typeof req !== 'object') throw new ArgumentError('request', 'expected an object');
-  const family = validateServer(req.server);
-  const port = validatePort(req.port ?? 53);
-  const transport = req.transport ?? 'udp';
+  const { netns, server, port: rawPort, transport: rawTransport, payload, timeoutMs: rawTimeout } = req;
+  const family = validateServer(server);
+  const port = validatePort(rawPort ?? 53);
+  const transport = rawTransport ?? 'udp';
   if (transport !== 'udp' && transport !== 'tcp') {
     throw new ArgumentError('transport', `expected "udp" or "tcp", got ${JSON.stringify(transport)}`);
   }
-  if (!(req.payload instanceof Uint8Array)) throw new ArgumentError('payload', 'expected a Buffer or Uint8Array');
-  if (req.payload.length === 0 || req.payload.length > MAX_PAYLOAD) {
-    throw new ArgumentError('payload', `length must be 1 to ${MAX_PAYLOAD} bytes, got ${req.payload.length}`);
+  if (!(payload instanceof Uint8Array)) throw new ArgumentError('payload', 'expected a Buffer or Uint8Array');
+  if (payload.length === 0 || payload.length > MAX_PAYLOAD) {
+    throw new ArgumentError('payload', `length must be 1 to ${MAX_PAYLOAD} bytes, got ${payload.length}`);
   }
-  const timeoutMs = validateTimeout(req.timeoutMs);
-  if (req.netns !== undefined && req.netns !== 'host' && typeof req.netns !== 'string' && !(req.netns instanceof NetnsHandle)) {
+  const timeoutMs = validateTimeout(rawTimeout);
+  checkNetnsRef(netns);
+  // A copy: the caller cannot change the bytes between here and the addon.
+  const bytes = Uint8Array.prototype.slice.call(payload);
+  return { netns, server, family, port, tcp: transport === 'tcp', payload: bytes, timeoutMs, questionEnd: dnsQuestionEnd(bytes) };
+}
+
+function checkNetnsRef(netns: unknown): asserts netns is NetnsRef {
+  if (netns !== undefined && netns !== 'host' && typeof netns !== 'string' && !(netns instanceof NetnsHandle)) {
     throw new ArgumentError('netns', 'expected "host", a namespace path or a NetnsHandle');
   }
-  if (req.netns instanceof NetnsHandle && !req.netns.isOpen) {
-    throw new ArgumentError('netns', `handle for ${req.netns.path} is closed`);
+  if (netns instanceof NetnsHandle && !netns.isOpen) {
+    throw new ArgumentError('netns', `handle for ${netns.path} is closed`);
   }
-  return { family, port, tcp: transport === 'tcp', timeoutMs };
 }
 
 /**
- * One job on the engine: takes a reference on the namespace (a handle is
- * retained, a path opened) for as long as the job runs, submits it under a
- * fresh id, and settles with the native result. `what` names the job in errors.
+ * Where the question of a one-question DNS query ends (12-byte header, an
+ * uncompressed name, QTYPE and QCLASS), so the engine can ignore UDP
+ * datagrams that are not its reply, as glibc's res_send does. 0 when the
+ * payload is not such a query (the first non-empty datagram is then the reply).
+ */
+export function dnsQuestionEnd(payload: Uint8Array): number {
+  if (payload.length < 17 || (payload[2]! & 0x80) !== 0 || payload[4] !== 0 || payload[5] !== 1) return 0;
+  let i = 12;
+  for (;;) {
+    const len = payload[i];
+    if (len === undefined || len > 63) return 0;
+    i += 1 + len;
+    if (len === 0) break;
+    if (i > 12 + 255) return 0;
+  }
+  return i + 4 <= payload.length ? i + 4 : 0;
+}
+
+/**
+ * One job on the engine: resolves the namespace (a handle is used as is, a
+ * path opened just for the submit: the addon takes its own duplicate of the
+ * fd, held until the job is done), submits it under a fresh id, and settles
+ * with the native result. `what` names the job in errors.
  */
 function runJob(
   netns: NetnsRef,
-  what: (handle: NetnsHandle | null) => string,
+  what: (path: string | null) => string,
   submit: (b: NativeBinding, id: number, nsFd: number) => NativeError | undefined,
 ): Promise<NativeResult & { reply: Buffer }> {
+  let opened: NetnsHandle | null = null;
   let handle: NetnsHandle | null = null;
   try {
-    if (netns instanceof NetnsHandle) handle = netns.retain();
-    else if (typeof netns === 'string' && netns !== 'host') handle = NetnsHandle.open(netns);
+    if (netns instanceof NetnsHandle) handle = netns;
+    else if (typeof netns === 'string' && netns !== 'host') handle = opened = NetnsHandle.open(netns);
   } catch (err) {
     return Promise.reject(err);
   }
+  const where = handle ? handle.path : null;
   let b: NativeBinding;
   try {
     b = getBinding();
   } catch (err) {
-    handle?.close();
+    opened?.close();
     return Promise.reject(err);
   }
   const id = nextId;
   nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
   return new Promise((resolve, reject) => {
     pending.set(id, (r) => {
-      handle?.close();
       if (r.errno === 0 && r.reply) resolve(r as NativeResult & { reply: Buffer });
-      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(handle)));
+      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(where)));
     });
     let refused: NativeError | undefined;
     try {
       refused = submit(b, id, handle ? handle.fd : -1);
-    } catch {
-      refused = { errno: errnoOf('EINVAL'), syscall: 'submit' };
+    } catch (err) {
+      pending.delete(id);
+      reject(err instanceof TypeError ? new ArgumentError('request', err.message) : err);
+      return;
+    } finally {
+      opened?.close();
     }
     if (refused) {
       pending.delete(id);
-      handle?.close();
-      reject(new ExchangeError(refused.errno, refused.syscall, what(handle)));
+      reject(new ExchangeError(refused.errno, refused.syscall, what(where)));
     }
   });
 }
 
 /**
  * Sends `payload` to server:port over UDP or TCP from inside `netns` and
- * resolves with the first reply (TCP: the first length-framed message).
+ * resolves with the reply (TCP: the first length-framed message; UDP: the
+ * first datagram that answers this query, see dnsQuestionEnd).
  * Rejects with ArgumentError for bad arguments and ExchangeError otherwise.
  */
 export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
@@ -384,11 +442,14 @@ export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
     return Promise.reject(err);
   }
   return runJob(
-    req.netns,
-    () => `${req.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`,
-    (b, id, nsFd) => b.submit(id, nsFd, p.family, req.server, p.port, p.tcp, req.payload, p.timeoutMs),
-  ).then((r) => ({ reply: r.reply, rttNs: r.rttNs }));
+    p.netns,
+    () => `${p.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`,
+    (b, id, nsFd) => b.submit(id, nsFd, p.family, p.server, p.port, p.tcp, p.payload, p.timeoutMs, p.tcp ? 0 : p.questionEnd),
+  ).then((r) => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 }));
 }
+
+/** How long an interface dump may take before it fails with ETIMEDOUT. */
+export const DUMP_TIMEOUT_MS = 5_000;
 
 /**
  * The interfaces and addresses of a network namespace: the raw RTM_NEWLINK
@@ -396,15 +457,93 @@ export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
  * worker creates inside the namespace (no fork, no setns on this thread).
  * src/diagnose/netlink.ts parses them. Rejects with ExchangeError.
  */
-export function dumpInterfaces(netns: NetnsRef): Promise<Buffer> {
-  if (netns !== undefined && netns !== 'host' && typeof netns !== 'string' && !(netns instanceof NetnsHandle)) {
-    return Promise.reject(new ArgumentError('netns', 'expected "host", a namespace path or a NetnsHandle'));
+export function dumpInterfaces(netns: NetnsRef, timeoutMs = DUMP_TIMEOUT_MS): Promise<Buffer> {
+  try {
+    checkNetnsRef(netns);
+    validateTimeout(timeoutMs);
+  } catch (err) {
+    return Promise.reject(err);
   }
   return runJob(
     netns,
-    (h) => `interfaces of ${h ? h.path : 'host'}`,
-    (b, id, nsFd) => b.submitLinkDump(id, nsFd),
+    (where) => `interfaces of ${where ?? 'host'}`,
+    (b, id, nsFd) => b.submitLinkDump(id, nsFd, Math.ceil(timeoutMs)),
   ).then((r) => r.reply);
+}
+
+// ---------------------------------------------------------------------------
+// Files inside a container's root
+
+export type FileType = 'regular' | 'directory' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'symlink' | 'unknown';
+
+/** A path inside a container's root names something other than a regular file. */
+export class FileTypeError extends Error {
+  readonly code = 'ENOTREG';
+  readonly fileType: FileType;
+  readonly path: string;
+  constructor(p: string, fileType: FileType) {
+    super(`${p} is ${FILE_TYPE_TEXT[fileType]}, not a regular file`);
+    this.name = 'FileTypeError';
+    this.fileType = fileType;
+    this.path = p;
+  }
+}
+
+const FILE_TYPE_TEXT: Readonly<Record<FileType, string>> = {
+  regular: 'a regular file',
+  directory: 'a directory',
+  fifo: 'a FIFO',
+  socket: 'a socket',
+  'char-device': 'a character device',
+  'block-device': 'a block device',
+  symlink: 'a symlink',
+  unknown: 'of an unknown file type',
+};
+
+export interface InRootFile {
+  data: Buffer;
+  /** st_size of the file. */
+  size: number;
+  /** More than maxBytes were there; data holds the first maxBytes. */
+  truncated: boolean;
+}
+
+/** The largest maxBytes readFileInRoot takes. */
+export const MAX_READ_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads `relPath` as the process whose root is `root` (e.g. /proc/<pid>/root)
+ * would see it: every symlink and ".." resolves inside that root
+ * (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or an in-root walk with
+ * O_PATH | O_NOFOLLOW when openat2 is missing or `walk` is set). Only a
+ * regular file is opened for reading (FileTypeError otherwise, with nothing
+ * opened that could block or have side effects), and at most maxBytes are
+ * read, off the JS thread. Rejects with ExchangeError (ENOENT, ELOOP, ...)
+ * when the path cannot be resolved.
+ */
+export function readFileInRoot(root: string, relPath: string, opts: { maxBytes: number; walk?: boolean }): Promise<InRootFile> {
+  const { maxBytes, walk = false } = opts;
+  if (typeof root !== 'string' || !path.isAbsolute(root)) {
+    return Promise.reject(new ArgumentError('root', `expected an absolute directory path, got ${JSON.stringify(root)}`));
+  }
+  if (typeof relPath !== 'string' || relPath === '' || relPath.includes('\0')) {
+    return Promise.reject(new ArgumentError('relPath', `expected a path, got ${JSON.stringify(relPath)}`));
+  }
+  if (!Number.isInteger(maxBytes) || maxBytes < 0 || maxBytes > MAX_READ_BYTES) {
+    return Promise.reject(new ArgumentError('maxBytes', `expected an integer from 0 to ${MAX_READ_BYTES}, got ${JSON.stringify(maxBytes)}`));
+  }
+  const shown = `${relPath} in ${root}`;
+  let started: Promise<NativeFileRead>;
+  try {
+    started = getBinding().readFileInRoot(root, relPath, maxBytes, walk === true);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return started.then((r) => {
+    if (r.errno !== 0) throw new ExchangeError(r.errno, r.syscall || 'open', shown);
+    if (!r.data) throw new FileTypeError(shown, r.fileType === '' ? 'unknown' : r.fileType);
+    return { data: r.data, size: r.size, truncated: r.truncated };
+  });
 }
 
 /** Fails every queued and in-flight exchange with ECANCELED (used on shutdown). */
