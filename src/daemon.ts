@@ -37,6 +37,7 @@ import { HealthModel, type Transition } from './health/model.js';
 import { statusDocument, type SweepInfo } from './health/status.js';
 import { evaluate, evaluateAll, type Group, type Verdict, type VerdictInput } from './health/verdict.js';
 import { createHandler } from './http/routes.js';
+import { connectionLimit } from './http/limits.js';
 import { HttpServer, type BoundAddress } from './http/server.js';
 import type { Logger } from './log.js';
 import { DaemonMetrics, type EngineView } from './metrics/registry.js';
@@ -227,6 +228,7 @@ export class Daemon {
         },
         this.#log,
       ),
+      { log: this.#log },
     );
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -252,8 +254,9 @@ export class Daemon {
   /** Binds the HTTP server (throws when it cannot), then starts sweeping. */
   async start(): Promise<BoundAddress> {
     const c = this.config;
+    this.#applyConnectionLimit(c);
     const bound = await this.#http.listen(c.http.listen);
-    this.#log.info('http listening', { listen: c.http.listen, address: bound.address, port: bound.port });
+    this.#log.info('http listening', { listen: c.http.listen, address: bound.address, port: bound.port, maxConnections: this.#http.maxConnections });
     this.#log.info('started', {
       version: this.#version,
       configFile: this.#holder.file,
@@ -322,6 +325,7 @@ export class Daemon {
       this.#log.info(changed.length ? 'configuration reloaded' : 'configuration reloaded, unchanged', { file: this.#holder.file, changed });
       if (next.log.level !== previous.log.level) this.#log.setLevel(next.log.level);
       this.#kube.reload(next);
+      this.#applyConnectionLimit(next);
       if (next.http.listen !== previous.http.listen) void this.#rebind(next.http.listen);
       if (next.interval !== previous.interval || next.jitter !== previous.jitter) this.#reschedule();
     }
@@ -559,6 +563,20 @@ export class Daemon {
       }
     }
     this.#inaccessible = now;
+  }
+
+  /** http.maxConnections, lowered when the fd limit would leave too little for probing (src/http/limits.ts). */
+  #applyConnectionLimit(c: Config): void {
+    const limit = connectionLimit(c);
+    this.#http.maxConnections = limit.effective;
+    if (!limit.lowered) return;
+    this.#log.warn('http.maxConnections lowered to keep file descriptors for probing', {
+      configured: limit.configured,
+      effective: limit.effective,
+      fdLimit: limit.fdLimit,
+      reserve: limit.reserve,
+      ...(limit.insufficient ? { hint: `the file descriptor limit is below what probing may need on a full node (${limit.reserve}); raise LimitNOFILE=` } : {}),
+    });
   }
 
   async #rebind(listen: string): Promise<void> {

@@ -18,6 +18,7 @@
 // Each source fails on its own: Docker down is a note, an unreadable /proc
 // entry is counted and skipped; only an unreadable procRoot throws.
 import { hostNetnsInode } from './netns/binding.js';
+import { hostFile } from './netns/container-file.js';
 import { hostVantage as defaultHostVantage } from './netns/discover.js';
 import { discoverDocker as defaultDiscoverDocker, type DockerDiscovery, type DockerDiscoveryOptions } from './netns/docker.js';
 import { locateContainers as defaultLocate, scanProc as defaultScanProc, type ScanError, type ScanOptions, type ScanResult } from './netns/proc-scan.js';
@@ -153,7 +154,7 @@ export class DiscoveryCache {
 // The scan finds the host namespace through its processes; with a procRoot
 // that shows none (a test tree), add it from the scan's own host identity.
 function ensureHost(vantages: Vantage[], host: NetnsId, hostResolvConf: string, hostVantage: (p: string) => Vantage): Vantage[] {
-  if (vantages.some((v) => v.hostNetwork)) return vantages.map((v) => (v.hostNetwork ? { ...v, resolvConfPath: hostResolvConf } : v));
+  if (vantages.some((v) => v.hostNetwork)) return vantages.map((v) => (v.hostNetwork ? { ...v, resolvConfFile: hostFile(hostResolvConf) } : v));
   const h = hostVantage(hostResolvConf);
   const dev = host.dev || h.dev;
   const inode = host.inode || h.inode;

@@ -3,6 +3,14 @@
 // as {type, message, code, stack, ...}. Child loggers add fields and share
 // their root's level and output, so a reload that changes the level changes
 // it everywhere.
+//
+// Fields often carry what containers, DNS servers and HTTP clients control
+// (names, labels, details), so every line is bounded and inert: strings are
+// capped, arrays and objects cut, and a line is at most MAX_LINE_BYTES (a
+// record that would be longer is cut harder, then reduced to its message).
+// JSON escapes C0 controls; what it leaves raw (DEL, C1 such as U+009B, the
+// U+2028/2029 separators, bidi overrides) is written as \uXXXX too.
+import { capString, escapeJsonText } from './text/untrusted.js';
 
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -57,32 +65,87 @@ export function serializeError(value: unknown, depth = 0): SerializedError {
   return out;
 }
 
-/** BigInt, Error, Map and Set as JSON; with `seen`, a repeated object becomes "[Circular]". */
-function replacer(seen?: WeakSet<object>): (key: string, value: unknown) => unknown {
-  return (_key, value) => {
+/** The longest line written, in bytes, newline included. */
+export const MAX_LINE_BYTES = 8 * 1024;
+
+/** How much of each value a line keeps. */
+interface Limits {
+  /** Characters of a string (a key too). */
+  string: number;
+  /** Characters of an error's stack. */
+  stack: number;
+  /** Items of an array (then "…and N more"). */
+  items: number;
+  /** Keys of an object (then "…": "N more keys"). */
+  keys: number;
+}
+
+/** First try. */
+const FULL: Limits = { string: 1024, stack: 3072, items: 16, keys: 32 };
+/** When the first try is longer than MAX_LINE_BYTES. */
+const TIGHT: Limits = { string: 128, stack: 512, items: 4, keys: 16 };
+/** The message of a record reduced to its message. */
+const MIN_MSG = 256;
+
+function cutObject(value: object, limits: Limits): object {
+  const keys = Object.keys(value);
+  if (keys.length <= limits.keys && keys.every((k) => k.length <= limits.string)) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of keys.slice(0, limits.keys)) out[capString(k, limits.string)] = (value as Record<string, unknown>)[k];
+  if (keys.length > limits.keys) out['…'] = `${keys.length - limits.keys} more keys`;
+  return out;
+}
+
+/**
+ * BigInt, Error, Map and Set as JSON, every string, array and object cut to
+ * `limits`; with `seen`, a repeated object becomes "[Circular]".
+ */
+function replacer(limits: Limits, seen?: WeakSet<object>): (key: string, value: unknown) => unknown {
+  return (key, value) => {
+    if (typeof value === 'string') return capString(value, key === 'stack' ? limits.stack : limits.string);
     if (typeof value === 'bigint') return value.toString();
-    if (value instanceof Error) return serializeError(value);
-    if (value instanceof Map) return Object.fromEntries(value);
-    if (value instanceof Set) return [...value];
-    if (seen && typeof value === 'object' && value !== null) {
+    if (value instanceof Error) value = serializeError(value);
+    else if (value instanceof Map) value = Object.fromEntries(value);
+    else if (value instanceof Set) value = [...value];
+    if (typeof value !== 'object' || value === null) return value;
+    if (seen) {
       if (seen.has(value)) return '[Circular]';
       seen.add(value);
     }
-    return value;
+    if (Array.isArray(value)) {
+      return value.length <= limits.items ? value : [...value.slice(0, limits.items), `…and ${value.length - limits.items} more`];
+    }
+    return cutObject(value, limits);
   };
 }
 
-/** JSON.stringify that never throws (BigInt, cycles, throwing getters). */
-function safeStringify(value: unknown): string {
+/** JSON.stringify that never throws (BigInt, cycles, throwing getters), bounded by `limits`. */
+function safeStringify(value: unknown, limits: Limits = FULL): string {
   try {
-    return JSON.stringify(value, replacer()) ?? String(value);
+    return JSON.stringify(value, replacer(limits)) ?? String(value);
   } catch {
     try {
-      return JSON.stringify(value, replacer(new WeakSet())) ?? String(value);
+      return JSON.stringify(value, replacer(limits, new WeakSet())) ?? String(value);
     } catch (err) {
-      return JSON.stringify({ unserializable: String((err as Error)?.message ?? err) });
+      return JSON.stringify({ unserializable: capString(String((err as Error)?.message ?? err), limits.string) });
     }
   }
+}
+
+const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/**
+ * One log line for a record, newline included: bounded JSON with DEL, C1,
+ * U+2028/2029 and bidi marks escaped, at most MAX_LINE_BYTES bytes.
+ */
+export function formatLine(record: Readonly<Record<string, unknown>>): string {
+  for (const limits of [FULL, TIGHT]) {
+    const line = `${escapeJsonText(safeStringify(record, limits))}\n`;
+    if (byteLength(line) <= MAX_LINE_BYTES) return line;
+  }
+  // Still too long (thousands of fields): the message alone says what happened.
+  const minimal = { time: record.time, level: record.level, msg: capString(String(record.msg), MIN_MSG), truncated: 'the fields of this record were dropped: too long for one log line' };
+  return `${escapeJsonText(JSON.stringify(minimal))}\n`;
 }
 
 interface Shared {
@@ -150,7 +213,7 @@ export class Logger {
       record[RESERVED.has(k) ? `${k}_` : k] = k === 'err' ? serializeError(v) : v;
     }
     try {
-      this.#shared.stream.write(`${safeStringify(record)}\n`);
+      this.#shared.stream.write(formatLine(record));
     } catch {
       // A log line that cannot be written must not take the daemon down.
     }

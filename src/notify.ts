@@ -13,6 +13,7 @@
 // systemd being gone must not flood the journal or stop the daemon.
 import { notifySocket } from './netns/binding.js';
 import type { Logger } from './log.js';
+import { escapeControl } from './text/untrusted.js';
 
 export type NotifySend = (socketPath: string, message: string) => Error | null;
 
@@ -34,8 +35,23 @@ export function watchdogUsec(env: Readonly<Record<string, string | undefined>>, 
   return Number(usec);
 }
 
-/** One line, no newline (a newline would start another assignment). */
-export const statusLine = (text: string): string => text.replace(/[\r\n]+/g, ' ').slice(0, 512);
+/** The longest STATUS= value sent, in characters. */
+export const STATUS_MAX = 512;
+
+/**
+ * One line, no newline (a newline would start another assignment), every
+ * other control character shown escaped (`\x1b`: systemctl status prints
+ * STATUS= to a terminal, and it carries names of containers and details
+ * from DNS servers), at most STATUS_MAX characters.
+ */
+export function statusLine(text: string): string {
+  const line = escapeControl(String(text).replace(/[\r\n]+/g, ' '));
+  if (line.length <= STATUS_MAX) return line;
+  let cut = STATUS_MAX - 1;
+  const code = line.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut--; // do not split a surrogate pair
+  return `${line.slice(0, cut)}…`;
+}
 
 export class Notifier {
   readonly socketPath: string | null;

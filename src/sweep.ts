@@ -5,7 +5,7 @@
 import type { NetnsHandle, Transport } from './netns/binding.js';
 import { probe, type ProbeResult } from './dns/probe.js';
 import { openVantage } from './netns/guard.js';
-import { readResolvConf } from './netns/resolv-conf.js';
+import { readResolvConf, type ResolvConfRead } from './netns/resolv-conf.js';
 import type { Vantage } from './netns/vantage.js';
 
 export type TargetSource = 'resolv.conf' | 'static' | 'coredns-pod' | 'dns-service';
@@ -56,6 +56,12 @@ export interface VantageReport {
   /** Why a vantage was not probed, or notes about its resolv.conf. */
   detail?: string;
   resolvConf?: { path: string; nameservers: string[]; error?: string; warnings: string[] };
+  /**
+   * The resolv.conf this sweep read for the vantage (when it probes own
+   * nameservers): the diagnosis uses it instead of reading the file again, so
+   * a container file is read once per sweep.
+   */
+  resolvConfRead?: ResolvConfRead;
 }
 
 export interface SweepRow {
@@ -132,7 +138,8 @@ async function sweepVantage(v: Vantage, opts: SweepOptions, probeFn: ProbeFn, ro
     const report: VantageReport = { vantage: v, status: 'probed' };
     const own: Target[] = [];
     if (opts.ownNameservers) {
-      const rc = await readResolvConf(v.resolvConfPath);
+      const rc = await readResolvConf(v.resolvConfFile);
+      report.resolvConfRead = rc;
       const notes = [...rc.parsed.warnings];
       for (const ns of rc.parsed.nameservers) {
         if (ns.scopeId) notes.push(`nameserver ${ns.address}%${ns.scopeId} has a scope id and is not probed`);

@@ -4,6 +4,7 @@ import type { Finding } from '../diagnose/finding.js';
 import { findingsJson, findingsText } from '../diagnose/format.js';
 import type { QuerySpec, SweepReport, SweepRow, VantageReport } from '../sweep.js';
 import { vantageLabel, type Vantage } from '../netns/vantage.js';
+import { MAX_FIELD, MAX_ITEMS, capList, capString, escapeControl } from '../text/untrusted.js';
 import { table } from './table.js';
 
 export const CHECK_JSON_VERSION = 1;
@@ -42,7 +43,10 @@ export function summarize(report: SweepReport): CheckSummary {
 
 export { vantageLabel };
 
-/** A vantage as `check --json` and `netns --json` show it. */
+/** A name a container chose (Docker labels, container names), capped; JSON escapes the rest. */
+const capped = (s: string | undefined): string | null => (s === undefined ? null : capString(s, MAX_FIELD));
+
+/** A vantage as `check --json` and `netns --json` show it. Names are capped (discovery caps them already). */
 export function vantageJson(v: Vantage) {
   return {
     id: v.id,
@@ -50,18 +54,21 @@ export function vantageJson(v: Vantage) {
     pid: v.pid,
     source: v.source,
     hostNetwork: v.hostNetwork,
-    podNamespace: v.podNamespace ?? null,
-    podName: v.podName ?? null,
-    podUid: v.podUid ?? null,
-    containerIds: v.containerIds,
-    containerNames: v.containerNames,
+    podNamespace: capped(v.podNamespace),
+    podName: capped(v.podName),
+    podUid: capped(v.podUid),
+    containerIds: capList(v.containerIds, CONTAINER_IDS_MAX),
+    containerNames: capList(v.containerNames, MAX_ITEMS + 1), // + 1: room for discovery's "…and N more"
     runtime: v.runtime ?? null,
   };
 }
 
+/** Container IDs listed per vantage (a pod has a few; a netns shared by many containers is cut here). */
+const CONTAINER_IDS_MAX = 64;
+
 function rowJson(r: SweepRow) {
   return {
-    vantage: { id: r.vantage.id, inode: r.vantage.inode, pid: r.vantage.pid, source: r.vantage.source, podNamespace: r.vantage.podNamespace ?? null, podName: r.vantage.podName ?? null },
+    vantage: { id: r.vantage.id, inode: r.vantage.inode, pid: r.vantage.pid, source: r.vantage.source, podNamespace: capped(r.vantage.podNamespace), podName: capped(r.vantage.podName) },
     server: r.target.server,
     port: r.target.port,
     targetSource: r.target.source,
@@ -155,7 +162,8 @@ export function checkText(report: SweepReport, ctx: CheckContext): string {
     else if (vr.resolvConf && vr.resolvConf.nameservers.length === 0) notes.push(`${who}: no nameserver in ${vr.resolvConf.path}`);
     for (const w of vr.resolvConf?.warnings ?? []) notes.push(`${who}: ${vr.resolvConf!.path}: ${w}`);
   }
-  if (notes.length) out.push('', ...notes.map((n) => `note: ${n}`));
+  // Notes quote vantage labels, resolv.conf problems and error details: escaped, one line each.
+  if (notes.length) out.push('', ...notes.map((n) => `note: ${escapeControl(n)}`));
   if (ctx.findings !== null) out.push('', findingsText(ctx.findings).trimEnd());
   out.push('', summaryLine(summarize(report)));
   return out.join('\n') + '\n';

@@ -8,6 +8,7 @@ import type { Transport } from '../netns/binding.js';
 import { discoverVantages } from '../netns/discover.js';
 import { selectVantages, type VantageSelector } from '../netns/select.js';
 import { runSweep, type QuerySpec, type SweepOptions, type Target } from '../sweep.js';
+import { safeJsonStringify } from '../text/untrusted.js';
 import { checkJson, checkText, summarize, type CheckContext } from './check-report.js';
 import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
@@ -233,10 +234,11 @@ export async function runCheck(opts: CheckOptions, io: Io): Promise<number> {
   const summary = summarize(report);
   if (summary.probes === 0) {
     const why = 'nothing to probe: no vantage had a nameserver in its resolv.conf and no --server was given';
-    if (opts.json) io.stdout(JSON.stringify({ ...checkJson(report, ctx), error: why }, null, 2) + '\n');
+    if (opts.json) io.stdout(safeJsonStringify({ ...checkJson(report, ctx), error: why }, 2) + '\n');
     else io.stdout(checkText(report, ctx));
     throw new UsageError(why);
   }
-  io.stdout(opts.json ? JSON.stringify(checkJson(report, ctx), null, 2) + '\n' : checkText(report, ctx));
+  // JSON keeps the (capped) values; what JSON.stringify leaves raw (C1, bidi marks) is escaped too.
+  io.stdout(opts.json ? safeJsonStringify(checkJson(report, ctx), 2) + '\n' : checkText(report, ctx));
   return summary.failed === 0 ? 0 : 1;
 }

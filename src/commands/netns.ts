@@ -5,6 +5,7 @@ import { discoverVantages } from '../netns/discover.js';
 import { readResolvConf } from '../netns/resolv-conf.js';
 import type { Io } from './check.js';
 import { vantageJson, vantageLabel } from './check-report.js';
+import { escapeControl, safeJsonStringify } from '../text/untrusted.js';
 import { table } from './table.js';
 import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
 import { UsageError } from './usage.js';
@@ -50,17 +51,17 @@ export async function runNetns(argv: string[], io: Io): Promise<number> {
   });
   const entries: NetnsEntry[] = await Promise.all(
     discovery.vantages.map(async (x) => {
-      const rc = await readResolvConf(x.resolvConfPath);
+      const rc = await readResolvConf(x.resolvConfFile);
       return {
         ...vantageJson(x),
-        resolvConf: x.resolvConfPath,
+        resolvConf: rc.path,
         nameservers: rc.parsed.nameservers.map((n) => n.address),
         resolvConfError: rc.error?.message ?? null,
       };
     }),
   );
   if (v.json) {
-    io.stdout(`${JSON.stringify({ vantages: entries, docker: discovery.docker?.error ?? null, unreadableProcEntries: discovery.scanErrors.length }, null, 2)}\n`);
+    io.stdout(`${safeJsonStringify({ vantages: entries, docker: discovery.docker?.error ?? null, unreadableProcEntries: discovery.scanErrors.length }, 2)}\n`);
     return 0;
   }
   const header = ['VANTAGE', 'PID', 'SOURCE', 'HOSTNET', 'POD/PROCESS', 'CONTAINERS', 'NAMESERVERS'];
@@ -77,7 +78,7 @@ export async function runNetns(argv: string[], io: Io): Promise<number> {
     ];
   });
   const notes: string[] = [];
-  if (discovery.docker?.error) notes.push(`note: Docker: ${discovery.docker.error.message}`);
+  if (discovery.docker?.error) notes.push(`note: Docker: ${escapeControl(discovery.docker.error.message)}`);
   io.stdout([table(header, rows), ...notes, `${entries.length} vantage point${entries.length === 1 ? '' : 's'}`].join('\n') + '\n');
   return 0;
 }

@@ -71,6 +71,14 @@ const DEFINITION = {
   },
   http: {
     listen: setting(F.listenAddress, '0.0.0.0:9890', 'Address of the HTTP server for /metrics, /healthz and /status.'),
+    maxConnections: setting(
+      F.count,
+      256,
+      'HTTP connections open at once; one more is closed as soon as it is accepted. Lowered (and logged at warn) when the file descriptor limit ' +
+        '(soft RLIMIT_NOFILE, systemd LimitNOFILE=) minus a reserve for probing is smaller: the reserve counts two fds per probe in flight and one per vantage, ' +
+        'for 111 vantages, plus 512 for the rest of the daemon; never below 16. Clients must send their request headers within 10s and the whole request within 30s; ' +
+        'idle keep-alive connections are closed after 5s; request bodies are not read.',
+    ),
   },
   log: {
     level: setting(F.logLevel, 'info', 'The least severe level written to stdout (JSON lines).'),

@@ -5,7 +5,8 @@
 // for its timeout). Read from <procRoot>/sys/net/netfilter/nf_conntrack_count,
 // nf_conntrack_max and <procRoot>/net/stat/nf_conntrack (per-CPU hex rows).
 import { nodeFinding, type Finding } from './finding.js';
-import { readText, type TextRead } from './read.js';
+import { TABLE_FILE_MAX } from '../netns/bounded-read.js';
+import { readText, truncatedProblem, type TextRead } from './read.js';
 import { parseSysInt } from './sysfs-net.js';
 
 export interface ConntrackFacts {
@@ -58,7 +59,7 @@ export async function readConntrack(procRoot: string): Promise<ConntrackFacts> {
   const [count, max, stat] = await Promise.all([
     readText(`${dir}/nf_conntrack_count`),
     readText(`${dir}/nf_conntrack_max`),
-    readText(`${procRoot}/net/stat/nf_conntrack`),
+    readText(`${procRoot}/net/stat/nf_conntrack`, TABLE_FILE_MAX),
   ]);
   return { count, max, stat };
 }
@@ -103,6 +104,7 @@ export function checkConntrack(facts: ConntrackFacts, opts: ConntrackOptions): C
   } else {
     const parsed = parseConntrackStat(facts.stat.text);
     problems.push(...parsed.problems.map((p) => `${facts.stat.path}: ${p}`));
+    if (facts.stat.truncated) problems.push(truncatedProblem(facts.stat.path, TABLE_FILE_MAX));
     if (parsed.problems.length === 0 || Object.keys(parsed.stats).length > 0) stats = parsed.stats;
   }
   if (problems.length > 0) {

@@ -3,6 +3,7 @@
 // logs, metrics, the docs and Kubernetes Events speak the same fixed set; the
 // set only grows by adding an entry here, with its description.
 import { vantageLabel, type Vantage } from '../netns/vantage.js';
+import { MAX_FIELD, boundJson, capString, type JsonBounds } from '../text/untrusted.js';
 
 export const SEVERITIES = ['error', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -18,7 +19,8 @@ interface CodeInfo {
 
 /** Every finding code: the check that emits it and what it means. */
 export const FINDING_CODES = {
-  'resolv-conf/unreadable': { check: 'resolv-conf', description: 'The vantage\'s resolv.conf cannot be read (missing, or off limits): its resolver has no configuration.' },
+  'resolv-conf/unreadable': { check: 'resolv-conf', description: 'The vantage\'s resolv.conf cannot be read (missing, off limits, a symlink loop, or not a regular file: a FIFO, device, socket or directory): its resolver configuration is unknown.' },
+  'resolv-conf/too-large': { check: 'resolv-conf', description: 'The vantage\'s resolv.conf is larger than 64 KiB: it is not read (a hostile or broken file), so its nameservers are not probed.' },
   'resolv-conf/malformed': { check: 'resolv-conf', description: 'Lines of resolv.conf that resolvers ignore or misread (bad addresses, unknown keywords, bad option values).' },
   'resolv-conf/no-nameserver': { check: 'resolv-conf', description: 'resolv.conf names no valid nameserver: glibc and musl then query 127.0.0.1, where nothing answers in a pod.' },
   'resolv-conf/ignored-nameservers': { check: 'resolv-conf', description: 'More than 3 nameservers: resolvers use only the first 3.' },
@@ -89,9 +91,9 @@ export interface Finding {
 function podOf(v: Vantage): FindingPod | undefined {
   if (v.hostNetwork || (!v.podUid && !v.podName)) return undefined;
   const pod: FindingPod = {};
-  if (v.podUid) pod.uid = v.podUid;
-  if (v.podNamespace) pod.namespace = v.podNamespace;
-  if (v.podName) pod.name = v.podName;
+  if (v.podUid) pod.uid = capString(v.podUid, MAX_FIELD);
+  if (v.podNamespace) pod.namespace = capString(v.podNamespace, MAX_FIELD);
+  if (v.podName) pod.name = capString(v.podName, MAX_FIELD);
   return pod;
 }
 
@@ -104,17 +106,29 @@ export interface FindingInput {
   subject?: string;
 }
 
+// Bounds. Findings quote what containers and DNS servers control (search
+// domains, interface names, pod names from Docker labels, details of
+// replies): the checks pass capped values, and these caps hold whatever they
+// pass. Values stay raw here (JSON escapes them); every text rendering
+// escapes them (format.ts).
+/** Characters of a finding's message. */
+export const MAX_MESSAGE = 1024;
+/** Evidence: strings, lists, keys and nesting. */
+export const EVIDENCE_BOUNDS: Readonly<Required<JsonBounds>> = { maxString: 512, maxItems: 20, maxKeys: 32, maxDepth: 4 };
+
+const boundEvidence = (e: Evidence | undefined): Evidence => (e === undefined ? {} : (boundJson(e, EVIDENCE_BOUNDS) as Evidence));
+
 /** A finding about one vantage. */
 export function vantageFinding(v: Vantage, input: FindingInput): Finding {
   const f: Finding = {
     id: findingId(v.id, input.code, input.subject),
     vantage: v.id,
-    where: vantageLabel(v),
+    where: capString(vantageLabel(v), MAX_FIELD),
     check: FINDING_CODES[input.code].check,
     code: input.code,
     severity: input.severity,
-    message: input.message,
-    evidence: input.evidence ?? {},
+    message: capString(input.message, MAX_MESSAGE),
+    evidence: boundEvidence(input.evidence),
   };
   const pod = podOf(v);
   if (pod) f.pod = pod;
@@ -130,13 +144,13 @@ export function nodeFinding(input: FindingInput): Finding {
     check: FINDING_CODES[input.code].check,
     code: input.code,
     severity: input.severity,
-    message: input.message,
-    evidence: input.evidence ?? {},
+    message: capString(input.message, MAX_MESSAGE),
+    evidence: boundEvidence(input.evidence),
   };
 }
 
 export const findingId = (vantage: string, code: FindingCode, subject?: string): string =>
-  subject === undefined || subject === '' ? `${vantage}/${code}` : `${vantage}/${code}/${subject}`;
+  subject === undefined || subject === '' ? `${vantage}/${code}` : `${vantage}/${code}/${capString(subject, MAX_FIELD)}`;
 
 const SEVERITY_RANK: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
 

@@ -3,6 +3,7 @@
 // and Kubernetes Events on the affected pod. Pure functions; the consumers
 // only call them.
 import type { EventWrite } from '../kube/types.js';
+import { escapeControl } from '../text/untrusted.js';
 import { CHECKS, SEVERITIES, type Check, type Finding, type FindingPod, type Severity } from './finding.js';
 
 export const FINDINGS_JSON_VERSION = 1;
@@ -66,8 +67,10 @@ export function findingsText(findings: readonly Finding[], opts: TextOptions = {
   const shown = opts.info === false ? findings.filter((f) => f.severity !== 'info') : [...findings];
   const indent = opts.indent ?? '  ';
   if (shown.length === 0) return 'Findings: none\n';
-  const whereWidth = Math.min(40, Math.max(...shown.map((f) => f.where.length)));
-  const lines = shown.map((f) => `${indent}${f.severity.toUpperCase().padEnd(8)} ${f.where.padEnd(whereWidth)}  [${f.code}] ${f.message}`);
+  // where and message quote names from containers and DNS replies: shown escaped, one line per finding.
+  const where = shown.map((f) => escapeControl(f.where));
+  const whereWidth = Math.min(40, Math.max(...where.map((w) => w.length)));
+  const lines = shown.map((f, i) => `${indent}${f.severity.toUpperCase().padEnd(8)} ${where[i]!.padEnd(whereWidth)}  [${f.code}] ${escapeControl(f.message)}`);
   return `Findings: ${summaryLine(shown)}\n${lines.join('\n')}\n`;
 }
 
@@ -131,9 +134,10 @@ export function eventReason(code: string): string {
 
 function truncateBytes(text: string, max: number): string {
   if (Buffer.byteLength(text) <= max) return text;
-  let out = text;
-  while (Buffer.byteLength(out) > max - 3) out = out.slice(0, -1);
-  return `${out}…`;
+  const buf = Buffer.from(text, 'utf8');
+  let end = max - 3; // room for "…"
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--; // never inside a UTF-8 sequence
+  return `${buf.subarray(0, end).toString('utf8')}…`;
 }
 
 /**
@@ -152,6 +156,7 @@ export function findingEvent(f: Finding, change: FindingChange): EventWrite | nu
     type: change === 'appeared' ? 'Warning' : 'Normal',
     reason: change === 'appeared' ? reason : `${reason}Cleared`,
     action: 'Diagnose',
-    note: truncateBytes(change === 'appeared' ? f.message : `Cleared: ${f.message}`, EVENT_NOTE_MAX_BYTES),
+    // kubectl describe prints the note to a terminal: escaped like any text.
+    note: truncateBytes(escapeControl(change === 'appeared' ? f.message : `Cleared: ${f.message}`), EVENT_NOTE_MAX_BYTES),
   };
 }

@@ -116,10 +116,15 @@ async function stillSame(v: Vantage, procRoot: string): Promise<boolean> {
   }
 }
 
-async function gather(v: Vantage, ctx: Required<Pick<DiagnoseContext, 'procRoot'>> & { reader: InterfaceReader | null }): Promise<VantageFacts | null> {
+async function gather(
+  v: Vantage,
+  swept: ResolvConfRead | undefined,
+  ctx: Required<Pick<DiagnoseContext, 'procRoot'>> & { reader: InterfaceReader | null },
+): Promise<VantageFacts | null> {
   const netDir = v.hostNetwork ? `${ctx.procRoot}/thread-self/net` : `${ctx.procRoot}/${v.pid}/net`;
   const [resolv, routeFacts, dump] = await Promise.all([
-    readResolvConf(v.resolvConfPath),
+    // The sweep's own read when it made one: a container file is read once per sweep.
+    swept ?? readResolvConf(v.resolvConfFile),
     readRoutes(netDir),
     ctx.reader ? ctx.reader(v, ctx.procRoot) : Promise.resolve(null),
   ]);
@@ -176,11 +181,13 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
   const sysRoot = ctx.sysRoot ?? '/sys';
   const now = (ctx.now ?? Date.now)();
   const reader = ctx.interfaces === false ? null : typeof ctx.interfaces === 'function' ? ctx.interfaces : readInterfacesNative;
-  const probed = report.vantages.filter((r) => r.status === 'probed').map((r) => r.vantage);
+  const probedReports = report.vantages.filter((r) => r.status === 'probed');
+  const probed = probedReports.map((r) => r.vantage);
+  const swept = new Map(probedReports.map((r) => [r.vantage.id, r.resolvConfRead]));
   const rowsOf = byVantage(report.rows);
 
   const [gathered, conntrackFacts] = await Promise.all([
-    mapLimit(probed, ctx.concurrency ?? 16, (v) => gather(v, { procRoot, reader })),
+    mapLimit(probed, ctx.concurrency ?? 16, (v) => gather(v, swept.get(v.id), { procRoot, reader })),
     readConntrack(procRoot),
   ]);
   const facts = gathered.filter((f): f is VantageFacts => f !== null);
@@ -206,6 +213,7 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
           hostRouteIfaces,
           routeIfaces: routeInterfaces(f.routes, servers),
           loopbackServer: servers.some(isLoopback),
+          loopbackAnswers: rows.some((r) => r.result.ok && isLoopback(r.target.server)),
           failing: rows.some((r) => !r.result.ok),
         }),
       );

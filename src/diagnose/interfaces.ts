@@ -7,6 +7,16 @@ import type { Vantage } from '../netns/vantage.js';
 import { plural, vantageFinding, type Finding } from './finding.js';
 import type { NetInterface, ParsedInterfaces } from './netlink.js';
 import type { HostLink } from './sysfs-net.js';
+import { capList } from '../text/untrusted.js';
+
+/** Interfaces listed in a finding's evidence. */
+const MAX_LISTED_INTERFACES = 16;
+/**
+ * Per-interface findings (down, no carrier, ...) per namespace: its owner
+ * decides how many interfaces it has, and thousands of broken ones must not
+ * become thousands of findings. The first ones say what is wrong.
+ */
+const MAX_INTERFACE_FINDINGS = 16;
 
 export type InterfaceDump = { ok: true; parsed: ParsedInterfaces } | { ok: false; error: string };
 
@@ -20,6 +30,8 @@ export interface InterfaceFacts {
   routeIfaces: ReadonlySet<string>;
   /** Some DNS server of the vantage is a loopback address. */
   loopbackServer: boolean;
+  /** Some probe of a loopback DNS server (127.0.0.53, ::1, ...) from the vantage succeeded. */
+  loopbackAnswers?: boolean;
   /** Some probe from the vantage failed. */
   failing: boolean;
 }
@@ -58,16 +70,19 @@ export function checkInterfaces(v: Vantage, facts: InterfaceFacts): Finding[] {
   const { interfaces, problems, interrupted } = facts.dump.parsed;
   if (problems.length > 0 || interrupted) {
     const all = [...(interrupted ? ['the dump was interrupted by a concurrent change'] : []), ...problems];
+    // problems is capped (see netlink.ts); problemCount counts them all (hand-built dumps may lack it).
+    const count = (interrupted ? 1 : 0) + Math.max(facts.dump.parsed.problemCount ?? 0, problems.length);
     findings.push(
       vantageFinding(v, {
         code: 'interfaces/unreadable',
         severity: 'warning',
-        message: `The interface dump of this namespace is incomplete: ${all[0]}${all.length > 1 ? ` (and ${plural(all.length - 1, 'more problem')})` : ''}.`,
+        message: `The interface dump of this namespace is incomplete: ${all[0]}${count > 1 ? ` (and ${plural(count - 1, 'more problem')})` : ''}.`,
         evidence: { problems: all.slice(0, 20) },
       }),
     );
   }
-  const all = interfaces.map(describeInterface);
+  // Evidence lists the first interfaces only: a namespace can have thousands.
+  const all = capList(interfaces.map(describeInterface), MAX_LISTED_INTERFACES);
   const lo = interfaces.find((i) => i.loopback);
   if (lo && !lo.up) {
     findings.push(
@@ -82,18 +97,26 @@ export function checkInterfaces(v: Vantage, facts: InterfaceFacts): Finding[] {
   }
   const others = interfaces.filter((i) => !i.loopback);
   if (others.length === 0) {
+    // A resolver on loopback that answers (a local stub or cache such as
+    // 127.0.0.53) makes a loopback-only namespace a working setup: only
+    // servers outside it are out of reach, which is worth knowing, not an error.
+    const answers = facts.loopbackAnswers === true;
     findings.push(
       vantageFinding(v, {
         code: 'interfaces/no-interface',
-        severity: 'error',
-        message: 'This namespace has no interface but loopback: it cannot reach any DNS server outside itself.',
-        evidence: { interfaces: all },
+        severity: answers ? 'info' : 'error',
+        message: answers
+          ? 'This namespace has no interface but loopback; its loopback nameserver answers, but no DNS server outside the namespace (such as the cluster DNS) can be reached from it.'
+          : 'This namespace has no interface but loopback: it cannot reach any DNS server outside itself.',
+        evidence: { interfaces: all, loopbackAnswers: answers },
       }),
     );
     return findings;
   }
   const anyUsable = others.some(usable);
+  const before = findings.length;
   for (const i of others) {
+    if (findings.length - before >= MAX_INTERFACE_FINDINGS) break;
     const peer = facts.peers.get(i.index);
     const relevant = !anyUsable || facts.routeIfaces.has(i.name);
     const evidence = { interface: i.name, index: i.index, kind: i.kind, operstate: i.operstate, interfaces: all, ...(peer ? { hostPeer: peer.name } : {}) };

@@ -66,10 +66,43 @@ export interface NetInterface {
 }
 
 export interface ParsedInterfaces {
+  /** At most MAX_INTERFACES, ordered by index. */
   interfaces: NetInterface[];
   /** The dump changed while it was read (NLM_F_DUMP_INTR): it may be inconsistent; read again. */
   interrupted: boolean;
+  /** What could not be parsed, naming the message (never quoting it): at most MAX_PROBLEMS, then one "…and N more". */
   problems: string[];
+  /** How many problems there were in all. */
+  problemCount: number;
+}
+
+// Bounds. A namespace's owner decides how many interfaces and addresses it
+// has and what they are called (the dump itself is capped by the addon).
+// Whatever the bytes, a parse keeps at most:
+/** Interfaces (a big node's host namespace has a few hundred: one veth per pod). More is a problem. */
+export const MAX_INTERFACES = 4096;
+/** Addresses kept per interface (real ones have a handful); more is a problem. */
+export const MAX_ADDRESSES_PER_INTERFACE = 32;
+/** Addresses read from the dump in all, before they are matched to their interfaces. */
+export const MAX_ADDRESSES = 8192;
+/** Problems kept, then one "…and N more". */
+export const MAX_PROBLEMS = 16;
+/** linux/if.h: a name has at most IFNAMSIZ - 1 = 15 bytes; longer IFLA_IFNAME bytes are cut there. */
+export const IFNAMSIZ = 16;
+/** Bytes of IFLA_INFO_KIND kept ("macvlan", "vxlan", "wireguard", ...). */
+const MAX_KIND = 32;
+
+class Problems {
+  readonly kept: string[] = [];
+  count = 0;
+  add(p: string): void {
+    this.count++;
+    if (this.kept.length < MAX_PROBLEMS) this.kept.push(p);
+  }
+  list(): string[] {
+    const more = this.count - this.kept.length;
+    return more > 0 ? [...this.kept, `…and ${more} more`] : this.kept;
+  }
 }
 
 const SCOPES: Readonly<Record<number, AddressScope>> = { 0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
@@ -112,23 +145,24 @@ class Reader {
   i32Attr(a: Attr): number | null {
     return a.end - a.start >= 4 ? this.i32(a.start) : null;
   }
-  stringAttr(a: Attr): string {
-    const raw = this.buf.subarray(a.start, a.end);
+  /** A NUL-terminated string attribute, at most maxBytes of it (a cut UTF-8 sequence becomes U+FFFD). */
+  stringAttr(a: Attr, maxBytes: number): string {
+    const raw = this.buf.subarray(a.start, Math.min(a.end, a.start + maxBytes));
     const nul = raw.indexOf(0);
     return raw.subarray(0, nul < 0 ? raw.length : nul).toString('utf8');
   }
 }
 
-function parseLink(r: Reader, body: number, end: number, msgNo: number, problems: string[]): NetInterface | null {
+function parseLink(r: Reader, body: number, end: number, msgNo: number, problems: Problems): NetInterface | null {
   if (end - body < IFINFOMSG_LEN) {
-    problems.push(`message ${msgNo}: RTM_NEWLINK shorter than ifinfomsg`);
+    problems.add(`message ${msgNo}: RTM_NEWLINK shorter than ifinfomsg`);
     return null;
   }
   const index = r.i32(body + 4);
   const flags = r.u32(body + 8);
   const attrs = r.attrs(body + IFINFOMSG_LEN, end);
   if (!attrs) {
-    problems.push(`message ${msgNo}: RTM_NEWLINK attributes overrun the message`);
+    problems.add(`message ${msgNo}: RTM_NEWLINK attributes overrun the message`);
     return null;
   }
   const iface: NetInterface = {
@@ -150,7 +184,7 @@ function parseLink(r: Reader, body: number, end: number, msgNo: number, problems
   for (const a of attrs) {
     switch (a.type) {
       case IFLA.IFNAME:
-        iface.name = r.stringAttr(a);
+        iface.name = r.stringAttr(a, IFNAMSIZ - 1);
         break;
       case IFLA.MTU:
         iface.mtu = r.u32Attr(a);
@@ -169,13 +203,13 @@ function parseLink(r: Reader, body: number, end: number, msgNo: number, problems
         break;
       case IFLA.LINKINFO: {
         const kind = r.attrs(a.start, a.end)?.find((x) => x.type === IFLA_INFO_KIND);
-        if (kind) iface.kind = r.stringAttr(kind);
+        if (kind) iface.kind = r.stringAttr(kind, MAX_KIND);
         break;
       }
     }
   }
   if (iface.name === '') {
-    problems.push(`message ${msgNo}: interface ${index} has no IFLA_IFNAME`);
+    problems.add(`message ${msgNo}: interface ${index} has no IFLA_IFNAME`);
     iface.name = `if${index}`;
   }
   // A link whose peer is its own index says nothing about a peer.
@@ -187,9 +221,9 @@ interface ParsedAddr extends InterfaceAddress {
   index: number;
 }
 
-function parseAddr(r: Reader, body: number, end: number, msgNo: number, problems: string[]): ParsedAddr | null {
+function parseAddr(r: Reader, body: number, end: number, msgNo: number, problems: Problems): ParsedAddr | null {
   if (end - body < IFADDRMSG_LEN) {
-    problems.push(`message ${msgNo}: RTM_NEWADDR shorter than ifaddrmsg`);
+    problems.add(`message ${msgNo}: RTM_NEWADDR shorter than ifaddrmsg`);
     return null;
   }
   const familyCode = r.buf[body]!;
@@ -201,7 +235,7 @@ function parseAddr(r: Reader, body: number, end: number, msgNo: number, problems
   const family = familyCode === AF_INET ? 4 : 6;
   const attrs = r.attrs(body + IFADDRMSG_LEN, end);
   if (!attrs) {
-    problems.push(`message ${msgNo}: RTM_NEWADDR attributes overrun the message`);
+    problems.add(`message ${msgNo}: RTM_NEWADDR attributes overrun the message`);
     return null;
   }
   const want = family === 4 ? 4 : 16;
@@ -215,12 +249,12 @@ function parseAddr(r: Reader, body: number, end: number, msgNo: number, problems
   // IPv4: IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
   const bytes = local ?? address;
   if (!bytes) {
-    problems.push(`message ${msgNo}: RTM_NEWADDR for interface ${index} has no address`);
+    problems.add(`message ${msgNo}: RTM_NEWADDR for interface ${index} has no address`);
     return null;
   }
   const value = [...bytes].reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
   if (prefixLength > want * 8) {
-    problems.push(`message ${msgNo}: prefix length ${prefixLength} is too long for IPv${family}`);
+    problems.add(`message ${msgNo}: prefix length ${prefixLength} is too long for IPv${family}`);
     return null;
   }
   return {
@@ -234,43 +268,66 @@ function parseAddr(r: Reader, body: number, end: number, msgNo: number, problems
   };
 }
 
-/** Parses a dump; interfaces are ordered by index. */
-export function parseInterfaceDump(buf: Buffer, endianness: 'LE' | 'BE' = os.endianness()): ParsedInterfaces {
+/**
+ * Parses a dump; interfaces are ordered by index. Never throws, whatever the
+ * bytes; the result is bounded (see MAX_* above).
+ */
+export function parseInterfaceDump(bytes: Uint8Array, endianness: 'LE' | 'BE' = os.endianness()): ParsedInterfaces {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const r = new Reader(buf, endianness === 'LE');
-  const out: ParsedInterfaces = { interfaces: [], interrupted: false, problems: [] };
+  const problems = new Problems();
+  let interrupted = false;
   const byIndex = new Map<number, NetInterface>();
   const addrs: ParsedAddr[] = [];
+  let droppedLinks = 0;
+  let droppedAddrs = 0;
   let o = 0;
   let msgNo = 0;
+  let overrun = false;
   while (o + NLMSG_HDRLEN <= buf.length) {
     msgNo++;
     const len = r.u32(o);
     const type = r.u16(o + 4);
     const flags = r.u16(o + 6);
     if (len < NLMSG_HDRLEN || o + len > buf.length) {
-      out.problems.push(`message ${msgNo}: length ${len} at byte ${o} overruns the ${buf.length}-byte dump`);
+      problems.add(`message ${msgNo}: length ${len} at byte ${o} overruns the ${buf.length}-byte dump`);
+      overrun = true;
       break;
     }
-    if (flags & NLM_F_DUMP_INTR) out.interrupted = true;
+    if (flags & NLM_F_DUMP_INTR) interrupted = true;
     if (type === RTM_NEWLINK) {
-      const iface = parseLink(r, o + NLMSG_HDRLEN, o + len, msgNo, out.problems);
-      if (iface) byIndex.set(iface.index, iface);
+      const iface = parseLink(r, o + NLMSG_HDRLEN, o + len, msgNo, problems);
+      if (iface && (byIndex.size < MAX_INTERFACES || byIndex.has(iface.index))) byIndex.set(iface.index, iface);
+      else if (iface) droppedLinks++;
     } else if (type === RTM_NEWADDR) {
-      const a = parseAddr(r, o + NLMSG_HDRLEN, o + len, msgNo, out.problems);
-      if (a) addrs.push(a);
+      const a = parseAddr(r, o + NLMSG_HDRLEN, o + len, msgNo, problems);
+      if (a && addrs.length < MAX_ADDRESSES) addrs.push(a);
+      else if (a) droppedAddrs++;
     }
     o += (len + 3) & ~3;
   }
-  if (o < buf.length && out.problems.length === 0) out.problems.push(`${buf.length - o} trailing bytes after the last message`);
+  if (o < buf.length && !overrun) problems.add(`${buf.length - o} trailing bytes after the last message`);
+  if (droppedLinks > 0) problems.add(`more than ${MAX_INTERFACES} interfaces: ${droppedLinks} not read`);
+  if (droppedAddrs > 0) problems.add(`more than ${MAX_ADDRESSES} addresses: ${droppedAddrs} not read`);
+  const full = new Map<number, number>(); // interface index → addresses dropped past MAX_ADDRESSES_PER_INTERFACE
   for (const a of addrs) {
     const iface = byIndex.get(a.index);
     if (!iface) {
-      out.problems.push(`address ${a.address} belongs to interface ${a.index}, which the link dump did not list`);
+      problems.add(`address ${a.address} belongs to interface ${a.index}, which the link dump did not list`);
+      continue;
+    }
+    if (iface.addresses.length >= MAX_ADDRESSES_PER_INTERFACE) {
+      full.set(a.index, (full.get(a.index) ?? 0) + 1);
       continue;
     }
     const { index: _index, ...addr } = a;
     iface.addresses.push(addr);
   }
-  out.interfaces = [...byIndex.values()].sort((a, b) => a.index - b.index);
-  return out;
+  for (const [index, n] of full) problems.add(`interface ${index} has more than ${MAX_ADDRESSES_PER_INTERFACE} addresses: ${n} not read`);
+  return {
+    interfaces: [...byIndex.values()].sort((a, b) => a.index - b.index),
+    interrupted,
+    problems: problems.list(),
+    problemCount: problems.count,
+  };
 }

@@ -3,6 +3,8 @@
 // cluster DNS; the search list within resolver limits; the nameserver it
 // points at answering when other servers do; and, when DNS from the vantage
 // fails, the resolver options that decide how long a lookup then takes.
+import { CONTAINER_FILE_MAX } from '../netns/container-file.js';
+import { MAX_ITEMS, capCounted } from '../text/untrusted.js';
 import type { ResolvConfRead } from '../netns/resolv-conf.js';
 import type { Vantage } from '../netns/vantage.js';
 import type { SweepRow } from '../sweep.js';
@@ -10,6 +12,9 @@ import { plural, vantageFinding, type Finding } from './finding.js';
 import { canonicalIp } from './ip.js';
 import { podFor, usesClusterDns, type KubeFacts } from './kube-facts.js';
 import { byTarget, describeTarget, outcome, reasonSummary } from './rows.js';
+
+/** Dropped search domains a message names (then "and N more"). */
+const MAX_DROPPED_NAMED = 3;
 
 /** The limits of older glibc (before 2.26) and of the kubelet before Kubernetes 1.28. */
 export const MAX_SEARCH_DOMAINS = 6;
@@ -29,6 +34,17 @@ export interface ResolvConfContext {
 export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly SweepRow[], ctx: ResolvConfContext): Finding[] {
   const findings: Finding[] = [];
   const file = read.path;
+  if (read.error?.code === 'EFBIG') {
+    findings.push(
+      vantageFinding(v, {
+        code: 'resolv-conf/too-large',
+        severity: 'warning',
+        message: `${read.error.message}: the nameservers of this vantage are not probed and its resolver configuration is unknown (the kubelet writes a few hundred bytes).`,
+        evidence: { file, code: read.error.code, size: read.error.size ?? 0, limit: CONTAINER_FILE_MAX },
+      }),
+    );
+    return findings;
+  }
   if (read.error) {
     findings.push(
       vantageFinding(v, {
@@ -38,7 +54,7 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
           read.error.code === 'ENOENT'
             ? `${file} does not exist: the resolver of this container has no nameserver and queries 127.0.0.1.`
             : `${read.error.message}: the resolver configuration of this container is unknown.`,
-        evidence: { file, code: read.error.code },
+        evidence: { file, code: read.error.code, ...(read.error.fileType ? { fileType: read.error.fileType } : {}) },
       }),
     );
     return findings;
@@ -46,7 +62,11 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
   const rc = read.parsed;
   const nameservers = rc.nameservers.map((n) => n.address);
   const options = { ndots: rc.options.ndots, timeout: rc.options.timeout, attempts: rc.options.attempts, other: rc.options.other };
-  const base = { file, nameservers, search: rc.search, options };
+  // Every finding below carries this: the search list as its first MAX_ITEMS
+  // domains (capped) and a count of the rest, never the whole list (a 1 MB
+  // search line would otherwise be copied into each finding).
+  const search = capCounted(rc.search, rc.searchCount, MAX_ITEMS);
+  const base = { file, nameservers, search, options };
 
   // Line-level problems only; the file-level ones have findings of their own.
   const lineProblems = rc.warnings.filter((w) => w.startsWith('line '));
@@ -55,7 +75,7 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
       vantageFinding(v, {
         code: 'resolv-conf/malformed',
         severity: 'warning',
-        message: `${file}: ${lineProblems[0]}${lineProblems.length > 1 ? ` (and ${plural(lineProblems.length - 1, 'more problem')})` : ''}.`,
+        message: `${file}: ${lineProblems[0]}${rc.lineWarningCount > 1 ? ` (and ${plural(rc.lineWarningCount - 1, 'more problem')})` : ''}.`,
         evidence: { ...base, problems: lineProblems.slice(0, 20) },
       }),
     );
@@ -72,12 +92,13 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
   }
   if (rc.ignoredNameservers.length > 0) {
     const ignored = rc.ignoredNameservers.map((n) => n.address);
+    const more = rc.ignoredCount - ignored.length; // past the parser's cap
     findings.push(
       vantageFinding(v, {
         code: 'resolv-conf/ignored-nameservers',
         severity: 'warning',
-        message: `${file} names ${plural(nameservers.length + ignored.length, 'nameserver')}; resolvers use only the first 3 and ignore ${ignored.join(', ')}.`,
-        evidence: { ...base, ignored },
+        message: `${file} names ${plural(nameservers.length + rc.ignoredCount, 'nameserver')}; resolvers use only the first 3 and ignore ${ignored.join(', ')}${more > 0 ? ` and ${more} more` : ''}.`,
+        evidence: { ...base, ignored, ignoredCount: rc.ignoredCount },
       }),
     );
   }
@@ -126,17 +147,21 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
     );
   }
 
-  if (rc.search.length > MAX_SEARCH_DOMAINS) {
+  // rc.search keeps the first domains only; searchCount and searchLength describe the whole list.
+  if (rc.searchCount > MAX_SEARCH_DOMAINS) {
+    const dropped = rc.search.slice(MAX_SEARCH_DOMAINS);
+    const named = dropped.slice(0, MAX_DROPPED_NAMED); // in the message; the evidence has the kept ones
+    const more = rc.searchCount - MAX_SEARCH_DOMAINS - named.length;
     findings.push(
       vantageFinding(v, {
         code: 'resolv-conf/search-too-many',
         severity: 'warning',
-        message: `${file} has ${rc.search.length} search domains: glibc before 2.26 (and the kubelet before Kubernetes 1.28) keeps only the first ${MAX_SEARCH_DOMAINS}, so short names under ${rc.search.slice(MAX_SEARCH_DOMAINS).join(', ')} are not found.`,
-        evidence: { ...base, count: rc.search.length, limit: MAX_SEARCH_DOMAINS, dropped: rc.search.slice(MAX_SEARCH_DOMAINS) },
+        message: `${file} has ${rc.searchCount} search domains: glibc before 2.26 (and the kubelet before Kubernetes 1.28) keeps only the first ${MAX_SEARCH_DOMAINS}, so short names under ${named.join(', ')}${more > 0 ? ` and ${more} more` : ''} are not found.`,
+        evidence: { ...base, count: rc.searchCount, limit: MAX_SEARCH_DOMAINS, dropped, droppedCount: rc.searchCount - MAX_SEARCH_DOMAINS },
       }),
     );
   }
-  const searchChars = rc.search.join(' ').length;
+  const searchChars = rc.searchLength;
   if (searchChars >= MAX_SEARCH_CHARS) {
     findings.push(
       vantageFinding(v, {
@@ -152,7 +177,7 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
     const o = rc.options;
     const servers = Math.max(1, nameservers.length);
     const worst = o.timeout * o.attempts * servers;
-    const tries = rc.search.length > 0 ? `; a name with fewer than ${o.ndots} dots is tried with each of the ${plural(rc.search.length, 'search domain')} first` : '';
+    const tries = rc.searchCount > 0 ? `; a name with fewer than ${o.ndots} dots is tried with each of the ${plural(rc.searchCount, 'search domain')} first` : '';
     findings.push(
       vantageFinding(v, {
         code: 'resolv-conf/options',

@@ -6,7 +6,8 @@ import os from 'node:os';
 import type { Vantage } from '../netns/vantage.js';
 import { plural, vantageFinding, type Finding } from './finding.js';
 import { formatIp, formatIpv4, formatIpv6, inPrefix, isLoopback, maskLength, parseIp, type IpValue } from './ip.js';
-import { readText, type TextRead } from './read.js';
+import { TABLE_FILE_MAX } from '../netns/bounded-read.js';
+import { readText, truncatedProblem, type TextRead } from './read.js';
 
 // linux/route.h
 export const RTF_UP = 0x0001;
@@ -28,45 +29,100 @@ export interface Route {
 }
 
 export interface ParsedRoutes {
+  /** At most MAX_ROUTES routes, in file order. */
   routes: Route[];
-  /** Lines that could not be parsed, each naming the line. */
+  /** Lines that could not be parsed, each naming the line (never quoting it): at most MAX_PROBLEMS, then one "…and N more". */
   problems: string[];
+  /** How many problems there were in all. */
+  problemCount: number;
 }
+
+// Bounds. The owner of a namespace decides how many routes it has and what
+// its interfaces are called. readRoutes reads each file up to 1 MiB (8,192
+// lines of /proc/net/route); whatever the text, a parse keeps at most
+// MAX_ROUTES routes and MAX_PROBLEMS problems (counting the rest), an
+// interface name longer than the kernel allows (IFNAMSIZ - 1 = 15
+// characters) is no route the kernel wrote, and problems never quote the file.
+/** Routes kept per file; more is a problem (the table is then incomplete). */
+export const MAX_ROUTES = 8192;
+/** Problems kept per file, then one "…and N more". */
+export const MAX_PROBLEMS = 16;
+/** linux/if.h: IFNAMSIZ, with the terminating NUL. */
+const IFNAMSIZ = 16;
+
+/** Each line of a text (split on \n) with its 1-based number, without an array of them all. */
+function* eachLine(text: string): Generator<[string, number]> {
+  let start = 0;
+  for (let n = 1; start <= text.length; n++) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    yield [text.slice(start, end), n];
+    start = end + 1;
+  }
+}
+
+/** Collects routes and problems within the caps. */
+class Collector {
+  readonly out: ParsedRoutes = { routes: [], problems: [], problemCount: 0 };
+  private dropped = 0;
+  problem(p: string): void {
+    this.out.problemCount++;
+    if (this.out.problems.length < MAX_PROBLEMS) this.out.problems.push(p);
+  }
+  route(r: Route): void {
+    if (this.out.routes.length < MAX_ROUTES) this.out.routes.push(r);
+    else this.dropped++;
+  }
+  done(): ParsedRoutes {
+    if (this.dropped > 0) this.problem(`more than ${MAX_ROUTES} routes: ${this.dropped} not read`);
+    const more = this.out.problemCount - this.out.problems.length;
+    if (more > 0) this.out.problems.push(`…and ${more} more`);
+    return this.out;
+  }
+}
+
+const validIface = (s: string): boolean => s.length > 0 && s.length < IFNAMSIZ;
+const IPV4_HEADER = /^Iface\s+Destination\s+Gateway\s+Flags\s+RefCnt\s+Use\s+Metric\s+Mask/;
 
 /**
  * Parses /proc/net/route. Addresses are written as the hex of the raw
  * network-order bytes read as a host-order integer, so the byte order of
- * the machine decides how to read them back.
+ * the machine decides how to read them back. An empty file is an empty table:
+ * the kernel writes nothing at all (not even the header) for a namespace
+ * without a main table, e.g. one with only loopback.
  */
 export function parseIpv4Routes(text: string, endianness: 'LE' | 'BE' = os.endianness()): ParsedRoutes {
-  const out: ParsedRoutes = { routes: [], problems: [] };
-  const lines = text.split('\n');
-  if (!/^Iface\s+Destination\s+Gateway\s+Flags\s+RefCnt\s+Use\s+Metric\s+Mask/.test(lines[0] ?? '')) {
-    out.problems.push('line 1: not the header of /proc/net/route');
-    return out;
-  }
+  const c = new Collector();
+  if (typeof text !== 'string' || text.trim() === '') return c.done();
   const addr = (hex: string): bigint | null => {
     if (!/^[0-9A-Fa-f]{8}$/.test(hex)) return null;
     const n = BigInt(`0x${hex}`);
     if (endianness === 'BE') return n;
     return ((n & 0xffn) << 24n) | (((n >> 8n) & 0xffn) << 16n) | (((n >> 16n) & 0xffn) << 8n) | (n >> 24n);
   };
-  lines.slice(1).forEach((raw, i) => {
+  for (const [raw, lineNo] of eachLine(text)) {
+    if (lineNo === 1) {
+      if (!IPV4_HEADER.test(raw.slice(0, 200))) {
+        c.problem('line 1: not the header of /proc/net/route');
+        return c.done();
+      }
+      continue;
+    }
     const line = raw.trim();
-    if (line === '') return;
-    const f = line.split(/\s+/);
+    if (line === '') continue;
+    const f = line.split(/\s+/, 12);
     const dst = addr(f[1] ?? '');
     const gw = addr(f[2] ?? '');
     const mask = addr(f[7] ?? '');
     const len = mask === null ? null : maskLength(mask, 4);
-    if (f.length < 8 || dst === null || gw === null || len === null || !/^[0-9A-Fa-f]{1,8}$/.test(f[3]!) || !/^\d+$/.test(f[6]!)) {
-      out.problems.push(`line ${i + 2}: not a route: ${JSON.stringify(line.slice(0, 120))}`);
-      return;
+    if (f.length < 8 || dst === null || gw === null || len === null || !/^[0-9A-Fa-f]{1,8}$/.test(f[3]!) || !/^\d{1,10}$/.test(f[6]!) || !validIface(f[0]!)) {
+      c.problem(`line ${lineNo}: not a route`);
+      continue;
     }
     const flags = Number.parseInt(f[3]!, 16);
     const iface = f[0] === '*' ? null : f[0]!;
     const kind: RouteKind = flags & RTF_REJECT ? 'reject' : iface === null && !(flags & RTF_GATEWAY) ? 'blackhole' : 'unicast';
-    out.routes.push({
+    c.route({
       family: 4,
       iface,
       destination: { family: 4, value: dst },
@@ -76,8 +132,8 @@ export function parseIpv4Routes(text: string, endianness: 'LE' | 'BE' = os.endia
       metric: Number(f[6]),
       kind,
     });
-  });
-  return out;
+  }
+  return c.done();
 }
 
 const METRIC_NULL_ENTRY = 0xffffffff;
@@ -89,30 +145,32 @@ const METRIC_NULL_ENTRY = 0xffffffff;
  * a configured route and is left out.
  */
 export function parseIpv6Routes(text: string): ParsedRoutes {
-  const out: ParsedRoutes = { routes: [], problems: [] };
-  text.split('\n').forEach((raw, i) => {
+  const c = new Collector();
+  if (typeof text !== 'string') return c.done();
+  for (const [raw, lineNo] of eachLine(text)) {
     const line = raw.trim();
-    if (line === '') return;
-    const f = line.split(/\s+/);
+    if (line === '') continue;
+    const f = line.split(/\s+/, 11);
     const ok =
       f.length === 10 &&
       /^[0-9a-fA-F]{32}$/.test(f[0]!) &&
       /^[0-9a-fA-F]{2}$/.test(f[1]!) &&
       /^[0-9a-fA-F]{32}$/.test(f[4]!) &&
       /^[0-9a-fA-F]{8}$/.test(f[5]!) &&
-      /^[0-9a-fA-F]{8}$/.test(f[8]!);
+      /^[0-9a-fA-F]{8}$/.test(f[8]!) &&
+      validIface(f[9]!);
     const len = ok ? Number.parseInt(f[1]!, 16) : -1;
     if (!ok || len > 128) {
-      out.problems.push(`line ${i + 1}: not an IPv6 route: ${JSON.stringify(line.slice(0, 160))}`);
-      return;
+      c.problem(`line ${lineNo}: not an IPv6 route`);
+      continue;
     }
     const flags = Number.parseInt(f[8]!, 16);
     const metric = Number.parseInt(f[5]!, 16);
     const dst = BigInt(`0x${f[0]}`);
     const iface = f[9]!;
-    if (flags & RTF_REJECT && metric === METRIC_NULL_ENTRY && len === 0 && iface === 'lo') return;
+    if (flags & RTF_REJECT && metric === METRIC_NULL_ENTRY && len === 0 && iface === 'lo') continue;
     const hop = BigInt(`0x${f[4]}`);
-    out.routes.push({
+    c.route({
       family: 6,
       iface,
       destination: { family: 6, value: dst },
@@ -122,8 +180,8 @@ export function parseIpv6Routes(text: string): ParsedRoutes {
       metric,
       kind: flags & RTF_REJECT ? 'reject' : 'unicast',
     });
-  });
-  return out;
+  }
+  return c.done();
 }
 
 /**
@@ -154,9 +212,12 @@ export interface RoutesFacts {
   v6: TextRead;
 }
 
-/** <dir>/route and <dir>/ipv6_route, where dir is <procRoot>/<pid>/net. */
+/**
+ * <dir>/route and <dir>/ipv6_route, where dir is <procRoot>/<pid>/net; at
+ * most 1 MiB each (a namespace's owner decides how many routes it has).
+ */
 export async function readRoutes(netDir: string): Promise<RoutesFacts> {
-  const [v4, v6] = await Promise.all([readText(`${netDir}/route`), readText(`${netDir}/ipv6_route`)]);
+  const [v4, v6] = await Promise.all([readText(`${netDir}/route`, TABLE_FILE_MAX), readText(`${netDir}/ipv6_route`, TABLE_FILE_MAX)]);
   return { v4, v6 };
 }
 
@@ -164,27 +225,45 @@ export interface RouteTables {
   v4: ParsedRoutes | null;
   /** null when the namespace has no IPv6 (no ipv6_route file). */
   v6: ParsedRoutes | null;
-  /** Read errors and parse problems, each naming its file. */
+  /** Read errors and parse problems, each naming its file (each file's list capped, see ParsedRoutes). */
   problems: string[];
+  /** How many problems there were in all. */
+  problemCount: number;
 }
 
 export function parseRouteFacts(facts: RoutesFacts): RouteTables {
   const problems: string[] = [];
+  let problemCount = 0;
   let v4: ParsedRoutes | null = null;
   let v6: ParsedRoutes | null = null;
-  if (facts.v4.error) problems.push(facts.v4.error.message);
-  else {
+  if (facts.v4.error) {
+    problems.push(facts.v4.error.message);
+    problemCount++;
+  } else {
     v4 = parseIpv4Routes(facts.v4.text);
     problems.push(...v4.problems.map((p) => `${facts.v4.path}: ${p}`));
+    problemCount += v4.problemCount;
+    if (facts.v4.truncated) {
+      problems.push(truncatedProblem(facts.v4.path, TABLE_FILE_MAX));
+      problemCount++;
+    }
   }
   if (facts.v6.error) {
     // No ipv6_route: IPv6 is disabled in this namespace (or on the node).
-    if (facts.v6.error.code !== 'ENOENT') problems.push(facts.v6.error.message);
+    if (facts.v6.error.code !== 'ENOENT') {
+      problems.push(facts.v6.error.message);
+      problemCount++;
+    }
   } else {
     v6 = parseIpv6Routes(facts.v6.text);
     problems.push(...v6.problems.map((p) => `${facts.v6.path}: ${p}`));
+    problemCount += v6.problemCount;
+    if (facts.v6.truncated) {
+      problems.push(truncatedProblem(facts.v6.path, TABLE_FILE_MAX));
+      problemCount++;
+    }
   }
-  return { v4, v6, problems };
+  return { v4, v6, problems, problemCount };
 }
 
 /** Interfaces the routes to the given servers go out of (for the interfaces check). */
@@ -210,11 +289,13 @@ const MAX_LISTED_ROUTES = 16;
 export function checkRoutes(v: Vantage, tables: RouteTables, servers: readonly string[], localAddresses: ReadonlySet<string> = new Set()): Finding[] {
   const findings: Finding[] = [];
   if (tables.problems.length > 0) {
+    // Hand-built tables (tests) may lack the count.
+    const count = Math.max(tables.problemCount ?? 0, tables.problems.length);
     findings.push(
       vantageFinding(v, {
         code: 'routes/unreadable',
         severity: 'warning',
-        message: `The routing table of this namespace could not be fully read: ${tables.problems[0]}${tables.problems.length > 1 ? ` (and ${plural(tables.problems.length - 1, 'more problem')})` : ''}.`,
+        message: `The routing table of this namespace could not be fully read: ${tables.problems[0]}${count > 1 ? ` (and ${plural(count - 1, 'more problem')})` : ''}.`,
         evidence: { problems: tables.problems.slice(0, 20) },
       }),
     );

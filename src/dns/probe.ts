@@ -28,7 +28,8 @@ import {
 } from '../netns/binding.js';
 import { buildQuery, normalizeType, type BuiltQuery, type QueryOptions, type QueryType } from './query.js';
 import { reasonForCode, type Reason } from './reasons.js';
-import { MAX_MESSAGE, normalizeIp, RCODES, validateReply, type Expectation, type ExpectMatch, type Verdict } from './validate.js';
+import { MAX_DETAIL, MAX_MESSAGE, normalizeIp, RCODES, validateReply, type Expectation, type ExpectMatch, type Verdict } from './validate.js';
+import { capString } from '../text/untrusted.js';
 
 export interface ProbeOptions {
   /** 'host' (default), a namespace path, or an open NetnsHandle. */
@@ -164,7 +165,10 @@ export function reasonFromError(err: unknown): Reason {
   return reasonForCode(code, typeof syscall === 'string' ? syscall : undefined);
 }
 
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+// A detail may quote a DNS reply (validate.ts caps those) or an error; every
+// detail of a result is at most MAX_DETAIL characters, kept raw (text output
+// escapes it).
+const messageOf = (err: unknown): string => capString(err instanceof Error ? err.message : String(err), MAX_DETAIL);
 
 type Attempt =
   | { replied: true; verdict: Verdict; rttSeconds: number }
@@ -201,7 +205,7 @@ function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBe
     transport,
     truncated,
   };
-  if (v.detail !== undefined) result.detail = v.detail;
+  if (v.detail !== undefined) result.detail = capString(v.detail, MAX_DETAIL);
   return result;
 }
 
@@ -229,7 +233,7 @@ async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
     rttSeconds: null,
     transport: 'tcp',
     truncated: true,
-    detail: `UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`,
+    detail: capString(`UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`, MAX_DETAIL),
   };
 }
 

@@ -4,12 +4,26 @@
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
+import { capList, capString } from '../text/untrusted.js';
 import type { Question } from './query.js';
 import type { Reason } from './reasons.js';
 
+// Bounds. A DNS server's reply is untrusted: whatever its bytes, a Verdict
+// holds at most MAX_ANSWERS answers (then "…and N more"), each at most
+// MAX_FIELD characters (a decoded name is at most 254), and a detail of at
+// most MAX_DETAIL characters; decoding work is linear in the reply's size
+// (see nameDecodingSteps).
+/** Answers kept in a Verdict. */
+export const MAX_ANSWERS = 16;
+/** Characters of a Verdict's detail. */
+export const MAX_DETAIL = 512;
+/** Characters of a name from the reply quoted in a detail. */
+const MAX_QUOTED = 128;
+const quote = (s: unknown): string => capString(s, MAX_QUOTED);
+
 export type Check = { ok: true } | { ok: false; reason: Reason; detail: string };
 const PASS: Check = { ok: true };
-const fail = (reason: Reason, detail: string): Check => ({ ok: false, reason, detail });
+const fail = (reason: Reason, detail: string): Check => ({ ok: false, reason, detail: capString(detail, MAX_DETAIL) });
 
 /** The largest DNS message there is (TCP's 2-byte length). */
 export const MAX_MESSAGE = 65_535;
@@ -36,6 +50,98 @@ export function readHeader(buf: Uint8Array): ReplyHeader | null {
   };
 }
 
+// Types whose data dns-packet (5.x) decodes names in, and where those names
+// start: at an offset into the data, or (SOA, RP) a second one right after
+// the first; NAPTR's follows three character-strings.
+const T = { NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, RP: 17, SRV: 33, NAPTR: 35, DNAME: 39, RRSIG: 46, NSEC: 47 } as const;
+const NAME_AT: ReadonlyMap<number, number> = new Map([
+  [T.NS, 0], [T.CNAME, 0], [T.PTR, 0], [T.DNAME, 0], [T.NSEC, 0], [T.SOA, 0], [T.RP, 0],
+  [T.MX, 2], [T.SRV, 6], [T.RRSIG, 18],
+]);
+
+/**
+ * What decoding the names of a reply costs dns-packet: the loop steps of its
+ * name decoder (labels read plus compression pointers followed) over every
+ * name it would decode, or a framing problem. dns-packet follows pointers to
+ * earlier offsets with no limit of its own, so a reply made of pointer chains
+ * (or of many pointers to a 127-label name) costs time quadratic in its size:
+ * 0.8 s of the JS thread for a crafted 64 KiB TCP reply. This walk is linear:
+ * steps[p], the cost of a name starting at p, comes from two passes.
+ */
+export function nameDecodingSteps(buf: Uint8Array): { ok: true; steps: number } | { ok: false; detail: string } {
+  const n = buf.length;
+  if (n < HEADER_BYTES) return { ok: false, detail: 'shorter than a DNS header' };
+  // Backwards: from p, how many labels until a terminator, and the pointer (if any) that ends them.
+  const labels = new Uint16Array(n);
+  const pointer = new Int32Array(n).fill(-1);
+  for (let p = n - 1; p >= 0; p--) {
+    const b = buf[p]!;
+    if ((b & 0xc0) === 0xc0) {
+      if (p + 1 < n) pointer[p] = ((b & 0x3f) << 8) | buf[p + 1]!;
+    } else if ((b & 0xc0) === 0 && b !== 0) {
+      const next = p + 1 + b;
+      labels[p] = next < n ? Math.min(labels[next]! + 1, 128) : 1; // dns-packet stops a name at 127 labels (254 bytes)
+      if (next < n) pointer[p] = pointer[next]!;
+    }
+  }
+  // Forwards: a pointer is followed only to an offset before where its segment started.
+  const steps = new Float64Array(n);
+  for (let p = 0; p < n; p++) {
+    const q = pointer[p]!;
+    steps[p] = labels[p]! + 1 + (q >= 0 && q < p ? steps[q]! : 0);
+  }
+  /** Bytes a name at p takes where it is written (labels, then a terminator or a pointer), or -1. */
+  const nameBytes = (p: number): number => {
+    let o = p;
+    while (o < n) {
+      const b = buf[o]!;
+      if (b === 0) return o + 1 - p;
+      if ((b & 0xc0) === 0xc0) return o + 2 <= n ? o + 2 - p : -1;
+      if ((b & 0xc0) !== 0) return -1;
+      o += 1 + b;
+    }
+    return -1;
+  };
+  const count = (at: number): number => (buf[at]! << 8) | buf[at + 1]!;
+  let total = 0;
+  let o = HEADER_BYTES;
+  const qd = count(4);
+  for (let i = 0; i < qd; i++) {
+    const len = o < n ? nameBytes(o) : -1;
+    if (len < 0 || o + len + 4 > n) return { ok: false, detail: `question ${i + 1} is cut short or malformed` };
+    total += steps[o]!;
+    o += len + 4;
+  }
+  const records = count(6) + count(8) + count(10);
+  for (let i = 0; i < records; i++) {
+    const len = o < n ? nameBytes(o) : -1;
+    if (len < 0 || o + len + 10 > n) return { ok: false, detail: `record ${i + 1} is cut short or malformed` };
+    total += steps[o]!;
+    const type = count(o + len);
+    const start = o + len + 10;
+    const end = start + count(o + len + 8);
+    if (end > n) return { ok: false, detail: `record ${i + 1} is cut short` };
+    let at = NAME_AT.get(type);
+    if (type === T.NAPTR) {
+      // order, preference, then flags, services and regexp (character-strings), then the replacement.
+      at = 4;
+      for (let k = 0; k < 3 && start + at < n; k++) at += 1 + buf[start + at]!;
+    }
+    if (at !== undefined && start + at < n) {
+      total += steps[start + at]!;
+      if (type === T.SOA || type === T.RP) {
+        const first = nameBytes(start + at);
+        if (first > 0 && start + at + first < n) total += steps[start + at + first]!;
+      }
+    }
+    o = end;
+  }
+  return { ok: true, steps: total };
+}
+
+/** The name-decoding steps a reply of this many bytes may take: twice its size and some (real replies take under one per byte). */
+export const nameStepBudget = (bytes: number): number => 2 * bytes + 4096;
+
 export type Decoded =
   | { ok: true; packet: DecodedPacket }
   | { ok: false; reason: 'bad-reply'; detail: string; header: ReplyHeader | null };
@@ -47,6 +153,7 @@ export type Decoded =
  * recognised by its ID and TC flag.
  */
 export function decodeReply(buf: Uint8Array, maxBytes: number = MAX_MESSAGE): Decoded {
+  if (!(buf instanceof Uint8Array)) return { ok: false, reason: 'bad-reply', detail: 'reply is not bytes', header: null };
   const header = readHeader(buf);
   const bad = (detail: string): Decoded => ({ ok: false, reason: 'bad-reply', detail, header });
   if (buf.length > maxBytes) return bad(`reply is ${buf.length} bytes, more than the ${maxBytes} allowed`);
@@ -58,12 +165,17 @@ export function decodeReply(buf: Uint8Array, maxBytes: number = MAX_MESSAGE): De
   if (HEADER_BYTES + count(4) * 5 + records * 11 > buf.length) {
     return bad(`malformed reply: ${count(4)} questions and ${records} records cannot fit in ${buf.length} bytes`);
   }
+  const cost = nameDecodingSteps(buf);
+  if (!cost.ok) return bad(`malformed reply: ${cost.detail}`);
+  if (cost.steps > nameStepBudget(buf.length)) {
+    return bad(`malformed reply: its compressed names take ${cost.steps} steps to decode, more than the ${nameStepBudget(buf.length)} allowed for ${buf.length} bytes`);
+  }
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   let packet: DecodedPacket;
   try {
     packet = dnsPacket.decode(bytes);
   } catch (err) {
-    return bad(`malformed reply: ${err instanceof Error ? err.message : String(err)}`);
+    return bad(`malformed reply: ${capString(err instanceof Error ? err.message : String(err), MAX_QUOTED)}`);
   }
   // dns-packet does not bound-check every record: a cut-short record "decodes"
   // but claims more bytes than there are.
@@ -92,7 +204,7 @@ export function checkQuestion(packet: DecodedPacket, q: Question): Check {
   const got = qs[0]!;
   const gotClass = got.class ?? 'IN';
   if (!sameName(got.name, q.name) || got.type !== q.type || gotClass !== q.class) {
-    return fail('bad-reply', `reply question ${got.name} ${gotClass} ${got.type} does not match ${q.name} ${q.class} ${q.type}`);
+    return fail('bad-reply', `reply question ${quote(got.name)} ${quote(gotClass)} ${quote(got.type)} does not match ${q.name} ${q.class} ${q.type}`);
   }
   return PASS;
 }
@@ -167,8 +279,9 @@ export function checkExpected(packet: DecodedPacket, expected: readonly string[]
   const missing = expected.filter((ip) => !gotSet.has(ip));
   const extra = match === 'equal' ? got.filter((ip) => !expected.includes(ip)) : [];
   if (missing.length === 0 && extra.length === 0) return PASS;
-  const parts = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.join(', ')}` : ''];
-  return fail('wrong-answer', `answers [${got.join(', ')}]: ${parts.filter(Boolean).join('; ')}`);
+  const list = (xs: readonly string[]): string => capList(xs, 8, MAX_QUOTED).join(', ');
+  const parts = [missing.length ? `missing ${list(missing)}` : '', extra.length ? `unexpected ${list(extra)}` : ''];
+  return fail('wrong-answer', `answers [${list(got)}]: ${parts.filter(Boolean).join('; ')}`);
 }
 
 export interface Expectation {
@@ -190,6 +303,7 @@ export interface Verdict {
   detail?: string;
   /** Rcode name, or null when the reply could not be decoded. */
   rcode: string | null;
+  /** answersOf the reply, capped: at most MAX_ANSWERS, then "…and N more". */
   answers: string[];
   /** The reply had TC set: over UDP, a retry over TCP is due. */
   tc: boolean;
@@ -213,7 +327,7 @@ export function validateReply(reply: Uint8Array, exp: Expectation): Verdict {
     if (!c.ok) return { ok: false, reason: c.reason, detail: c.detail, rcode: null, answers: [], tc: false };
   }
   const rcode = rcodeName(rcodeOf(p));
-  const answers = answersOf(p);
+  const answers = capList(answersOf(p), MAX_ANSWERS);
   const expected = exp.expectAnswers;
   const checks: Array<() => Check> = [
     () => checkNotTruncated(p),

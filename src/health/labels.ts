@@ -7,8 +7,14 @@
 // in /status and the logs, not in the label). Two namespaces that would get
 // the same name (a pod whose sandbox was recreated while the old one
 // lingers) are told apart by appending the namespace id to all but the first.
+//
+// Pod names and namespaces may come from Docker labels, which a container's
+// creator chooses: a label is capped at MAX_FIELD characters (before the
+// namespace id is appended, so labels stay unique). It is kept raw here (for
+// /status and logs, whose JSON escapes it); metrics and text escape it.
 import type { Vantage } from '../netns/vantage.js';
 import type { Target } from '../sweep.js';
+import { MAX_FIELD, capString } from '../text/untrusted.js';
 
 export const HOST_LABEL = 'host';
 
@@ -25,7 +31,7 @@ export function vantageLabels(vantages: readonly Vantage[]): Map<string, string>
   const used = new Set<string>();
   for (const v of vantages) {
     if (out.has(v.id)) continue;
-    let label = baseVantageLabel(v);
+    let label = capString(baseVantageLabel(v), MAX_FIELD);
     if (used.has(label)) label = `${label} ${v.id}`;
     used.add(label);
     out.set(v.id, label);
@@ -39,6 +45,6 @@ export const targetLabel = (t: Pick<Target, 'server' | 'port'>): string => (t.se
 /** The pod a vantage belongs to, for logs and /status: "namespace/name", else its UID, else undefined. */
 export function podOf(v: Vantage): string | undefined {
   if (v.hostNetwork) return undefined;
-  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
-  return v.podUid;
+  if (v.podNamespace && v.podName) return capString(`${v.podNamespace}/${v.podName}`, MAX_FIELD);
+  return v.podUid === undefined ? undefined : capString(v.podUid, MAX_FIELD);
 }

@@ -4,6 +4,7 @@
 import type { VantageReport } from '../sweep.js';
 import type { Check } from './model.js';
 import { podOf, vantageLabels } from './labels.js';
+import { MAX_ITEMS, capList, capString } from '../text/untrusted.js';
 import { GROUPS, type Group, type Override, type Verdict } from './verdict.js';
 
 export interface SweepInfo {
@@ -76,8 +77,9 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
         ...(pod === undefined ? {} : { pod }),
         ...(v.podUid === undefined ? {} : { podUid: v.podUid }),
         pid: v.pid,
-        ...(v.comm === undefined ? {} : { comm: v.comm }),
-        containers: v.containerNames.length > 0 ? v.containerNames : v.containerIds.map((id) => id.slice(0, 12)),
+        // Names a container chose: capped (discovery caps them already); the JSON sink escapes them.
+        ...(v.comm === undefined ? {} : { comm: capString(v.comm) }),
+        containers: capList(v.containerNames.length > 0 ? v.containerNames : v.containerIds.map((id) => id.slice(0, 12)), MAX_ITEMS + 1), // + 1: room for discovery's "…and N more"
         status: r.status,
         ...(r.detail === undefined ? {} : { detail: r.detail }),
         ...(r.resolvConf === undefined ? {} : { resolvConf: r.resolvConf }),

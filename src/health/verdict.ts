@@ -12,6 +12,7 @@
 // nothing, so it knows nothing. Any other empty group (no pod on the node,
 // transport not configured) is 200 with "no checks".
 import type { Check } from './model.js';
+import { capString } from '../text/untrusted.js';
 
 export const GROUPS = ['all', 'host', 'pods', 'udp', 'tcp'] as const;
 export type Group = (typeof GROUPS)[number];
@@ -61,19 +62,23 @@ export interface Verdict {
 
 /** Shown in a reason, at most. */
 const MAX_LISTED = 3;
+/** A reason is one line of at most this many characters (each listed check gets a share). */
+export const MAX_REASON = 1000;
+const MAX_PART = 120;
 
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10}s`;
 const checksWord = (n: number): string => (n === 1 ? 'check' : 'checks');
 
+/** One failing check for a reason: its parts capped (the label and the detail may quote a container or a DNS reply); /healthz and STATUS= escape the whole line. */
 export const describeCheck = (c: Check): string =>
-  `${c.vantageLabel} -> ${c.targetLabel} ${c.transport} ${c.query}: ${c.last.reason}${c.last.detail ? ` (${c.last.detail})` : ''}`;
+  `${capString(c.vantageLabel, MAX_PART)} -> ${capString(c.targetLabel, MAX_PART)} ${c.transport} ${capString(c.query, MAX_PART)}: ${c.last.reason}${c.last.detail ? ` (${capString(c.last.detail, MAX_PART)})` : ''}`;
 
 export function evaluate(group: Group, input: VerdictInput): Verdict {
   const members = input.checks.filter((c) => inGroup(group, c));
   const bad = members.filter((c) => c.state === 'unhealthy');
   const base = { checks: members.length, unhealthy: bad.length };
   const ok = (reason: string): Verdict => ({ ...base, healthy: true, status: 200, reason: `ok: ${reason}` });
-  const fail = (reason: string): Verdict => ({ ...base, healthy: false, status: 503, reason });
+  const fail = (reason: string): Verdict => ({ ...base, healthy: false, status: 503, reason: capString(reason, MAX_REASON) });
 
   if (input.override === 'healthy') return ok('maintenance override (health.override is "healthy")');
   if (input.override === 'unhealthy') return fail('unhealthy: maintenance override (health.override is "unhealthy")');

@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GROUP_PATHS, GROUPS, type Group, type Verdict } from '../health/verdict.js';
 import type { Logger } from '../log.js';
+import { capString, escapeControl, safeJsonStringify, safeText } from '../text/untrusted.js';
 
 export interface HttpApp {
   metrics(): Promise<{ contentType: string; body: string }>;
@@ -59,11 +60,11 @@ export function createHandler(app: HttpApp, log?: Logger): (req: IncomingMessage
     const path = requestPath(req.url);
     const known = path !== null && (path === '/' || path === '/metrics' || path === '/status' || BY_PATH.has(path));
     if (!known) {
-      send(req, res, 404, TEXT, `not found: ${path ?? String(req.url)}\n\n${INDEX}`);
+      send(req, res, 404, TEXT, `not found: ${safeText(path ?? String(req.url))}\n\n${INDEX}`);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      send(req, res, 405, TEXT, `method ${req.method ?? ''} not allowed: use GET or HEAD\n`, { Allow: 'GET, HEAD' });
+      send(req, res, 405, TEXT, `method ${safeText(req.method ?? '', 32)} not allowed: use GET or HEAD\n`, { Allow: 'GET, HEAD' });
       return;
     }
     if (path === '/') {
@@ -72,15 +73,17 @@ export function createHandler(app: HttpApp, log?: Logger): (req: IncomingMessage
       const m = await app.metrics();
       send(req, res, 200, m.contentType, m.body);
     } else if (path === '/status') {
-      send(req, res, 200, JSON_TYPE, `${JSON.stringify(app.status(), null, 2)}\n`);
+      // Values are capped where they enter; C1 controls and bidi marks (raw in JSON.stringify's output) are escaped here.
+      send(req, res, 200, JSON_TYPE, `${safeJsonStringify(app.status(), 2)}\n`);
     } else {
       const v = app.health(BY_PATH.get(path)!);
-      send(req, res, v.status, TEXT, `${v.reason}\n`);
+      // One line whatever the reason quotes (pod names, details of DNS replies): control characters escaped.
+      send(req, res, v.status, TEXT, `${escapeControl(v.reason)}\n`);
     }
   };
   return (req, res) => {
     route(req, res).catch((err: unknown) => {
-      log?.error('http request failed', { method: req.method, url: req.url, err });
+      log?.error('http request failed', { method: capString(req.method, 32), url: capString(req.url), err });
       if (!res.headersSent) send(req, res, 500, TEXT, 'internal error\n');
       else res.destroy();
     });

@@ -7,19 +7,17 @@
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
-import {
+import type {
   AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   EventsV1Api,
-  Observable,
-  PatchStrategy,
+  ConfigurationOptions,
   V1MicroTime,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type ObservableMiddleware,
+  KubeConfig,
+  ObservableMiddleware,
 } from '@kubernetes/client-node';
+import { kubeLib } from './lib.js';
 import { kubeConfigOf, type KubeConnection } from './connection.js';
 import { toDeploymentInfo, toLeaseInfo, toNodeConditions, toPodInfo, toServiceInfo } from './convert.js';
 import { KubeApiError, toKubeApiError } from './errors.js';
@@ -78,7 +76,7 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 /** A Kubernetes Time without the milliseconds JavaScript adds (RFC 3339, as the API server writes it). */
 const kubeTime = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-const micro = (d: Date | undefined): V1MicroTime | undefined => (d ? new V1MicroTime(d.getTime()) : undefined);
+const micro = (d: Date | undefined): V1MicroTime | undefined => (d ? new (kubeLib().V1MicroTime)(d.getTime()) : undefined);
 
 export class KubeClient implements KubeApi {
   readonly #kc: KubeConfig;
@@ -95,10 +93,11 @@ export class KubeClient implements KubeApi {
     if (!kc) throw new Error('KubeClient needs a connection with credentials (source is "none")');
     this.#kc = kc;
     this.server = this.#kc.getCurrentCluster()!.server.replace(/\/+$/, '');
-    this.#core = this.#kc.makeApiClient(CoreV1Api);
-    this.#apps = this.#kc.makeApiClient(AppsV1Api);
-    this.#coordination = this.#kc.makeApiClient(CoordinationV1Api);
-    this.#events = this.#kc.makeApiClient(EventsV1Api);
+    const k = kubeLib();
+    this.#core = this.#kc.makeApiClient(k.CoreV1Api);
+    this.#apps = this.#kc.makeApiClient(k.AppsV1Api);
+    this.#coordination = this.#kc.makeApiClient(k.CoordinationV1Api);
+    this.#events = this.#kc.makeApiClient(k.EventsV1Api);
     this.#timeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#instance = opts.reportingInstance;
   }
@@ -109,12 +108,12 @@ export class KubeClient implements KubeApi {
     const timeout: ObservableMiddleware = {
       pre: (ctx) => {
         ctx.setSignal(AbortSignal.timeout(ms));
-        return new Observable(Promise.resolve(ctx));
+        return new (kubeLib().Observable)(Promise.resolve(ctx));
       },
-      post: (res) => new Observable(Promise.resolve(res)),
+      post: (res) => new (kubeLib().Observable)(Promise.resolve(res)),
     };
     const base: ConfigurationOptions = { middleware: [timeout], middlewareMergeStrategy: 'append' };
-    return contentType ? setHeaderOptions('Content-Type', contentType, base) : base;
+    return contentType ? kubeLib().setHeaderOptions('Content-Type', contentType, base) : base;
   }
 
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -192,7 +191,7 @@ export class KubeClient implements KubeApi {
 
   async patchDeployment(ref: ObjectRef, ops: JsonPatchOp[]): Promise<DeploymentInfo> {
     const d = await this.#call(`patch deployment ${ref.namespace}/${ref.name}`, () =>
-      this.#apps.patchNamespacedDeployment({ name: ref.name, namespace: ref.namespace, body: ops, fieldManager: REPORTING_CONTROLLER }, this.#options(PatchStrategy.JsonPatch)),
+      this.#apps.patchNamespacedDeployment({ name: ref.name, namespace: ref.namespace, body: ops, fieldManager: REPORTING_CONTROLLER }, this.#options(kubeLib().PatchStrategy.JsonPatch)),
     );
     return toDeploymentInfo(d);
   }
@@ -260,7 +259,7 @@ export class KubeClient implements KubeApi {
       },
     };
     await this.#call(`patch status of node ${node}`, () =>
-      this.#core.patchNodeStatus({ name: node, body, fieldManager: REPORTING_CONTROLLER }, this.#options(PatchStrategy.StrategicMergePatch)),
+      this.#core.patchNodeStatus({ name: node, body, fieldManager: REPORTING_CONTROLLER }, this.#options(kubeLib().PatchStrategy.StrategicMergePatch)),
     );
   }
 

@@ -9,7 +9,8 @@
 // certificate, exec plugin, auth providers): the kubeconfig is handed to it.
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeLib } from './lib.js';
 
 export type KubeSource = 'kubeconfig' | 'env' | 'in-cluster' | 'none';
 
@@ -73,7 +74,7 @@ function loadFile(path: string, into?: KubeConfig): KubeConfig {
     const code = (err as NodeJS.ErrnoException).code;
     throw new KubeConfigError(path, code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message, err);
   }
-  const kc = new KubeConfig();
+  const kc = new (kubeLib().KubeConfig)();
   try {
     kc.loadFromString(text);
   } catch (err) {
@@ -141,7 +142,7 @@ export function resolveKubeConnection(opts: ResolveOptions): KubeConnection {
   const root = opts.inClusterRoot ?? '';
   const tokenFile = `${root}${SERVICE_ACCOUNT_DIR}/token`;
   if (env.KUBERNETES_SERVICE_HOST && env.KUBERNETES_SERVICE_PORT && readable(tokenFile)) {
-    const kc = new KubeConfig();
+    const kc = new (kubeLib().KubeConfig)();
     const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
     // loadFromCluster reads process.env; give it the environment this resolution was asked about.
     process.env.KUBERNETES_SERVICE_HOST = env.KUBERNETES_SERVICE_HOST;

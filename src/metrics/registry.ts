@@ -14,6 +14,7 @@ import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
 import type { VantageSource } from '../netns/vantage.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
 import { METRICS, PROBE_REASONS, REMEDY_ZERO_SERIES, RTT_BUCKETS, SWEEP_BUCKETS, type MetricDef } from './definitions.js';
+import { MAX_FIELD, capString, escapeControl } from '../text/untrusted.js';
 
 export interface EngineView {
   running: boolean;
@@ -35,6 +36,14 @@ type PathLabels = Record<'vantage' | 'target' | 'transport', string>;
 
 const VANTAGE_SOURCES: readonly VantageSource[] = ['host', 'proc', 'docker', 'proc+docker'];
 const VANTAGE_STATUSES = ['probed', 'gone', 'inaccessible'] as const;
+
+/**
+ * A label value: the vantage label may carry a pod name from a Docker label
+ * (see health/labels.ts), so it is capped and shown escaped like any text
+ * people read. escapeControl is one-to-one, so distinct labels stay distinct.
+ */
+export const MAX_LABEL_VALUE = 2 * MAX_FIELD;
+export const labelValue = (s: string): string => escapeControl(capString(s, MAX_LABEL_VALUE));
 
 const pathKey = (l: PathLabels): string => `${l.vantage}\u0000${l.target}\u0000${l.transport}`;
 const sameLabels = (a: Record<string, string>, b: Record<string, string>): boolean => Object.keys(a).every((k) => a[k] === b[k]);
@@ -130,7 +139,7 @@ export class DaemonMetrics {
     const pathSeries = new Map<string, PathLabels>();
     const counts = { healthy: 0, unhealthy: 0 };
     for (const c of checks) {
-      const l: CheckLabels = { vantage: c.vantageLabel, target: c.targetLabel, transport: c.transport, query: c.query };
+      const l: CheckLabels = { vantage: labelValue(c.vantageLabel), target: labelValue(c.targetLabel), transport: c.transport, query: labelValue(c.query) };
       checkSeries.set(c.key, l);
       const p: PathLabels = { vantage: l.vantage, target: l.target, transport: l.transport };
       pathSeries.set(pathKey(p), p);
@@ -157,7 +166,7 @@ export class DaemonMetrics {
 
     for (const row of report.rows) {
       if (row.result.rttSeconds === null) continue;
-      const p: PathLabels = { vantage: labels.get(row.vantage.id) ?? row.vantage.id, target: targetLabel(row.target), transport: row.transport };
+      const p: PathLabels = { vantage: labelValue(labels.get(row.vantage.id) ?? row.vantage.id), target: labelValue(targetLabel(row.target)), transport: row.transport };
       if (pathSeries.has(pathKey(p))) this.#rtt.observe(p, row.result.rttSeconds);
     }
 

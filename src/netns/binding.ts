@@ -96,6 +96,8 @@ export class ExchangeError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly syscall: string;
+  /** UDP datagrams the exchange dropped before it failed (wrong ID or question, empty). */
+  ignored = 0;
   constructor(errno: number, syscall: string, detail?: string, options?: { cause?: unknown }) {
     const code = errnoName(errno);
     super(`${syscall}: ${code}${detail ? ` (${detail})` : ''}`, options);
@@ -107,7 +109,9 @@ export class ExchangeError extends Error {
 }
 
 const ERRNO: Record<string, number> = { ...os.constants.errno };
-const ERRNO_NAMES = new Map<number, string>(Object.entries(ERRNO).map(([k, v]) => [v, k]));
+// The first name of a number wins: EAGAIN, not its alias EWOULDBLOCK; ENOTSUP before EOPNOTSUPP.
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, n] of Object.entries(ERRNO)) if (!ERRNO_NAMES.has(n)) ERRNO_NAMES.set(n, name);
 
 /** Linux errno number -> name (EBADMSG, ...); `E<n>` when unknown. */
 export function errnoName(errno: number): string {
@@ -408,8 +412,18 @@ function runJob(
   nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
   return new Promise((resolve, reject) => {
     pending.set(id, (r) => {
-      if (r.errno === 0 && r.reply) resolve(r as NativeResult & { reply: Buffer });
-      else reject(new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(where)));
+      // Whatever reading the result does, this promise settles.
+      try {
+        if (r.errno === 0 && r.reply) {
+          resolve(r as NativeResult & { reply: Buffer });
+          return;
+        }
+        const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(where));
+        err.ignored = r.ignored ?? 0;
+        reject(err);
+      } catch (err) {
+        reject(err);
+      }
     });
     let refused: NativeError | undefined;
     try {

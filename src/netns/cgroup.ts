@@ -11,6 +11,8 @@
 //   nested (kind)   /docker/<node-id>/kubepods/besteffort/pod<uid>/<id>  (the pod wins)
 // Anything else (host processes, user sessions) yields no pod and no container.
 
+import { capString } from '../text/untrusted.js';
+
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker' | 'podman';
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 
@@ -23,7 +25,7 @@ export interface CgroupInfo {
   containerId?: string;
   runtime?: ContainerRuntime;
   qosClass?: QosClass;
-  /** The cgroup path the answer came from (or the first path when none matched). */
+  /** The cgroup path the answer came from (or the first path when none matched), capped at MAX_FIELD characters. */
   path?: string;
 }
 
@@ -104,6 +106,16 @@ export function parseCgroupPath(path: string): PathInfo {
   return {};
 }
 
+// Bounds. The kernel writes this file, but a container names its own
+// cgroups (cgroup namespaces, delegation), and fixtures may hold anything:
+// at most MAX_LINES lines are read (v1 has one per hierarchy, about 15), a
+// path longer than PATH_MAX is no path the kernel wrote and is skipped, and
+// the path kept in the result is capped at MAX_FIELD characters.
+/** Lines read; real files have one per hierarchy (about 15 under v1, 1 under v2). */
+export const MAX_LINES = 256;
+/** linux/limits.h PATH_MAX. */
+const PATH_MAX = 4096;
+
 const score = (p: PathInfo): number => (p.podUid ? 2 : 0) + (p.containerId ? 1 : 0) + (p.runtime ? 0.5 : 0);
 
 /**
@@ -116,7 +128,14 @@ export function parseCgroup(content: string): CgroupInfo {
   let version: 1 | 2 = 2;
   let best: PathInfo = {};
   let bestPath: string | undefined;
-  for (const line of content.split('\n')) {
+  const text = typeof content === 'string' ? content : '';
+  let start = 0;
+  for (let n = 0; n < MAX_LINES && start <= text.length; n++) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.length > PATH_MAX + 64) continue;
     const first = line.indexOf(':');
     const second = first < 0 ? -1 : line.indexOf(':', first + 1);
     if (second < 0) continue;
@@ -136,6 +155,6 @@ export function parseCgroup(content: string): CgroupInfo {
   if (best.containerId) out.containerId = best.containerId;
   if (best.runtime) out.runtime = best.runtime;
   if (best.qosClass) out.qosClass = best.qosClass;
-  if (bestPath !== undefined) out.path = bestPath;
+  if (bestPath !== undefined) out.path = capString(bestPath);
   return out;
 }

@@ -2,6 +2,7 @@
 // Each source degrades on its own: no Docker socket is a normal state, an
 // unreadable /proc entry is counted and skipped.
 import { hostNetnsInode } from './binding.js';
+import { hostFile } from './container-file.js';
 import { discoverDocker, type DockerDiscovery } from './docker.js';
 import { locateContainers, scanProc, type ScanError, type ScanResult } from './proc-scan.js';
 import { mergeVantages, vantageId, type LocatedContainer, type ProcVantage, type Vantage } from './vantage.js';
@@ -39,7 +40,7 @@ export function hostVantage(hostResolvConf: string): Vantage {
     hostNetwork: true,
     containerIds: [],
     containerNames: [],
-    resolvConfPath: hostResolvConf,
+    resolvConfFile: hostFile(hostResolvConf),
   };
 }
 
@@ -71,7 +72,7 @@ export async function discoverVantages(opts: DiscoverOptions): Promise<Discovery
 // or a /proc with no host process visible, add it from this thread.
 function ensureHost(vantages: Vantage[], scan: ScanResult, opts: DiscoverOptions): Vantage[] {
   if (vantages.some((v) => v.hostNetwork)) {
-    return vantages.map((v) => (v.hostNetwork ? { ...v, resolvConfPath: opts.hostResolvConf } : v));
+    return vantages.map((v) => (v.hostNetwork ? { ...v, resolvConfFile: hostFile(opts.hostResolvConf) } : v));
   }
   const h = hostVantage(opts.hostResolvConf);
   return [{ ...h, dev: scan.host.dev || h.dev, inode: scan.host.inode || h.inode, id: vantageId(scan.host.inode || h.inode) }, ...vantages];

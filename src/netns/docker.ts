@@ -5,8 +5,16 @@
 // with code 'no-socket', for the caller to log once. Every other failure is reported in `error`,
 // never thrown; only invalid options throw. A container that stops or is removed between the list
 // and its inspect is skipped silently.
-import Docker from 'dockerode';
-import type { DockerContainerInfo } from './vantage.js';
+import type Docker from 'dockerode';
+import { MAX_FIELD, MAX_ITEMS, capString } from '../text/untrusted.js';
+import {
+  LABEL_CONTAINER_NAME,
+  LABEL_DOCKER_TYPE,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+  type DockerContainerInfo,
+} from './vantage.js';
 
 /** A running container as the Engine API reports it. */
 export interface DiscoveredContainer extends DockerContainerInfo {
@@ -82,7 +90,8 @@ const errnoCode = (err: unknown): string | undefined => {
 
 /** Maps a failed request to a code and a message that names the socket. */
 export function classifyDockerError(err: unknown, socketPath: string, timedOut: boolean): DockerDiscoveryError {
-  const detail = err instanceof Error ? err.message.trim() : String(err);
+  // An Engine error message may quote what a container's creator chose (its name, an image reference).
+  const detail = capString(err instanceof Error ? err.message.trim() : String(err), MAX_FIELD);
   if (timedOut) return { code: 'timeout', message: `Docker API at ${socketPath} did not answer in time` };
   if (err instanceof BadResponse) return { code: 'bad-response', message: `Docker API at ${socketPath}: ${detail}` };
   const status = statusCode(err);
@@ -105,10 +114,27 @@ export function classifyDockerError(err: unknown, socketPath: string, timedOut: 
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function stringRecord(v: unknown): Record<string, string> {
+// What a container's creator chooses (its name, its labels) is capped as it
+// is read: MAX_FIELD characters each, the labels the merge reads
+// (io.kubernetes.*, see vantage.ts) always kept, any other labels at most
+// MAX_ITEMS. The values are kept raw; text output escapes them.
+const WANTED_LABELS: ReadonlySet<string> = new Set([LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_CONTAINER_NAME, LABEL_DOCKER_TYPE]);
+
+/** A container's labels: string values only, capped (see above). */
+export function stringRecord(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!isObject(v)) return out;
-  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  let others = 0;
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) continue;
+    const val = v[k];
+    if (typeof val !== 'string') continue;
+    if (!WANTED_LABELS.has(k)) {
+      if (others >= MAX_ITEMS || k.length > MAX_FIELD) continue;
+      others++;
+    }
+    out[k] = capString(val, MAX_FIELD);
+  }
   return out;
 }
 
@@ -130,11 +156,11 @@ export function parseContainerInspect(body: unknown, id: string): DiscoveredCont
   const config = isObject(body.Config) ? body.Config : {};
   const hostConfig = isObject(body.HostConfig) ? body.HostConfig : {};
   return {
-    id: typeof body.Id === 'string' && body.Id !== '' ? body.Id : id,
-    name: typeof body.Name === 'string' ? body.Name.replace(/^\//, '') : '',
+    id: capString(typeof body.Id === 'string' && body.Id !== '' ? body.Id : id, MAX_FIELD),
+    name: capString(typeof body.Name === 'string' ? body.Name.replace(/^\//, '') : '', MAX_FIELD),
     pid: Pid,
     labels: stringRecord(config.Labels),
-    networkMode: typeof hostConfig.NetworkMode === 'string' ? hostConfig.NetworkMode : '',
+    networkMode: capString(typeof hostConfig.NetworkMode === 'string' ? hostConfig.NetworkMode : '', MAX_FIELD),
   };
 }
 
@@ -157,7 +183,9 @@ type InspectOutcome = { container: DiscoveredContainer | null } | { error: Docke
 /** Lists the running containers of the Docker Engine at socketPath and inspects each. Never throws on API failures. */
 export async function discoverDocker(options: DockerDiscoveryOptions): Promise<DockerDiscovery> {
   const { socketPath, timeoutMs, concurrency } = validateOptions(options);
-  const docker = new Docker({ socketPath });
+  // Loaded on first use: a node without Docker never pays for dockerode.
+  const { default: DockerClient } = await import('dockerode');
+  const docker: Docker = new DockerClient({ socketPath });
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), timeoutMs);
   const fail = (err: unknown): DockerDiscoveryError => classifyDockerError(err, socketPath, deadline.signal.aborted);

@@ -8,8 +8,8 @@
 // time, the process was the same one when the fd was opened, so the fd is its
 // namespace. (dev, inode) alone is not enough: nsfs inode numbers are freed
 // with the namespace and handed to new ones.
-import fs from 'node:fs';
 import { ArgumentError, ExchangeError, NetnsHandle } from './binding.js';
+import { SMALL_FILE_MAX, readBoundedTextSync } from './bounded-read.js';
 import { parseProcStat } from './proc-scan.js';
 import type { Vantage } from './vantage.js';
 
@@ -42,7 +42,9 @@ function currentStartTime(procRoot: string, pid: number): number | Failure {
   const path = `${procRoot}/${pid}/stat`;
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf8');
+    const r = readBoundedTextSync(path, SMALL_FILE_MAX);
+    if (r.truncated) return inaccessible('error', `${path}: larger than 64 KiB, not a /proc stat line`);
+    text = r.text;
   } catch (err) {
     return openFailure(err, path);
   }

@@ -12,7 +12,9 @@
 // The host namespace is <procRoot>/thread-self/ns/net read the same way (for
 // the real /proc: this thread's, never /proc/1's), unless `hostNetns` is given.
 import fs from 'node:fs/promises';
+import { SMALL_FILE_MAX, readBoundedText } from './bounded-read.js';
 import { parseCgroup, type CgroupInfo } from './cgroup.js';
+import { MAX_FIELD, capString } from '../text/untrusted.js';
 import type { DockerContainerInfo, LocatedContainer, NetnsId, ProcVantage } from './vantage.js';
 
 export type NetnsIdentify = 'stat' | 'link-text';
@@ -71,18 +73,29 @@ export function parseProcStat(content: string): ProcStat | undefined {
   // rest[0] is field 3 (state), so field 22 (starttime) is rest[19].
   const start = rest[19];
   if (rest[0] === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
-  return { comm: content.slice(open + 1, close), state: rest[0], startTime: Number(start) };
+  // comm is the process's own choice (prctl PR_SET_NAME, up to 15 bytes from the kernel): capped all the same.
+  return { comm: capString(content.slice(open + 1, close), MAX_FIELD), state: rest[0], startTime: Number(start) };
+}
+
+/**
+ * A small /proc file as text, at most 64 KiB (bounded: its content is sized
+ * by what the process does); more is EFBIG. Throws ProcReadError.
+ */
+async function readSmall(path: string): Promise<string> {
+  let r: { text: string; truncated: boolean };
+  try {
+    r = await readBoundedText(path, SMALL_FILE_MAX);
+  } catch (err) {
+    throw new ProcReadError(path, errCode(err));
+  }
+  if (r.truncated) throw new ProcReadError(path, 'EFBIG');
+  return r.text;
 }
 
 /** Reads and parses <procRoot>/<pid>/stat; throws ProcReadError. */
 export async function readProcStat(procRoot: string, pid: number): Promise<ProcStat> {
   const path = `${procRoot}/${pid}/stat`;
-  let text: string;
-  try {
-    text = await fs.readFile(path, 'utf8');
-  } catch (err) {
-    throw new ProcReadError(path, errCode(err));
-  }
+  const text = await readSmall(path);
   const stat = parseProcStat(text);
   if (!stat) throw new ProcReadError(path, 'EINVAL');
   return stat;
@@ -102,7 +115,7 @@ export async function readNetnsId(path: string, identify: NetnsIdentify = 'stat'
       text = await fs.readlink(path);
     } catch (err) {
       if (errCode(err) !== 'EINVAL') throw err;
-      text = await fs.readFile(path, 'utf8');
+      text = await readSmall(path);
     }
     const m = LINK_TEXT.exec(text);
     if (!m) throw new ProcReadError(path, 'EINVAL');
@@ -151,7 +164,7 @@ async function readMember(procRoot: string, pid: number, identify: NetnsIdentify
   const member: Member = { ...id, pid };
   const path = `${procRoot}/${pid}/cgroup`;
   try {
-    member.cgroup = parseCgroup(await fs.readFile(path, 'utf8'));
+    member.cgroup = parseCgroup(await readSmall(path));
   } catch (err) {
     // Still a member of its netns, only without pod and container.
     errors.push({ pid, path, code: errCode(err) });

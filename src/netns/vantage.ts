@@ -2,6 +2,8 @@
 // pods see DNS. The /proc scan and Docker discovery each produce a list; this
 // file holds the project's own types for both and merges them by (dev, inode).
 import type { ContainerRuntime } from './cgroup.js';
+import { MAX_FIELD, MAX_ITEMS, capList, capString } from '../text/untrusted.js';
+import { containerFile, hostFile, type FileRef } from './container-file.js';
 
 /** Identity of a network namespace: st_dev and st_ino of its nsfs file. */
 export interface NetnsId {
@@ -60,8 +62,12 @@ export interface Vantage extends NetnsId {
   containerIds: string[];
   containerNames: string[];
   runtime?: ContainerRuntime;
-  /** The host: the configured host resolv.conf. Others: <procRoot>/<pid>/root/etc/resolv.conf. */
-  resolvConfPath: string;
+  /**
+   * The resolv.conf its resolvers read. The host and hostNetwork: the
+   * configured host resolv.conf (a host path). Others: /etc/resolv.conf
+   * resolved inside <procRoot>/<pid>/root (see container-file.ts).
+   */
+  resolvConfFile: FileRef;
 }
 
 export interface MergeOptions {
@@ -74,16 +80,29 @@ export const LABEL_POD_NAMESPACE = 'io.kubernetes.pod.namespace';
 export const LABEL_POD_UID = 'io.kubernetes.pod.uid';
 export const LABEL_CONTAINER_NAME = 'io.kubernetes.container.name';
 /** dockershim marks the pause container so; its container-name label is "POD". */
-const LABEL_DOCKER_TYPE = 'io.kubernetes.docker.type';
+export const LABEL_DOCKER_TYPE = 'io.kubernetes.docker.type';
 
 export const vantageId = (inode: number): string => `netns:[${inode}]`;
+
+/** The resolv.conf of a container process: /etc/resolv.conf inside <procRoot>/<pid>/root. */
+export const containerResolvConf = (procRoot: string, pid: number): FileRef => containerFile(`${procRoot}/${pid}/root`, '/etc/resolv.conf');
 const key = (n: NetnsId): string => `${n.dev}:${n.inode}`;
 
 const isSandbox = (c: DockerContainerInfo): boolean =>
   c.labels[LABEL_DOCKER_TYPE] === 'podsandbox' || c.labels[LABEL_CONTAINER_NAME] === 'POD';
 
+// Names, labels and process names are chosen by whoever starts a container:
+// every one is capped (MAX_FIELD) as it enters a Vantage, and a vantage lists
+// at most MAX_ITEMS container names (then "…and N more"). They stay raw here;
+// text output escapes them (see src/text/untrusted.ts).
 const containerName = (c: DockerContainerInfo): string =>
-  c.labels[LABEL_CONTAINER_NAME] ?? c.name.replace(/^\//, '');
+  capString(c.labels[LABEL_CONTAINER_NAME] ?? c.name.replace(/^\//, ''), MAX_FIELD);
+
+/** A label value, capped; undefined when absent. */
+const label = (c: DockerContainerInfo, key: string): string | undefined => {
+  const v = c.labels[key];
+  return v === undefined ? undefined : capString(v, MAX_FIELD);
+};
 
 function fromProc(p: ProcVantage): Vantage {
   const v: Vantage = {
@@ -92,12 +111,12 @@ function fromProc(p: ProcVantage): Vantage {
     inode: p.inode,
     pid: p.pid,
     startTime: p.startTime,
-    comm: p.comm,
+    comm: capString(p.comm, MAX_FIELD),
     source: p.hostNetwork ? 'host' : 'proc',
     hostNetwork: p.hostNetwork,
     containerIds: [...p.containerIds],
     containerNames: [],
-    resolvConfPath: '',
+    resolvConfFile: hostFile(''),
   };
   if (p.podUid && !p.hostNetwork) v.podUid = p.podUid;
   if (p.runtime) v.runtime = p.runtime;
@@ -111,12 +130,12 @@ function fromDocker(c: LocatedContainer): Vantage {
     inode: c.inode,
     pid: c.pid,
     startTime: c.startTime,
-    comm: c.comm,
+    comm: capString(c.comm, MAX_FIELD),
     source: 'docker',
     hostNetwork: false,
     containerIds: [],
     containerNames: [],
-    resolvConfPath: '',
+    resolvConfFile: hostFile(''),
   };
 }
 
@@ -127,9 +146,9 @@ function addContainer(v: Vantage, c: LocatedContainer): void {
   v.runtime ??= 'docker';
   if (v.source === 'proc') v.source = 'proc+docker';
   if (v.hostNetwork) return; // hostNetwork pods share the host vantage; it belongs to none of them
-  v.podUid ??= c.labels[LABEL_POD_UID];
-  v.podNamespace ??= c.labels[LABEL_POD_NAMESPACE];
-  v.podName ??= c.labels[LABEL_POD_NAME];
+  v.podUid ??= label(c, LABEL_POD_UID);
+  v.podNamespace ??= label(c, LABEL_POD_NAMESPACE);
+  v.podName ??= label(c, LABEL_POD_NAME);
 }
 
 function dropUndefined(v: Vantage): Vantage {
@@ -160,22 +179,26 @@ export function mergeVantages(procList: ProcVantage[], dockerList: LocatedContai
     } else if (sandboxRep.has(k) && !isSandbox(c)) {
       v.pid = c.pid;
       v.startTime = c.startTime;
-      v.comm = c.comm;
+      v.comm = capString(c.comm, MAX_FIELD);
       sandboxRep.delete(k);
     }
     addContainer(v, c);
   }
   const list = [...byKey.values()].map((v) => {
     v.containerIds.sort();
-    v.containerNames.sort();
-    v.resolvConfPath = v.hostNetwork ? hostResolvConf : `${procRoot}/${v.pid}/root/etc/resolv.conf`;
+    v.containerNames = capList(v.containerNames.sort(), MAX_ITEMS);
+    v.resolvConfFile = v.hostNetwork ? hostFile(hostResolvConf) : containerResolvConf(procRoot, v.pid);
     return dropUndefined(v);
   });
   return list.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
 }
 
-/** Who lives in a vantage, for people: pod, container names, or the process. */
+/** Who lives in a vantage, for people: pod, container names, or the process. Capped (MAX_FIELD), not escaped. */
 export function vantageLabel(v: Vantage): string {
+  return capString(rawVantageLabel(v), MAX_FIELD);
+}
+
+function rawVantageLabel(v: Vantage): string {
   if (v.hostNetwork) return 'host';
   if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
   if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;

@@ -80,3 +80,87 @@ export function isPlainText(s: string): boolean {
   LONE_SURROGATE.lastIndex = 0;
   return !unsafe && !lone;
 }
+
+/**
+ * capList for a list that may already be a prefix of a longer one: the first
+ * `maxItems` of `items` (each capped), then "…and N more" where N counts
+ * everything past them out of `total` (e.g. a parser keeps 16 search domains
+ * and counts them all).
+ */
+export function capCounted(items: readonly unknown[], total: number, maxItems = MAX_ITEMS, maxField = MAX_FIELD): string[] {
+  const kept = items.slice(0, maxItems).map((s) => capString(s, maxField));
+  const all = Math.max(total, items.length);
+  if (all > kept.length) kept.push(`${ELLIPSIS}and ${all - kept.length} more`);
+  return kept;
+}
+
+// What JSON.stringify leaves raw inside strings although a terminal acts on
+// it: DEL, the C1 controls (U+009B is a CSI), the line/paragraph separators
+// and the bidi marks, overrides and isolates. C0 is escaped by JSON itself.
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Escapes, in serialized JSON, what JSON.stringify leaves raw (see above) as
+ * \uXXXX. Outside strings JSON holds only ASCII, so the result is still valid
+ * JSON and parses to the same value.
+ */
+export function escapeJsonText(json: string): string {
+  return json.replace(JSON_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** JSON.stringify, then escapeJsonText: for every JSON document people may read (check --json, /status, logs). */
+export function safeJsonStringify(value: unknown, space?: number): string {
+  return escapeJsonText(JSON.stringify(value, null, space) ?? 'null');
+}
+
+export interface JsonBounds {
+  /** Characters of a string (and of a key). Default 512. */
+  maxString?: number;
+  /** Items of an array; a longer one ends with "…and N more". Default 32. */
+  maxItems?: number;
+  /** Keys of an object; the rest are dropped and counted under "…". Default 64. */
+  maxKeys?: number;
+  /** Nesting below which a value is replaced by "…". Default 8. */
+  maxDepth?: number;
+}
+
+/**
+ * A bounded copy of JSON-like data: strings capped, arrays and objects cut
+ * (with a count of what was cut), nesting limited. Numbers, booleans and null
+ * stay; anything else (functions, symbols, undefined) is dropped from objects
+ * and becomes null in arrays, as JSON.stringify would.
+ */
+export function boundJson(value: unknown, bounds: JsonBounds = {}): unknown {
+  const maxString = bounds.maxString ?? 512;
+  const maxItems = bounds.maxItems ?? 32;
+  const maxKeys = bounds.maxKeys ?? 64;
+  const maxDepth = bounds.maxDepth ?? 8;
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return capString(v, maxString);
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') return v;
+    if (typeof v !== 'object') return undefined;
+    if (depth >= maxDepth) return ELLIPSIS;
+    if (Array.isArray(v)) {
+      const out = v.slice(0, maxItems).map((x) => walk(x, depth + 1) ?? null);
+      if (v.length > maxItems) out.push(`${ELLIPSIS}and ${v.length - maxItems} more`);
+      return out;
+    }
+    const out: Record<string, unknown> = {};
+    let kept = 0;
+    let dropped = 0;
+    for (const k in v) {
+      if (!Object.hasOwn(v, k)) continue;
+      if (kept >= maxKeys) {
+        dropped++;
+        continue;
+      }
+      const x = walk((v as Record<string, unknown>)[k], depth + 1);
+      if (x === undefined) continue;
+      out[capString(k, maxString)] = x;
+      kept++;
+    }
+    if (dropped > 0) out[ELLIPSIS] = `${dropped} more keys`;
+    return out;
+  };
+  return walk(value, 0);
+}

@@ -65,7 +65,7 @@ async function podIn(t: T, node: NetnsNode, resolvConf: string, name: string): P
         podName: name,
         containerIds: [],
         containerNames: [],
-        resolvConfPath: `/proc/${svc.pid}/root/etc/resolv.conf`,
+        resolvConfFile: { root: `/proc/${svc.pid}/root`, path: '/etc/resolv.conf' },
       };
     }
     if (Date.now() > deadline) throw new Error(`the process in ${node.name} did not start`);

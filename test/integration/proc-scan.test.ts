@@ -101,15 +101,16 @@ t.test('scan finds test namespaces; the guard notices a killed process', async (
   t.equal(va.source, 'proc');
   t.equal(va.comm, 'sleep');
   t.equal(vb.comm, oddName);
-  t.equal(va.resolvConfPath, `/proc/${a.pid}/root/etc/resolv.conf`);
-  const confA = await readResolvConf(va.resolvConfPath);
+  t.same(va.resolvConfFile, { root: `/proc/${a.pid}/root`, path: '/etc/resolv.conf' });
+  const confA = await readResolvConf(va.resolvConfFile);
+  t.equal(confA.path, `/proc/${a.pid}/root/etc/resolv.conf`);
   t.same(
     confA.parsed.nameservers.map((n) => n.address),
     ['192.0.2.10'],
     "A's own resolv.conf, read through its mount namespace",
   );
   t.same(confA.parsed.search, [`${nameA}.test`]);
-  const confB = await readResolvConf(vb.resolvConfPath);
+  const confB = await readResolvConf(vb.resolvConfFile);
   t.same(
     confB.parsed.nameservers.map((n) => [n.address, n.family]),
     [['2001:db8::53', 6]],

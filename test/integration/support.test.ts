@@ -24,7 +24,7 @@ import {
   type Topology,
 } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
-import { RESPONDER_MODES, parseResponderArgs, resolveOptions, startResponder, type ResponderMode } from '../support/responder.js';
+import { HOSTILE_NAME, RESPONDER_MODES, parseResponderArgs, replyFor, resolveOptions, startResponder, type ResponderMode } from '../support/responder.js';
 import { decideRoot, isCI, requireRoot } from '../support/root.js';
 import { CommandError, mapLimit, run, sh, tryRun, which } from '../support/run.js';
 import { spawnService } from '../support/service.js';
@@ -292,7 +292,17 @@ t.test('responder in-process on loopback', async (t) => {
     });
     t.throws(() => parseResponderArgs(['--port', '5x']), /--port/);
     t.throws(() => parseResponderArgs(['--nope']), /nope/);
-    t.equal(RESPONDER_MODES.length, 11);
+    t.equal(RESPONDER_MODES.length, 13);
+    // hostile-question / hostile-answer: names with control characters, for the hostile-containers tests.
+    const query = packet.decode(packet.encode({ type: 'query', id: 7, questions: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A', class: 'IN' }] }));
+    const hq = packet.decode(replyFor(resolveOptions({ mode: 'hostile-question' }), query, 'udp')!);
+    t.same([hq.id, hq.questions?.[0]?.name], [7, HOSTILE_NAME], 'hostile-question: the query ID, HOSTILE_NAME as the question');
+    const ha = packet.decode(replyFor(resolveOptions({ mode: 'hostile-answer' }), query, 'udp')!);
+    t.same(ha.answers?.map((a) => [a.name, a.type, (a as { data?: unknown }).data]), [
+      ['kubernetes.default.svc.cluster.local', 'CNAME', HOSTILE_NAME],
+      [HOSTILE_NAME, 'A', '10.96.0.1'],
+    ], 'hostile-answer: a CNAME to HOSTILE_NAME and an A record under it');
+    t.match(HOSTILE_NAME, /\x1b.*\n/s);
   });
 });
 

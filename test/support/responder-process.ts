@@ -40,6 +40,8 @@ export function responderArgs(o: Omit<SpawnResponderOptions, 'netns' | 't' | 're
   for (const a of o.wrongAddresses ?? []) flag('wrong-address', a);
   flag('delay-ms', o.delayMs);
   flag('ttl', o.ttl);
+  flag('spoof', o.spoof);
+  flag('spoof-count', o.spoofCount);
   if (o.logQueries) args.push('--log-queries');
   return args;
 }

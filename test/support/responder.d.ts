@@ -10,6 +10,9 @@
 //   truncate      UDP: TC set, question only, no answers; TCP: the full answer
 //   garbage       random bytes (length-framed over TCP), never starting with the query's ID
 //   wrong-id      the right answer under another message ID (query ID + 1)
+//   hostile-question  the query's ID, but question and answer owner are HOSTILE_NAME (control characters)
+//   hostile-answer    the right question; a CNAME to HOSTILE_NAME and an A record under it
+// spoof/spoofCount: before each UDP reply, spoofCount datagrams of kind spoof (SPOOF_KINDS) go to the client.
 // delayMs applies in every mode that replies. Replies have AA and RA set and RD copied.
 
 export type ResponderMode =
@@ -23,7 +26,15 @@ export type ResponderMode =
   | 'tcp-only'
   | 'truncate'
   | 'garbage'
-  | 'wrong-id';
+  | 'wrong-id'
+  | 'hostile-question'
+  | 'hostile-answer';
+
+/** A DNS name with ESC sequences, BEL, a newline and a forged line, CR and U+202E in its labels. */
+export declare const HOSTILE_NAME: string;
+
+/** Datagrams sent before a UDP reply: another ID, another question (same ID), or zero bytes. */
+export type SpoofKind = 'wrong-id' | 'wrong-question' | 'empty';
 
 export interface ResponderOptions {
   /** IPv4 or IPv6 address to bind. Default 127.0.0.1. */
@@ -41,6 +52,10 @@ export interface ResponderOptions {
   delayMs?: number;
   /** TTL of answer records. Default 30. */
   ttl?: number;
+  /** What to send before each UDP reply (answers carry wrongAddresses). Default 'wrong-id'. */
+  spoof?: SpoofKind;
+  /** How many spoofed datagrams before each UDP reply (paced in small batches). Default 0: none. */
+  spoofCount?: number;
   /** Print `QUERY <json>` on stdout for every query (process mode). */
   logQueries?: boolean;
   /** Called for every query received (in-process mode). */
@@ -63,6 +78,8 @@ export interface ResponderStats {
   /** Datagrams or frames that did not decode as a DNS query. */
   malformed: number;
   replies: number;
+  /** Spoofed datagrams sent (see spoof). */
+  spoofed: number;
 }
 
 /** What a READY line carries (plus the process id). */
@@ -90,16 +107,21 @@ export interface ResolvedResponderOptions {
   wrongAddresses: string[];
   delayMs: number;
   ttl: number;
+  spoof: SpoofKind;
+  spoofCount: number;
   logQueries: boolean;
   onQuery: ((query: QueryRecord) => void) | undefined;
 }
 
 export const RESPONDER_MODES: readonly ResponderMode[];
+export const SPOOF_KINDS: readonly SpoofKind[];
+/** The spoofed datagrams sent before the UDP reply to `query` (count defaults to opts.spoofCount). */
+export function spoofsFor(opts: ResolvedResponderOptions, query: import('dns-packet').DecodedPacket, count?: number): Buffer[];
 export const RESPONDER_DEFAULTS: Readonly<Required<Omit<ResponderOptions, 'logQueries' | 'onQuery'>>>;
 /** Applies defaults and validates; the error message names the bad field. */
 export function resolveOptions(opts?: ResponderOptions): ResolvedResponderOptions;
 /** The reply bytes for one decoded query, or null when the mode gives no reply. */
 export function replyFor(opts: ResolvedResponderOptions, query: import('dns-packet').DecodedPacket, transport: 'udp' | 'tcp'): Buffer | null;
-/** Command-line flags (--listen --port --mode --name --address --wrong-address --delay-ms --ttl --log-queries). */
+/** Command-line flags (--listen --port --mode --name --address --wrong-address --delay-ms --ttl --spoof --spoof-count --log-queries). */
 export function parseResponderArgs(argv: string[]): ResponderOptions;
 export function startResponder(opts?: ResponderOptions): Promise<Responder>;

@@ -28,7 +28,24 @@ export const RESPONDER_MODES = Object.freeze([
   'truncate', // UDP: TC set, question only, no answers; TCP: the full answer
   'garbage', // random bytes (framed over TCP), never a parseable reply with the query's ID
   'wrong-id', // the right answer under another message ID
+  'hostile-question', // the query's ID, but the question (and the answer's owner) is HOSTILE_NAME
+  'hostile-answer', // the right question; answers: a CNAME to HOSTILE_NAME and an A record under it
 ]);
+
+/**
+ * UDP datagrams the responder can send to the client before each UDP reply (option `spoof`, with
+ * `spoofCount` of them; 0, the default, sends none): replies a resolver must ignore while it waits
+ * for the real one. They carry `wrongAddresses`, so one taken for the reply shows as a wrong answer.
+ */
+export const SPOOF_KINDS = Object.freeze([
+  'wrong-id', // the query's question under another message ID (a different one each time)
+  'wrong-question', // the query's ID, a different name in the question
+  'empty', // a zero-length datagram
+]);
+
+/** A name whose labels carry control characters, C1 and bidi characters, and a forged line. */
+// (dns-packet's encoder drops a dot next to a line break: its trim regex has the m flag.)
+export const HOSTILE_NAME = '\x1b[2J\x1b[Hevil.\x1b]0;pwn\x07.x\nFAKE-LINE\rok.\u202eevil.example';
 
 export const RESPONDER_DEFAULTS = Object.freeze({
   listen: '127.0.0.1',
@@ -39,11 +56,18 @@ export const RESPONDER_DEFAULTS = Object.freeze({
   wrongAddresses: Object.freeze(['10.96.0.254', 'fd00:96::fe']),
   delayMs: 0,
   ttl: 30,
+  spoof: 'wrong-id',
+  spoofCount: 0,
 });
 
 const DEFAULT_DELAY_MS = 1000;
 const MAX_TCP_IDLE_MS = 60_000;
 const BIND_ATTEMPTS = 20;
+// Spoofed datagrams are sent this many at a time, a timer turn apart, and the reply SPOOF_SETTLE_MS
+// after the last of them: a flood sent in one burst overruns the client's socket buffer (the kernel
+// drops what does not fit), and the real reply must not be among what is dropped.
+const SPOOF_BATCH = 64;
+const SPOOF_SETTLE_MS = 20;
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 };
 
 function fail(field, message) {
@@ -72,6 +96,7 @@ export function resolveOptions(opts = {}) {
   if (net.isIP(o.listen) === 0) fail('listen', `not an IP address: ${JSON.stringify(o.listen)}`);
   if (typeof o.name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(o.name)) fail('name', `not a domain name: ${JSON.stringify(o.name)}`);
   if (o.onQuery !== undefined && typeof o.onQuery !== 'function') fail('onQuery', 'must be a function');
+  if (!SPOOF_KINDS.includes(o.spoof)) fail('spoof', `unknown kind ${JSON.stringify(o.spoof)} (one of ${SPOOF_KINDS.join(', ')})`);
   const delayGiven = opts.delayMs !== undefined;
   return {
     listen: o.listen,
@@ -82,6 +107,8 @@ export function resolveOptions(opts = {}) {
     wrongAddresses: checkAddresses('wrongAddresses', o.wrongAddresses),
     delayMs: checkInt('delayMs', o.mode === 'delay' && !delayGiven ? DEFAULT_DELAY_MS : o.delayMs, 0, 3_600_000),
     ttl: checkInt('ttl', o.ttl, 0, 2_147_483_647),
+    spoof: o.spoof,
+    spoofCount: checkInt('spoofCount', o.spoofCount, 0, 1_000_000),
     logQueries: Boolean(o.logQueries),
     onQuery: o.onQuery,
   };
@@ -123,6 +150,24 @@ export function replyFor(o, query, transport) {
     case 'truncate':
       if (transport === 'udp') return encodeReply(query, { truncated: true });
       break;
+    case 'hostile-question': {
+      const hostile = { name: HOSTILE_NAME, type: 'A', class: 'IN' };
+      return packet.encode({
+        type: 'response',
+        id: query.id,
+        flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_AVAILABLE | (query.flag_rd ? packet.RECURSION_DESIRED : 0),
+        questions: [hostile],
+        answers: records(o, hostile, o.addresses),
+      });
+    }
+    case 'hostile-answer':
+      if (question === undefined) return encodeReply(query, { rcode: RCODE.NXDOMAIN });
+      return encodeReply(query, {
+        answers: [
+          { name: question.name, type: 'CNAME', class: 'IN', ttl: o.ttl, data: HOSTILE_NAME },
+          ...records(o, { name: HOSTILE_NAME, type: question.type }, o.addresses),
+        ],
+      });
     default:
       break;
   }
@@ -130,6 +175,25 @@ export function replyFor(o, query, transport) {
   const list = o.mode === 'wrong-answer' ? o.wrongAddresses : o.addresses;
   const id = o.mode === 'wrong-id' ? (query.id + 1) & 0xffff : query.id;
   return encodeReply(query, { answers: records(o, question, list), id });
+}
+
+/** The `count` spoofed datagrams sent before the UDP reply to `query` (see SPOOF_KINDS). */
+export function spoofsFor(o, query, count = o.spoofCount) {
+  if (count === 0) return [];
+  if (o.spoof === 'empty') return Array.from({ length: count }, () => Buffer.alloc(0));
+  const q = query.questions[0] ?? { name: o.name, type: 'A', class: 'IN' };
+  if (o.spoof === 'wrong-question') {
+    // Same length, another first letter: not the same name, even ignoring case.
+    const other = { ...q, name: `${/^[xX]/.test(q.name) ? 'y' : 'x'}${q.name.slice(1)}` };
+    const bytes = encodeReply({ ...query, questions: [other] }, { answers: records(o, other, o.wrongAddresses) });
+    return Array.from({ length: count }, () => bytes);
+  }
+  const template = encodeReply(query, { answers: records(o, q, o.wrongAddresses) });
+  return Array.from({ length: count }, (_, i) => {
+    const b = Buffer.from(template);
+    b.writeUInt16BE((query.id + 1 + (i % 0xffff)) & 0xffff, 0); // never the query's ID
+    return b;
+  });
 }
 
 function decodeQuery(bytes) {
@@ -155,7 +219,7 @@ export async function startResponder(opts = {}) {
   const o = resolveOptions(opts);
   const wantUdp = o.mode !== 'tcp-only';
   const wantTcp = o.mode !== 'udp-only';
-  const stats = { udp: 0, tcp: 0, malformed: 0, replies: 0 };
+  const stats = { udp: 0, tcp: 0, malformed: 0, replies: 0, spoofed: 0 };
   const timers = new Set();
   const connections = new Set();
   let closed = false;
@@ -176,7 +240,7 @@ export async function startResponder(opts = {}) {
     const deliver = () => {
       if (closed) return;
       stats.replies++;
-      send(reply);
+      send(reply, query);
     };
     if (o.delayMs === 0) return deliver();
     const timer = setTimeout(() => {
@@ -252,9 +316,25 @@ export async function startResponder(opts = {}) {
     }
   }
 
+  // The spoofed datagrams first (in batches, see SPOOF_BATCH), then the reply.
+  const sendUdp = async (reply, query, rinfo) => {
+    const spoofs = spoofsFor(o, query);
+    for (let i = 0; i < spoofs.length && !closed; i += SPOOF_BATCH) {
+      const batch = spoofs.slice(i, i + SPOOF_BATCH);
+      await new Promise((resolve) => {
+        batch.forEach((b, k) => udp.send(b, rinfo.port, rinfo.address, k === batch.length - 1 ? () => resolve() : undefined));
+      });
+      stats.spoofed += batch.length;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    if (spoofs.length > 0) await new Promise((resolve) => setTimeout(resolve, SPOOF_SETTLE_MS));
+    if (!closed) udp.send(reply, rinfo.port, rinfo.address);
+  };
   udp?.on('message', (msg, rinfo) => {
-    handle(msg, 'udp', `${rinfo.address}:${rinfo.port}`, (reply) => {
-      if (!closed) udp.send(reply, rinfo.port, rinfo.address);
+    handle(msg, 'udp', `${rinfo.address}:${rinfo.port}`, (reply, query) => {
+      if (closed) return;
+      if (o.spoofCount === 0) udp.send(reply, rinfo.port, rinfo.address);
+      else void sendUdp(reply, query, rinfo);
     });
   });
   udp?.on('error', () => {
@@ -285,6 +365,8 @@ const CLI_OPTIONS = {
   'wrong-address': { type: 'string', multiple: true },
   'delay-ms': { type: 'string' },
   ttl: { type: 'string' },
+  spoof: { type: 'string' },
+  'spoof-count': { type: 'string' },
   'log-queries': { type: 'boolean' },
 };
 
@@ -306,6 +388,8 @@ export function parseResponderArgs(argv) {
     wrongAddresses: values['wrong-address'],
     delayMs: cliInt('delay-ms', values['delay-ms']),
     ttl: cliInt('ttl', values.ttl),
+    spoof: values.spoof,
+    spoofCount: cliInt('spoof-count', values['spoof-count']),
     logQueries: values['log-queries'],
   };
 }

@@ -238,7 +238,7 @@ t.test('a netns path that does not exist rejects with ENOENT', async (t) => {
 });
 
 t.test('the worker never keeps the process alive, and results still arrive', async (t) => {
-  const addon = path.join(root, 'build/Release/healthd.node');
+  const addon = process.env.COREDNS_HEALTHD_ADDON || path.join(root, 'build/Release/healthd.node');
   const script = `
     const dgram = require('node:dgram');
     const b = require(${JSON.stringify(addon)});
@@ -264,7 +264,7 @@ t.test('the worker never keeps the process alive, and results still arrive', asy
 });
 
 t.test('a worker thread gets its own engine, joined when the worker ends', async (t) => {
-  const addon = path.join(root, 'build/Release/healthd.node');
+  const addon = process.env.COREDNS_HEALTHD_ADDON || path.join(root, 'build/Release/healthd.node');
   const script = `
     const { Worker } = require('node:worker_threads');
     const dgram = require('node:dgram');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseCgroup, parseCgroupPath } from '../../src/netns/cgroup.js';
+import { MAX_LINES, parseCgroup, parseCgroupPath } from '../../src/netns/cgroup.js';
 
 const CID = 'a'.repeat(40) + '0123456789abcdef01234567';
 const CID2 = 'f'.repeat(64);
@@ -103,4 +103,14 @@ t.test('malformed input is ignored, never thrown', async (t) => {
   t.same(parseCgroupPath(`/kubepods/burstable/pod${UID}/not-an-id`), { podUid: UID, qosClass: 'Burstable' });
   t.same(parseCgroupPath(`/docker/${CID.toUpperCase()}`), {}, 'IDs are lower-case hex');
   t.same(parseCgroupPath(`/docker/${CID.slice(1)}`), {}, 'IDs are 64 hex digits');
+});
+
+t.test('bounded (issue 10): the kept path is capped, lines past MAX_LINES and paths past PATH_MAX are not read', async (t) => {
+  const deep = `/kubepods/burstable/pod${UID}/${CID}/${'nested/'.repeat(100)}\x1b[2J`;
+  const info = parseCgroup(`0::${deep}\n`);
+  t.equal(info.podUid, UID, 'the pod is still found');
+  t.equal(info.path, `${deep.slice(0, 256)}…(+${deep.length - 256} chars)`);
+  t.same(parseCgroup(`${'x\n'.repeat(MAX_LINES)}0::/docker/${CID}\n`), { cgroupVersion: 2 }, `only the first ${MAX_LINES} lines are read`);
+  t.same(parseCgroup(`0::/docker/${CID}/${'a'.repeat(5000)}\n`), { cgroupVersion: 2 }, 'a path longer than PATH_MAX is no kernel path');
+  t.same(parseCgroup(undefined as unknown as string), { cgroupVersion: 2 }, 'not even a string: no throw');
 });

@@ -45,7 +45,7 @@ function fakes() {
       located: containers.map((c) => ({ ...c, dev: 4, inode: c.pid === 1 ? HOST_NS.inode : 4026530000 + c.pid, startTime: 100, comm: 'app' })),
       errors: [],
     }),
-    hostVantage: (resolv) => ({ ...vantage(HOST_NS.inode, { hostNetwork: true }), resolvConfPath: resolv }),
+    hostVantage: (resolv) => ({ ...vantage(HOST_NS.inode, { hostNetwork: true }), resolvConfFile: { root: null, path: resolv } }),
     hostNetns: () => HOST_NS,
   };
   return { state, deps };
@@ -69,7 +69,7 @@ t.test('steady node: /proc every sweep, Docker once; Docker data still merged fr
     ['netns:[4026531840]', undefined, undefined, 'host'],
     ['netns:[4026532001]', 'default', 'web-1', 'proc+docker'],
   ]);
-  t.equal(first.vantages[0]!.resolvConfPath, '/tmp/host-resolv.conf', 'the configured host resolv.conf');
+  t.same(first.vantages[0]!.resolvConfFile, { root: null, path: '/tmp/host-resolv.conf' }, 'the configured host resolv.conf');
   t.equal(first.scanErrors.length, 1);
   t.equal(first.scanned, 3);
   for (let i = 0; i < 10; i++) {

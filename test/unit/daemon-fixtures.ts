@@ -20,7 +20,7 @@ export function vantage(inode: number, over: Partial<Vantage> = {}): Vantage {
     hostNetwork,
     containerIds: [],
     containerNames: [],
-    resolvConfPath: hostNetwork ? '/etc/resolv.conf' : `/proc/${1000 + inode}/root/etc/resolv.conf`,
+    resolvConfFile: hostNetwork ? { root: null, path: '/etc/resolv.conf' } : { root: `/proc/${1000 + inode}/root`, path: '/etc/resolv.conf' },
     ...over,
   };
 }

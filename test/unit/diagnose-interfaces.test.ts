@@ -63,6 +63,11 @@ t.test('interface down, no carrier, peer down, no address, loopback only, loopba
 
   t.same(checkInterfaces(V, facts('pod-no-address')).map((f) => f.code), ['interfaces/no-address']);
   t.same(checkInterfaces(V, facts('pod-lo-only')).map((f) => [f.code, f.severity]), [['interfaces/no-interface', 'error']]);
+  // Issue 10: a loopback-only namespace whose loopback resolver (127.0.0.53) answers works: not an error.
+  const stub = checkInterfaces(V, facts('pod-lo-only', { loopbackServer: true, loopbackAnswers: true }));
+  t.same(stub.map((f) => [f.code, f.severity]), [['interfaces/no-interface', 'info']]);
+  t.match(stub[0]!.message, /its loopback nameserver answers/);
+  t.same(checkInterfaces(V, facts('pod-lo-only', { loopbackServer: true, loopbackAnswers: false })).map((f) => f.severity), ['error'], 'one that does not answer is still an error');
   const lo = checkInterfaces(V, facts('pod-lo-down'));
   t.same(lo.map((f) => [f.code, f.severity]), [['interfaces/loopback-down', 'warning']]);
   t.same(checkInterfaces(V, facts('pod-lo-down', { loopbackServer: true })).map((f) => f.severity), ['error']);
@@ -93,4 +98,17 @@ t.test('an unreadable or incomplete dump is a finding about the dump', async (t)
   const partial = checkInterfaces(V, facts('pod-ok', { dump: { ok: true, parsed: { ...p, interrupted: true, problems: ['message 3: x'] } } }));
   t.same(partial.map((x) => x.code), ['interfaces/unreadable']);
   t.same(partial[0]!.evidence.problems, ['the dump was interrupted by a concurrent change', 'message 3: x']);
+});
+
+t.test('bounded: thousands of broken interfaces give a few findings with short evidence', async (t) => {
+  const base = parsed('pod-eth0-down');
+  const down = base.interfaces[1]!;
+  const many = { ...base, interfaces: [base.interfaces[0]!, ...Array.from({ length: 3000 }, (_, i) => ({ ...down, index: 10 + i, name: `d${i}` }))] };
+  const f = checkInterfaces(V, facts('pod-ok', { dump: { ok: true, parsed: many }, routeIfaces: new Set() }));
+  t.equal(f.length, 16, 'at most 16 per-interface findings');
+  t.ok(f.every((x) => x.code === 'interfaces/down'));
+  t.same((f[0]!.evidence.interfaces as string[]).slice(-1), ['…and 2985 more'], 'evidence lists 16 interfaces, then a count');
+  t.ok(JSON.stringify(f).length < 64 * 1024, `${JSON.stringify(f).length} characters`);
+  const counted = checkInterfaces(V, facts('pod-ok', { dump: { ok: true, parsed: { ...parsed('pod-ok'), problems: ['message 1: x', '…and 40 more'], problemCount: 41 } } }));
+  t.match(counted[0]!.message, /message 1: x \(and 40 more problems\)/, 'the count covers the problems beyond the cap');
 });

@@ -4,7 +4,22 @@
 import t from 'tap';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { AF_INET, AF_INET6, IFA, IFA_F, IFF, IFLA, NLM_F_DUMP_INTR, parseInterfaceDump, RTM_NEWADDR, RTM_NEWLINK } from '../../src/diagnose/netlink.js';
+import {
+  AF_INET,
+  AF_INET6,
+  IFA,
+  IFA_F,
+  IFF,
+  IFLA,
+  IFNAMSIZ,
+  MAX_ADDRESSES_PER_INTERFACE,
+  MAX_INTERFACES,
+  MAX_PROBLEMS,
+  NLM_F_DUMP_INTR,
+  parseInterfaceDump,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+} from '../../src/diagnose/netlink.js';
 
 const DIR = fileURLToPath(new URL('../fixtures/diagnose/netlink/', import.meta.url));
 const dump = (name: string): Buffer => Buffer.from(fs.readFileSync(`${DIR}${name}.hex`, 'utf8').replace(/\s+/g, ''), 'hex');
@@ -146,4 +161,27 @@ t.test('malformed dumps give problems, never a throw', async (t) => {
     b[off] = b[off]! ^ 0xff;
     t.doesNotThrow(() => parseInterfaceDump(b, 'LE'), `byte ${off}`);
   }
+});
+
+t.test('bounded: interface and address caps, names cut at IFNAMSIZ - 1, problems capped and counted', async (t) => {
+  const links = Array.from({ length: MAX_INTERFACES + 10 }, (_, i) => link(i + 1, IFF.UP, [attr(IFLA.IFNAME, str(`d${i}`))]));
+  const p = parseInterfaceDump(Buffer.concat(links), 'LE');
+  t.equal(p.interfaces.length, MAX_INTERFACES);
+  t.same(p.problems, [`more than ${MAX_INTERFACES} interfaces: 10 not read`]);
+
+  const addrs = Array.from({ length: MAX_ADDRESSES_PER_INTERFACE + 5 }, (_, i) => addr(1, AF_INET, 24, [10, 0, i >> 8, i & 255]));
+  const a = parseInterfaceDump(Buffer.concat([link(1, IFF.UP, [attr(IFLA.IFNAME, str('eth0'))]), ...addrs]), 'LE');
+  t.equal(a.interfaces[0]!.addresses.length, MAX_ADDRESSES_PER_INTERFACE);
+  t.same(a.problems, [`interface 1 has more than ${MAX_ADDRESSES_PER_INTERFACE} addresses: 5 not read`]);
+
+  const long = parseInterfaceDump(link(1, 0, [attr(IFLA.IFNAME, str('x'.repeat(5000))), attr(IFLA.LINKINFO, attr(1, str('k'.repeat(500))))]), 'LE');
+  t.equal(long.interfaces[0]!.name, 'x'.repeat(IFNAMSIZ - 1));
+  t.equal(long.interfaces[0]!.kind, 'k'.repeat(32));
+
+  const orphans = Array.from({ length: 40 }, (_, i) => addr(100 + i, AF_INET, 24, [10, 1, 0, i]));
+  const o = parseInterfaceDump(Buffer.concat(orphans), 'LE');
+  t.equal(o.problemCount, 40);
+  t.equal(o.problems.length, MAX_PROBLEMS + 1);
+  t.equal(o.problems[MAX_PROBLEMS], '…and 24 more');
+  t.same(parseInterfaceDump(new Uint8Array(link(1, IFF.UP, [attr(IFLA.IFNAME, str('lo'))])), 'LE').interfaces.map((i) => i.name), ['lo'], 'a Uint8Array is read too');
 });

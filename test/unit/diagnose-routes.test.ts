@@ -5,6 +5,7 @@ import {
   checkRoutes,
   describeRoute,
   lookupRoute,
+  MAX_ROUTES,
   parseIpv4Routes,
   parseIpv6Routes,
   parseRouteFacts,
@@ -95,7 +96,7 @@ t.test('malformed files: a finding about the file, good lines still used, never 
   t.match(mal.problems[0], /^line 3: not a route/);
   t.match(mal.problems[1], /^line 4: not a route/, 'a non-contiguous mask is not a route');
   t.same(parseIpv4Routes(file('route-garbage')).problems, ['line 1: not the header of /proc/net/route']);
-  t.same(parseIpv4Routes('').problems, ['line 1: not the header of /proc/net/route']);
+  t.same(parseIpv4Routes('x').problems, ['line 1: not the header of /proc/net/route']);
   const v6 = parseIpv6Routes(file('ipv6_route-malformed'));
   t.equal(v6.routes.length, 1);
   t.same(v6.problems.map((p) => p.slice(0, 7)), ['line 2:', 'line 3:']);
@@ -125,4 +126,39 @@ t.test('malformed files: a finding about the file, good lines still used, never 
 t.test('routeInterfaces names the interfaces the DNS routes use', async (t) => {
   const tables = parseRouteFacts(facts('route-pod-blackhole', 'ipv6_route-pod'));
   t.same([...routeInterfaces(tables, ['10.96.0.10', '10.244.1.9', 'fd00::1', 'bogus'])], ['eth0']);
+});
+
+t.test('an empty /proc/net/route is an empty table, not an unreadable one (issue 10)', async (t) => {
+  // The kernel writes nothing at all, not even the header, for a namespace without a main table.
+  for (const text of ['', '\n', `${file('route-pod-default').split('\n')[0]}\n`]) {
+    t.same(parseIpv4Routes(text), { routes: [], problems: [], problemCount: 0 }, JSON.stringify(text.slice(0, 10)));
+    const tables = parseRouteFacts({ v4: { path: '/p/net/route', text }, v6: { path: '/p/net/ipv6_route', error: { code: 'ENOENT', message: 'x' } } });
+    t.same(tables.problems, []);
+    const f = checkRoutes(V, tables, ['127.0.0.53', '10.96.0.10']);
+    t.same(f.map((x) => [x.code, x.evidence.server]), [['routes/no-route', '10.96.0.10']], 'no route to a remote server, nothing about the file; loopback needs none');
+  }
+});
+
+t.test('bounded: problems never quote the file, are capped and counted; routes and names capped', async (t) => {
+  const header = file('route-pod-default').split('\n')[0]!;
+  const secret = 'root:$6$c4n4ry$hash:20228:0:99999:7:::';
+  const bad = parseIpv4Routes(`${header}\n${Array.from({ length: 40 }, () => `${secret}\t\x1b[2J`).join('\n')}\n`, 'LE');
+  t.equal(bad.problems.length, 17);
+  t.equal(bad.problemCount, 40);
+  t.equal(bad.problems[0], 'line 2: not a route');
+  t.equal(bad.problems[16], '…and 24 more');
+  t.notOk(bad.problems.join('\n').includes('c4n4ry'), 'nothing of the line is quoted');
+  const tables = parseRouteFacts({ v4: { path: '/p/net/route', text: `${header}\n${Array.from({ length: 40 }, () => secret).join('\n')}` }, v6: { path: '/p/net/ipv6_route', text: 'junk\n' } });
+  t.equal(tables.problemCount, 41);
+  t.match(checkRoutes(V, tables, [])[0]!.message, /line 2: not a route \(and 40 more problems\)/);
+
+  const route = file('route-pod-default').split('\n')[1]!;
+  const many = parseIpv4Routes(`${header}\n${`${route}\n`.repeat(MAX_ROUTES + 100)}`, 'LE');
+  t.equal(many.routes.length, MAX_ROUTES);
+  t.same(many.problems, [`more than ${MAX_ROUTES} routes: 100 not read`]);
+  const long = route.replace(/^eth0/, 'x'.repeat(16));
+  t.same(parseIpv4Routes(`${header}\n${long}\n`, 'LE').problems, ['line 2: not a route'], 'an interface name longer than IFNAMSIZ - 1 is no kernel route');
+  t.equal(parseIpv4Routes(`${header}\n${route.replace(/^eth0/, 'e\x1bth')}\n`, 'LE').routes[0]!.iface, 'e\x1bth', 'a short name with a control character is kept (shown escaped)');
+  const v6 = parseIpv6Routes(`${'0'.repeat(32)} 00 ${'0'.repeat(32)} 00 ${'0'.repeat(32)} 00000400 00000001 00000000 00000001 ${'y'.repeat(16)}\n`);
+  t.same(v6.problems, ['line 1: not an IPv6 route']);
 });

@@ -3,6 +3,7 @@
 // captured hex files, and synthetic sweep rows.
 import t from 'tap';
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDiagnoseState, diagnoseContext, diagnoseSweep, type InterfaceReader } from '../../src/diagnose/index.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
@@ -16,8 +17,8 @@ const PROC = `${ROOT}/proc`;
 const SYS = `${ROOT}/sys`;
 
 const pod = (pid: number, name: string, startTime: number): Vantage =>
-  vantage({ pid, startTime, podNamespace: 'shop', podName: name, podUid: `uid-${name}`, resolvConfPath: `${PROC}/${pid}/root/etc/resolv.conf` });
-const HOST = vantage({ pid: 1, inode: 4026531840, hostNetwork: true, source: 'host', resolvConfPath: `${ROOT}/host-resolv.conf` });
+  vantage({ pid, startTime, podNamespace: 'shop', podName: name, podUid: `uid-${name}`, resolvConfFile: { root: `${PROC}/${pid}/root`, path: '/etc/resolv.conf' } });
+const HOST = vantage({ pid: 1, inode: 4026531840, hostNetwork: true, source: 'host', resolvConfFile: { root: null, path: `${ROOT}/host-resolv.conf` } });
 const WEB = pod(2101, 'web-1', 40100);
 const CART = pod(2201, 'cart-1', 40200);
 const ISO = pod(2301, 'iso-1', 40300);
@@ -132,4 +133,27 @@ t.test('diagnoseContext takes its settings from the configuration', async (t) =>
   const state = createDiagnoseState();
   const ctx = diagnoseContext(config, { state });
   t.same(ctx, { procRoot: config.discovery.procRoot, nodeLocalDns: config.diagnose.nodeLocalDns, conntrackThreshold: config.diagnose.conntrack.threshold, state });
+});
+
+t.test('false findings of issue 10: an empty route file, a loopback-only namespace whose loopback resolver answers', async (t) => {
+  // A copy of lonely-1 (loopback only) whose resolv.conf names 127.0.0.53 and whose
+  // /proc/<pid>/net/route is empty (the kernel writes nothing, not even the header,
+  // for a namespace without a main table).
+  const tmp = fs.mkdtempSync(`${os.tmpdir()}/chd-lonely-`);
+  t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  fs.cpSync(`${PROC}/2501`, `${tmp}/2501`, { recursive: true });
+  fs.writeFileSync(`${tmp}/2501/net/route`, '');
+  fs.writeFileSync(`${tmp}/2501/root/etc/resolv.conf`, 'nameserver 127.0.0.53\n');
+  const lonely = vantage({ pid: 2501, startTime: 40500, podNamespace: 'shop', podName: 'lonely-1', podUid: 'uid-lonely-1', resolvConfFile: { root: `${tmp}/2501/root`, path: '/etc/resolv.conf' } });
+  const stub = target('127.0.0.53', 'resolv.conf');
+  const run = (reason: 'ok' | 'timeout') => diagnoseSweep(report([lonely], both(lonely, stub, reason, reason)), { procRoot: tmp, sysRoot: SYS, interfaces: reader, nodeLocalDns: [] });
+
+  const answering = await run('ok');
+  t.same(answering.filter((f) => f.vantage === lonely.id).map((f) => [f.code, f.severity]), [['interfaces/no-interface', 'info']], 'no routes/unreadable; no-interface is only info');
+  t.match(answering.find((f) => f.code === 'interfaces/no-interface')!.message, /loopback nameserver answers/);
+
+  const failing = await run('timeout');
+  const codes = failing.filter((f) => f.vantage === lonely.id).map((f) => [f.code, f.severity]);
+  t.notOk(codes.some(([c]) => c === 'routes/unreadable'), 'an empty route file is an empty table');
+  t.ok(codes.some(([c, s]) => c === 'interfaces/no-interface' && s === 'error'), 'a loopback resolver that does not answer: still an error');
 });

@@ -9,6 +9,9 @@ import {
   checkQuestion,
   checkRcode,
   decodeReply,
+  MAX_ANSWERS,
+  MAX_DETAIL,
+  nameDecodingSteps,
   normalizeIp,
   rcodeName,
   readHeader,
@@ -183,4 +186,47 @@ t.test('every cut of a reply with many record types is bad-reply, never a throw'
     if (v.ok || v.reason !== 'bad-reply') wrong.push(`${len}: ${v.reason}`);
   }
   t.same(wrong, [], `all ${rich.length} cuts are bad-reply`);
+});
+
+t.test('bounded (issue 10): pointer chains refused before decoding, answers and details capped', async (t) => {
+  const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 255]);
+  const qname = Buffer.concat([...NAME.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  // A compressed reply as real servers write it: owner names point at the
+  // question (offset 12), the CNAME target "alias" + a pointer to "cluster.local".
+  const clusterAt = 12 + qname.indexOf(Buffer.from('\x07cluster'));
+  const cnameData = Buffer.concat([Buffer.from('\x05alias'), u16(0xc000 | clusterAt)]);
+  const compressed = Buffer.concat([
+    u16(ID), u16(0x8180), u16(1), u16(2), u16(0), u16(0),
+    qname, u16(1), u16(1),
+    u16(0xc00c), u16(5), u16(1), Buffer.from([0, 0, 0, 5]), u16(cnameData.length), cnameData,
+    u16(0xc000 | (12 + qname.length + 4 + 12)), u16(1), u16(1), Buffer.from([0, 0, 0, 5]), u16(4), Buffer.from([10, 0, 0, 7]),
+  ]);
+  t.match(validateReply(compressed, exp({ requireAnswers: true })), { ok: true, answers: ['alias.cluster.local', '10.0.0.7'] });
+  const steps = nameDecodingSteps(compressed);
+  t.ok(steps.ok && steps.steps < 40, `a real reply's names take few steps (${steps.ok ? steps.steps : steps.detail})`);
+
+  // Every question a pointer to the one before: 0.8 s of dns-packet for 64 KiB before; now refused up front.
+  const parts: Buffer[] = [Buffer.from([0, 0, 1, 0, 1])];
+  let prev = 12;
+  for (let o = 17; o + 6 <= 65_535; o += 6) {
+    parts.push(Buffer.concat([u16(0xc000 | prev), u16(1), u16(1)]));
+    if (o < 0x3fff) prev = o;
+  }
+  const chain = Buffer.concat([u16(ID), u16(0x8180), u16(parts.length), u16(0), u16(0), u16(0), ...parts]);
+  const v = validateReply(chain, exp());
+  t.match(v, { ok: false, reason: 'bad-reply', detail: /compressed names take \d+ steps to decode, more than the \d+ allowed/ });
+  t.same(nameDecodingSteps(Buffer.from([0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0])), { ok: false, detail: 'question 1 is cut short or malformed' });
+
+  const many = reply({ answers: Array.from({ length: 100 }, (_, i) => a(`10.1.0.${i}`)) });
+  const capped = validateReply(many, exp({ requireAnswers: true }));
+  t.equal(capped.answers.length, MAX_ANSWERS + 1);
+  t.equal(capped.answers[MAX_ANSWERS], '…and 84 more');
+  const wrong = validateReply(many, exp({ expectAnswers: ['10.9.9.9'] }));
+  t.ok(wrong.detail!.length <= MAX_DETAIL + 32, `a wrong-answer detail of ${wrong.detail!.length} characters`);
+  t.match(wrong.detail, /…and 92 more/);
+
+  const hostile = `${'\x1b[2J'.repeat(10)}.${'x'.repeat(60)}.${'y'.repeat(60)}.${'z'.repeat(60)}`;
+  const q = validateReply(reply({ questions: [{ name: hostile, type: 'A', class: 'IN' }] }), exp());
+  t.match(q, { ok: false, reason: 'bad-reply', detail: /^reply question .*…\(\+\d+ chars\) IN A does not match/ });
+  t.ok(q.detail!.length <= MAX_DETAIL);
 });

@@ -26,7 +26,7 @@ function selfVantage(over: Partial<Vantage> = {}): Vantage {
     hostNetwork: false,
     containerIds: [],
     containerNames: [],
-    resolvConfPath: `/proc/${process.pid}/root/etc/resolv.conf`,
+    resolvConfFile: { root: `/proc/${process.pid}/root`, path: '/etc/resolv.conf' },
     ...over,
   };
 }

@@ -70,7 +70,7 @@ t.test('/proc only: the host and a pod, with default resolv.conf paths', async (
       hostNetwork: true,
       containerIds: [],
       containerNames: [],
-      resolvConfPath: '/etc/resolv.conf',
+      resolvConfFile: { root: null, path: '/etc/resolv.conf' },
     },
     {
       id: 'netns:[4026532800]',
@@ -85,7 +85,7 @@ t.test('/proc only: the host and a pod, with default resolv.conf paths', async (
       containerIds: podProc.containerIds,
       containerNames: [],
       runtime: 'docker',
-      resolvConfPath: '/proc/6010/root/etc/resolv.conf',
+      resolvConfFile: { root: '/proc/6010/root', path: '/etc/resolv.conf' },
     },
   ]);
 });
@@ -96,7 +96,7 @@ t.test('both sources: Docker adds names and the pod name; /proc keeps its repres
     hostResolvConf: '/tmp/host-resolv.conf',
   });
   t.equal(list.length, 2);
-  t.equal(list[0]!.resolvConfPath, '/tmp/host-resolv.conf');
+  t.same(list[0]!.resolvConfFile, { root: null, path: '/tmp/host-resolv.conf' });
   t.match(list[1], {
     source: 'proc+docker',
     pid: 6000,
@@ -106,7 +106,7 @@ t.test('both sources: Docker adds names and the pod name; /proc keeps its repres
     podNamespace: 'shop',
     podName: 'web-0',
     runtime: 'docker',
-    resolvConfPath: '/host/proc/6000/root/etc/resolv.conf',
+    resolvConfFile: { root: '/host/proc/6000/root', path: '/etc/resolv.conf' },
   });
   t.same(list[1]!.containerIds, [cid('app'), cid('sandbox')].sort(), 'no duplicates');
   t.same(list[1]!.containerNames, ['POD', 'app']);
@@ -127,7 +127,7 @@ t.test('a namespace only Docker knows: represented by the app, not the pause con
     podNamespace: 'shop',
     podUid: UID,
     runtime: 'docker',
-    resolvConfPath: '/proc/6010/root/etc/resolv.conf',
+    resolvConfFile: { root: '/proc/6010/root', path: '/etc/resolv.conf' },
   });
   // Whatever order Docker lists them in.
   t.equal(mergeVantages([hostProc], [...onlyDocker].reverse())[1]!.pid, 6010);
@@ -177,12 +177,12 @@ t.test('the whole path on a fixture tree: scan, locate, merge, read the containe
   t.match(pod, { source: 'proc+docker', pid: 6010, podName: 'web-0', podNamespace: 'shop', podUid: UID, inode: 4026532800 });
   t.same(pod.containerIds, [cid('shim-app'), cid('shim-sandbox')].sort(), 'the same IDs from cgroup and Docker');
   t.same(pod.containerNames, ['POD', 'app']);
-  const conf = await readResolvConf(pod.resolvConfPath);
+  const conf = await readResolvConf(pod.resolvConfFile);
   t.equal(conf.error, undefined);
   t.same(
     conf.parsed.nameservers.map((n) => n.address),
     ['10.96.0.10'],
   );
-  const hostConf = await readResolvConf(list[0]!.resolvConfPath);
+  const hostConf = await readResolvConf(list[0]!.resolvConfFile);
   t.equal(hostConf.error?.code, 'ENOENT', 'the host reads the configured file, not the machine one');
 });
