@@ -110,6 +110,7 @@ async function probeWithAttempts(
 ): Promise<{ result: ProbeResult; attempts: number }> {
   let result: ProbeResult | undefined;
   let n = 0;
+  let ignored = 0;
   while (n < opts.attempts) {
     n++;
     result = await probeFn({
@@ -124,9 +125,11 @@ async function probeWithAttempts(
       requireAnswers: query.requireAnswers ?? false,
       ...(query.expectAnswers?.length ? { expectAnswers: [...query.expectAnswers], expectMatch: query.expectMatch ?? 'contain' } : {}),
     });
+    ignored += result.ignoredReplies ?? 0;
     // Retrying cannot help a vantage that is gone or a cancelled sweep.
     if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
   }
+  if (ignored > 0) result = { ...result!, ignoredReplies: ignored };
   return { result: result!, attempts: n };
 }
 

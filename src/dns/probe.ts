@@ -69,6 +69,8 @@ export interface ProbeResult {
   /** The UDP reply was truncated and the probe went on over TCP. */
   truncated: boolean;
   detail?: string;
+  /** UDP datagrams from the server that were not this query's reply (wrong ID or question, empty), dropped while waiting. */
+  ignoredReplies?: number;
 }
 
 export type ExchangeFn = (req: ExchangeRequest) => Promise<ExchangeReply>;
@@ -171,15 +173,20 @@ export function reasonFromError(err: unknown): Reason {
 const messageOf = (err: unknown): string => capString(err instanceof Error ? err.message : String(err), MAX_DETAIL);
 
 type Attempt =
-  | { replied: true; verdict: Verdict; rttSeconds: number }
-  | { replied: false; reason: Reason; detail: string };
+  | { replied: true; verdict: Verdict; rttSeconds: number; ignored: number }
+  | { replied: false; reason: Reason; detail: string; ignored: number };
+
+const ignoredOf = (x: unknown): number => {
+  const n = (x as { ignored?: unknown } | null)?.ignored;
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
+};
 
 async function attempt(ex: ExchangeFn, spec: ProbeSpec, q: BuiltQuery, transport: Transport, timeoutMs: number): Promise<Attempt> {
   let reply: ExchangeReply;
   try {
     reply = await ex({ netns: spec.netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs });
   } catch (err) {
-    return { replied: false, reason: reasonFromError(err), detail: messageOf(err) };
+    return { replied: false, reason: reasonFromError(err), detail: messageOf(err), ignored: ignoredOf(err) };
   }
   const exp: Expectation = {
     id: q.id,
@@ -190,11 +197,13 @@ async function attempt(ex: ExchangeFn, spec: ProbeSpec, q: BuiltQuery, transport
     maxBytes: transport === 'udp' ? q.maxUdpReply : MAX_MESSAGE,
   };
   if (spec.expectAnswers) exp.expectAnswers = spec.expectAnswers;
-  return { replied: true, verdict: validateReply(reply.reply, exp), rttSeconds: reply.rttNs / 1e9 };
+  return { replied: true, verdict: validateReply(reply.reply, exp), rttSeconds: reply.rttNs / 1e9, ignored: ignoredOf(reply) };
 }
 
-function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBefore: number): ProbeResult {
-  if (!a.replied) return { ok: false, reason: a.reason, rcode: null, answers: [], rttSeconds: null, transport, truncated, detail: a.detail };
+function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBefore: number, ignoredBefore = 0): ProbeResult {
+  const ignored = ignoredBefore + a.ignored;
+  const extra = ignored > 0 ? { ignoredReplies: ignored } : {};
+  if (!a.replied) return { ok: false, reason: a.reason, rcode: null, answers: [], rttSeconds: null, transport, truncated, detail: a.detail, ...extra };
   const v = a.verdict;
   const result: ProbeResult = {
     ok: v.ok,
@@ -204,6 +213,7 @@ function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBe
     rttSeconds: rttBefore + a.rttSeconds,
     transport,
     truncated,
+    ...extra,
   };
   if (v.detail !== undefined) result.detail = capString(v.detail, MAX_DETAIL);
   return result;
@@ -224,7 +234,7 @@ async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
   }
   const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
   const retry = await attempt(ex, spec, q, 'tcp', remaining);
-  if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds);
+  if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds, first.ignored);
   return {
     ok: false,
     reason: PATH_REASONS.has(retry.reason) ? 'truncated' : retry.reason,
@@ -233,6 +243,7 @@ async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
     rttSeconds: null,
     transport: 'tcp',
     truncated: true,
+    ...(first.ignored > 0 ? { ignoredReplies: first.ignored } : {}),
     detail: capString(`UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`, MAX_DETAIL),
   };
 }

@@ -83,6 +83,12 @@ export const METRICS = {
     'DNS queries sent (a probe tries up to probe.attempts times), by transport.',
     ['transport'],
   ),
+  ignoredReplies: def(
+    `${PREFIX}ignored_replies_total`,
+    'counter',
+    'UDP datagrams from a probed server that were not the reply to the query (wrong ID or question, or empty), dropped while the probe waited for its reply, by transport. A steady rate means spoofed or misrouted replies.',
+    ['transport'],
+  ),
   sweeps: def(`${PREFIX}sweeps_total`, 'counter', 'Sweeps completed, by result: success, or error (the sweep could not run, e.g. procRoot unreadable).', ['result']),
   sweepDuration: def(`${PREFIX}sweep_duration_seconds`, 'histogram', 'Wall time of a sweep: discovery and every probe.', [], SWEEP_BUCKETS),
   lastSweep: def(`${PREFIX}last_sweep_timestamp_seconds`, 'gauge', 'When the last sweep completed, in seconds since the epoch.'),

@@ -63,6 +63,7 @@ export class DaemonMetrics {
   readonly #rtt: Histogram<keyof PathLabels>;
   readonly #probes: Counter<'transport' | 'result' | 'reason'>;
   readonly #attempts: Counter<'transport'>;
+  readonly #ignoredReplies: Counter<'transport'>;
   readonly #sweeps: Counter<'result'>;
   readonly #sweepDuration: Histogram<string>;
   readonly #lastSweep: Gauge<string>;
@@ -87,6 +88,7 @@ export class DaemonMetrics {
     this.#rtt = new Histogram({ ...opts(METRICS.probeRtt), buckets: RTT_BUCKETS }) as Histogram<keyof PathLabels>;
     this.#probes = new Counter(opts(METRICS.probes)) as Counter<'transport' | 'result' | 'reason'>;
     this.#attempts = new Counter(opts(METRICS.probeAttempts)) as Counter<'transport'>;
+    this.#ignoredReplies = new Counter(opts(METRICS.ignoredReplies)) as Counter<'transport'>;
     this.#sweeps = new Counter(opts(METRICS.sweeps)) as Counter<'result'>;
     this.#sweepDuration = new Histogram({ ...opts(METRICS.sweepDuration), buckets: SWEEP_BUCKETS });
     this.#lastSweep = new Gauge(opts(METRICS.lastSweep));
@@ -104,6 +106,7 @@ export class DaemonMetrics {
     // Zero series, so rate() and absent() work from the first scrape.
     for (const transport of TRANSPORTS) {
       this.#attempts.inc({ transport }, 0);
+      this.#ignoredReplies.inc({ transport }, 0);
       for (const reason of PROBE_REASONS) this.#probes.inc({ transport, result: reason === 'ok' ? 'success' : 'failure', reason }, 0);
     }
     for (const result of ['success', 'error']) this.#sweeps.inc({ result }, 0);
@@ -133,6 +136,7 @@ export class DaemonMetrics {
       const { transport } = row;
       this.#probes.inc({ transport, result: row.result.ok ? 'success' : 'failure', reason: row.result.reason });
       this.#attempts.inc({ transport }, row.attempts);
+      if (row.result.ignoredReplies) this.#ignoredReplies.inc({ transport }, row.result.ignoredReplies);
     }
 
     const checkSeries = new Map<string, CheckLabels>();

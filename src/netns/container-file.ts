@@ -23,6 +23,17 @@ import util from 'node:util';
 export const CONTAINER_FILE_MAX = 64 * 1024;
 
 /**
+ * How long a sweep waits for one container file. A regular file on a normal
+ * file system reads in microseconds; only a file system the container controls
+ * (FUSE) can stall. The read then goes on in the background and, until it
+ * ends, later reads of the same file fail at once with ETIMEDOUT instead of
+ * queueing behind it: one stalled file holds at most one libuv pool thread.
+ */
+export const CONTAINER_FILE_TIMEOUT_MS = 2_000;
+
+const stalled = new Map<string, Promise<unknown>>();
+
+/**
  * Where a file is. `root` null: a path on the host, as root reads it (root's
  * own configuration: trusted). Otherwise `path` (absolute, e.g.
  * /etc/resolv.conf) is resolved inside `root` (e.g. /proc/<pid>/root), as the
@@ -62,6 +73,8 @@ export type InRootReader = (root: string, relPath: string, opts: { maxBytes: num
 export interface ReadFileOptions {
   /** Resolve with the in-root component walk even when openat2 is there (tests run both). */
   walk?: boolean;
+  /** Default CONTAINER_FILE_TIMEOUT_MS. */
+  timeoutMs?: number;
   /** Default: the addon's readFileInRoot. */
   reader?: InRootReader;
 }
@@ -107,12 +120,38 @@ const ok = (file: FileRef, data: Buffer): FileReadResult => ({ status: 'ok', fil
 export async function readContainerFile(root: string, relPath: string, options: ReadFileOptions = {}): Promise<FileReadResult> {
   const file = containerFile(root, relPath);
   const reader = options.reader ?? readFileInRoot;
+  const key = `${root}\0${relPath}`;
+  const timeoutMs = options.timeoutMs ?? CONTAINER_FILE_TIMEOUT_MS;
+  const stall = (what: string): FileReadResult => ({
+    status: 'error',
+    file,
+    path: displayPath(file),
+    code: 'ETIMEDOUT',
+    message: `cannot read ${describeFile(file)}: ETIMEDOUT (${what})`,
+  });
+  if (stalled.has(key)) return stall(`an earlier read has not finished after ${timeoutMs} ms`);
+  const read = reader(root, relPath, { maxBytes: CONTAINER_FILE_MAX, ...(options.walk === undefined ? {} : { walk: options.walk }) });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
+  });
   try {
-    const r = await reader(root, relPath, { maxBytes: CONTAINER_FILE_MAX, ...(options.walk === undefined ? {} : { walk: options.walk }) });
+    const r = await Promise.race([read, late]);
+    if (r === 'late') {
+      const settled = read.then(
+        () => undefined,
+        () => undefined,
+      );
+      stalled.set(key, settled);
+      void settled.then(() => stalled.delete(key));
+      return stall(`no answer within ${timeoutMs} ms`);
+    }
     if (r.truncated || r.data.length > CONTAINER_FILE_MAX) return tooLarge(file, r.size);
     return ok(file, r.data);
   } catch (err) {
     return errorResult(file, err);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { CONTAINER_FILE_MAX, describeFile, displayPath, readContainerFile, readFileRef, readHostFile, type FileReadResult } from '../../src/netns/container-file.js';
+import { CONTAINER_FILE_MAX, describeFile, displayPath, readContainerFile, readFileRef, readHostFile, type FileReadResult, type InRootReader } from '../../src/netns/container-file.js';
 import { readResolvConf } from '../../src/netns/resolv-conf.js';
 import { isRoot, requireRoot } from '../support/root.js';
 
@@ -275,4 +275,27 @@ t.test('host files (root\'s configuration): followed as root reads them, still r
     fs.chmodSync(file, 0);
     t.match(await readHostFile(file), { status: 'error', code: 'EACCES' });
   }
+});
+
+t.test('a read that stalls (a FUSE file system in the container) fails with ETIMEDOUT and is not queued twice', async (t) => {
+  let calls = 0;
+  let release: (() => void) | undefined;
+  const reader: InRootReader = () => {
+    calls++;
+    if (calls > 1) return Promise.resolve({ data: Buffer.from('nameserver 10.0.0.1\n'), size: 20, truncated: false });
+    return new Promise((resolve) => {
+      release = () => resolve({ data: Buffer.from('late'), size: 4, truncated: false });
+    });
+  };
+  const root = '/proc/999999/root';
+  const first = await readContainerFile(root, '/etc/resolv.conf', { reader, timeoutMs: 50 });
+  t.match(first, { status: 'error', code: 'ETIMEDOUT' });
+  const second = await readContainerFile(root, '/etc/resolv.conf', { reader, timeoutMs: 50 });
+  t.match(second, { status: 'error', code: 'ETIMEDOUT' });
+  t.equal(calls, 1, 'no second read while the first is stuck');
+  release!();
+  await new Promise((r) => setImmediate(r));
+  const third = await readContainerFile(root, '/etc/resolv.conf', { reader, timeoutMs: 50 });
+  t.match(third, { status: 'ok', text: 'nameserver 10.0.0.1\n' });
+  t.equal(calls, 2, 'read again once the stuck one ended');
 });

@@ -364,3 +364,16 @@ t.test('thousands of mutated replies: none throws, and ok only when the reply re
   t.ok(failed > 1000, `${failed} of 3000 mutations failed validation`);
   t.same(bad.slice(0, 5), [], `seed ${SEED + 2}`);
 });
+
+t.test('datagrams the engine dropped as not the reply are counted on the result', async (t) => {
+  const ok = await probe(BASE, { exchange: fake((q) => ({ reply: answer(q), rttNs: 1_000_000, ignored: 7 })).exchange });
+  t.equal(ok.ok, true);
+  t.equal(ok.ignoredReplies, 7);
+  const timedOut = xerr('ETIMEDOUT');
+  timedOut.ignored = 20_000;
+  const failed = await probe(BASE, { exchange: fake(() => timedOut).exchange });
+  t.equal(failed.reason, 'timeout');
+  t.equal(failed.ignoredReplies, 20_000, 'a flood that ended in a timeout is still counted');
+  const clean = await probe(BASE, { exchange: fake((q) => answer(q)).exchange });
+  t.notOk('ignoredReplies' in clean, 'absent when nothing was dropped');
+});

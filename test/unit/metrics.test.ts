@@ -188,3 +188,16 @@ t.test('coredns_healthd_findings: every check × severity from the start, set fr
   const res = await tryRun(which('promtool'), ['check', 'metrics'], { input: await metrics.scrape() });
   t.equal(res.code, 0, `promtool: ${res.stdout}${res.stderr}`);
 });
+
+t.test('coredns_healthd_ignored_replies_total counts what each probe dropped, by transport', async (t) => {
+  const { metrics, sweep } = setup();
+  const before = await metrics.scrape();
+  t.match(before, /^coredns_healthd_ignored_replies_total\{transport="udp"\} 0$/m, 'zero series from the start');
+  const spoofed = row(HOST, '10.96.0.10', 'udp', 'ok');
+  spoofed.result = { ...spoofed.result, ignoredReplies: 5 };
+  sweep(report([HOST], [spoofed, row(HOST, '10.96.0.10', 'tcp', 'ok')]));
+  sweep(report([HOST], [spoofed]), 1);
+  const text = await metrics.scrape();
+  t.match(text, /^coredns_healthd_ignored_replies_total\{transport="udp"\} 10$/m);
+  t.match(text, /^coredns_healthd_ignored_replies_total\{transport="tcp"\} 0$/m);
+});
