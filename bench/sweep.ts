@@ -41,12 +41,12 @@ function positive(name: string, text: string, min = 1): number {
   return n;
 }
 
-const N = positive('netns', args.netns!);
-const SWEEPS = positive('sweeps', args.sweeps!);
-const SOAK = positive('soak', args.soak!, 0);
-const BLACKHOLED = Math.min(positive('blackholed', args.blackholed!, 0), N);
-const TIMEOUT_MS = positive('timeout', args.timeout!);
-const PARALLEL = positive('parallel', args.parallel!);
+const N = positive('netns', args.netns);
+const SWEEPS = positive('sweeps', args.sweeps);
+const SOAK = positive('soak', args.soak, 0);
+const BLACKHOLED = Math.min(positive('blackholed', args.blackholed, 0), N);
+const TIMEOUT_MS = positive('timeout', args.timeout);
+const PARALLEL = positive('parallel', args.parallel);
 
 const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
 const log = (s: string) => {
@@ -138,6 +138,7 @@ async function main() {
     await topo?.cleanup().catch((e) => process.stderr.write(`bench: cleanup: ${(e as Error).message}\n`));
   };
   const onSignal = () => {
+    // A signal handler cannot wait; cleanup() catches its own errors, then the process exits.
     void cleanup().then(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -183,9 +184,14 @@ async function main() {
     if (BLACKHOLED > 0) {
       const table = `${topo.prefix.replace(/-/g, '_')}_bh`;
       await Promise.all(
-        topo.namespaces.slice(0, BLACKHOLED).map((n) =>
-          nft(n.name, `table inet ${table} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ip saddr ${topo!.bridge.ipv4} drop\n }\n}\n`),
-        ),
+        topo.namespaces
+          .slice(0, BLACKHOLED)
+          .map((n) =>
+            nft(
+              n.name,
+              `table inet ${table} {\n chain input {\n  type filter hook input priority 0; policy accept;\n  ip saddr ${topo!.bridge.ipv4} drop\n }\n}\n`,
+            ),
+          ),
       );
       const runs: SweepOutcome[] = [];
       for (let i = 0; i < 3; i++) runs.push(await addonSweep(topo));
@@ -210,7 +216,7 @@ async function main() {
       engine: engineStats(),
     };
 
-    let nsenter: Record<string, unknown> | null = null;
+    let nsenter: { speedupVsParallel: number; cpuRatioVsParallel: number; [key: string]: unknown } | null = null;
     if (!args['skip-nsenter']) {
       log(`nsenter + dig, serial, ${N} namespaces ...`);
       const serial = await nsenterSweep(topo, 1);
@@ -250,8 +256,12 @@ async function main() {
         `  cpu       median ${addon.medianCpuMs} ms   p95 ${addon.p95CpuMs} ms`,
         `  peak rss  ${addon.peakRssMiB} MiB      failed probes ${failedProbes} of ${N * SWEEPS}`,
       ];
-      if (soak) lines.push(`  soak      ${soak.sweeps} sweeps: rss ${soak.rssAfterWarmupMiB} → ${soak.rssEndMiB} MiB, fds ${soak.fdsAfterWarmup} → ${soak.fdsEnd}, failed ${soak.failedProbes}`);
-      if (blackholed) lines.push(`  blackhole ${blackholed.count} silent namespaces: sweep ${blackholed.medianWallMs} ms with a ${blackholed.timeoutMs} ms timeout`);
+      if (soak)
+        lines.push(
+          `  soak      ${soak.sweeps} sweeps: rss ${soak.rssAfterWarmupMiB} → ${soak.rssEndMiB} MiB, fds ${soak.fdsAfterWarmup} → ${soak.fdsEnd}, failed ${soak.failedProbes}`,
+        );
+      if (blackholed)
+        lines.push(`  blackhole ${blackholed.count} silent namespaces: sweep ${blackholed.medianWallMs} ms with a ${blackholed.timeoutMs} ms timeout`);
       if (nsenter) {
         const s = nsenter.serial as Record<string, number>;
         const p = nsenter.parallel as Record<string, number>;

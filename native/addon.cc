@@ -88,7 +88,7 @@ Napi::Value TakeNamespace(Napi::Env env, int nsFd, Job* job) {
   int type = ioctl(dup, NS_GET_NSTYPE);
   if (type < 0) return ErrorObject(env, errno == ENOTTY ? EINVAL : errno, "ioctl");
   if (type != CLONE_NEWNET) return ErrorObject(env, EINVAL, "ioctl");
-  struct stat st{};
+  struct stat st {};
   if (fstat(dup, &st) < 0) return ErrorObject(env, errno, "fstat");
   job->nsDev = static_cast<uint64_t>(st.st_dev);
   job->nsIno = static_cast<uint64_t>(st.st_ino);
@@ -153,15 +153,15 @@ class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
     DefineAddon(exports, {
-        InstanceMethod("init", &Addon::BindCallback),
-        InstanceMethod("submit", &Addon::Submit),
-        InstanceMethod("submitLinkDump", &Addon::SubmitLinkDump),
-        InstanceMethod("cancelAll", &Addon::CancelAll),
-        InstanceMethod("stats", &Addon::GetStats),
-        InstanceMethod("notify", &Addon::Notify),
-        InstanceMethod("nsType", &Addon::NsType),
-        InstanceMethod("readFileInRoot", &Addon::ReadInRoot),
-    });
+                             InstanceMethod("init", &Addon::BindCallback),
+                             InstanceMethod("submit", &Addon::Submit),
+                             InstanceMethod("submitLinkDump", &Addon::SubmitLinkDump),
+                             InstanceMethod("cancelAll", &Addon::CancelAll),
+                             InstanceMethod("stats", &Addon::GetStats),
+                             InstanceMethod("notify", &Addon::Notify),
+                             InstanceMethod("nsType", &Addon::NsType),
+                             InstanceMethod("readFileInRoot", &Addon::ReadInRoot),
+                         });
   }
 
   ~Addon() {
@@ -260,7 +260,8 @@ class Addon : public Napi::Addon<Addon> {
     if (!GetInteger(info, 0, "id", 0, UINT32_MAX, &id) || !GetInteger(info, 1, "nsFd", -1, INT32_MAX, &nsFd)) {
       return env.Undefined();
     }
-    if (info.Length() > 2 && !info[2].IsUndefined() && !GetInteger(info, 2, "timeoutMs", 1, kMaxTimeoutMs, &timeoutMs)) {
+    if (info.Length() > 2 && !info[2].IsUndefined() &&
+        !GetInteger(info, 2, "timeoutMs", 1, kMaxTimeoutMs, &timeoutMs)) {
       return env.Undefined();
     }
     Job job;
@@ -290,7 +291,7 @@ class Addon : public Napi::Addon<Addon> {
     double workerIno = 0;
     if (s.workerTid > 0) {
       std::string p = "/proc/self/task/" + std::to_string(s.workerTid) + "/ns/net";
-      struct stat st{};
+      struct stat st {};
       if (stat(p.c_str(), &st) == 0) workerIno = static_cast<double>(st.st_ino);
     }
     o.Set("workerNetnsInode", Napi::Number::New(env, workerIno));
@@ -397,7 +398,8 @@ class Addon : public Napi::Addon<Addon> {
       } else if (napi_get_null(env, &reply) != napi_ok) {
         return nullptr;
       }
-      if (napi_set_named_property(env, o, "id", id) != napi_ok || napi_set_named_property(env, o, "errno", err) != napi_ok ||
+      if (napi_set_named_property(env, o, "id", id) != napi_ok ||
+          napi_set_named_property(env, o, "errno", err) != napi_ok ||
           napi_set_named_property(env, o, "syscall", syscall) != napi_ok ||
           napi_set_named_property(env, o, "reply", reply) != napi_ok ||
           napi_set_named_property(env, o, "rttNs", rtt) != napi_ok ||

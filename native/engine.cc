@@ -136,7 +136,7 @@ bool Engine::Setup(int* err, const char** syscall) {
     *syscall = "open";
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(hostFd_, &st) < 0) {
     *err = errno;
     *syscall = "fstat";
@@ -174,7 +174,7 @@ bool Engine::ReturnHome(int* err) {
     *err = errno;
     return false;
   }
-  struct stat st{};
+  struct stat st {};
   if (stat(kThreadNetns, &st) < 0) {
     *err = errno;
     return false;
@@ -357,7 +357,8 @@ void Engine::Run() {
       uint64_t nearest = UINT64_MAX;
       for (auto& entry : active_) nearest = std::min(nearest, entry.second->deadlineNs());
       uint64_t now = MonotonicNs();
-      timeoutMs = nearest <= now ? 0 : static_cast<int>(std::min<uint64_t>((nearest - now + 999999) / 1000000, INT32_MAX));
+      timeoutMs =
+          nearest <= now ? 0 : static_cast<int>(std::min<uint64_t>((nearest - now + 999999) / 1000000, INT32_MAX));
     }
     int n = epoll_wait(epfd_, events, kMaxEvents, timeoutMs);
     if (n < 0) {

@@ -35,7 +35,7 @@ bool Exchange::Matches(const std::vector<uint8_t>& q, uint32_t questionEnd, cons
   if (questionEnd == 0) return true;
   if (questionEnd < kDnsHeader + 4 || questionEnd > q.size() || n < kDnsHeader) return false;
   if (r[0] != q[0] || r[1] != q[1]) return false;  // ID
-  if (!(r[2] & 0x80)) return false;                  // QR: a query is no reply
+  if (!(r[2] & 0x80)) return false;                // QR: a query is no reply
   const unsigned qd = (static_cast<unsigned>(r[4]) << 8) | r[5];
   const unsigned rcode = r[3] & 0x0f;
   // A server that rejects the query (FORMERR, NOTIMP, ...) may not echo the
@@ -115,10 +115,8 @@ uint32_t Exchange::OnEvents(uint32_t events) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return EPOLLOUT;
       return Connected();
     }
-    case Step::kSend:
-      return job_.tcp ? SendTcp() : SendUdp();
-    case Step::kRecv:
-      return job_.tcp ? RecvTcp() : RecvUdp();
+    case Step::kSend: return job_.tcp ? SendTcp() : SendUdp();
+    case Step::kRecv: return job_.tcp ? RecvTcp() : RecvUdp();
   }
   return 0;
 }

@@ -36,7 +36,7 @@ class Exchange : public Task {
   Step step_ = Step::kConnect;
   std::vector<uint8_t> out_;  // framed TCP query
   size_t sent_ = 0;
-  std::vector<uint8_t> in_;   // TCP bytes read so far
+  std::vector<uint8_t> in_;  // TCP bytes read so far
 };
 
 }  // namespace healthd

@@ -39,7 +39,7 @@ class LinkDump : public Task {
   uint32_t SendRequest();
   uint32_t Receive();
 
-  int phase_ = 0;      // 0: links, 1: addresses
+  int phase_ = 0;  // 0: links, 1: addresses
   bool sending_ = true;
   uint32_t seq_ = 0;
   int restarts_ = 0;

@@ -71,7 +71,7 @@ int WalkInRoot(int rootFd, const std::string& rel, UniqueFd* out) {
     int fd = openat(stack.back().get(), part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return errno;
     UniqueFd node(fd);
-    struct stat st{};
+    struct stat st {};
     if (fstat(node.get(), &st) < 0) return errno;
     if (S_ISLNK(st.st_mode)) {
       if (++links > kMaxSymlinks) return ELOOP;
@@ -120,7 +120,7 @@ void ReadFileInRoot(const std::string& root, const std::string& rel, size_t maxB
   UniqueFd path;
   out->err = OpenInRoot(rootFd, rel, forceWalk, &path, &out->syscall);
   if (out->err) return;
-  struct stat st{};
+  struct stat st {};
   if (fstat(path.get(), &st) < 0) {
     out->err = errno;
     out->syscall = "fstat";
@@ -143,8 +143,9 @@ void ReadFileInRoot(const std::string& root, const std::string& rel, size_t maxB
     return;
   }
   UniqueFd file(fd);
-  struct stat again{};
-  if (fstat(file.get(), &again) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino || !S_ISREG(again.st_mode)) {
+  struct stat again {};
+  if (fstat(file.get(), &again) < 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino ||
+      !S_ISREG(again.st_mode)) {
     out->err = ESTALE;
     out->syscall = "open";
     return;

@@ -106,7 +106,10 @@ export class DaemonDiagnosis {
       const ms = Date.now() - (this.#runningSince ?? Date.now());
       if (ms > SLOW_DIAGNOSIS_MS && !this.#slowWarned) {
         this.#slowWarned = true;
-        this.#log.warn('the diagnosis is still running; findings are not updated until it ends', { runningSeconds: Math.round(ms / 1000), skippedSweeps: this.#skipped });
+        this.#log.warn('the diagnosis is still running; findings are not updated until it ends', {
+          runningSeconds: Math.round(ms / 1000),
+          skippedSweeps: this.#skipped,
+        });
       } else {
         this.#log.debug('sweep not diagnosed: the previous diagnosis is still running', { sweep });
       }
@@ -133,7 +136,8 @@ export class DaemonDiagnosis {
       diagnosis: {
         running: this.#running !== null,
         skippedSweeps: this.#skipped,
-        last: last === null ? null : { sweep: last.sweep, completedAt: last.completedAt.toISOString(), durationSeconds: last.durationSeconds, error: last.error },
+        last:
+          last === null ? null : { sweep: last.sweep, completedAt: last.completedAt.toISOString(), durationSeconds: last.durationSeconds, error: last.error },
       },
       findings: findingsJson(this.active()),
     };
@@ -162,7 +166,14 @@ export class DaemonDiagnosis {
     this.#logChanges(changes.cleared, 'cleared');
     for (const f of changes.appeared) this.#notify(f, 'appeared');
     for (const f of changes.cleared) this.#notify(f, 'cleared');
-    this.#log.debug('diagnosis done', { sweep, durationSeconds: this.#last.durationSeconds, findings: findings.length, active: changes.active.length, appeared: changes.appeared.length, cleared: changes.cleared.length });
+    this.#log.debug('diagnosis done', {
+      sweep,
+      durationSeconds: this.#last.durationSeconds,
+      findings: findings.length,
+      active: changes.active.length,
+      appeared: changes.appeared.length,
+      cleared: changes.cleared.length,
+    });
   }
 
   #logChanges(findings: readonly Finding[], change: FindingChange): void {

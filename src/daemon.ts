@@ -326,6 +326,7 @@ export class Daemon {
       if (next.log.level !== previous.log.level) this.#log.setLevel(next.log.level);
       this.#kube.reload(next);
       this.#applyConnectionLimit(next);
+      // Not awaited: reload answers at once; #rebind logs its own outcome and never rejects.
       if (next.http.listen !== previous.http.listen) void this.#rebind(next.http.listen);
       if (next.interval !== previous.interval || next.jitter !== previous.jitter) this.#reschedule();
     }
@@ -381,7 +382,8 @@ export class Daemon {
         return false;
       },
     );
-    if (await Promise.race([stopped, timedOut])) this.#log.warn('Kubernetes did not stop in time (Lease release, Events); stopping anyway', { waitedMs: KUBE_STOP_WAIT_MS });
+    if (await Promise.race([stopped, timedOut]))
+      this.#log.warn('Kubernetes did not stop in time (Lease release, Events); stopping anyway', { waitedMs: KUBE_STOP_WAIT_MS });
     clearTimeout(timer);
   }
 
@@ -420,7 +422,7 @@ export class Daemon {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
-        this.#running = this.#iteration();
+      this.#running = this.#iteration();
     }, delayMs);
   }
 
@@ -533,7 +535,8 @@ export class Daemon {
       this.#log.warn('more check state changes in this sweep (see /status)', { more: logged.length - MAX_TRANSITION_LOGS });
     }
     for (const t of transitions) {
-      if (t.from === null && t.to === 'healthy') this.#log.debug('check healthy', { vantage: t.check.vantageLabel, target: t.check.targetLabel, transport: t.check.transport, query: t.check.query });
+      if (t.from === null && t.to === 'healthy')
+        this.#log.debug('check healthy', { vantage: t.check.vantageLabel, target: t.check.targetLabel, transport: t.check.transport, query: t.check.query });
     }
   }
 
@@ -550,7 +553,8 @@ export class Daemon {
     if (kind === previousKind) return;
     if (kind === 'no-socket') this.#log.info('no Docker Engine API; containers are found through /proc only', { detail: d!.error!.message });
     else if (kind === 'ok' && previousKind !== '') this.#log.info('Docker Engine API answers again', { containers: d!.containers.length });
-    else if (kind !== 'ok' && kind !== 'off') this.#log.warn('Docker discovery failed; containers are found through /proc only', { code: kind, detail: d!.error!.message });
+    else if (kind !== 'ok' && kind !== 'off')
+      this.#log.warn('Docker discovery failed; containers are found through /proc only', { code: kind, detail: d!.error!.message });
   }
 
   #noteVantages(reports: readonly VantageReport[]): void {

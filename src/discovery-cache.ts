@@ -137,7 +137,14 @@ export class DiscoveryCache {
       // network "host" belong to the host vantage, added here.
       const host = d.hostNetns();
       const inHost = (c: NetnsId): boolean => c.dev === host.dev && c.inode === host.inode;
-      vantages = [d.hostVantage(opts.hostResolvConf), ...mergeVantages([], located.filter((c) => !inHost(c)), { procRoot: opts.procRoot, hostResolvConf: opts.hostResolvConf })];
+      vantages = [
+        d.hostVantage(opts.hostResolvConf),
+        ...mergeVantages(
+          [],
+          located.filter((c) => !inHost(c)),
+          { procRoot: opts.procRoot, hostResolvConf: opts.hostResolvConf },
+        ),
+      ];
     }
     if (!opts.host) vantages = vantages.filter((v) => !v.hostNetwork);
     return { vantages, docker, dockerRefreshed, scanErrors, scanned: scan?.scanned ?? 0 };

@@ -16,13 +16,28 @@ export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
 export type Fields = Readonly<Record<string, unknown>>;
 
+let stdoutGuarded = false;
+
+/**
+ * A closed stdout (the reader of a pipe went away: EPIPE) must not end the
+ * daemon: lines are then lost, probing goes on. Other stdout errors too are
+ * not worth dying for in a process whose job is probing.
+ */
+function quietStdoutErrors(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', () => {
+    // Nothing to report to: the stream that failed is where reports go.
+  });
+}
+
 /** Where lines go: process.stdout, or anything with write() in tests. */
 export interface LogSink {
   write(line: string): unknown;
 }
 
 export interface LoggerOptions {
-  level?: Level;
+  level?: Level | undefined;
   stream?: LogSink;
   /** Fields on every record. */
   fields?: Fields;
@@ -113,7 +128,8 @@ function replacer(limits: Limits, seen?: WeakSet<object>): (key: string, value: 
       seen.add(value);
     }
     if (Array.isArray(value)) {
-      return value.length <= limits.items ? value : [...value.slice(0, limits.items), `…and ${value.length - limits.items} more`];
+      const items: readonly unknown[] = value;
+      return items.length <= limits.items ? items : [...items.slice(0, limits.items), `…and ${items.length - limits.items} more`];
     }
     return cutObject(value, limits);
   };
@@ -144,7 +160,12 @@ export function formatLine(record: Readonly<Record<string, unknown>>): string {
     if (byteLength(line) <= MAX_LINE_BYTES) return line;
   }
   // Still too long (thousands of fields): the message alone says what happened.
-  const minimal = { time: record.time, level: record.level, msg: capString(String(record.msg), MIN_MSG), truncated: 'the fields of this record were dropped: too long for one log line' };
+  const minimal = {
+    time: record.time,
+    level: record.level,
+    msg: capString(String(record.msg), MIN_MSG),
+    truncated: 'the fields of this record were dropped: too long for one log line',
+  };
   return `${escapeJsonText(JSON.stringify(minimal))}\n`;
 }
 
@@ -159,6 +180,7 @@ export class Logger {
   readonly #fields: Fields;
 
   constructor(options: LoggerOptions = {}) {
+    if (!options.stream) quietStdoutErrors();
     this.#shared = { level: options.level ?? 'info', stream: options.stream ?? process.stdout, now: options.now ?? (() => new Date()) };
     this.#fields = { ...options.fields };
   }

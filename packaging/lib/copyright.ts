@@ -147,7 +147,12 @@ export function licenseIds(expression: string): string[] {
 }
 
 /** DEP-5 writes "OR"/"AND" in lower case ("MIT or Apache-2.0"). */
-const dep5Expression = (spdx: string): string => spdx.replace(/[()]/g, '').replace(/\bOR\b/g, 'or').replace(/\bAND\b/g, 'and').trim();
+const dep5Expression = (spdx: string): string =>
+  spdx
+    .replace(/[()]/g, '')
+    .replace(/\bOR\b/g, 'or')
+    .replace(/\bAND\b/g, 'and')
+    .trim();
 
 /** A field value over several lines: continuation lines start with a space, empty lines are " .". */
 function multiline(text: string): string {

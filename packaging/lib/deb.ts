@@ -87,7 +87,10 @@ export async function shlibDepends(workDir: string, pkgRoot: string, elfFiles: s
   const out = await exec(tool('dpkg-shlibdeps', 'dpkg-dev'), ['-O', ...elfFiles.map((f) => path.join(pkgRoot, f))], { cwd: dir });
   const m = /^shlibs:Depends=(.*)$/m.exec(out);
   if (!m) throw new Error(`dpkg-shlibdeps printed no shlibs:Depends: ${out}`);
-  return (m[1] as string).split(',').map((s) => s.trim()).filter(Boolean);
+  return (m[1] as string)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** Builds <outDir>/coredns-healthd_<version>-<revision>_amd64.deb; returns its path. */
@@ -107,7 +110,12 @@ export async function buildDeb(o: DebOptions): Promise<string> {
   const overrides = path.join(pkgRoot, 'usr', 'share', 'lintian', 'overrides');
   await fs.mkdir(overrides, { recursive: true, mode: 0o755 });
   await fs.copyFile(path.join(o.scriptsDir, 'lintian-overrides'), path.join(overrides, PACKAGE_NAME));
-  for (const f of [path.join(docDir, 'copyright'), path.join(docDir, 'changelog.Debian.gz'), path.join(docDir, 'changelog.gz'), path.join(overrides, PACKAGE_NAME)]) {
+  for (const f of [
+    path.join(docDir, 'copyright'),
+    path.join(docDir, 'changelog.Debian.gz'),
+    path.join(docDir, 'changelog.gz'),
+    path.join(overrides, PACKAGE_NAME),
+  ]) {
     await fs.chmod(f, 0o644);
   }
 
@@ -123,10 +131,23 @@ export async function buildDeb(o: DebOptions): Promise<string> {
 
   const control = path.join(pkgRoot, 'DEBIAN');
   await fs.mkdir(control, { mode: 0o755 });
-  const depends = [...(await shlibDepends(o.workDir, pkgRoot, stage.elf.map((e) => e.file.replace(/^\//, '')))), INIT_SYSTEM_HELPERS];
+  const depends = [
+    ...(await shlibDepends(
+      o.workDir,
+      pkgRoot,
+      stage.elf.map((e) => e.file.replace(/^\//, '')),
+    )),
+    INIT_SYSTEM_HELPERS,
+  ];
   await fs.writeFile(
     path.join(control, 'control'),
-    renderControl({ version: fullVersion, maintainer: o.maintainer, installedSizeKiB: Math.ceil(bytes / 1024), depends, ...(o.homepage ? { homepage: o.homepage } : {}) }),
+    renderControl({
+      version: fullVersion,
+      maintainer: o.maintainer,
+      installedSizeKiB: Math.ceil(bytes / 1024),
+      depends,
+      ...(o.homepage ? { homepage: o.homepage } : {}),
+    }),
   );
   await fs.writeFile(path.join(control, 'conffiles'), `/${CONFIG_FILE}\n`);
   await fs.writeFile(path.join(control, 'md5sums'), `${md5.join('\n')}\n`);

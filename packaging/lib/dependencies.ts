@@ -182,18 +182,18 @@ export interface CopyResult {
 
 /** Copies every production package from <root>/node_modules into <dest>/node_modules. */
 export async function copyDependencies(root: string, dest: string): Promise<CopyResult> {
-  const lock = JSON.parse(await fs.readFile(path.join(root, 'package-lock.json'), 'utf8'));
+  const lock = JSON.parse(await fs.readFile(path.join(root, 'package-lock.json'), 'utf8')) as Parameters<typeof productionPaths>[0];
   const stats = { files: 0, bytes: 0 };
   const dependencies: Dependency[] = [];
   for (const lockPath of productionPaths(lock)) {
     const src = path.join(root, lockPath);
     let pkg: Record<string, unknown>;
     try {
-      pkg = JSON.parse(await fs.readFile(path.join(src, 'package.json'), 'utf8'));
+      pkg = JSON.parse(await fs.readFile(path.join(src, 'package.json'), 'utf8')) as Record<string, unknown>;
     } catch (err) {
       throw new Error(`${lockPath}: cannot read its package.json (${(err as Error).message}); run "npm ci" first`, { cause: err });
     }
-    const lockVersion = (lock.packages[lockPath] as LockPackage).version;
+    const lockVersion = (lock.packages![lockPath] as LockPackage).version; // productionPaths() threw if there were none
     if (lockVersion !== undefined && pkg.version !== lockVersion) {
       throw new Error(`${lockPath}: node_modules holds ${String(pkg.version)} but package-lock.json says ${lockVersion}; run "npm ci"`);
     }
@@ -210,4 +210,3 @@ export async function copyDependencies(root: string, dest: string): Promise<Copy
   }
   return { dependencies, ...stats };
 }
-

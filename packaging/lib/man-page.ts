@@ -115,16 +115,14 @@ export function renderManPage(input: ManPageInput): string {
     '.ad l',
     ...section('NAME', ['coredns\\-healthd \\- probe cluster DNS from every network namespace on a Kubernetes node']),
     ...section('SYNOPSIS', [
-      ...input.commands
-        .flatMap(synopsis)
-        .flatMap((line, i) => {
-          // The command words in bold, the options as written.
-          const words = line.split(/\s+/);
-          const n = words.findIndex((w) => !/^[a-z][a-z0-9-]*$/.test(w));
-          const cmd = n < 0 ? words : words.slice(0, n);
-          const rest = n < 0 ? [] : words.slice(n);
-          return [...(i ? ['.br'] : []), `.B ${roffLiteral(cmd.join(' '))}`, ...(rest.length ? [roffLiteral(rest.join(' '))] : [])];
-        }),
+      ...input.commands.flatMap(synopsis).flatMap((line, i) => {
+        // The command words in bold, the options as written.
+        const words = line.split(/\s+/);
+        const n = words.findIndex((w) => !/^[a-z][a-z0-9-]*$/.test(w));
+        const cmd = n < 0 ? words : words.slice(0, n);
+        const rest = n < 0 ? [] : words.slice(n);
+        return [...(i ? ['.br'] : []), `.B ${roffLiteral(cmd.join(' '))}`, ...(rest.length ? [roffLiteral(rest.join(' '))] : [])];
+      }),
     ]),
     ...section('DESCRIPTION', [
       '.B coredns\\-healthd',
@@ -133,9 +131,9 @@ export function renderManPage(input: ManPageInput): string {
       'It finds the host network namespace and every container network namespace on the node',
       '(by scanning /proc, and through the Docker Engine API when a Docker socket is present),',
       'and sends DNS queries over UDP and TCP from inside each of them to the CoreDNS pods,',
-      'the cluster DNS Service and each container\'s own resolv.conf nameservers.',
+      "the cluster DNS Service and each container's own resolv.conf nameservers.",
       'Results are exported as Prometheus metrics, summarized on /healthz and /status,',
-      'explained by per-namespace diagnosis, and, when the fault is CoreDNS\'s own and the',
+      "explained by per-namespace diagnosis, and, when the fault is CoreDNS's own and the",
       'remedy policy allows it, acted on through the Kubernetes API.',
       '.PP',
       'The package bundles the Node.js runtime it runs on under',

@@ -100,7 +100,7 @@ export async function copyNodeRuntime(nodeBinary: string, dest: string, minMajor
   if (license === null) {
     throw new Error(`Node.js LICENSE not found (looked in ${nodeLicenseCandidates(nodeBinary).join(', ')}); pass --node-license FILE`);
   }
-  if (!license.includes('Node.js is licensed for use as follows')) throw new Error('the Node.js LICENSE file found does not look like Node.js\'s');
+  if (!license.includes('Node.js is licensed for use as follows')) throw new Error("the Node.js LICENSE file found does not look like Node.js's");
   await fs.copyFile(nodeBinary, dest);
   await exec(tool('strip', 'binutils'), STRIP_ARGS.concat(dest));
   await fs.chmod(dest, 0o755);

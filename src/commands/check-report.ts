@@ -68,7 +68,14 @@ const CONTAINER_IDS_MAX = 64;
 
 function rowJson(r: SweepRow) {
   return {
-    vantage: { id: r.vantage.id, inode: r.vantage.inode, pid: r.vantage.pid, source: r.vantage.source, podNamespace: capped(r.vantage.podNamespace), podName: capped(r.vantage.podName) },
+    vantage: {
+      id: r.vantage.id,
+      inode: r.vantage.inode,
+      pid: r.vantage.pid,
+      source: r.vantage.source,
+      podNamespace: capped(r.vantage.podNamespace),
+      podName: capped(r.vantage.podName),
+    },
     server: r.target.server,
     port: r.target.port,
     targetSource: r.target.source,

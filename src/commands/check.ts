@@ -7,7 +7,7 @@ import { checkProbeOptions } from '../dns/probe.js';
 import type { Transport } from '../netns/binding.js';
 import { discoverVantages } from '../netns/discover.js';
 import { selectVantages, type VantageSelector } from '../netns/select.js';
-import { runSweep, type QuerySpec, type SweepOptions, type Target } from '../sweep.js';
+import { runSweep, type QuerySpec, type SweepOptions } from '../sweep.js';
 import { safeJsonStringify } from '../text/untrusted.js';
 import { checkJson, checkText, summarize, type CheckContext } from './check-report.js';
 import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
@@ -108,7 +108,8 @@ export function parseCheckArgs(argv: string[]): ParsedCheckArgs | 'help' {
   if (v['host-only'] && v['no-host']) throw new UsageError('--host-only and --no-host exclude each other');
   const { flags, flagNames } = configFlags(v);
   for (const p of v.pod ?? []) {
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(p)) throw new UsageError(`--pod: expected NAMESPACE/NAME, got ${JSON.stringify(p)}`);
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(p))
+      throw new UsageError(`--pod: expected NAMESPACE/NAME, got ${JSON.stringify(p)}`);
   }
   return {
     configFile: v.config,
@@ -162,9 +163,18 @@ export function resolveCheckOptions(args: ParsedCheckArgs, env: NodeJS.ProcessEn
   const queries = checkQueries(args, config, loaded.file !== null);
   for (const [i, q] of queries.entries()) {
     try {
-      checkProbeOptions({ server: '127.0.0.1', name: q.name, type: q.type, timeoutMs: 1000, validRcodes: [...q.validRcodes], ...(q.expectAnswers?.length ? { expectAnswers: [...q.expectAnswers] } : {}) });
+      checkProbeOptions({
+        server: '127.0.0.1',
+        name: q.name,
+        type: q.type,
+        timeoutMs: 1000,
+        validRcodes: [...q.validRcodes],
+        ...(q.expectAnswers?.length ? { expectAnswers: [...q.expectAnswers] } : {}),
+      });
     } catch (err) {
-      throw new UsageError(`${args.query.name !== undefined || args.query.type !== undefined ? '--name/--type/--expect/--rcode' : `queries[${i}]`}: ${(err as Error).message}`);
+      throw new UsageError(
+        `${args.query.name !== undefined || args.query.type !== undefined ? '--name/--type/--expect/--rcode' : `queries[${i}]`}: ${(err as Error).message}`,
+      );
     }
   }
   // check probes UDP unless --tcp, or transports were configured explicitly.

@@ -80,7 +80,7 @@ function parse(argv: string[], extra: Record<string, { type: 'boolean' }> = {}):
 /** argv of `run` or `config check` → loader options. */
 export function parseConfigArgs(argv: string[]): ConfigArgs {
   const { values } = parse(argv);
-  return { load: loadOptionsFrom(values as Parameters<typeof loadOptionsFrom>[0]), help: Boolean(values.help) };
+  return { load: loadOptionsFrom(values), help: Boolean(values.help) };
 }
 
 /** Prints a configuration error as "coredns-healthd: <source>: <key>: <message>" lines; returns 2. */
@@ -113,7 +113,7 @@ export function runConfig(argv: string[], io: Io, load: (o: LoadOptions) => Load
     io.stdout(CONFIG_USAGE);
     return 0;
   }
-  const opts = loadOptionsFrom(values as Parameters<typeof loadOptionsFrom>[0]);
+  const opts = loadOptionsFrom(values);
   let result: LoadResult;
   try {
     result = load(opts);

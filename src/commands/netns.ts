@@ -40,7 +40,7 @@ export async function runNetns(argv: string[], io: Io): Promise<number> {
   const { flags, flagNames } = configFlags(v);
   const { config } = loadConfigResult({ ...(v.config !== undefined ? { file: v.config } : {}), flags, flagNames });
   if (process.geteuid?.() !== 0) {
-    throw new UsageError('netns must run as root to read other processes\' /proc/<pid>/ns/net and root (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)');
+    throw new UsageError("netns must run as root to read other processes' /proc/<pid>/ns/net and root (CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH)");
   }
   const discovery = await discoverVantages({
     procRoot: config.discovery.procRoot,

@@ -65,6 +65,7 @@ export async function runDaemon(argv: string[], io: Io, ctx: RunContext): Promis
       log.warn('second stop signal: exiting now', { signal });
       process.exit(1);
     }
+    // Not awaited: a signal handler cannot wait; run() itself awaits the daemon's end.
     void daemon.stop(signal);
   };
   const onHup = (): void => {

@@ -27,8 +27,7 @@ export interface Format<T> {
   readonly _type?: T;
 }
 
-export const jsonTypeOf = (v: unknown): JsonType =>
-  v === null ? 'null' : Array.isArray(v) ? 'array' : (typeof v as JsonType);
+export const jsonTypeOf = (v: unknown): JsonType => (v === null ? 'null' : Array.isArray(v) ? 'array' : (typeof v as JsonType));
 
 const fail = (message: string): never => {
   throw new Error(message);
@@ -39,8 +38,7 @@ const show = (v: unknown): string => {
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 };
 
-const splitList = (text: string): string[] =>
-  text.trim() === '' ? [] : text.split(',').map((s) => s.trim());
+const splitList = (text: string): string[] => (text.trim() === '' ? [] : text.split(',').map((s) => s.trim()));
 
 const parseJsonOr = (text: string): unknown => {
   try {
@@ -328,8 +326,19 @@ export const objectRef: Format<string> = {
 
 const QUANTITY = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
 const QUANTITY_SCALE: Readonly<Record<string, number>> = {
-  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** A Kubernetes memory quantity ("170Mi", "1Gi", "500M", "1048576") in bytes, or null. */
@@ -474,8 +483,31 @@ export const queries: Format<readonly Query[]> = {
 /** Every format, by name. */
 export const FORMATS: ReadonlyMap<string, Format<unknown>> = new Map(
   [
-    boolean, count, countOrZero, attempts, dnsPort, ratio, factor, logLevel, remedyMode, healthOverride,
-    path, optionalPath, duration, durationOrZero, probeTimeout, listenAddress, serverList, ipList,
-    k8sNamespace, k8sName, nodeName, objectRef, quantity, dnsName, transports, queries,
+    boolean,
+    count,
+    countOrZero,
+    attempts,
+    dnsPort,
+    ratio,
+    factor,
+    logLevel,
+    remedyMode,
+    healthOverride,
+    path,
+    optionalPath,
+    duration,
+    durationOrZero,
+    probeTimeout,
+    listenAddress,
+    serverList,
+    ipList,
+    k8sNamespace,
+    k8sName,
+    nodeName,
+    objectRef,
+    quantity,
+    dnsName,
+    transports,
+    queries,
   ].map((f) => [f.name, f as Format<unknown>]),
 );

@@ -22,6 +22,7 @@ export class JsonSyntaxError extends SyntaxError {
 /** Deeper than any configuration needs, shallow enough to never exhaust the stack. */
 const MAX_DEPTH = 64;
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+// eslint-disable-next-line no-control-regex -- JSON strings may not hold raw U+0000-U+001F (RFC 8259)
 const PLAIN_CHARS = /[^"\\\u0000-\u001f]*/y;
 const ESCAPES: Readonly<Record<string, string>> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
@@ -39,8 +40,7 @@ export function positionOf(text: string, offset: number): { line: number; column
 }
 
 /** ['queries', '[0]', 'name'] → 'queries[0].name' */
-export const joinPath = (parts: readonly string[]): string =>
-  parts.reduce((acc, p) => (p.startsWith('[') || acc === '' ? acc + p : `${acc}.${p}`), '');
+export const joinPath = (parts: readonly string[]): string => parts.reduce((acc, p) => (p.startsWith('[') || acc === '' ? acc + p : `${acc}.${p}`), '');
 
 const describe = (ch: string | undefined): string => (ch === undefined ? 'end of file' : JSON.stringify(ch));
 
@@ -160,7 +160,7 @@ class Parser {
       if (ch !== ',') this.fail(`expected ',' or ']' after an array element, found ${describe(ch)}`);
       this.pos++;
       this.skipSpace();
-      if (this.text[this.pos] === ']') this.fail('trailing comma before \']\'');
+      if (this.text[this.pos] === ']') this.fail("trailing comma before ']'");
     }
   }
 
@@ -195,7 +195,7 @@ class Parser {
       if (ch !== ',') this.fail(`expected ',' or '}' after the value of ${JSON.stringify(key)}, found ${describe(ch)}`);
       this.pos++;
       this.skipSpace();
-      if (this.text[this.pos] === '}') this.fail('trailing comma before \'}\'');
+      if (this.text[this.pos] === '}') this.fail("trailing comma before '}'");
     }
   }
 }

@@ -49,7 +49,7 @@ type Sources = Record<string, string>;
 let formatsRegistered = false;
 function registerFormats(): void {
   if (formatsRegistered) return;
-  for (const f of FORMATS.values()) convict.addFormat({ name: f.name, validate: f.validate, coerce: f.coerce });
+  for (const f of FORMATS.values()) convict.addFormat({ name: f.name, validate: f.validate, ...(f.coerce ? { coerce: f.coerce } : {}) });
   formatsRegistered = true;
 }
 
@@ -141,7 +141,11 @@ function checkFileShape(data: Record<string, unknown>, section: Section, prefix:
       }
       sources[key] = file;
     } else if (jsonTypeOf(value) !== 'object') {
-      problems.push({ source: file, key, message: `must be an object (a section with ${Object.keys(node).join(', ')}), got ${withArticle(jsonTypeOf(value))}` });
+      problems.push({
+        source: file,
+        key,
+        message: `must be an object (a section with ${Object.keys(node).join(', ')}), got ${withArticle(jsonTypeOf(value))}`,
+      });
     } else {
       checkFileShape(value as Record<string, unknown>, node, `${key}.`, file, sources, problems);
     }
@@ -165,7 +169,13 @@ function applyEnv(conv: Convict, env: Readonly<Record<string, string | undefined
   }
 }
 
-function applyFlags(conv: Convict, flags: Readonly<Record<string, unknown>>, flagNames: Readonly<Record<string, string>>, sources: Sources, problems: ConfigProblem[]): void {
+function applyFlags(
+  conv: Convict,
+  flags: Readonly<Record<string, unknown>>,
+  flagNames: Readonly<Record<string, string>>,
+  sources: Sources,
+  problems: ConfigProblem[],
+): void {
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
     const source = `flag ${flagNames[key] ?? `--${key}`}`;

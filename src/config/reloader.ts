@@ -6,9 +6,7 @@ import { EventEmitter } from 'node:events';
 import { ConfigError } from './errors.js';
 import { loadConfigResult, type Config, type LoadOptions, type LoadResult } from './load.js';
 
-export type ReloadResult =
-  | { ok: true; changed: boolean; at: Date; error?: undefined }
-  | { ok: false; changed: false; at: Date; error: ConfigError };
+export type ReloadResult = { ok: true; changed: boolean; at: Date; error?: undefined } | { ok: false; changed: false; at: Date; error: ConfigError };
 
 export interface ConfigHolderEvents {
   /** A reload produced a different configuration. */

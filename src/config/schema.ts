@@ -32,11 +32,19 @@ const DEFINITION = {
     'Time between the starts of two sweeps; a sweep that runs longer delays the next, they never overlap. ' +
       'Durations are a number of milliseconds or a string with a unit (ms, s, m, h) such as "10s"; the effective configuration holds milliseconds.',
   ),
-  jitter: setting(F.durationOrZero, '1s', 'A random delay of up to this much is added to each interval, so the daemons of many nodes do not probe CoreDNS in lockstep. Less than interval.'),
+  jitter: setting(
+    F.durationOrZero,
+    '1s',
+    'A random delay of up to this much is added to each interval, so the daemons of many nodes do not probe CoreDNS in lockstep. Less than interval.',
+  ),
   probe: {
     timeout: setting(F.probeTimeout, '2s', 'Deadline of one DNS exchange (one attempt) over UDP or TCP, at most 120s.'),
     attempts: setting(F.attempts, 2, 'Attempts per probe; the next attempt starts when the previous one failed. The probe fails when every attempt did.'),
-    transports: setting(F.transports, ['udp', 'tcp'], 'Transports every target is probed over. Probing both tells a UDP-only fault (firewall, conntrack) from a dead server.'),
+    transports: setting(
+      F.transports,
+      ['udp', 'tcp'],
+      'Transports every target is probed over. Probing both tells a UDP-only fault (firewall, conntrack) from a dead server.',
+    ),
   },
   queries: setting(
     F.queries,
@@ -49,25 +57,41 @@ const DEFINITION = {
     [],
     'Static DNS servers every vantage probes, besides its own resolv.conf nameservers and, with Kubernetes, the CoreDNS pods and Service: "IP", "IP:PORT" or "[IPv6]:PORT".',
   ),
-  dnsPort: setting(F.dnsPort, 53, 'Port of the targets given without one (the original Go tool\'s -port / udpPort). resolv.conf nameservers always use port 53, as the libc resolver does.'),
+  dnsPort: setting(
+    F.dnsPort,
+    53,
+    "Port of the targets given without one (the original Go tool's -port / udpPort). resolv.conf nameservers always use port 53, as the libc resolver does.",
+  ),
   hostResolvConf: setting(F.path, '/etc/resolv.conf', 'The resolv.conf whose nameservers the host vantage probes.'),
   discovery: {
-    procRoot: setting(F.path, '/proc', 'Root of the proc filesystem: network namespaces are found, and containers\' resolv.conf read, under it.'),
-    host: setting(F.boolean, true, 'Probe from the host network namespace (the daemon\'s own).'),
+    procRoot: setting(F.path, '/proc', "Root of the proc filesystem: network namespaces are found, and containers' resolv.conf read, under it."),
+    host: setting(F.boolean, true, "Probe from the host network namespace (the daemon's own)."),
     containers: setting(F.boolean, true, 'Probe from every container network namespace found; false probes from the host only.'),
     proc: {
       enabled: setting(F.boolean, true, 'Find container network namespaces by scanning procRoot (works with containerd, CRI-O and Docker).'),
     },
     docker: {
-      enabled: setting(F.boolean, true, 'Also ask the Docker Engine API for containers, their PIDs and Kubernetes labels. No socket is a normal state, logged once.'),
+      enabled: setting(
+        F.boolean,
+        true,
+        'Also ask the Docker Engine API for containers, their PIDs and Kubernetes labels. No socket is a normal state, logged once.',
+      ),
       socketPath: setting(F.path, '/var/run/docker.sock', 'The Docker Engine API socket.'),
     },
   },
   health: {
     failureThreshold: setting(F.count, 3, 'Consecutive failed probes after which a (vantage, target, transport) turns unhealthy.'),
     successThreshold: setting(F.count, 2, 'Consecutive passed probes after which an unhealthy (vantage, target, transport) turns healthy again.'),
-    staleAfter: setting(F.duration, '60s', '/healthz answers 503 when the last completed sweep is older than this (as exechealthz --latency did). Greater than interval + jitter.'),
-    override: setting(F.healthOverride, 'none', 'Maintenance override of every health URL: "healthy" or "unhealthy" forces the answer, "none" reports the real state.'),
+    staleAfter: setting(
+      F.duration,
+      '60s',
+      '/healthz answers 503 when the last completed sweep is older than this (as exechealthz --latency did). Greater than interval + jitter.',
+    ),
+    override: setting(
+      F.healthOverride,
+      'none',
+      'Maintenance override of every health URL: "healthy" or "unhealthy" forces the answer, "none" reports the real state.',
+    ),
   },
   http: {
     listen: setting(F.listenAddress, '0.0.0.0:9890', 'Address of the HTTP server for /metrics, /healthz and /status.'),
@@ -90,15 +114,31 @@ const DEFINITION = {
       'Use the Kubernetes API, when credentials are found, to find the CoreDNS targets and to act on them; false never contacts an API server. ' +
         'Without credentials probing goes on and remedies are off.',
     ),
-    kubeconfig: setting(F.optionalPath, '', 'Path of the kubeconfig file (the original Go tool\'s -path); "" uses $KUBECONFIG, then the in-cluster configuration.'),
+    kubeconfig: setting(
+      F.optionalPath,
+      '',
+      'Path of the kubeconfig file (the original Go tool\'s -path); "" uses $KUBECONFIG, then the in-cluster configuration.',
+    ),
     dnsService: setting(F.objectRef, 'kube-system/kube-dns', 'The cluster DNS Service as namespace/name; its selector finds the CoreDNS pods.'),
-    clusterDomain: setting(F.dnsName, 'cluster.local', 'The cluster domain; kubernetes.default.svc.<clusterDomain> must answer the default/kubernetes Service IP.'),
+    clusterDomain: setting(
+      F.dnsName,
+      'cluster.local',
+      'The cluster domain; kubernetes.default.svc.<clusterDomain> must answer the default/kubernetes Service IP.',
+    ),
     nodeName: setting(F.nodeName, '', 'This node\'s name in Kubernetes; "" uses the host name.'),
-    nodeCondition: setting(F.boolean, true, 'Keep a ClusterDNSReachable condition on this node\'s status, when RBAC allows it.'),
+    nodeCondition: setting(F.boolean, true, "Keep a ClusterDNSReachable condition on this node's status, when RBAC allows it."),
   },
   remedy: {
-    mode: setting(F.remedyMode, 'dry-run', '"off": decide nothing; "dry-run": decide, and report what would be done without changing anything; "enforce": act.'),
-    failedSweeps: setting(F.count, 3, 'Consecutive sweeps in which a CoreDNS pod failed from the host vantage, while another endpoint answered, before it may be restarted.'),
+    mode: setting(
+      F.remedyMode,
+      'dry-run',
+      '"off": decide nothing; "dry-run": decide, and report what would be done without changing anything; "enforce": act.',
+    ),
+    failedSweeps: setting(
+      F.count,
+      3,
+      'Consecutive sweeps in which a CoreDNS pod failed from the host vantage, while another endpoint answered, before it may be restarted.',
+    ),
     minReadyPods: setting(F.countOrZero, 1, 'Never evict a CoreDNS pod when that would leave fewer Ready CoreDNS pods than this.'),
     cooldown: setting(F.durationOrZero, '10m', 'Least time between two actions on the same pod or Deployment.'),
     maxActionsPerHour: setting(F.count, 3, 'At most this many actions by this node in any hour.'),
@@ -109,15 +149,23 @@ const DEFINITION = {
       duration: setting(F.duration, '60s', 'Lease duration; the holder renews it while it acts, so the Lease of a crashed holder expires after this long.'),
     },
     memory: {
-      factor: setting(F.factor, 2, 'After an OOMKilled, the CoreDNS container\'s memory limit is multiplied by this.'),
+      factor: setting(F.factor, 2, "After an OOMKilled, the CoreDNS container's memory limit is multiplied by this."),
       cap: setting(F.quantity, '1Gi', 'The memory limit is never raised above this.'),
     },
     evict: {
-      allowDelete: setting(F.boolean, false, 'Restart a pod with a plain delete (which ignores PodDisruptionBudgets) where the policy/v1 Eviction API is not served.'),
+      allowDelete: setting(
+        F.boolean,
+        false,
+        'Restart a pod with a plain delete (which ignores PodDisruptionBudgets) where the policy/v1 Eviction API is not served.',
+      ),
     },
   },
   diagnose: {
-    nodeLocalDns: setting(F.ipList, [], 'Addresses of a node-local DNS cache (e.g. "169.254.20.10") that ClusterFirst pods may use instead of the DNS Service IP.'),
+    nodeLocalDns: setting(
+      F.ipList,
+      [],
+      'Addresses of a node-local DNS cache (e.g. "169.254.20.10") that ClusterFirst pods may use instead of the DNS Service IP.',
+    ),
     conntrack: {
       threshold: setting(F.ratio, 0.9, 'Report a finding when nf_conntrack_count / nf_conntrack_max is above this fraction.'),
     },
@@ -132,10 +180,14 @@ export type Config = ConfigOf<typeof DEFINITION>;
 export const ENV_PREFIX = 'COREDNS_HEALTHD_';
 
 /** 'discovery.docker.socketPath' → 'COREDNS_HEALTHD_DISCOVERY_DOCKER_SOCKET_PATH' */
-export const envName = (key: string): string => ENV_PREFIX + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+export const envName = (key: string): string =>
+  ENV_PREFIX +
+  key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/\./g, '_')
+    .toUpperCase();
 
-export const isSetting = (node: unknown): node is Setting =>
-  typeof node === 'object' && node !== null && 'format' in node && 'default' in node;
+export const isSetting = (node: unknown): node is Setting => typeof node === 'object' && node !== null && 'format' in node && 'default' in node;
 
 /** A schema section: keys to settings or further sections. */
 export type Section = { readonly [key: string]: Setting | Section };
@@ -234,6 +286,7 @@ export const RELATIONS: readonly Relation[] = [
   },
   {
     keys: ['discovery.host', 'discovery.containers'],
-    check: (c) => (c.discovery.host || c.discovery.containers ? null : 'and discovery.containers are both false: there would be no vantage point to probe from'),
+    check: (c) =>
+      c.discovery.host || c.discovery.containers ? null : 'and discovery.containers are both false: there would be no vantage point to probe from',
   },
 ];

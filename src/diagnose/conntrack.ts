@@ -119,7 +119,14 @@ export function checkConntrack(facts: ConntrackFacts, opts: ConntrackOptions): C
   }
   if (count !== null && max !== null && max > 0) {
     const ratio = count / max;
-    const evidence = { count, max, ratio: Math.round(ratio * 10000) / 10000, threshold: opts.threshold, drop: stats?.drop ?? null, early_drop: stats?.early_drop ?? null };
+    const evidence = {
+      count,
+      max,
+      ratio: Math.round(ratio * 10000) / 10000,
+      threshold: opts.threshold,
+      drop: stats?.drop ?? null,
+      early_drop: stats?.early_drop ?? null,
+    };
     if (count >= max) {
       findings.push(
         nodeFinding({
@@ -143,7 +150,8 @@ export function checkConntrack(facts: ConntrackFacts, opts: ConntrackOptions): C
   const failed = stats?.insert_failed;
   if (failed !== undefined) {
     const prev = opts.previous?.stats.insert_failed;
-    const advice = 'parallel A and AAAA queries from one socket race in conntrack and one is dropped, so the lookup waits a full resolver timeout (the 5-second DNS delays); use node-local DNS, or resolver options single-request-reopen or use-vc';
+    const advice =
+      'parallel A and AAAA queries from one socket race in conntrack and one is dropped, so the lookup waits a full resolver timeout (the 5-second DNS delays); use node-local DNS, or resolver options single-request-reopen or use-vc';
     if (prev !== undefined && failed > prev) {
       const seconds = Math.max(0, Math.round((opts.now - opts.previous!.at) / 1000));
       findings.push(

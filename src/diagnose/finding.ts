@@ -19,37 +19,94 @@ interface CodeInfo {
 
 /** Every finding code: the check that emits it and what it means. */
 export const FINDING_CODES = {
-  'resolv-conf/unreadable': { check: 'resolv-conf', description: 'The vantage\'s resolv.conf cannot be read (missing, off limits, a symlink loop, or not a regular file: a FIFO, device, socket or directory): its resolver configuration is unknown.' },
-  'resolv-conf/too-large': { check: 'resolv-conf', description: 'The vantage\'s resolv.conf is larger than 64 KiB: it is not read (a hostile or broken file), so its nameservers are not probed.' },
-  'resolv-conf/malformed': { check: 'resolv-conf', description: 'Lines of resolv.conf that resolvers ignore or misread (bad addresses, unknown keywords, bad option values).' },
-  'resolv-conf/no-nameserver': { check: 'resolv-conf', description: 'resolv.conf names no valid nameserver: glibc and musl then query 127.0.0.1, where nothing answers in a pod.' },
+  'resolv-conf/unreadable': {
+    check: 'resolv-conf',
+    description:
+      "The vantage's resolv.conf cannot be read (missing, off limits, a symlink loop, or not a regular file: a FIFO, device, socket or directory): its resolver configuration is unknown.",
+  },
+  'resolv-conf/too-large': {
+    check: 'resolv-conf',
+    description: "The vantage's resolv.conf is larger than 64 KiB: it is not read (a hostile or broken file), so its nameservers are not probed.",
+  },
+  'resolv-conf/malformed': {
+    check: 'resolv-conf',
+    description: 'Lines of resolv.conf that resolvers ignore or misread (bad addresses, unknown keywords, bad option values).',
+  },
+  'resolv-conf/no-nameserver': {
+    check: 'resolv-conf',
+    description: 'resolv.conf names no valid nameserver: glibc and musl then query 127.0.0.1, where nothing answers in a pod.',
+  },
   'resolv-conf/ignored-nameservers': { check: 'resolv-conf', description: 'More than 3 nameservers: resolvers use only the first 3.' },
-  'resolv-conf/not-cluster-dns': { check: 'resolv-conf', description: 'A pod with dnsPolicy ClusterFirst has a nameserver that is neither the cluster DNS Service IP nor a configured node-local DNS address.' },
-  'resolv-conf/nameserver-fails': { check: 'resolv-conf', description: 'The nameserver resolv.conf points at (not a known cluster or node-local DNS address) fails from this vantage while another DNS server answers from it: resolv.conf points at the wrong server, or the path to it is broken.' },
-  'resolv-conf/search-too-many': { check: 'resolv-conf', description: 'More than 6 search domains: older glibc (before 2.26) and Kubernetes before 1.28 keep only the first 6.' },
+  'resolv-conf/not-cluster-dns': {
+    check: 'resolv-conf',
+    description: 'A pod with dnsPolicy ClusterFirst has a nameserver that is neither the cluster DNS Service IP nor a configured node-local DNS address.',
+  },
+  'resolv-conf/nameserver-fails': {
+    check: 'resolv-conf',
+    description:
+      'The nameserver resolv.conf points at (not a known cluster or node-local DNS address) fails from this vantage while another DNS server answers from it: resolv.conf points at the wrong server, or the path to it is broken.',
+  },
+  'resolv-conf/search-too-many': {
+    check: 'resolv-conf',
+    description: 'More than 6 search domains: older glibc (before 2.26) and Kubernetes before 1.28 keep only the first 6.',
+  },
   'resolv-conf/search-too-long': { check: 'resolv-conf', description: 'The search list is longer than 256 characters: older glibc and musl truncate it.' },
-  'resolv-conf/options': { check: 'resolv-conf', description: 'The resolver options (ndots, timeout, attempts) of a vantage whose DNS fails, and how long a failing lookup takes with them.' },
+  'resolv-conf/options': {
+    check: 'resolv-conf',
+    description: 'The resolver options (ndots, timeout, attempts) of a vantage whose DNS fails, and how long a failing lookup takes with them.',
+  },
   'routes/unreadable': { check: 'routes', description: 'The routing table of the vantage (/proc/<pid>/net/route or ipv6_route) cannot be read or parsed.' },
-  'routes/no-route': { check: 'routes', description: 'No route (neither a default route nor a covering prefix) leads to a DNS server: sends fail with "network unreachable".' },
+  'routes/no-route': {
+    check: 'routes',
+    description: 'No route (neither a default route nor a covering prefix) leads to a DNS server: sends fail with "network unreachable".',
+  },
   'routes/rejected': { check: 'routes', description: 'The route to a DNS server is an unreachable, prohibit or blackhole route.' },
-  'interfaces/unreadable': { check: 'interfaces', description: 'The interfaces of the vantage could not be read (rtnetlink dump inside its namespace failed or was malformed).' },
+  'interfaces/unreadable': {
+    check: 'interfaces',
+    description: 'The interfaces of the vantage could not be read (rtnetlink dump inside its namespace failed or was malformed).',
+  },
   'interfaces/no-interface': { check: 'interfaces', description: 'The namespace has no interface but loopback: it cannot reach any server outside itself.' },
   'interfaces/down': { check: 'interfaces', description: 'An interface is administratively down.' },
   'interfaces/no-carrier': { check: 'interfaces', description: 'An interface is up but has no carrier (for a veth: the other end is down or gone).' },
   'interfaces/no-address': { check: 'interfaces', description: 'An interface is up but has no usable address (none, or only tentative/failed ones).' },
   'interfaces/loopback-down': { check: 'interfaces', description: 'The loopback interface is down: a resolver on 127.0.0.0/8 or ::1 is unreachable.' },
-  'interfaces/peer-down': { check: 'interfaces', description: 'The host-side end of the namespace\'s veth pair is down.' },
-  'interfaces/peer-detached': { check: 'interfaces', description: 'The host-side end of the veth pair is neither attached to a bridge nor the target of a host route: the pod\'s traffic goes nowhere.' },
-  'firewall/blocked-locally': { check: 'firewall', description: 'A send failed with EPERM/EACCES: a firewall rule (nftables/iptables) in this network namespace drops DNS to that protocol and port.' },
-  'protocol/udp-fails-tcp-answers': { check: 'protocol', description: 'A server answers over TCP but not over UDP: a UDP-only fault (firewall, conntrack, a UDP listener gone) that CoreDNS\'s HTTP health check cannot see.' },
-  'protocol/tcp-fails-udp-answers': { check: 'protocol', description: 'A server answers over UDP but not over TCP: truncated (large) answers cannot be fetched.' },
-  'path/service-fails-pods-answer': { check: 'path', description: 'The DNS Service IP fails while the CoreDNS pod IPs answer: the Service path (kube-proxy rules, conntrack) is broken.' },
-  'path/one-server-fails': { check: 'path', description: 'One DNS server (e.g. one CoreDNS pod) fails from every vantage while the others answer: that server is sick.' },
-  'path/netns-isolated': { check: 'path', description: 'Every probe from one network namespace fails while the host reaches the same servers: the fault is that pod\'s network, not DNS.' },
+  'interfaces/peer-down': { check: 'interfaces', description: "The host-side end of the namespace's veth pair is down." },
+  'interfaces/peer-detached': {
+    check: 'interfaces',
+    description: "The host-side end of the veth pair is neither attached to a bridge nor the target of a host route: the pod's traffic goes nowhere.",
+  },
+  'firewall/blocked-locally': {
+    check: 'firewall',
+    description: 'A send failed with EPERM/EACCES: a firewall rule (nftables/iptables) in this network namespace drops DNS to that protocol and port.',
+  },
+  'protocol/udp-fails-tcp-answers': {
+    check: 'protocol',
+    description:
+      "A server answers over TCP but not over UDP: a UDP-only fault (firewall, conntrack, a UDP listener gone) that CoreDNS's HTTP health check cannot see.",
+  },
+  'protocol/tcp-fails-udp-answers': {
+    check: 'protocol',
+    description: 'A server answers over UDP but not over TCP: truncated (large) answers cannot be fetched.',
+  },
+  'path/service-fails-pods-answer': {
+    check: 'path',
+    description: 'The DNS Service IP fails while the CoreDNS pod IPs answer: the Service path (kube-proxy rules, conntrack) is broken.',
+  },
+  'path/one-server-fails': {
+    check: 'path',
+    description: 'One DNS server (e.g. one CoreDNS pod) fails from every vantage while the others answer: that server is sick.',
+  },
+  'path/netns-isolated': {
+    check: 'path',
+    description: "Every probe from one network namespace fails while the host reaches the same servers: the fault is that pod's network, not DNS.",
+  },
   'conntrack/unreadable': { check: 'conntrack', description: 'The conntrack counters under /proc could not be read or parsed.' },
   'conntrack/table-filling': { check: 'conntrack', description: 'nf_conntrack_count / nf_conntrack_max is above diagnose.conntrack.threshold.' },
   'conntrack/table-full': { check: 'conntrack', description: 'The conntrack table is full: the kernel drops packets of new flows, DNS included.' },
-  'conntrack/insert-failed': { check: 'conntrack', description: 'conntrack insert_failed rose: parallel A and AAAA queries from one socket race and one is dropped (the 5-second DNS timeouts).' },
+  'conntrack/insert-failed': {
+    check: 'conntrack',
+    description: 'conntrack insert_failed rose: parallel A and AAAA queries from one socket race and one is dropped (the 5-second DNS timeouts).',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type FindingCode = keyof typeof FINDING_CODES;
@@ -86,7 +143,6 @@ export interface Finding {
   /** The pod behind the vantage, when known: Kubernetes Events go to it. */
   pod?: FindingPod;
 }
-
 
 function podOf(v: Vantage): FindingPod | undefined {
   if (v.hostNetwork || (!v.podUid && !v.podName)) return undefined;

@@ -192,7 +192,10 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
   ]);
   const facts = gathered.filter((f): f is VantageFacts => f !== null);
   const needHost = facts.some((f) => !f.vantage.hostNetwork && vethEnds(f.dump).length > 0);
-  const [peers, hostRouteIfaces] = await Promise.all([hostPeers(facts, sysRoot), needHost ? hostRouteInterfaces(procRoot) : Promise.resolve(new Set<string>())]);
+  const [peers, hostRouteIfaces] = await Promise.all([
+    hostPeers(facts, sysRoot),
+    needHost ? hostRouteInterfaces(procRoot) : Promise.resolve(new Set<string>()),
+  ]);
 
   // Vantages gone since the sweep (exited, pid reused) say nothing any more,
   // neither alone nor in the comparisons.

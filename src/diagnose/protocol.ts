@@ -33,7 +33,7 @@ function compare(rows: readonly SweepRow[], broken: Transport): Finding[] {
     if (hits.length === 0) continue;
     const consequence =
       broken === 'udp'
-        ? 'CoreDNS\'s HTTP health check does not see this, and pods (which query over UDP) cannot resolve'
+        ? "CoreDNS's HTTP health check does not see this, and pods (which query over UDP) cannot resolve"
         : 'answers too large for UDP (truncated) cannot be fetched';
     if (hits.length === both && both >= 2) {
       const all = hits.flatMap((h) => h.failing);

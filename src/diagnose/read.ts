@@ -37,7 +37,8 @@ export async function readText(path: string, maxBytes = SMALL_FILE_MAX): Promise
 }
 
 /** The problem to report for a truncated read. */
-export const truncatedProblem = (path: string, maxBytes: number): string => `${path} is larger than ${formatBytes(maxBytes)}: only its first ${formatBytes(maxBytes)} were read`;
+export const truncatedProblem = (path: string, maxBytes: number): string =>
+  `${path} is larger than ${formatBytes(maxBytes)}: only its first ${formatBytes(maxBytes)} were read`;
 
 /** The target of a symbolic link, or null when it is not one or is missing. */
 export async function readLinkOrNull(path: string): Promise<string | null> {

@@ -177,7 +177,8 @@ export function checkResolvConf(v: Vantage, read: ResolvConfRead, rows: readonly
     const o = rc.options;
     const servers = Math.max(1, nameservers.length);
     const worst = o.timeout * o.attempts * servers;
-    const tries = rc.searchCount > 0 ? `; a name with fewer than ${o.ndots} dots is tried with each of the ${plural(rc.searchCount, 'search domain')} first` : '';
+    const tries =
+      rc.searchCount > 0 ? `; a name with fewer than ${o.ndots} dots is tried with each of the ${plural(rc.searchCount, 'search domain')} first` : '';
     findings.push(
       vantageFinding(v, {
         code: 'resolv-conf/options',

@@ -309,7 +309,12 @@ export function checkRoutes(v: Vantage, tables: RouteTables, servers: readonly s
     const listed = routes.slice(0, MAX_LISTED_ROUTES).map(describeRoute);
     const route = lookupRoute(routes, ip);
     if (!route) {
-      const why = ip.family === 6 && table === null ? 'IPv6 is disabled in this namespace' : routes.some((r) => r.prefixLength === 0) ? 'no usable route covers it' : 'there is no default route and no route covering it';
+      const why =
+        ip.family === 6 && table === null
+          ? 'IPv6 is disabled in this namespace'
+          : routes.some((r) => r.prefixLength === 0)
+            ? 'no usable route covers it'
+            : 'there is no default route and no route covering it';
       findings.push(
         vantageFinding(v, {
           code: 'routes/no-route',

@@ -172,9 +172,7 @@ export function reasonFromError(err: unknown): Reason {
 // escapes it).
 const messageOf = (err: unknown): string => capString(err instanceof Error ? err.message : String(err), MAX_DETAIL);
 
-type Attempt =
-  | { replied: true; verdict: Verdict; rttSeconds: number; ignored: number }
-  | { replied: false; reason: Reason; detail: string; ignored: number };
+type Attempt = { replied: true; verdict: Verdict; rttSeconds: number; ignored: number } | { replied: false; reason: Reason; detail: string; ignored: number };
 
 const ignoredOf = (x: unknown): number => {
   const n = (x as { ignored?: unknown } | null)?.ignored;

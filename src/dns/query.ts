@@ -54,10 +54,7 @@ export function normalizeName(name: unknown, param = 'name'): string {
   const labels = bare.split('.');
   for (const label of labels) {
     if (!LABEL.test(label)) {
-      throw new ArgumentError(
-        param,
-        `invalid label ${JSON.stringify(label)} in ${JSON.stringify(name)} (labels are 1-63 of A-Z a-z 0-9 _ -)`,
-      );
+      throw new ArgumentError(param, `invalid label ${JSON.stringify(label)} in ${JSON.stringify(name)} (labels are 1-63 of A-Z a-z 0-9 _ -)`);
     }
   }
   // Wire length: one length byte per label plus the labels plus the root byte.
@@ -85,10 +82,7 @@ function checkId(id: unknown): number {
 
 function checkUdpSize(size: unknown): number {
   if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_EDNS_UDP_SIZE || size > MAX_EDNS_UDP_SIZE) {
-    throw new ArgumentError(
-      'edns.udpPayloadSize',
-      `expected an integer from ${MIN_EDNS_UDP_SIZE} to ${MAX_EDNS_UDP_SIZE}, got ${JSON.stringify(size)}`,
-    );
+    throw new ArgumentError('edns.udpPayloadSize', `expected an integer from ${MIN_EDNS_UDP_SIZE} to ${MAX_EDNS_UDP_SIZE}, got ${JSON.stringify(size)}`);
   }
   return size;
 }

@@ -30,10 +30,11 @@ export const REASON_DESCRIPTIONS: Readonly<Record<Reason, string>> = {
   unreachable: 'No route to the server from this network namespace (host or network unreachable, no usable source address or address family).',
   'blocked-locally': 'The kernel of this network namespace refused to send (EPERM/EACCES): a local firewall rule or security policy.',
   'netns-gone': 'The network namespace no longer exists (its last process exited before the probe ran).',
-  'bad-reply': 'The reply is not a valid answer to the query: malformed, truncated bytes, oversized, trailing bytes, not a response, or a wrong ID or question.',
+  'bad-reply':
+    'The reply is not a valid answer to the query: malformed, truncated bytes, oversized, trailing bytes, not a response, or a wrong ID or question.',
   rcode: 'The server answered with a response code outside the allowed set (e.g. SERVFAIL, NXDOMAIN, or the REFUSED rcode).',
   'no-answer': 'The reply had an allowed response code but no record of the queried type, and answers are required.',
-  'wrong-answer': 'The reply\'s addresses differ from the expected addresses.',
+  'wrong-answer': "The reply's addresses differ from the expected addresses.",
   truncated: 'The UDP reply was truncated (TC) and the TCP retry did not complete, or a TCP reply itself was truncated.',
   cancelled: 'The probe was cancelled before it completed (shutdown).',
   error: 'A local error unrelated to the server: bad probe options, missing privilege to enter the namespace, exhausted resources, or an addon failure.',

@@ -55,8 +55,16 @@ export function readHeader(buf: Uint8Array): ReplyHeader | null {
 // the first; NAPTR's follows three character-strings.
 const T = { NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, RP: 17, SRV: 33, NAPTR: 35, DNAME: 39, RRSIG: 46, NSEC: 47 } as const;
 const NAME_AT: ReadonlyMap<number, number> = new Map([
-  [T.NS, 0], [T.CNAME, 0], [T.PTR, 0], [T.DNAME, 0], [T.NSEC, 0], [T.SOA, 0], [T.RP, 0],
-  [T.MX, 2], [T.SRV, 6], [T.RRSIG, 18],
+  [T.NS, 0],
+  [T.CNAME, 0],
+  [T.PTR, 0],
+  [T.DNAME, 0],
+  [T.NSEC, 0],
+  [T.SOA, 0],
+  [T.RP, 0],
+  [T.MX, 2],
+  [T.SRV, 6],
+  [T.RRSIG, 18],
 ]);
 
 /**
@@ -142,9 +150,7 @@ export function nameDecodingSteps(buf: Uint8Array): { ok: true; steps: number } 
 /** The name-decoding steps a reply of this many bytes may take: twice its size and some (real replies take under one per byte). */
 export const nameStepBudget = (bytes: number): number => 2 * bytes + 4096;
 
-export type Decoded =
-  | { ok: true; packet: DecodedPacket }
-  | { ok: false; reason: 'bad-reply'; detail: string; header: ReplyHeader | null };
+export type Decoded = { ok: true; packet: DecodedPacket } | { ok: false; reason: 'bad-reply'; detail: string; header: ReplyHeader | null };
 
 /**
  * Decodes a reply. Fails (never throws) when it is larger than `maxBytes`,
@@ -168,7 +174,9 @@ export function decodeReply(buf: Uint8Array, maxBytes: number = MAX_MESSAGE): De
   const cost = nameDecodingSteps(buf);
   if (!cost.ok) return bad(`malformed reply: ${cost.detail}`);
   if (cost.steps > nameStepBudget(buf.length)) {
-    return bad(`malformed reply: its compressed names take ${cost.steps} steps to decode, more than the ${nameStepBudget(buf.length)} allowed for ${buf.length} bytes`);
+    return bad(
+      `malformed reply: its compressed names take ${cost.steps} steps to decode, more than the ${nameStepBudget(buf.length)} allowed for ${buf.length} bytes`,
+    );
   }
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.length);
   let packet: DecodedPacket;
@@ -211,8 +219,18 @@ export function checkQuestion(packet: DecodedPacket, q: Question): Check {
 
 /** IANA names; EDNS extends the 4 header bits with 8 more from the OPT record. */
 const RCODE_NAMES: Readonly<Record<number, string>> = {
-  0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED',
-  6: 'YXDOMAIN', 7: 'YXRRSET', 8: 'NXRRSET', 9: 'NOTAUTH', 10: 'NOTZONE', 16: 'BADVERS',
+  0: 'NOERROR',
+  1: 'FORMERR',
+  2: 'SERVFAIL',
+  3: 'NXDOMAIN',
+  4: 'NOTIMP',
+  5: 'REFUSED',
+  6: 'YXDOMAIN',
+  7: 'YXRRSET',
+  8: 'NXRRSET',
+  9: 'NOTAUTH',
+  10: 'NOTZONE',
+  16: 'BADVERS',
 };
 export const RCODES: readonly string[] = Object.values(RCODE_NAMES);
 

@@ -89,9 +89,7 @@ export function evaluate(group: Group, input: VerdictInput): Verdict {
   }
   const what = group === 'all' ? '' : ` ${group}`;
   if (members.length === 0) {
-    return group === 'all'
-      ? fail('unhealthy: the last sweep probed nothing (no nameserver in any resolv.conf, and no targets)')
-      : ok(`no${what} checks`);
+    return group === 'all' ? fail('unhealthy: the last sweep probed nothing (no nameserver in any resolv.conf, and no targets)') : ok(`no${what} checks`);
   }
   if (bad.length > 0) {
     const listed = bad.slice(0, MAX_LISTED).map(describeCheck).join('; ');

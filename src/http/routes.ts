@@ -31,7 +31,10 @@ export const INDEX = `coredns-healthd
 /metrics        Prometheus metrics
 /healthz        200 when cluster DNS works from every vantage on this node, else 503 and why
 ${GROUPS.filter((g) => g !== 'all')
-  .map((g) => `${GROUP_PATHS[g].padEnd(16)}the same, ${g === 'host' ? 'host network namespace only' : g === 'pods' ? 'pod network namespaces only' : `${g.toUpperCase()} checks only`}`)
+  .map(
+    (g) =>
+      `${GROUP_PATHS[g].padEnd(16)}the same, ${g === 'host' ? 'host network namespace only' : g === 'pods' ? 'pod network namespaces only' : `${g.toUpperCase()} checks only`}`,
+  )
   .join('\n')}
 /status         JSON: every vantage, target and result
 `;

@@ -138,7 +138,14 @@ export class KubeClient implements KubeApi {
 
   async listServices(o: ListOptions & { namespace: string }): Promise<ListResult<ServiceInfo>> {
     const list = await this.#call(`list services in ${o.namespace}`, () =>
-      this.#core.listNamespacedService({ namespace: o.namespace, ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}), ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}) }, this.#options()),
+      this.#core.listNamespacedService(
+        {
+          namespace: o.namespace,
+          ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}),
+          ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),
+        },
+        this.#options(),
+      ),
     );
     return { items: list.items.map(toServiceInfo), resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
@@ -146,7 +153,9 @@ export class KubeClient implements KubeApi {
   async listPods(o: ListOptions): Promise<ListResult<PodInfo>> {
     const sel = { ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}), ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}) };
     const list = await this.#call(`list pods${o.namespace ? ` in ${o.namespace}` : ''}`, () =>
-      o.namespace ? this.#core.listNamespacedPod({ namespace: o.namespace, ...sel }, this.#options()) : this.#core.listPodForAllNamespaces(sel, this.#options()),
+      o.namespace
+        ? this.#core.listNamespacedPod({ namespace: o.namespace, ...sel }, this.#options())
+        : this.#core.listPodForAllNamespaces(sel, this.#options()),
     );
     return { items: list.items.map(toPodInfo), resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
@@ -156,7 +165,9 @@ export class KubeClient implements KubeApi {
   }
 
   getDeployment(ref: ObjectRef): Promise<DeploymentInfo | undefined> {
-    return this.#maybe(`get deployment ${ref.namespace}/${ref.name}`, async () => toDeploymentInfo(await this.#apps.readNamespacedDeployment(ref, this.#options())));
+    return this.#maybe(`get deployment ${ref.namespace}/${ref.name}`, async () =>
+      toDeploymentInfo(await this.#apps.readNamespacedDeployment(ref, this.#options())),
+    );
   }
 
   getLease(ref: ObjectRef): Promise<LeaseInfo | undefined> {
@@ -176,7 +187,12 @@ export class KubeClient implements KubeApi {
         {
           name: ref.name,
           namespace: ref.namespace,
-          body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: ref.name, namespace: ref.namespace }, deleteOptions: { preconditions: { uid } } },
+          body: {
+            apiVersion: 'policy/v1',
+            kind: 'Eviction',
+            metadata: { name: ref.name, namespace: ref.namespace },
+            deleteOptions: { preconditions: { uid } },
+          },
         },
         this.#options(),
       ),
@@ -191,7 +207,10 @@ export class KubeClient implements KubeApi {
 
   async patchDeployment(ref: ObjectRef, ops: JsonPatchOp[]): Promise<DeploymentInfo> {
     const d = await this.#call(`patch deployment ${ref.namespace}/${ref.name}`, () =>
-      this.#apps.patchNamespacedDeployment({ name: ref.name, namespace: ref.namespace, body: ops, fieldManager: REPORTING_CONTROLLER }, this.#options(kubeLib().PatchStrategy.JsonPatch)),
+      this.#apps.patchNamespacedDeployment(
+        { name: ref.name, namespace: ref.namespace, body: ops, fieldManager: REPORTING_CONTROLLER },
+        this.#options(kubeLib().PatchStrategy.JsonPatch),
+      ),
     );
     return toDeploymentInfo(d);
   }
@@ -200,7 +219,12 @@ export class KubeClient implements KubeApi {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: l.name, namespace: l.namespace, ...(l.resourceVersion ? { resourceVersion: l.resourceVersion } : {}), ...(l.annotations ? { annotations: l.annotations } : {}) },
+      metadata: {
+        name: l.name,
+        namespace: l.namespace,
+        ...(l.resourceVersion ? { resourceVersion: l.resourceVersion } : {}),
+        ...(l.annotations ? { annotations: l.annotations } : {}),
+      },
       spec: {
         ...(l.holderIdentity ? { holderIdentity: l.holderIdentity } : {}),
         ...(l.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: l.leaseDurationSeconds } : {}),
@@ -221,7 +245,10 @@ export class KubeClient implements KubeApi {
   async updateLease(l: LeaseWrite): Promise<LeaseInfo> {
     if (!l.resourceVersion) throw new Error(`updateLease ${l.namespace}/${l.name}: a resourceVersion is required (optimistic concurrency)`);
     const out = await this.#call(`update lease ${l.namespace}/${l.name}`, () =>
-      this.#coordination.replaceNamespacedLease({ name: l.name, namespace: l.namespace, body: this.#leaseBody(l), fieldManager: REPORTING_CONTROLLER }, this.#options()),
+      this.#coordination.replaceNamespacedLease(
+        { name: l.name, namespace: l.namespace, body: this.#leaseBody(l), fieldManager: REPORTING_CONTROLLER },
+        this.#options(),
+      ),
     );
     return toLeaseInfo(out);
   }

@@ -105,7 +105,8 @@ function describe(kc: KubeConfig, source: KubeSource, paths: string[], label: st
   } catch {
     throw new KubeConfigError(label, `cluster ${JSON.stringify(cluster.name)} has no valid server URL (${JSON.stringify(cluster.server)})`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new KubeConfigError(label, `cluster ${JSON.stringify(cluster.name)} server must be an https:// URL, got ${cluster.server}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new KubeConfigError(label, `cluster ${JSON.stringify(cluster.name)} server must be an https:// URL, got ${cluster.server}`);
   const user = kc.getCurrentUser();
   return { source, paths, server: cluster.server, context: contextName, ...(user ? { user: user.name } : {}) };
 }
@@ -160,5 +161,9 @@ export function resolveKubeConnection(opts: ResolveOptions): KubeConnection {
     readFileSync(tokenFile); // fails now, with the path, rather than on the first request
     return new KubeConnection(describe(kc, 'in-cluster', [], 'in-cluster configuration'), kc);
   }
-  return new KubeConnection({ source: 'none', paths: [], detail: 'no kubernetes.kubeconfig, no $KUBECONFIG and no in-cluster service account: probing only, remedies off' });
+  return new KubeConnection({
+    source: 'none',
+    paths: [],
+    detail: 'no kubernetes.kubeconfig, no $KUBECONFIG and no in-cluster service account: probing only, remedies off',
+  });
 }

@@ -2,7 +2,18 @@
 // either a raw JSON object from a watch stream (times are strings) or a model
 // object from a list or get (times are Dates); both have the same field
 // names, so these readers take `unknown` and check what they use.
-import type { ContainerInfo, ContainerResources, DeploymentInfo, DnsServiceTarget, LeaseInfo, NodeConditionInfo, ObjectRef, PodInfo, ServiceInfo, ServicePort } from './types.js';
+import type {
+  ContainerInfo,
+  ContainerResources,
+  DeploymentInfo,
+  DnsServiceTarget,
+  LeaseInfo,
+  NodeConditionInfo,
+  ObjectRef,
+  PodInfo,
+  ServiceInfo,
+  ServicePort,
+} from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -45,7 +56,9 @@ export function metaOf(o: unknown): ObjectMetaView {
  * pod carries that hash as a label.
  */
 function ownerDeployment(meta: Obj, labels: Record<string, string>, namespace: string): ObjectRef | undefined {
-  const owner = arr(meta.ownerReferences).map(obj).find((r) => r.controller === true);
+  const owner = arr(meta.ownerReferences)
+    .map(obj)
+    .find((r) => r.controller === true);
   const hash = labels['pod-template-hash'];
   const rs = str(owner?.name);
   if (!owner || owner.kind !== 'ReplicaSet' || !rs || !hash || !rs.endsWith(`-${hash}`)) return undefined;
@@ -77,7 +90,9 @@ export function toPodInfo(o: unknown): PodInfo {
     if (limit) info.memoryLimit = limit;
     return info;
   });
-  const ips = arr(status.podIPs).map((x) => str(obj(x).ip)).filter((x): x is string => !!x);
+  const ips = arr(status.podIPs)
+    .map((x) => str(obj(x).ip))
+    .filter((x): x is string => !!x);
   const ip = str(status.podIP);
   if (ip && !ips.includes(ip)) ips.unshift(ip);
   const info: PodInfo = {
@@ -105,7 +120,9 @@ export function toPodInfo(o: unknown): PodInfo {
 export function toServiceInfo(o: unknown): ServiceInfo {
   const spec = obj(obj(o).spec);
   const m = metaOf(o);
-  const ips = arr(spec.clusterIPs).map(str).filter((x): x is string => !!x && x !== 'None');
+  const ips = arr(spec.clusterIPs)
+    .map(str)
+    .filter((x): x is string => !!x && x !== 'None');
   const single = str(spec.clusterIP);
   if (ips.length === 0 && single && single !== 'None') ips.push(single);
   const ports: ServicePort[] = arr(spec.ports).map((x) => {
@@ -132,7 +149,14 @@ export function dnsPortOf(ports: readonly ServicePort[]): ServicePort | undefine
 export function toDnsServiceTarget(s: ServiceInfo): DnsServiceTarget {
   const p = dnsPortOf(s.ports);
   const port = p?.port ?? 53;
-  return { namespace: s.namespace, name: s.name, ips: [...s.clusterIPs], port, podPort: p?.targetPort ?? port, ...(s.selector ? { selector: { ...s.selector } } : {}) };
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    ips: [...s.clusterIPs],
+    port,
+    podPort: p?.targetPort ?? port,
+    ...(s.selector ? { selector: { ...s.selector } } : {}),
+  };
 }
 
 export function toDeploymentInfo(o: unknown): DeploymentInfo {

@@ -64,7 +64,18 @@ export function reasonForStatus(status: number): KubeErrorReason {
 }
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_OSSL_|HOSTNAME_MISMATCH)/;
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_SOCKET']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+]);
 
 /** message and reason of a metav1.Status body (a JSON string or object), when it is one. */
 function statusBody(body: unknown): { message?: string; reason?: string } {
@@ -92,15 +103,21 @@ export function toKubeApiError(err: unknown, what: string): KubeApiError {
   if (err instanceof KubeApiError) return err;
   const e = (err ?? {}) as { name?: string; code?: unknown; statusCode?: unknown; body?: unknown; message?: string; type?: string; cause?: { code?: unknown } };
   // Before the status: a DOMException (TimeoutError) has a numeric legacy `code` too.
-  if (e.name === 'AbortError' || e.name === 'TimeoutError' || e.type === 'aborted') return new KubeApiError('timeout', `${what}: no answer in time`, { cause: err });
+  if (e.name === 'AbortError' || e.name === 'TimeoutError' || e.type === 'aborted')
+    return new KubeApiError('timeout', `${what}: no answer in time`, { cause: err });
   const status = typeof e.code === 'number' ? e.code : typeof e.statusCode === 'number' ? e.statusCode : undefined;
   if (status !== undefined) {
     const body = statusBody(e.body);
     const detail = body.message ?? (status === 401 ? 'Unauthorized' : e.message?.split('\n')[0]) ?? '';
-    return new KubeApiError(reasonForStatus(status), `${what}: HTTP ${status}${detail ? `: ${detail}` : ''}`, { status, ...(body.reason ? { apiReason: body.reason } : {}), cause: err });
+    return new KubeApiError(reasonForStatus(status), `${what}: HTTP ${status}${detail ? `: ${detail}` : ''}`, {
+      status,
+      ...(body.reason ? { apiReason: body.reason } : {}),
+      cause: err,
+    });
   }
   const code = typeof e.code === 'string' ? e.code : typeof e.cause?.code === 'string' ? e.cause.code : '';
   if (TLS_CODES.test(code)) return new KubeApiError('tls', `${what}: TLS: ${e.message ?? code}`, { cause: err });
-  if (NETWORK_CODES.has(code) || e.type === 'system' || e.name === 'FetchError') return new KubeApiError('unreachable', `${what}: ${e.message ?? code}`, { cause: err });
+  if (NETWORK_CODES.has(code) || e.type === 'system' || e.name === 'FetchError')
+    return new KubeApiError('unreachable', `${what}: ${e.message ?? code}`, { cause: err });
   return new KubeApiError('bad-response', `${what}: ${e.message ?? String(err)}`, { cause: err });
 }

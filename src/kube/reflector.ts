@@ -208,7 +208,11 @@ export class Reflector<T> extends EventEmitter {
           const code = (raw as { code?: unknown } | undefined)?.code;
           const message = (raw as { message?: unknown } | undefined)?.message;
           if (code === 410) gone = true;
-          else streamError = toKubeApiError({ code: typeof code === 'number' ? code : 500, body: typeof message === 'string' ? { message } : {} }, `watch ${this.#name}`);
+          else
+            streamError = toKubeApiError(
+              { code: typeof code === 'number' ? code : 500, body: typeof message === 'string' ? { message } : {} },
+              `watch ${this.#name}`,
+            );
           stream.abort();
           return;
         }

@@ -107,7 +107,11 @@ export class KubeTargetWatcher extends EventEmitter {
   }
 
   #reflector<T>(name: string, src: ReflectorSource<T>): Reflector<T> {
-    const r = new Reflector(src, { name, ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}), ...(this.#o.watchTimeoutMs ? { watchTimeoutMs: this.#o.watchTimeoutMs } : {}) });
+    const r = new Reflector(src, {
+      name,
+      ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
+      ...(this.#o.watchTimeoutMs ? { watchTimeoutMs: this.#o.watchTimeoutMs } : {}),
+    });
     r.on('change', () => this.#schedule());
     r.on('failure', (err: Error & { reason?: string }, phase: string) =>
       this.#o.logger?.warn('kubernetes watch failed; retrying', { watch: name, phase, reason: err.reason, err }),
@@ -132,7 +136,14 @@ export class KubeTargetWatcher extends EventEmitter {
     const ns = this.#o.dnsService.namespace;
     this.#coredns = this.#reflector(
       'coredns-pods',
-      source(this.#o.client, `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, { labelSelector: selector }, () => this.#o.client.listPods({ namespace: ns, labelSelector: selector }), toPodInfo, podKey),
+      source(
+        this.#o.client,
+        `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`,
+        { labelSelector: selector },
+        () => this.#o.client.listPods({ namespace: ns, labelSelector: selector }),
+        toPodInfo,
+        podKey,
+      ),
     );
     this.#coredns.start();
     this.#schedule();
@@ -220,8 +231,10 @@ export const probeablePods = (t: KubeTargets): PodInfo[] => t.corednsPods.filter
 export function sweepTargets(t: KubeTargets): Target[] {
   const out: Target[] = [];
   if (!t.dnsService) return out;
-  for (const p of probeablePods(t)) for (const ip of p.ips) out.push({ server: ip, port: t.dnsService.podPort, source: 'coredns-pod', label: `${p.namespace}/${p.name}` });
-  for (const ip of t.dnsService.ips) out.push({ server: ip, port: t.dnsService.port, source: 'dns-service', label: `${t.dnsService.namespace}/${t.dnsService.name}` });
+  for (const p of probeablePods(t))
+    for (const ip of p.ips) out.push({ server: ip, port: t.dnsService.podPort, source: 'coredns-pod', label: `${p.namespace}/${p.name}` });
+  for (const ip of t.dnsService.ips)
+    out.push({ server: ip, port: t.dnsService.port, source: 'dns-service', label: `${t.dnsService.namespace}/${t.dnsService.name}` });
   return out;
 }
 

@@ -40,7 +40,7 @@ export interface PodInfo {
   labels: Record<string, string>;
   containers: ContainerInfo[];
   /** The Deployment owning the pod's ReplicaSet, when it has one. */
-  ownerDeployment?: ObjectRef;
+  ownerDeployment?: ObjectRef | undefined;
   /** spec.dnsPolicy (the API server defaults it to ClusterFirst). */
   dnsPolicy: string;
   /** spec.hostNetwork */
@@ -145,9 +145,7 @@ export interface LeaseWrite {
 }
 
 /** RFC 6902 operations (the JSON Patch a Deployment change is sent as). */
-export type JsonPatchOp =
-  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
-  | { op: 'remove'; path: string };
+export type JsonPatchOp = { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
 
 export interface EventWrite {
   /** Namespace of the Event: the regarding object's, or "default" for a Node. */

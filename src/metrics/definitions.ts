@@ -52,12 +52,7 @@ export const REMEDY_ZERO_SERIES = [
 ] as const satisfies ReadonlyArray<{ action: RemedyAction; result: DecisionResult; reason: DecisionReason }>;
 
 export const METRICS = {
-  probeSuccess: def(
-    `${PREFIX}probe_success`,
-    'gauge',
-    'Whether the last probe of this check passed (1) or failed (0), before hysteresis.',
-    CHECK_LABELS,
-  ),
+  probeSuccess: def(`${PREFIX}probe_success`, 'gauge', 'Whether the last probe of this check passed (1) or failed (0), before hysteresis.', CHECK_LABELS),
   checkHealthy: def(
     `${PREFIX}check_healthy`,
     'gauge',
@@ -77,19 +72,16 @@ export const METRICS = {
     'Probes completed, by transport, result (success or failure) and reason (ok, timeout, refused, ...; see the documentation).',
     ['transport', 'result', 'reason'],
   ),
-  probeAttempts: def(
-    `${PREFIX}probe_attempts_total`,
-    'counter',
-    'DNS queries sent (a probe tries up to probe.attempts times), by transport.',
-    ['transport'],
-  ),
+  probeAttempts: def(`${PREFIX}probe_attempts_total`, 'counter', 'DNS queries sent (a probe tries up to probe.attempts times), by transport.', ['transport']),
   ignoredReplies: def(
     `${PREFIX}ignored_replies_total`,
     'counter',
     'UDP datagrams from a probed server that were not the reply to the query (wrong ID or question, or empty), dropped while the probe waited for its reply, by transport. A steady rate means spoofed or misrouted replies.',
     ['transport'],
   ),
-  sweeps: def(`${PREFIX}sweeps_total`, 'counter', 'Sweeps completed, by result: success, or error (the sweep could not run, e.g. procRoot unreadable).', ['result']),
+  sweeps: def(`${PREFIX}sweeps_total`, 'counter', 'Sweeps completed, by result: success, or error (the sweep could not run, e.g. procRoot unreadable).', [
+    'result',
+  ]),
   sweepDuration: def(`${PREFIX}sweep_duration_seconds`, 'histogram', 'Wall time of a sweep: discovery and every probe.', [], SWEEP_BUCKETS),
   lastSweep: def(`${PREFIX}last_sweep_timestamp_seconds`, 'gauge', 'When the last sweep completed, in seconds since the epoch.'),
   vantages: def(

@@ -83,24 +83,24 @@ export class DaemonMetrics {
   constructor(options: MetricsOptions) {
     const r = [this.registry];
     const opts = (d: MetricDef) => ({ name: d.name, help: d.help, labelNames: [...d.labels], registers: r });
-    this.#probeSuccess = new Gauge(opts(METRICS.probeSuccess)) as Gauge<keyof CheckLabels>;
-    this.#checkHealthy = new Gauge(opts(METRICS.checkHealthy)) as Gauge<keyof CheckLabels>;
-    this.#rtt = new Histogram({ ...opts(METRICS.probeRtt), buckets: RTT_BUCKETS }) as Histogram<keyof PathLabels>;
-    this.#probes = new Counter(opts(METRICS.probes)) as Counter<'transport' | 'result' | 'reason'>;
-    this.#attempts = new Counter(opts(METRICS.probeAttempts)) as Counter<'transport'>;
-    this.#ignoredReplies = new Counter(opts(METRICS.ignoredReplies)) as Counter<'transport'>;
-    this.#sweeps = new Counter(opts(METRICS.sweeps)) as Counter<'result'>;
+    this.#probeSuccess = new Gauge(opts(METRICS.probeSuccess));
+    this.#checkHealthy = new Gauge(opts(METRICS.checkHealthy));
+    this.#rtt = new Histogram({ ...opts(METRICS.probeRtt), buckets: RTT_BUCKETS });
+    this.#probes = new Counter(opts(METRICS.probes));
+    this.#attempts = new Counter(opts(METRICS.probeAttempts));
+    this.#ignoredReplies = new Counter(opts(METRICS.ignoredReplies));
+    this.#sweeps = new Counter(opts(METRICS.sweeps));
     this.#sweepDuration = new Histogram({ ...opts(METRICS.sweepDuration), buckets: SWEEP_BUCKETS });
     this.#lastSweep = new Gauge(opts(METRICS.lastSweep));
-    this.#vantages = new Gauge(opts(METRICS.vantages)) as Gauge<'source' | 'status'>;
-    this.#checks = new Gauge(opts(METRICS.checks)) as Gauge<'state'>;
-    this.#discoveryErrors = new Counter(opts(METRICS.discoveryErrors)) as Counter<'source'>;
-    this.#healthy = new Gauge(opts(METRICS.healthy)) as Gauge<'group'>;
+    this.#vantages = new Gauge(opts(METRICS.vantages));
+    this.#checks = new Gauge(opts(METRICS.checks));
+    this.#discoveryErrors = new Counter(opts(METRICS.discoveryErrors));
+    this.#healthy = new Gauge(opts(METRICS.healthy));
     this.#reloadOk = new Gauge(opts(METRICS.configReloadSuccessful));
     this.#reloadAt = new Gauge(opts(METRICS.configReloadTimestamp));
-    this.#remedyDecisions = new Counter(opts(METRICS.remedyDecisions)) as Counter<'action' | 'result' | 'reason'>;
+    this.#remedyDecisions = new Counter(opts(METRICS.remedyDecisions));
     this.#oomKills = new Counter(opts(METRICS.oomKills));
-    this.#findings = new Gauge(opts(METRICS.findings)) as Gauge<'check' | 'severity'>;
+    this.#findings = new Gauge(opts(METRICS.findings));
     new Gauge({ ...opts(METRICS.buildInfo) }).set({ version: options.version, nodejs_version: process.version }, 1);
 
     // Zero series, so rate() and absent() work from the first scrape.
@@ -170,7 +170,11 @@ export class DaemonMetrics {
 
     for (const row of report.rows) {
       if (row.result.rttSeconds === null) continue;
-      const p: PathLabels = { vantage: labelValue(labels.get(row.vantage.id) ?? row.vantage.id), target: labelValue(targetLabel(row.target)), transport: row.transport };
+      const p: PathLabels = {
+        vantage: labelValue(labels.get(row.vantage.id) ?? row.vantage.id),
+        target: labelValue(targetLabel(row.target)),
+        transport: row.transport,
+      };
       if (pathSeries.has(pathKey(p))) this.#rtt.observe(p, row.result.rttSeconds);
     }
 

@@ -150,7 +150,7 @@ export class NetnsHandle {
     }
     let fd: number;
     try {
-      fd = fs.openSync(p, fs.constants.O_RDONLY) // libuv adds O_CLOEXEC;
+      fd = fs.openSync(p, fs.constants.O_RDONLY); // libuv adds O_CLOEXEC;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new ExchangeError(errnoOf(e.code ?? 'EIO') || 5, 'open', p, { cause: err });
@@ -288,12 +288,7 @@ export function validatePort(port: unknown, param = 'port'): number {
 }
 
 export function validateTimeout(timeoutMs: unknown, param = 'timeoutMs'): number {
-  if (
-    typeof timeoutMs !== 'number' ||
-    !Number.isFinite(timeoutMs) ||
-    timeoutMs < MIN_TIMEOUT_MS ||
-    timeoutMs > MAX_TIMEOUT_MS
-  ) {
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < MIN_TIMEOUT_MS || timeoutMs > MAX_TIMEOUT_MS) {
     throw new ArgumentError(param, `expected milliseconds from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(timeoutMs)}`);
   }
   return Math.ceil(timeoutMs);
@@ -303,6 +298,7 @@ export function validateTimeout(timeoutMs: unknown, param = 'timeoutMs'): number
 // The exchange
 
 /** Where the exchange runs: the host (no setns), a namespace path, or an open handle. */
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- 'host' is spelled out as documentation
 export type NetnsRef = 'host' | string | NetnsHandle | undefined;
 
 export interface ExchangeRequest {

@@ -61,7 +61,7 @@ function matchContainer(segment: string): { containerId?: string; runtime?: Cont
     const m = c.re.exec(segment);
     if (!m) continue;
     const out: { containerId?: string; runtime?: ContainerRuntime } = {};
-    if (!c.monitor) out.containerId = m[1];
+    if (!c.monitor) out.containerId = m[1]!; // every pattern captures the ID as group 1
     if (c.runtime) out.runtime = c.runtime;
     return out;
   }
@@ -74,7 +74,7 @@ function matchPod(segment: string, parent: string | undefined): { podUid: string
   const cg = POD_CGROUPFS.exec(segment);
   if (cg && parent !== undefined) {
     if (parent === 'kubepods') return { podUid: normalizeUid(cg[1]!), qosClass: 'Guaranteed' };
-    if (QOS[parent]) return { podUid: normalizeUid(cg[1]!), qosClass: QOS[parent]! };
+    if (QOS[parent]) return { podUid: normalizeUid(cg[1]!), qosClass: QOS[parent] };
   }
   return undefined;
 }

@@ -86,7 +86,7 @@ function errorResult(file: FileRef, err: unknown): FileReadResult {
   const path = displayPath(file);
   const what = describeFile(file);
   if (err instanceof FileTypeError || err instanceof NotRegularFileError) {
-    const fileType = err.fileType as FileType;
+    const fileType = err.fileType;
     const name = FILE_TYPE_NAMES[fileType] ?? FILE_TYPE_NAMES.unknown;
     return { status: 'error', file, path, code: 'ENOTREG', fileType, message: `${what} is ${name}, not a regular file` };
   }
@@ -143,6 +143,7 @@ export async function readContainerFile(root: string, relPath: string, options: 
         () => undefined,
       );
       stalled.set(key, settled);
+      // settled never rejects; forget the stalled read once it finally ends.
       void settled.then(() => stalled.delete(key));
       return stall(`no answer within ${timeoutMs} ms`);
     }

@@ -50,9 +50,7 @@ export async function discoverVantages(opts: DiscoverOptions): Promise<Discovery
   }
   const [scan, docker] = await Promise.all([
     scanProc({ procRoot: opts.procRoot }),
-    opts.docker.enabled
-      ? discoverDocker({ socketPath: opts.docker.socketPath, timeoutMs: opts.docker.timeoutMs })
-      : Promise.resolve(null),
+    opts.docker.enabled ? discoverDocker({ socketPath: opts.docker.socketPath, timeoutMs: opts.docker.timeoutMs }) : Promise.resolve(null),
   ]);
   let located: LocatedContainer[] = [];
   const scanErrors = [...scan.errors];

@@ -7,14 +7,7 @@
 // and its inspect is skipped silently.
 import type Docker from 'dockerode';
 import { MAX_FIELD, MAX_ITEMS, capString } from '../text/untrusted.js';
-import {
-  LABEL_CONTAINER_NAME,
-  LABEL_DOCKER_TYPE,
-  LABEL_POD_NAME,
-  LABEL_POD_NAMESPACE,
-  LABEL_POD_UID,
-  type DockerContainerInfo,
-} from './vantage.js';
+import { LABEL_CONTAINER_NAME, LABEL_DOCKER_TYPE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type DockerContainerInfo } from './vantage.js';
 
 /** A running container as the Engine API reports it. */
 export interface DiscoveredContainer extends DockerContainerInfo {

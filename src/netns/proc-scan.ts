@@ -69,7 +69,10 @@ export function parseProcStat(content: string): ProcStat | undefined {
   const open = content.indexOf('(');
   const close = content.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
-  const rest = content.slice(close + 1).trim().split(/\s+/);
+  const rest = content
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state), so field 22 (starttime) is rest[19].
   const start = rest[19];
   if (rest[0] === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
@@ -142,12 +145,7 @@ interface Member extends NetnsId {
 }
 
 /** The netns and stat of one process; a failure is recorded and gives undefined. */
-async function readIdentity(
-  procRoot: string,
-  pid: number,
-  identify: NetnsIdentify,
-  errors: ScanError[],
-): Promise<(NetnsId & { stat: ProcStat }) | undefined> {
+async function readIdentity(procRoot: string, pid: number, identify: NetnsIdentify, errors: ScanError[]): Promise<(NetnsId & { stat: ProcStat }) | undefined> {
   try {
     const id = await readNetnsId(`${procRoot}/${pid}/ns/net`, identify);
     return { ...id, stat: await readProcStat(procRoot, pid) };
@@ -229,7 +227,10 @@ async function listPids(procRoot: string): Promise<number[]> {
   } catch (err) {
     throw new Error(`procRoot ${procRoot}: cannot list processes (${errCode(err)})`, { cause: err });
   }
-  return names.filter((n) => /^[1-9]\d*$/.test(n)).map(Number).sort((a, b) => a - b);
+  return names
+    .filter((n) => /^[1-9]\d*$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 async function resolveHost(procRoot: string, options: ScanOptions, identify: NetnsIdentify): Promise<NetnsId> {

@@ -220,7 +220,10 @@ function parseSearch(keyword: 'search' | 'domain', args: Tokens, lineNo: number,
   out.searchLength = length;
   if (count > MAX_SEARCH) warnings.add(lineNo, `${count} search domains; resolvers may truncate the list`);
   if (invalid > 0) {
-    warnings.add(lineNo, `${invalid === 1 ? '1 search domain is not a domain name' : `${invalid} search domains are not domain names`} (control characters, or longer than ${MAX_DOMAIN_NAME} characters)`);
+    warnings.add(
+      lineNo,
+      `${invalid === 1 ? '1 search domain is not a domain name' : `${invalid} search domains are not domain names`} (control characters, or longer than ${MAX_DOMAIN_NAME} characters)`,
+    );
   }
 }
 

@@ -19,10 +19,5 @@ function matchesContainer(v: Vantage, c: string): boolean {
 
 export function selectVantages(vantages: readonly Vantage[], s: VantageSelector): Vantage[] {
   if (selectsAll(s)) return [...vantages];
-  return vantages.filter(
-    (v) =>
-      v.hostNetwork ||
-      s.pods.includes(`${v.podNamespace}/${v.podName}`) ||
-      s.containers.some((c) => matchesContainer(v, c)),
-  );
+  return vantages.filter((v) => v.hostNetwork || s.pods.includes(`${v.podNamespace}/${v.podName}`) || s.containers.some((c) => matchesContainer(v, c)));
 }

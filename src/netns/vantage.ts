@@ -88,15 +88,13 @@ export const vantageId = (inode: number): string => `netns:[${inode}]`;
 export const containerResolvConf = (procRoot: string, pid: number): FileRef => containerFile(`${procRoot}/${pid}/root`, '/etc/resolv.conf');
 const key = (n: NetnsId): string => `${n.dev}:${n.inode}`;
 
-const isSandbox = (c: DockerContainerInfo): boolean =>
-  c.labels[LABEL_DOCKER_TYPE] === 'podsandbox' || c.labels[LABEL_CONTAINER_NAME] === 'POD';
+const isSandbox = (c: DockerContainerInfo): boolean => c.labels[LABEL_DOCKER_TYPE] === 'podsandbox' || c.labels[LABEL_CONTAINER_NAME] === 'POD';
 
 // Names, labels and process names are chosen by whoever starts a container:
 // every one is capped (MAX_FIELD) as it enters a Vantage, and a vantage lists
 // at most MAX_ITEMS container names (then "…and N more"). They stay raw here;
 // text output escapes them (see src/text/untrusted.ts).
-const containerName = (c: DockerContainerInfo): string =>
-  capString(c.labels[LABEL_CONTAINER_NAME] ?? c.name.replace(/^\//, ''), MAX_FIELD);
+const containerName = (c: DockerContainerInfo): string => capString(c.labels[LABEL_CONTAINER_NAME] ?? c.name.replace(/^\//, ''), MAX_FIELD);
 
 /** A label value, capped; undefined when absent. */
 const label = (c: DockerContainerInfo, key: string): string | undefined => {
@@ -146,9 +144,12 @@ function addContainer(v: Vantage, c: LocatedContainer): void {
   v.runtime ??= 'docker';
   if (v.source === 'proc') v.source = 'proc+docker';
   if (v.hostNetwork) return; // hostNetwork pods share the host vantage; it belongs to none of them
-  v.podUid ??= label(c, LABEL_POD_UID);
-  v.podNamespace ??= label(c, LABEL_POD_NAMESPACE);
-  v.podName ??= label(c, LABEL_POD_NAME);
+  const podUid = label(c, LABEL_POD_UID);
+  const podNamespace = label(c, LABEL_POD_NAMESPACE);
+  const podName = label(c, LABEL_POD_NAME);
+  if (podUid !== undefined) v.podUid ??= podUid;
+  if (podNamespace !== undefined) v.podNamespace ??= podNamespace;
+  if (podName !== undefined) v.podName ??= podName;
 }
 
 function dropUndefined(v: Vantage): Vantage {

@@ -54,7 +54,7 @@ export const DECISION_REASON_DESCRIPTIONS: Readonly<Record<DecisionReason, strin
   'target-changed': 'The pod is gone, replaced or terminating since the decision.',
   'eviction-unsupported': 'The API server does not serve the policy/v1 Eviction subresource, and remedy.evict.allowDelete is false.',
   'no-deployment': 'The pod is not owned by a Deployment, so its memory limit cannot be raised.',
-  'container-not-found': 'The Deployment has no container of the OOMKilled container\'s name.',
+  'container-not-found': "The Deployment has no container of the OOMKilled container's name.",
   'no-memory-limit': 'The container has no memory limit to raise.',
   'at-cap': 'The memory limit is already at remedy.memory.cap.',
   conflict: 'The object changed while the action was prepared (409 or a failed patch test); tried again in a later sweep.',
@@ -75,7 +75,7 @@ export interface RemedyDecision {
   message: string;
   /** RFC 3339 */
   at: string;
-  pod?: { namespace: string; name: string; uid: string };
+  pod?: { namespace: string; name: string; uid: string } | undefined;
   deployment?: { namespace: string; name: string };
   node?: string;
   /** Numbers and values behind the decision (failedSweeps, from/to limits, lease holder, ...). */

@@ -85,7 +85,10 @@ export class RemedyEngine {
     this.#now = o.now ?? Date.now;
     this.#pollMs = o.pollMs ?? 2000;
     this.#events = o.events === false ? undefined : new EventRecorder({ api: o.api, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
-    this.#condition = o.nodeCondition === false ? undefined : new NodeConditionReporter({ api: o.api, nodeName: o.nodeName, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
+    this.#condition =
+      o.nodeCondition === false
+        ? undefined
+        : new NodeConditionReporter({ api: o.api, nodeName: o.nodeName, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
     this.#lease = new RemedyLease(o.api, this.#leaseSettings(), this.#now);
   }
 
@@ -105,6 +108,7 @@ export class RemedyEngine {
 
   #track<T>(p: Promise<T>): Promise<T> {
     this.#background.add(p);
+    // Bookkeeping only: the caller has p itself; the .catch keeps a rejection of p from being reported twice.
     void p.finally(() => this.#background.delete(p)).catch(() => undefined);
     return p;
   }
@@ -129,11 +133,19 @@ export class RemedyEngine {
 
   async #onSweep(summary: SweepSummary): Promise<RemedyDecision[]> {
     const condition = conditionFromSweep(summary);
-    if (this.#condition && condition) this.#track(this.#condition.update(condition));
+    // Not awaited: the node condition write must not hold up deciding. #track keeps it for stop() to drain and swallows its rejection.
+    if (this.#condition && condition) void this.#track(this.#condition.update(condition));
     let decisions: RemedyDecision[];
     try {
       const now = this.#now();
-      const plan = planSweep(this.#state, { now, summary, targets: this.#targets(), settings: this.#settings, nodeName: this.#node, busy: this.#acting !== undefined });
+      const plan = planSweep(this.#state, {
+        now,
+        summary,
+        targets: this.#targets(),
+        settings: this.#settings,
+        nodeName: this.#node,
+        busy: this.#acting !== undefined,
+      });
       this.#state = plan.state;
       decisions = [...plan.decisions];
       if (plan.candidate) decisions.push(await this.#act(plan.candidate));
@@ -153,7 +165,10 @@ export class RemedyEngine {
     return decisions;
   }
 
-  #decide(c: Candidate, o: ActionOutcome | { result: 'would-act'; reason: RemedyDecision['reason']; message: string; details?: RemedyDecision['details'] }): RemedyDecision {
+  #decide(
+    c: Candidate,
+    o: ActionOutcome | { result: 'would-act'; reason: RemedyDecision['reason']; message: string; details?: RemedyDecision['details'] },
+  ): RemedyDecision {
     const now = this.#now();
     const details = { ...('details' in o && o.details ? o.details : {}) };
     if (c.action === 'evict') {
@@ -184,11 +199,18 @@ export class RemedyEngine {
 
   async #act(c: Candidate): Promise<RemedyDecision> {
     const s = this.#settings;
-    const why = c.action === 'evict' ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered` : '';
+    const why =
+      c.action === 'evict'
+        ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered`
+        : '';
     if (s.mode === 'dry-run') {
       if (c.action === 'evict') {
         this.#state = recordAction(this.#state, [this.#key(c)], this.#now());
-        return this.#decide(c, { result: 'would-act', reason: 'threshold-reached', message: `would evict pod ${c.pod.namespace}/${c.pod.name} (dry-run): it ${why}` });
+        return this.#decide(c, {
+          result: 'would-act',
+          reason: 'threshold-reached',
+          message: `would evict pod ${c.pod.namespace}/${c.pod.name} (dry-run): it ${why}`,
+        });
       }
       const plan = await planRaise(this.#api, { deployment: c.deployment, container: c.container.name, pod: c.pod }, s.memory);
       if (!plan.ok) {
@@ -210,7 +232,11 @@ export class RemedyEngine {
       acquired = await this.#lease.acquire();
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
-      return this.#decide(c, { result: 'skipped', reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason), message: `cannot take the remedy Lease ${this.#lease.ref.namespace}/${this.#lease.ref.name}: ${err.message}` });
+      return this.#decide(c, {
+        result: 'skipped',
+        reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason),
+        message: `cannot take the remedy Lease ${this.#lease.ref.namespace}/${this.#lease.ref.name}: ${err.message}`,
+      });
     }
     if (!acquired.ok) {
       return this.#decide(c, {
@@ -224,7 +250,12 @@ export class RemedyEngine {
     const last = acquired.lastAction;
     if (last && last.key === key && this.#now() - Date.parse(last.at) < s.cooldownMs) {
       await this.#lease.release();
-      return this.#decide(c, { result: 'skipped', reason: 'cooldown', message: `node ${last.node} acted on ${key.replace(/^(pod|deployment):/, '$1 ')} at ${last.at}; cooldown ${Math.round(s.cooldownMs / 1000)}s`, details: { by: last.node } });
+      return this.#decide(c, {
+        result: 'skipped',
+        reason: 'cooldown',
+        message: `node ${last.node} acted on ${key.replace(/^(pod|deployment):/, '$1 ')} at ${last.at}; cooldown ${Math.round(s.cooldownMs / 1000)}s`,
+        details: { by: last.node },
+      });
     }
     let outcome: ActionOutcome;
     let generation: number | undefined;
@@ -252,9 +283,13 @@ export class RemedyEngine {
     const record: LastAction = { action: c.action, key, node: this.#node, at: acted.at };
     const done = this.#track(this.#complete(c, record, before, generation));
     this.#acting = { action: c.action, target: acted.target, since: acted.at, done };
-    void done.finally(() => {
-      if (this.#acting?.done === done) this.#acting = undefined;
-    });
+    // Not awaited: the action completes in the background (tracked above, drained by stop()); this only clears #acting after it.
+    void done
+      .finally(() => {
+        if (this.#acting?.done === done) this.#acting = undefined;
+      })
+      // A failure after the action (the Lease release, the wait) must not become an unhandled rejection, which ends the process.
+      .catch((err: unknown) => this.#log?.error('the remedy action failed after it was taken', { err }));
     return acted;
   }
 
@@ -268,7 +303,10 @@ export class RemedyEngine {
     }
     let ok = false;
     try {
-      ok = c.action === 'evict' ? await this.#waitFor(() => this.#replacementReady(c.pod.uid, before)) : await this.#waitFor(() => this.#rolledOut(c.deployment, generation ?? 0));
+      ok =
+        c.action === 'evict'
+          ? await this.#waitFor(() => this.#replacementReady(c.pod.uid, before))
+          : await this.#waitFor(() => this.#rolledOut(c.deployment, generation ?? 0));
     } finally {
       await this.#lease.release();
     }
@@ -280,18 +318,26 @@ export class RemedyEngine {
         : c.action === 'raise-memory'
           ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.deployment }
           : { apiVersion: 'v1', kind: 'Pod', namespace: c.pod.namespace, name: c.pod.name };
-    const what = c.action === 'evict' ? `a replacement for pod ${c.pod.namespace}/${c.pod.name}` : `the rollout of deployment ${c.deployment.namespace}/${c.deployment.name}`;
-    const message = ok ? `${what} is Ready after ${Math.round(waited / 1000)}s; remedy Lease released` : `${what} is not Ready after ${Math.round(this.#settings.readyTimeoutMs / 1000)}s; remedy Lease released anyway`;
+    const what =
+      c.action === 'evict'
+        ? `a replacement for pod ${c.pod.namespace}/${c.pod.name}`
+        : `the rollout of deployment ${c.deployment.namespace}/${c.deployment.name}`;
+    const message = ok
+      ? `${what} is Ready after ${Math.round(waited / 1000)}s; remedy Lease released`
+      : `${what} is not Ready after ${Math.round(this.#settings.readyTimeoutMs / 1000)}s; remedy Lease released anyway`;
     if (ok) this.#log?.info(message, { action: c.action, waitedMs: waited });
     else this.#log?.warn(message, { action: c.action, waitedMs: waited });
-    this.#events?.write({
-      namespace: regarding.namespace,
-      regarding,
-      type: ok ? 'Normal' : 'Warning',
-      reason: ok ? 'RemedyCompleted' : 'RemedyNotReady',
-      action: c.action === 'evict' ? 'Evict' : 'RaiseMemoryLimit',
-      note: message,
-    }, `complete/${record.at}`);
+    this.#events?.write(
+      {
+        namespace: regarding.namespace,
+        regarding,
+        type: ok ? 'Normal' : 'Warning',
+        reason: ok ? 'RemedyCompleted' : 'RemedyNotReady',
+        action: c.action === 'evict' ? 'Evict' : 'RaiseMemoryLimit',
+        note: message,
+      },
+      `complete/${record.at}`,
+    );
   }
 
   #replacementReady(evicted: string, before: ReadonlySet<string>): boolean {
@@ -356,7 +402,9 @@ export class RemedyEngine {
       cooldowns: [...this.#state.lastAction]
         .filter(([, t]) => now - t < this.#settings.cooldownMs)
         .map(([k, t]) => ({ target: k, until: new Date(t + this.#settings.cooldownMs).toISOString() })),
-      nodeCondition: this.#condition ? { enabled: !this.#condition.disabled, ...(this.#condition.disabled ? { detail: this.#condition.disabled } : {}) } : { enabled: false, detail: 'kubernetes.nodeCondition is false' },
+      nodeCondition: this.#condition
+        ? { enabled: !this.#condition.disabled, ...(this.#condition.disabled ? { detail: this.#condition.disabled } : {}) }
+        : { enabled: false, detail: 'kubernetes.nodeCondition is false' },
       eventsWritten: this.#events?.written ?? 0,
     };
   }

@@ -41,8 +41,14 @@ export function eventFor(d: RemedyDecision): EventWrite | undefined {
   const type = d.result === 'acted' || d.result === 'reported' ? 'Warning' : 'Normal';
   const note = `${d.message} [${d.result}: ${d.reason}]`;
   const base = { type, reason: eventReason(d), action: ACTION_VERB[d.action], note } as const;
-  if (d.pod) return { ...base, namespace: d.pod.namespace, regarding: { apiVersion: 'v1', kind: 'Pod', namespace: d.pod.namespace, name: d.pod.name, uid: d.pod.uid } };
-  if (d.deployment) return { ...base, namespace: d.deployment.namespace, regarding: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: d.deployment.namespace, name: d.deployment.name } };
+  if (d.pod)
+    return { ...base, namespace: d.pod.namespace, regarding: { apiVersion: 'v1', kind: 'Pod', namespace: d.pod.namespace, name: d.pod.name, uid: d.pod.uid } };
+  if (d.deployment)
+    return {
+      ...base,
+      namespace: d.deployment.namespace,
+      regarding: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: d.deployment.namespace, name: d.deployment.name },
+    };
   if (d.node) return { ...base, namespace: 'default', regarding: { apiVersion: 'v1', kind: 'Node', name: d.node } };
   return undefined;
 }

@@ -20,7 +20,12 @@ const name = (p: { namespace: string; name: string }): string => `${p.namespace}
 /** Skipped with the reason of an API failure. */
 export function apiFailure(err: unknown, doing: string): ActionOutcome {
   if (!(err instanceof KubeApiError)) throw err;
-  return { result: 'skipped', reason: reasonForKubeError(err.reason), message: `${doing}: ${err.message}`, details: { apiError: err.reason, ...(err.status ? { status: err.status } : {}) } };
+  return {
+    result: 'skipped',
+    reason: reasonForKubeError(err.reason),
+    message: `${doing}: ${err.message}`,
+    details: { apiError: err.reason, ...(err.status ? { status: err.status } : {}) },
+  };
 }
 
 /** Is this still the pod the decision was about (same UID, not terminating)? */
@@ -31,7 +36,8 @@ export async function verifyPod(api: KubeApi, pod: PodInfo): Promise<ActionOutco
   } catch (err) {
     return apiFailure(err, `cannot read pod ${name(pod)}`);
   }
-  if (!now || now.uid !== pod.uid) return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} is gone or was replaced since the decision` };
+  if (!now || now.uid !== pod.uid)
+    return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} is gone or was replaced since the decision` };
   if (now.terminating) return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} is already terminating` };
   return undefined;
 }
@@ -45,22 +51,37 @@ export async function evictPod(api: KubeApi, pod: PodInfo, opts: { allowDelete: 
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
     if (err.reason === 'too-many-requests') {
-      return { result: 'skipped', reason: 'pdb-blocked', message: `the Eviction API refused to evict pod ${name(pod)} now (429: ${err.message.replace(/^.*HTTP 429: /, '')}); trying again in a later sweep` };
+      return {
+        result: 'skipped',
+        reason: 'pdb-blocked',
+        message: `the Eviction API refused to evict pod ${name(pod)} now (429: ${err.message.replace(/^.*HTTP 429: /, '')}); trying again in a later sweep`,
+      };
     }
-    if (err.reason === 'conflict') return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} was replaced since the decision (UID precondition failed)` };
+    if (err.reason === 'conflict')
+      return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} was replaced since the decision (UID precondition failed)` };
     if (err.reason !== 'not-found') return apiFailure(err, `cannot evict pod ${name(pod)}`);
   }
   // 404: the pod is gone, or the Eviction subresource is not served.
   const gone = await verifyPod(api, pod);
   if (gone) return gone;
   if (!opts.allowDelete) {
-    return { result: 'skipped', reason: 'eviction-unsupported', message: `the API server does not serve the Eviction API for pod ${name(pod)}, and remedy.evict.allowDelete is false` };
+    return {
+      result: 'skipped',
+      reason: 'eviction-unsupported',
+      message: `the API server does not serve the Eviction API for pod ${name(pod)}, and remedy.evict.allowDelete is false`,
+    };
   }
   try {
     await api.deletePod(pod, pod.uid);
-    return { result: 'acted', reason: 'threshold-reached', message: `deleted pod ${name(pod)} (the Eviction API is not served; remedy.evict.allowDelete is true)`, details: { method: 'delete' } };
+    return {
+      result: 'acted',
+      reason: 'threshold-reached',
+      message: `deleted pod ${name(pod)} (the Eviction API is not served; remedy.evict.allowDelete is true)`,
+      details: { method: 'delete' },
+    };
   } catch (err) {
-    if (err instanceof KubeApiError && err.reason === 'conflict') return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} was replaced since the decision (UID precondition failed)` };
+    if (err instanceof KubeApiError && err.reason === 'conflict')
+      return { result: 'skipped', reason: 'target-changed', message: `pod ${name(pod)} was replaced since the decision (UID precondition failed)` };
     return apiFailure(err, `cannot delete pod ${name(pod)}`);
   }
 }

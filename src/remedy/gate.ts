@@ -101,7 +101,10 @@ function blocked(state: GateState, input: GateInput, keys: readonly string[]): {
   for (const k of keys) {
     const last = state.lastAction.get(k);
     if (last !== undefined && now - last < settings.cooldownMs) {
-      return { reason: 'cooldown', message: `acted on ${k.replace(/^(pod|deployment):/, '$1 ')} ${minutes(now - last)} ago; cooldown ${minutes(settings.cooldownMs)}` };
+      return {
+        reason: 'cooldown',
+        message: `acted on ${k.replace(/^(pod|deployment):/, '$1 ')} ${minutes(now - last)} ago; cooldown ${minutes(settings.cooldownMs)}`,
+      };
     }
   }
   const recent = state.actions.filter((t) => now - t < HOUR_MS);
@@ -239,7 +242,15 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
       }
       const block = blocked(state, input, [podKey(pod.uid)]);
       if (block) {
-        decisions.push(decision(now, { ...base, result: 'skipped', reason: block.reason, message: `not evicting pod ${pod.namespace}/${pod.name}: ${block.message}`, details: { failedSweeps: n } }));
+        decisions.push(
+          decision(now, {
+            ...base,
+            result: 'skipped',
+            reason: block.reason,
+            message: `not evicting pod ${pod.namespace}/${pod.name}: ${block.message}`,
+            details: { failedSweeps: n },
+          }),
+        );
         continue;
       }
       eligible.push({ action: 'evict', pod, failedSweeps: n, readyAfter, reasons: s.reasons });
@@ -249,7 +260,8 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
   // One action: raising memory first, then the pod that failed longest.
   eligible.sort((a, b) => {
     if (a.action !== b.action) return a.action === 'raise-memory' ? -1 : 1;
-    if (a.action === 'evict' && b.action === 'evict') return b.failedSweeps - a.failedSweeps || `${a.pod.namespace}/${a.pod.name}`.localeCompare(`${b.pod.namespace}/${b.pod.name}`);
+    if (a.action === 'evict' && b.action === 'evict')
+      return b.failedSweeps - a.failedSweeps || `${a.pod.namespace}/${a.pod.name}`.localeCompare(`${b.pod.namespace}/${b.pod.name}`);
     return 0;
   });
   const [candidate, ...others] = eligible;
@@ -260,8 +272,16 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
         result: 'skipped',
         reason: 'one-at-a-time',
         ...(o.action === 'evict'
-          ? { target: podTarget(o.pod), pod: { namespace: o.pod.namespace, name: o.pod.name, uid: o.pod.uid }, message: `not evicting pod ${o.pod.namespace}/${o.pod.name} in this sweep: one action at a time` }
-          : { target: `deployment ${o.deployment.namespace}/${o.deployment.name}`, deployment: o.deployment, message: `not raising the memory limit of ${o.deployment.namespace}/${o.deployment.name} in this sweep: one action at a time` }),
+          ? {
+              target: podTarget(o.pod),
+              pod: { namespace: o.pod.namespace, name: o.pod.name, uid: o.pod.uid },
+              message: `not evicting pod ${o.pod.namespace}/${o.pod.name} in this sweep: one action at a time`,
+            }
+          : {
+              target: `deployment ${o.deployment.namespace}/${o.deployment.name}`,
+              deployment: o.deployment,
+              message: `not raising the memory limit of ${o.deployment.namespace}/${o.deployment.name} in this sweep: one action at a time`,
+            }),
       }),
     );
   }

@@ -165,7 +165,10 @@ export class RemedyLease {
         const now = await this.#api.getLease(this.ref);
         if (now?.holderIdentity !== this.#s.holder) {
           this.#held = undefined;
-          throw new KubeApiError('conflict', `the remedy Lease ${this.#s.namespace}/${this.#s.name} is now held by ${now?.holderIdentity ?? 'nobody'}`, { status: 409, cause: err });
+          throw new KubeApiError('conflict', `the remedy Lease ${this.#s.namespace}/${this.#s.name} is now held by ${now?.holderIdentity ?? 'nobody'}`, {
+            status: 409,
+            cause: err,
+          });
         }
         this.#held = now;
       }

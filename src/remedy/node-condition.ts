@@ -28,8 +28,17 @@ export function conditionFromSweep(s: SweepSummary): ConditionState | undefined 
     if (s.service.status !== 'failed') {
       return { status: 'True', reason: 'ClusterDNSAnswers', message: `the DNS Service and ${answering} of ${pods.length} CoreDNS pods answer from the host` };
     }
-    if (pods.length > 0 && answering === 0) return { status: 'False', reason: 'AllEndpointsFailed', message: `neither the DNS Service nor any of ${pods.length} CoreDNS pods answer from the host${detail}` };
-    return { status: 'False', reason: 'ServiceFailed', message: `the DNS Service does not answer from the host${detail}; ${answering} of ${pods.length} CoreDNS pods do` };
+    if (pods.length > 0 && answering === 0)
+      return {
+        status: 'False',
+        reason: 'AllEndpointsFailed',
+        message: `neither the DNS Service nor any of ${pods.length} CoreDNS pods answer from the host${detail}`,
+      };
+    return {
+      status: 'False',
+      reason: 'ServiceFailed',
+      message: `the DNS Service does not answer from the host${detail}; ${answering} of ${pods.length} CoreDNS pods do`,
+    };
   }
   if (pods.length === 0) return undefined;
   if (answering > 0) return { status: 'True', reason: 'ClusterDNSAnswers', message: `${answering} of ${pods.length} CoreDNS pods answer from the host` };
@@ -86,13 +95,22 @@ export class NodeConditionReporter {
         if (existing?.status === next.status && Number.isFinite(t)) transition = t;
       }
       await this.#o.api.patchNodeConditions(this.#o.nodeName, [
-        { type: CONDITION_TYPE, status: next.status, reason: next.reason, message: next.message, lastHeartbeatTime: new Date(now), lastTransitionTime: new Date(transition) },
+        {
+          type: CONDITION_TYPE,
+          status: next.status,
+          reason: next.reason,
+          message: next.message,
+          lastHeartbeatTime: new Date(now),
+          lastTransitionTime: new Date(transition),
+        },
       ]);
       this.#last = { ...next, transition, written: now };
       return 'written';
     } catch (err) {
       if (err instanceof KubeApiError && (err.reason === 'forbidden' || err.reason === 'not-found')) {
-        return this.#disable(err.reason === 'forbidden' ? `RBAC does not allow patching nodes/status (${err.message})` : `node ${this.#o.nodeName} does not exist`);
+        return this.#disable(
+          err.reason === 'forbidden' ? `RBAC does not allow patching nodes/status (${err.message})` : `node ${this.#o.nodeName} does not exist`,
+        );
       }
       this.#o.logger?.warn(`cannot update the ${CONDITION_TYPE} node condition; retrying with the next sweep`, { node: this.#o.nodeName, err });
       return 'failed';

@@ -26,8 +26,7 @@ export function formatBytes(bytes: number, family: 'binary' | 'decimal'): string
 }
 
 export type RaiseResult =
-  | { ok: true; from: string; to: string; fromBytes: number; toBytes: number; capped: boolean }
-  | { ok: false; reason: 'at-cap' | 'unparsable'; message: string };
+  { ok: true; from: string; to: string; fromBytes: number; toBytes: number; capped: boolean } | { ok: false; reason: 'at-cap' | 'unparsable'; message: string };
 
 /**
  * The limit after raising `current` by `factor`, up to `cap`. A binary
@@ -37,7 +36,8 @@ export type RaiseResult =
 export function raisedLimit(current: string, factor: number, cap: string): RaiseResult {
   const from = parseQuantity(current);
   const capBytes = parseQuantity(cap);
-  if (from === null || from <= 0) return { ok: false, reason: 'unparsable', message: `the memory limit ${JSON.stringify(current)} is not a quantity this tool can raise` };
+  if (from === null || from <= 0)
+    return { ok: false, reason: 'unparsable', message: `the memory limit ${JSON.stringify(current)} is not a quantity this tool can raise` };
   if (capBytes === null) return { ok: false, reason: 'unparsable', message: `the cap ${JSON.stringify(cap)} is not a quantity` };
   if (from >= capBytes) return { ok: false, reason: 'at-cap', message: `the memory limit ${current} is already at or above the cap ${cap}` };
   const family = /[KMGTPE]i$/.test(current) ? 'binary' : /[kMGTPE]$/.test(current) ? 'decimal' : 'bytes';

@@ -23,7 +23,11 @@ const seg = (s: string): string => s.replace(/~/g, '~0').replace(/\//g, '~1');
 const skip = (reason: ActionOutcome['reason'], message: string): RaisePlan => ({ ok: false, outcome: { result: 'skipped', reason, message } });
 
 /** Reads the Deployment and works out the change (used by dry-run too: reading changes nothing). */
-export async function planRaise(api: KubeApi, target: { deployment: ObjectRef; container: string; pod: PodInfo }, settings: { factor: number; cap: string }): Promise<RaisePlan> {
+export async function planRaise(
+  api: KubeApi,
+  target: { deployment: ObjectRef; container: string; pod: PodInfo },
+  settings: { factor: number; cap: string },
+): Promise<RaisePlan> {
   let d: DeploymentInfo | undefined;
   try {
     d = await api.getDeployment(target.deployment);
@@ -77,7 +81,13 @@ export async function applyRaise(api: KubeApi, plan: Extract<RaisePlan, { ok: tr
       generation: after.generation,
     };
   } catch (err) {
-    const changed = { outcome: { result: 'skipped' as const, reason: 'conflict' as const, message: `deployment ${ref(d)} changed while its memory limit was being raised; trying again in a later sweep` } };
+    const changed = {
+      outcome: {
+        result: 'skipped' as const,
+        reason: 'conflict' as const,
+        message: `deployment ${ref(d)} changed while its memory limit was being raised; trying again in a later sweep`,
+      },
+    };
     if (err instanceof KubeApiError && err.reason === 'conflict') return changed;
     // A failed "test" operation is a bare 422 ("the server rejected our request"): tell it from a real
     // validation error by reading the Deployment again.

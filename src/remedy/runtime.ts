@@ -70,7 +70,11 @@ export class KubeRuntime {
       this.#connection = { source: 'none', paths: [], detail: 'kubernetes.enabled is false: probing only, remedies off' };
       return;
     }
-    const conn = resolveKubeConnection({ kubeconfig: k.kubeconfig, ...(o.env ? { env: o.env } : {}), ...(o.inClusterRoot !== undefined ? { inClusterRoot: o.inClusterRoot } : {}) });
+    const conn = resolveKubeConnection({
+      kubeconfig: k.kubeconfig,
+      ...(o.env ? { env: o.env } : {}),
+      ...(o.inClusterRoot !== undefined ? { inClusterRoot: o.inClusterRoot } : {}),
+    });
     this.#connection = conn.info;
     if (!conn.connected) return;
     const node = nodeNameOf(o.config);
@@ -106,7 +110,13 @@ export class KubeRuntime {
       this.#log.info('no Kubernetes: probing only, remedies off', { detail: this.#connection.detail });
       return;
     }
-    this.#log.info('using Kubernetes', { source: this.#connection.source, server: this.#connection.server, user: this.#connection.user, node: this.#node, remedy: this.#config.remedy.mode });
+    this.#log.info('using Kubernetes', {
+      source: this.#connection.source,
+      server: this.#connection.server,
+      user: this.#connection.user,
+      node: this.#node,
+      remedy: this.#config.remedy.mode,
+    });
     this.#watcher.start();
   }
 
@@ -168,7 +178,12 @@ export class KubeRuntime {
         live.add(key);
         if (this.#ooms.has(key)) continue;
         this.#ooms.add(key);
-        this.#log.warn('a CoreDNS container was OOMKilled', { pod: `${p.namespace}/${p.name}`, container: c.name, at: c.lastTerminatedAt, memoryLimit: c.memoryLimit });
+        this.#log.warn('a CoreDNS container was OOMKilled', {
+          pod: `${p.namespace}/${p.name}`,
+          container: c.name,
+          at: c.lastTerminatedAt,
+          memoryLimit: c.memoryLimit,
+        });
         this.#o.onOomKill?.({ namespace: p.namespace, name: p.name }, c.name);
       }
     }

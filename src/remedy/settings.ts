@@ -22,7 +22,7 @@ export interface RemedySettings {
 export function remedySettings(c: Config): RemedySettings {
   const r = c.remedy;
   return {
-    mode: r.mode as RemedyMode,
+    mode: r.mode,
     failedSweeps: r.failedSweeps,
     minReadyPods: r.minReadyPods,
     cooldownMs: r.cooldown,

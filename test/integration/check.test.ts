@@ -70,7 +70,11 @@ t.test('check end to end with real containers', async (t) => {
   t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
   const hostResolv = path.join(tmp, 'resolv.conf');
   fs.writeFileSync(hostResolv, `nameserver ${TEST_BRIDGE_ADDR}\n`);
-  const labels = (name: string) => ({ 'io.kubernetes.pod.name': name, 'io.kubernetes.pod.namespace': 'chc-test', 'io.kubernetes.pod.uid': `00000000-0000-0000-0000-${name.padStart(12, '0').slice(-12)}` });
+  const labels = (name: string) => ({
+    'io.kubernetes.pod.name': name,
+    'io.kubernetes.pod.namespace': 'chc-test',
+    'io.kubernetes.pod.uid': `00000000-0000-0000-0000-${name.padStart(12, '0').slice(-12)}`,
+  });
 
   const healthy = await runContainer(docker, { name: `${PREFIX}-ok`, cmd: ['sleep', '3600'], dns: [TEST_BRIDGE_ADDR], labels: labels('healthy') });
   const dead = await runContainer(docker, { name: `${PREFIX}-dead`, cmd: ['sleep', '3600'], dns: [DEAD], labels: labels('dead') });
@@ -82,11 +86,16 @@ t.test('check end to end with real containers', async (t) => {
 
   const base = [
     'check',
-    '--config', path.join(tmp, 'none.json'),
-    '--host-resolv-conf', hostResolv,
-    '--docker-socket', TEST_DOCKER_SOCKET!,
-    '--timeout', '1000',
-    '--attempts', '1',
+    '--config',
+    path.join(tmp, 'none.json'),
+    '--host-resolv-conf',
+    hostResolv,
+    '--docker-socket',
+    TEST_DOCKER_SOCKET,
+    '--timeout',
+    '1000',
+    '--attempts',
+    '1',
   ];
   fs.writeFileSync(path.join(tmp, 'none.json'), '{}\n');
   const only = (...cs: { name: string }[]) => cs.flatMap((c) => ['--container', c.name]);
@@ -97,7 +106,8 @@ t.test('check end to end with real containers', async (t) => {
     const doc = JSON.parse(res.stdout) as Record<string, unknown>;
     checkShape(t, doc);
     const results = doc.results as { vantage: { podName: string | null; source: string }; server: string; transport: string; ok: boolean; reason: string }[];
-    const verdict = (pod: string, transport: string) => results.filter((r) => r.vantage.podName === pod && r.transport === transport).map((r) => `${r.server}:${r.ok ? 'ok' : r.reason}`);
+    const verdict = (pod: string, transport: string) =>
+      results.filter((r) => r.vantage.podName === pod && r.transport === transport).map((r) => `${r.server}:${r.ok ? 'ok' : r.reason}`);
     t.same(verdict('healthy', 'udp'), [`${TEST_BRIDGE_ADDR}:ok`]);
     t.same(verdict('healthy', 'tcp'), [`${TEST_BRIDGE_ADDR}:ok`]);
     t.same(verdict('noudp', 'udp'), [`${TEST_BRIDGE_ADDR}:blocked-locally`], 'UDP dropped inside the container');
@@ -169,15 +179,26 @@ t.test('check end to end with real containers', async (t) => {
   });
 
   await t.test('netns lists the containers with pod, source and nameservers', async (t) => {
-    const res = await cli(['netns', '--json', '--config', path.join(tmp, 'none.json'), '--host-resolv-conf', hostResolv, '--docker-socket', TEST_DOCKER_SOCKET!]);
+    const res = await cli([
+      'netns',
+      '--json',
+      '--config',
+      path.join(tmp, 'none.json'),
+      '--host-resolv-conf',
+      hostResolv,
+      '--docker-socket',
+      TEST_DOCKER_SOCKET,
+    ]);
     t.equal(res.code, 0, res.stderr);
-    const doc = JSON.parse(res.stdout) as { vantages: { podName: string | null; nameservers: string[]; hostNetwork: boolean; containerIds: string[]; pid: number }[] };
+    const doc = JSON.parse(res.stdout) as {
+      vantages: { podName: string | null; nameservers: string[]; hostNetwork: boolean; containerIds: string[]; pid: number }[];
+    };
     const byPod = new Map(doc.vantages.map((v) => [v.podName, v]));
     t.same(byPod.get('healthy')?.nameservers, [TEST_BRIDGE_ADDR]);
     t.same(byPod.get('dead')?.nameservers, [DEAD]);
     t.equal(byPod.get('dead')?.containerIds[0], dead.id);
     t.equal(doc.vantages.filter((v) => v.hostNetwork).length, 1, 'one host vantage');
-    const table = await cli(['netns', '--config', path.join(tmp, 'none.json'), '--host-resolv-conf', hostResolv, '--docker-socket', TEST_DOCKER_SOCKET!]);
+    const table = await cli(['netns', '--config', path.join(tmp, 'none.json'), '--host-resolv-conf', hostResolv, '--docker-socket', TEST_DOCKER_SOCKET]);
     t.match(table.stdout, /chc-test\/dead/);
   });
 
@@ -188,7 +209,7 @@ t.test('check end to end with real containers', async (t) => {
       hostResolvConf: hostResolv,
       host: false,
       containers: true,
-      docker: { enabled: true, socketPath: TEST_DOCKER_SOCKET!, timeoutMs: 5000 },
+      docker: { enabled: true, socketPath: TEST_DOCKER_SOCKET, timeoutMs: 5000 },
     });
     const vantages = selectVantages(discovery.vantages, { pods: [], containers: [doomed.name, healthy.name] });
     t.equal(vantages.length, 2);
@@ -206,7 +227,10 @@ t.test('check end to end with real containers', async (t) => {
     const gone = report.vantages.find((v) => v.vantage.podName === 'doomed');
     t.equal(gone?.status, 'gone', gone?.detail ?? '');
     t.equal(report.rows.filter((r) => r.vantage.podName === 'doomed').length, 0, 'nothing was probed for it');
-    t.same(report.rows.filter((r) => r.vantage.podName === 'healthy').map((r) => r.result.reason), ['ok']);
+    t.same(
+      report.rows.filter((r) => r.vantage.podName === 'healthy').map((r) => r.result.reason),
+      ['ok'],
+    );
   });
 });
 
@@ -240,10 +264,25 @@ t.test('not root: check explains and exits 2 (host-only still works)', async (t)
   fs.writeFileSync(path.join(tmp, 'resolv.conf'), '');
   fs.chmodSync(path.join(tmp, 'c.json'), 0o644);
   fs.chmodSync(path.join(tmp, 'resolv.conf'), 0o644);
-  const res = spawnSync(which('setpriv'), ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(root, 'bin/coredns-healthd.js'), 'check', '--config', path.join(tmp, 'c.json'), '--host-resolv-conf', path.join(tmp, 'resolv.conf')], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
+  const res = spawnSync(
+    which('setpriv'),
+    [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      path.join(root, 'bin/coredns-healthd.js'),
+      'check',
+      '--config',
+      path.join(tmp, 'c.json'),
+      '--host-resolv-conf',
+      path.join(tmp, 'resolv.conf'),
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
   t.equal(res.status, 2, res.stdout);
   t.match(res.stderr, /must run as root.*--host-only/s);
 });

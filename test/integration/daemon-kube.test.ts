@@ -33,11 +33,17 @@ const KUBERNETES_IP = '10.96.0.1'; // default/kubernetes: the expected answer (n
 const NODE_NAME = 'node-a';
 const NS = 'kube-system';
 
-const decisions = (action: string, result: string, reason: string) => `coredns_healthd_remedy_decisions_total{action="${action}",result="${result}",reason="${reason}"}`;
+const decisions = (action: string, result: string, reason: string) =>
+  `coredns_healthd_remedy_decisions_total{action="${action}",result="${result}",reason="${reason}"}`;
 
 interface Status {
   kubernetes: { enabled: boolean; node?: string; connection: { source: string; detail?: string }; watches?: { synced: boolean; watches: unknown[] } };
-  remedy: { active: boolean; mode: string; reason?: string; recentDecisions: { action: string; result: string; reason: string; target: string; message: string }[] };
+  remedy: {
+    active: boolean;
+    mode: string;
+    reason?: string;
+    recentDecisions: { action: string; result: string; reason: string; target: string; message: string }[];
+  };
   checks: { target: string; targetSource: string; state: string; last: { reason: string } }[];
 }
 
@@ -164,7 +170,11 @@ async function scenario(t: Test, o: ScenarioOptions = {}): Promise<Scenario> {
   // Synced, and every CoreDNS endpoint probed and healthy from the host.
   await waitFor('the watches to sync and the first healthy sweep with the CoreDNS targets', async () => {
     const st = await s.status();
-    return st.kubernetes.watches?.synced === true && st.checks.filter((c) => c.targetSource === 'coredns-pod' && c.state === 'healthy').length === 3 && (await get(port, '/healthz')).status === 200;
+    return (
+      st.kubernetes.watches?.synced === true &&
+      st.checks.filter((c) => c.targetSource === 'coredns-pod' && c.state === 'healthy').length === 3 &&
+      (await get(port, '/healthz')).status === 200
+    );
   });
   return s;
 }
@@ -185,13 +195,19 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     const targets = st.checks.map((c) => `${c.targetSource} ${c.target} ${c.state}`).sort();
     t.same(
       targets,
-      [...s.pods.map((p) => `coredns-pod ${p.node.ipv4}:53 healthy`), `dns-service ${s.service.ipv4}:53 healthy`, `resolv.conf ${s.upstream.ipv4}:53 healthy`].sort(),
+      [
+        ...s.pods.map((p) => `coredns-pod ${p.node.ipv4}:53 healthy`),
+        `dns-service ${s.service.ipv4}:53 healthy`,
+        `resolv.conf ${s.upstream.ipv4}:53 healthy`,
+      ].sort(),
       'the three pods, the ClusterIP and the host nameserver',
     );
     // A wrong answer fails: the expected answer came from default/kubernetes.
     await s.pods[0]!.dns.stop();
     s.pods[0]!.dns = await spawnResponder({ netns: s.pods[0]!.node.name, listen: s.pods[0]!.node.ipv4, port: 53, addresses: ['10.96.0.99'], t });
-    await waitFor('the wrong answer to be seen', async () => (await s.status()).checks.some((c) => c.target === `${s.pods[0]!.node.ipv4}:53` && c.last.reason === 'wrong-answer'));
+    await waitFor('the wrong answer to be seen', async () =>
+      (await s.status()).checks.some((c) => c.target === `${s.pods[0]!.node.ipv4}:53` && c.last.reason === 'wrong-answer'),
+    );
     t.pass('a pod answering another address than the default/kubernetes ClusterIP fails with wrong-answer');
     await s.sweepsAfter(3);
     t.equal(evictions(s.kube).length, 0, 'remedy.mode off: no action');
@@ -229,7 +245,9 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
       [{ action: 'evict', reason: 'threshold-reached', target: `pod ${NS}/${victim.name}`, message: /failed from the host in 2 consecutive sweeps/ }],
     );
     t.equal(st.remedy.recentDecisions.filter((d) => d.result === 'acted').length, 1, '/status shows the one eviction');
-    t.match(events(s.kube, 'EvictedUnhealthyCoreDNS'), [{ regarding: { kind: 'Pod', name: victim.name }, reportingController: String, reportingInstance: NODE_NAME }]);
+    t.match(events(s.kube, 'EvictedUnhealthyCoreDNS'), [
+      { regarding: { kind: 'Pod', name: victim.name }, reportingController: String, reportingInstance: NODE_NAME },
+    ]);
     t.match(
       s.logs().find((l) => l.reason === 'threshold-reached'),
       { level: 'warn', component: 'kubernetes', action: 'evict', result: 'acted', target: `pod ${NS}/${victim.name}` },
@@ -240,7 +258,10 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     const s = await scenario(t);
     await Promise.all([s.serviceDns.stop(), ...s.pods.map((p) => p.dns.stop())]);
     await waitFor('the node finding', () => events(s.kube, 'ClusterDNSUnreachableFromNode').length > 0);
-    const condition = () => (s.kube.store.get(NODE, undefined, NODE_NAME)!.status.conditions as { type: string; status: string; reason: string }[]).find((c) => c.type === 'ClusterDNSReachable');
+    const condition = () =>
+      (s.kube.store.get(NODE, undefined, NODE_NAME)!.status.conditions as { type: string; status: string; reason: string }[]).find(
+        (c) => c.type === 'ClusterDNSReachable',
+      );
     await waitFor('the node condition', () => condition()?.status === 'False');
     t.match(condition(), { status: 'False', reason: 'AllEndpointsFailed' });
     t.match(events(s.kube, 'ClusterDNSUnreachableFromNode')[0], { type: 'Warning', regarding: { kind: 'Node', name: NODE_NAME } });
@@ -259,11 +280,19 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     const healthz = await get(s.port, '/healthz');
     t.equal(healthz.status, 503, 'and /healthz says so from the probes');
     const recent = (await s.status()).remedy.recentDecisions;
-    t.ok(recent.some((d) => d.action === 'node-finding' && d.result === 'reported' && d.reason === 'all-endpoints-failed'), '/status shows the node finding');
-    t.notOk(recent.some((d) => d.result === 'acted'), 'and no action');
+    t.ok(
+      recent.some((d) => d.action === 'node-finding' && d.result === 'reported' && d.reason === 'all-endpoints-failed'),
+      '/status shows the node finding',
+    );
+    t.notOk(
+      recent.some((d) => d.result === 'acted'),
+      'and no action',
+    );
 
     // DNS answers again: the condition turns True.
-    const again = await Promise.all([s.service, ...s.pods.map((p) => p.node)].map((n) => spawnResponder({ netns: n.name, listen: n.ipv4, port: 53, addresses: [KUBERNETES_IP], t })));
+    const again = await Promise.all(
+      [s.service, ...s.pods.map((p) => p.node)].map((n) => spawnResponder({ netns: n.name, listen: n.ipv4, port: 53, addresses: [KUBERNETES_IP], t })),
+    );
     t.equal(again.length, 4);
     await waitFor('the node condition to turn True', () => condition()?.status === 'True');
     t.equal(evictions(s.kube).length, 0);
@@ -273,7 +302,8 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     const resources = { limits: { cpu: '500m', memory: '170Mi' }, requests: { cpu: '100m', memory: '70Mi' } };
     const s = await scenario(t, { spares: 3, resources });
     s.kube.cluster.setLastTermination(NS, s.pods[2]!.name, 'coredns', 'OOMKilled');
-    const container = () => (s.kube.store.get(DEPLOYMENT, NS, 'coredns')!.spec.template.spec.containers as { name: string; resources: unknown }[]).find((c) => c.name === 'coredns')!;
+    const container = () =>
+      (s.kube.store.get(DEPLOYMENT, NS, 'coredns')!.spec.template.spec.containers as { name: string; resources: unknown }[]).find((c) => c.name === 'coredns')!;
     await waitFor('the raised limit', () => (container().resources as { limits: { memory: string } }).limits.memory !== '170Mi');
     t.same(container().resources, { limits: { cpu: '500m', memory: '340Mi' }, requests: { cpu: '100m', memory: '70Mi' } });
     const dep = s.kube.store.get(DEPLOYMENT, NS, 'coredns')!;
@@ -283,7 +313,9 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
       'the rollout and the new pods probed healthy',
       async () => {
         const st = await s.status();
-        return s.spares.every((n) => st.checks.some((c) => c.target === `${n.ipv4}:53` && c.state === 'healthy')) && (await get(s.port, '/healthz')).status === 200;
+        return (
+          s.spares.every((n) => st.checks.some((c) => c.target === `${n.ipv4}:53` && c.state === 'healthy')) && (await get(s.port, '/healthz')).status === 200
+        );
       },
       30_000,
     );
@@ -315,7 +347,11 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     t.equal(evictions(s.kube).length, 0);
 
     // Back, but RBAC refuses the eviction (403), and every watch is dropped after a moment.
-    const forbidden = s.kube.faults.add({ match: { subresource: 'eviction' }, status: 403, message: 'pods "x" is forbidden: User cannot create resource "pods/eviction"' });
+    const forbidden = s.kube.faults.add({
+      match: { subresource: 'eviction' },
+      status: 403,
+      message: 'pods "x" is forbidden: User cannot create resource "pods/eviction"',
+    });
     const dropped = s.kube.faults.add({ match: { verb: 'watch' }, dropWatchAfterMs: 200 });
     await s.kube.up();
     await waitFor('a skipped eviction (forbidden)', async () => ((await s.metrics()).get(decisions('evict', 'skipped', 'forbidden')) ?? 0) > 0);
@@ -326,8 +362,14 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     t.ok(sweepsOf(await s.metrics()) >= mid + 2, 'sweeps go on while watches are dropped');
     const afterDrops = await s.status();
     t.match(afterDrops, { kubernetes: { watches: { synced: true } } }, 'the targets stay known');
-    t.ok((afterDrops.kubernetes.watches!.watches as { watches: number }[]).some((w) => w.watches >= 3), '/status shows the watches being reopened');
-    t.ok((await s.status()).remedy.recentDecisions.some((d) => d.reason === 'forbidden'), '/status shows the 403');
+    t.ok(
+      (afterDrops.kubernetes.watches!.watches as { watches: number }[]).some((w) => w.watches >= 3),
+      '/status shows the watches being reopened',
+    );
+    t.ok(
+      (await s.status()).remedy.recentDecisions.some((d) => d.reason === 'forbidden'),
+      '/status shows the 403',
+    );
     t.equal(podsNow(s.kube).filter((p) => p.metadata.uid === victim.uid).length, 1, 'the victim is still there');
 
     // Faults gone: the eviction goes through.
@@ -371,12 +413,18 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     t.same([...acted].sort(), [0, 1], 'one daemon acted, the other did not');
     const others = await Promise.all([s.port, other.port].map(async (p) => (JSON.parse((await get(p, '/status')).body) as Status).remedy.recentDecisions));
     const loser = others[acted.indexOf(0)]!;
-    t.ok(loser.some((d) => d.reason === 'lease-held'), `the other reached the threshold and found the Lease held: ${loser.map((d) => d.reason).join(', ')}`);
+    t.ok(
+      loser.some((d) => d.reason === 'lease-held'),
+      `the other reached the threshold and found the Lease held: ${loser.map((d) => d.reason).join(', ')}`,
+    );
     t.ok(
       loser.every((d) => d.result === 'skipped' && ['lease-held', 'cooldown', 'target-changed'].includes(d.reason)),
       'and did nothing else',
     );
-    t.match(loser.find((d) => d.reason === 'lease-held'), { message: new RegExp(`^node ${[NODE_NAME, 'node-b'][acted.indexOf(1)]} holds the remedy Lease kube-system/coredns-healthd-remedy`) });
+    t.match(
+      loser.find((d) => d.reason === 'lease-held'),
+      { message: new RegExp(`^node ${[NODE_NAME, 'node-b'][acted.indexOf(1)]} holds the remedy Lease kube-system/coredns-healthd-remedy`) },
+    );
   });
 
   await t.test('(e) dry-run: decides, says what it would do, changes nothing', async (t) => {
@@ -386,7 +434,13 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     await waitFor('the would-evict decision', async () => ((await s.metrics()).get(decisions('evict', 'would-act', 'threshold-reached')) ?? 0) > 0);
     await s.sweepsAfter(3);
     t.equal(evictions(s.kube).length, 0, 'no eviction');
-    t.equal(s.kube.server.requests.filter((r) => !['get', 'list', 'watch'].includes(r.verb) && r.resource !== 'events' && !(r.resource === 'nodes' && r.subresource === 'status')).length, 0, 'nothing but Events and the node condition written');
+    t.equal(
+      s.kube.server.requests.filter(
+        (r) => !['get', 'list', 'watch'].includes(r.verb) && r.resource !== 'events' && !(r.resource === 'nodes' && r.subresource === 'status'),
+      ).length,
+      0,
+      'nothing but Events and the node condition written',
+    );
     t.same(
       podsNow(s.kube)
         .map((p) => p.metadata.uid)
@@ -402,7 +456,12 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
       'after it, the cooldown holds the dry-run too',
     );
     t.equal(would.length, 1);
-    t.match(would[0], { action: 'evict', result: 'would-act', reason: 'threshold-reached', message: new RegExp(`^would evict pod ${NS}/${victim.name} \\(dry-run\\)`) });
+    t.match(would[0], {
+      action: 'evict',
+      result: 'would-act',
+      reason: 'threshold-reached',
+      message: new RegExp(`^would evict pod ${NS}/${victim.name} \\(dry-run\\)`),
+    });
     t.match(events(s.kube, 'WouldEvict'), [{ type: 'Normal', regarding: { kind: 'Pod', name: victim.name }, note: /^would evict pod/ }]);
     t.equal((await s.metrics()).get(decisions('evict', 'acted', 'threshold-reached')), 0);
   });
@@ -411,12 +470,30 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
 t.test('without a kubeconfig: probing only, /status says remedies are off and why', async (t) => {
   const dir = t.testdir({ 'host-resolv.conf': 'nameserver 127.0.0.1\n' });
   const config = path.join(dir, 'c.json');
-  fs.writeFileSync(config, JSON.stringify({ http: { listen: '127.0.0.1:0' }, hostResolvConf: path.join(dir, 'host-resolv.conf'), discovery: { procRoot: dir, docker: { enabled: false } } }));
-  const daemon = new Daemon({ holder: new ConfigHolder({ file: config, env: {} }), log: createLogger({ level: 'error', stream: { write: () => undefined } }), version: 'test', notifier: new Notifier({ env: {} }), kube: { env: {}, inClusterRoot: dir } });
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      http: { listen: '127.0.0.1:0' },
+      hostResolvConf: path.join(dir, 'host-resolv.conf'),
+      discovery: { procRoot: dir, docker: { enabled: false } },
+    }),
+  );
+  const daemon = new Daemon({
+    holder: new ConfigHolder({ file: config, env: {} }),
+    log: createLogger({ level: 'error', stream: { write: () => undefined } }),
+    version: 'test',
+    notifier: new Notifier({ env: {} }),
+    kube: { env: {}, inClusterRoot: dir },
+  });
   t.equal(daemon.kube.connected, false);
   const st = daemon.status() as unknown as Status;
   t.match(st.kubernetes, { enabled: true, connection: { source: 'none' } });
-  t.match(st.remedy, { active: false, mode: 'off', reason: /no kubernetes.kubeconfig, no \$KUBECONFIG and no in-cluster service account/, recentDecisions: [] });
+  t.match(st.remedy, {
+    active: false,
+    mode: 'off',
+    reason: /no kubernetes.kubeconfig, no \$KUBECONFIG and no in-cluster service account/,
+    recentDecisions: [],
+  });
   await daemon.stop('test over');
 });
 
@@ -424,13 +501,26 @@ t.test('an unusable kubeconfig fails the construction with a KubeConfigError nam
   const dir = t.testdir({ kubeconfig: 'clusters: [' });
   const config = path.join(dir, 'c.json');
   fs.writeFileSync(config, JSON.stringify({ kubernetes: { kubeconfig: path.join(dir, 'kubeconfig') } }));
-  t.throws(() => new Daemon({ holder: new ConfigHolder({ file: config, env: {} }), log: createLogger({ level: 'error', stream: { write: () => undefined } }), version: 'test', notifier: new Notifier({ env: {} }) }), {
-    name: 'KubeConfigError',
-    message: new RegExp(`^kubeconfig ${path.join(dir, 'kubeconfig').replace(/[/.]/g, '\\$&')}: `),
-  });
+  t.throws(
+    () =>
+      new Daemon({
+        holder: new ConfigHolder({ file: config, env: {} }),
+        log: createLogger({ level: 'error', stream: { write: () => undefined } }),
+        version: 'test',
+        notifier: new Notifier({ env: {} }),
+      }),
+    {
+      name: 'KubeConfigError',
+      message: new RegExp(`^kubeconfig ${path.join(dir, 'kubeconfig').replace(/[/.]/g, '\\$&')}: `),
+    },
+  );
   // `coredns-healthd run` exits 2 with that message.
   const stderr: string[] = [];
-  const code = await runDaemon(['--config', config], { stdout: () => undefined, stderr: (x) => stderr.push(x) }, { version: 'test', log: createLogger({ level: 'error', stream: { write: () => undefined } }) });
+  const code = await runDaemon(
+    ['--config', config],
+    { stdout: () => undefined, stderr: (x) => stderr.push(x) },
+    { version: 'test', log: createLogger({ level: 'error', stream: { write: () => undefined } }) },
+  );
   t.equal(code, 2);
   t.match(stderr.join(''), new RegExp(`^coredns-healthd: kubeconfig ${path.join(dir, 'kubeconfig').replace(/[/.]/g, '\\$&')}: `));
 });

@@ -85,7 +85,10 @@ async function world(t: Test, prefix = 'chr'): Promise<World> {
   const podLabel = `netns:[${fs.statSync(pod.path).ino}]`;
   await waitFor('the pod process in its namespace', () => {
     try {
-      return fs.statSync(`/proc/${podProcess.pid}/ns/net`).ino === fs.statSync(pod.path).ino && fs.readFileSync(`/proc/${podProcess.pid}/root/etc/resolv.conf`, 'utf8').includes(server.ipv4);
+      return (
+        fs.statSync(`/proc/${podProcess.pid}/ns/net`).ino === fs.statSync(pod.path).ino &&
+        fs.readFileSync(`/proc/${podProcess.pid}/root/etc/resolv.conf`, 'utf8').includes(server.ipv4)
+      );
     } catch {
       return false;
     }
@@ -109,7 +112,10 @@ async function world(t: Test, prefix = 'chr'): Promise<World> {
   const merge = (a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...a };
     for (const [k, v] of Object.entries(b)) {
-      out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof a[k] === 'object' ? merge(a[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+      out[k] =
+        typeof v === 'object' && v !== null && !Array.isArray(v) && typeof a[k] === 'object'
+          ? merge(a[k] as Record<string, unknown>, v as Record<string, unknown>)
+          : v;
     }
     return out;
   };
@@ -149,7 +155,11 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
     return r.body.startsWith('starting') ? undefined : r;
   });
   t.equal(first.status, 503);
-  t.match(first.body, new RegExp(`^unhealthy: 4 of 8 checks failing: .*-> ${dropTarget.replace(/\./g, '\\.')} (udp|tcp) ${Q}: timeout`), 'the drop target fails from both vantages');
+  t.match(
+    first.body,
+    new RegExp(`^unhealthy: 4 of 8 checks failing: .*-> ${dropTarget.replace(/\./g, '\\.')} (udp|tcp) ${Q}: timeout`),
+    'the drop target fails from both vantages',
+  );
   const status1 = JSON.parse((await get(port, '/status')).body);
   t.same(
     status1.vantages.map((v: { label: string; source: string; status: string }) => [v.label, v.source, v.status]),
@@ -171,7 +181,10 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
   let m = samples((await get(port, '/metrics')).body);
   t.equal(m.get(success('host', dnsTarget, 'udp')), 1);
   t.equal(m.get(success(w.podLabel, dnsTarget, 'tcp')), 1);
-  t.notOk([...m.keys()].some((k) => k.includes(dropTarget)), 'series of the removed target are gone');
+  t.notOk(
+    [...m.keys()].some((k) => k.includes(dropTarget)),
+    'series of the removed target are gone',
+  );
   t.ok((m.get(`coredns_healthd_probe_rtt_seconds_count{vantage="${w.podLabel}",target="${dnsTarget}",transport="udp"}`) ?? 0) >= 1, 'RTT observed');
   t.equal(m.get('coredns_healthd_vantages{source="host",status="probed"}'), 1);
   t.equal(m.get('coredns_healthd_vantages{source="proc",status="probed"}'), 1);
@@ -195,11 +208,22 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
   await promtool(t, text);
   const status2 = JSON.parse((await get(port, '/status')).body);
   t.same(
-    status2.checks.map((c: { vantage: string; target: string; transport: string; state: string; last: { reason: string } }) => `${c.vantage} ${c.target} ${c.transport} ${c.state} ${c.last.reason}`),
-    [`host ${dnsTarget} tcp unhealthy refused`, `host ${dnsTarget} udp unhealthy refused`, `${w.podLabel} ${dnsTarget} tcp unhealthy refused`, `${w.podLabel} ${dnsTarget} udp unhealthy refused`],
+    status2.checks.map(
+      (c: { vantage: string; target: string; transport: string; state: string; last: { reason: string } }) =>
+        `${c.vantage} ${c.target} ${c.transport} ${c.state} ${c.last.reason}`,
+    ),
+    [
+      `host ${dnsTarget} tcp unhealthy refused`,
+      `host ${dnsTarget} udp unhealthy refused`,
+      `${w.podLabel} ${dnsTarget} tcp unhealthy refused`,
+      `${w.podLabel} ${dnsTarget} udp unhealthy refused`,
+    ],
     '/status names exactly the failures made',
   );
-  t.ok(status2.checks.every((c: { since: string; lastSuccessAt: string }) => Date.parse(c.since) > Date.parse(c.lastSuccessAt)), 'unhealthy since after the last success');
+  t.ok(
+    status2.checks.every((c: { since: string; lastSuccessAt: string }) => Date.parse(c.since) > Date.parse(c.lastSuccessAt)),
+    'unhealthy since after the last success',
+  );
   const warns = records().filter((r) => r.msg === 'check unhealthy');
   t.equal(warns.length, 4 + 4, 'one warn per check and change (4 for the drop target at start, 4 now)');
   t.match(warns.at(-1), { level: 'warn', vantage: String, target: dnsTarget, reason: 'refused' });
@@ -216,7 +240,10 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
   t.equal((await get(port, '/healthz/tcp')).status, 200);
   t.equal((await get(port, '/healthz/host')).status, 200);
   const udp = await get(port, '/healthz');
-  t.match(udp.body, new RegExp(`^unhealthy: 1 of 4 checks failing: ${w.podLabel.replace(/[[\]]/g, '\\$&')} -> ${dnsTarget.replace(/\./g, '\\.')} udp ${Q}: blocked-locally`));
+  t.match(
+    udp.body,
+    new RegExp(`^unhealthy: 1 of 4 checks failing: ${w.podLabel.replace(/[[\]]/g, '\\$&')} -> ${dnsTarget.replace(/\./g, '\\.')} udp ${Q}: blocked-locally`),
+  );
 
   // Maintenance override, validated and applied by reload.
   w.writeConfig({ health: { override: 'healthy' } });
@@ -257,7 +284,10 @@ t.test('in-process daemon: a real fault becomes findings in /status and the gaug
   });
   t.teardown(() => daemon.stop('test over'));
   const { port } = await daemon.start();
-  type Status = { findings: Array<{ id: string; vantage: string; code: string; severity: string; check: string; evidence: Record<string, unknown> }>; diagnosis: { running: boolean; last: { sweep: number; error: string | null } | null } };
+  type Status = {
+    findings: Array<{ id: string; vantage: string; code: string; severity: string; check: string; evidence: Record<string, unknown> }>;
+    diagnosis: { running: boolean; last: { sweep: number; error: string | null } | null };
+  };
   const status = async (): Promise<Status> => JSON.parse((await get(port, '/status')).body) as Status;
   /** Waits for `n` more diagnoses than the one last completed now. */
   const diagnoses = async (n: number): Promise<Status> => {
@@ -286,7 +316,9 @@ t.test('in-process daemon: a real fault becomes findings in /status and the gaug
     return podFindings(s).some((f) => f.code === 'firewall/blocked-locally') ? s : undefined;
   });
   t.same(
-    podFindings(faulty).filter((f) => f.severity !== 'info').map((f) => `${f.severity} ${f.code}`),
+    podFindings(faulty)
+      .filter((f) => f.severity !== 'info')
+      .map((f) => `${f.severity} ${f.code}`),
     ['error firewall/blocked-locally', 'error protocol/udp-fails-tcp-answers'],
     'the pod: a local rule drops UDP, and UDP fails while TCP answers',
   );
@@ -300,23 +332,51 @@ t.test('in-process daemon: a real fault becomes findings in /status and the gaug
   await diagnoses(3);
   const appeared = findingLines(blocked.id);
   t.equal(appeared.length, 1, 'logged once although every diagnosis finds it');
-  t.match(appeared[0], { level: 'error', finding: 'appeared', vantage: w.podLabel, check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', msg: /^finding: / });
+  t.match(appeared[0], {
+    level: 'error',
+    finding: 'appeared',
+    vantage: w.podLabel,
+    check: 'firewall',
+    code: 'firewall/blocked-locally',
+    severity: 'error',
+    msg: /^finding: /,
+  });
 
   await inNetns(w.pod.name, which('nft'), ['delete', 'table', 'inet', table]);
   await waitFor('the cleared line', () => findingLines(blocked.id).length === 2);
   const cleared = await diagnoses(2);
-  t.same(podFindings(cleared).filter((f) => f.severity !== 'info'), [], 'the pod has no findings again');
-  t.same(findingLines(blocked.id).map((r) => [r.level, r.finding]), [['error', 'appeared'], ['info', 'cleared']], 'one line when it appeared, one when it cleared');
+  t.same(
+    podFindings(cleared).filter((f) => f.severity !== 'info'),
+    [],
+    'the pod has no findings again',
+  );
+  t.same(
+    findingLines(blocked.id).map((r) => [r.level, r.finding]),
+    [
+      ['error', 'appeared'],
+      ['info', 'cleared'],
+    ],
+    'one line when it appeared, one when it cleared',
+  );
   m = samples((await get(port, '/metrics')).body);
   t.equal(m.get('coredns_healthd_findings{check="firewall",severity="error"}'), 0);
   t.equal(m.get('coredns_healthd_findings{check="protocol",severity="error"}'), 0);
-  t.same(hook.filter(([id]) => id === blocked.id), [[blocked.id, 'appeared'], [blocked.id, 'cleared']], 'the hook sees both changes');
+  t.same(
+    hook.filter(([id]) => id === blocked.id),
+    [
+      [blocked.id, 'appeared'],
+      [blocked.id, 'cleared'],
+    ],
+    'the hook sees both changes',
+  );
   t.equal((await get(port, '/healthz')).status, 200);
 });
 
 /** Runs `coredns-healthd run` from the sources in a child process. */
 function spawnDaemon(args: string[], env: Record<string, string>, onLine: (line: string) => void): Service {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')),
+  );
   const script = `const { main } = await import(${JSON.stringify(new URL(`file://${CLI}`).href)}); process.exitCode = await main(process.argv.slice(1));`;
   return spawnService(
     'env',
@@ -366,7 +426,10 @@ t.test('child process: sd_notify READY/WATCHDOG/RELOADING/STOPPING, SIGHUP, SIGT
   t.match(await rx.waitFor('READY=1'), /^READY=1\nSTATUS=ok: 4 checks healthy/);
   await rx.waitFor('WATCHDOG=1');
   t.same(await get(port, '/healthz'), { status: 200, body: 'ok: 4 checks healthy\n' });
-  t.ok(lines.every((l) => !('unparsed' in l)), 'stdout is JSON lines only');
+  t.ok(
+    lines.every((l) => !('unparsed' in l)),
+    'stdout is JSON lines only',
+  );
 
   // SIGHUP: RELOADING=1, then READY=1 again; the drop target with a 30 s timeout joins from the next sweep.
   w.writeConfig({ targets: [dropTarget], probe: { timeout: '30s' } });
@@ -374,8 +437,14 @@ t.test('child process: sd_notify READY/WATCHDOG/RELOADING/STOPPING, SIGHUP, SIGT
   process.kill(child.pid, 'SIGHUP');
   t.match(await rx.waitFor('RELOADING=1'), /^RELOADING=1\nMONOTONIC_USEC=\d+/);
   await waitFor('READY after the reload', () => rx.messages.filter((m) => m.startsWith('READY=1')).length > readyBefore);
-  t.match(lines.find((l) => l.msg === 'configuration reloaded'), { changed: ['probe.timeout', 'targets'] });
-  await waitFor('probes in flight to the drop target', async () => (samples((await get(port, '/metrics')).body).get('coredns_healthd_native_jobs_in_flight') ?? 0) >= 4);
+  t.match(
+    lines.find((l) => l.msg === 'configuration reloaded'),
+    { changed: ['probe.timeout', 'targets'] },
+  );
+  await waitFor(
+    'probes in flight to the drop target',
+    async () => (samples((await get(port, '/metrics')).body).get('coredns_healthd_native_jobs_in_flight') ?? 0) >= 4,
+  );
 
   const t0 = Date.now();
   process.kill(child.pid, 'SIGTERM');
@@ -384,7 +453,10 @@ t.test('child process: sd_notify READY/WATCHDOG/RELOADING/STOPPING, SIGHUP, SIGT
   t.same(exit, { code: 0, signal: null }, `exit code 0 (stderr: ${child.stderr()})`);
   t.ok(took < 5_000, `stopped in ${took} ms with 30 s probes in flight`);
   await rx.waitFor('STOPPING=1');
-  t.same(lines.slice(-2).map((l) => l.msg), ['stopping', 'stopped']);
+  t.same(
+    lines.slice(-2).map((l) => l.msg),
+    ['stopping', 'stopped'],
+  );
   await t.rejects(get(port, '/healthz'), /ECONNREFUSED/);
 });
 
@@ -404,7 +476,10 @@ t.test('child process: a configuration error exits 2 naming the key and the file
   const ok = path.join(dir, 'ok.json');
   const resolv = path.join(dir, 'resolv.conf');
   fs.writeFileSync(resolv, '# no nameserver\n');
-  fs.writeFileSync(ok, JSON.stringify({ hostResolvConf: resolv, discovery: { containers: false }, kubernetes: { enabled: false }, http: { listen: `127.0.0.1:${busyPort}` } }));
+  fs.writeFileSync(
+    ok,
+    JSON.stringify({ hostResolvConf: resolv, discovery: { containers: false }, kubernetes: { enabled: false }, http: { listen: `127.0.0.1:${busyPort}` } }),
+  );
   const logs: string[] = [];
   const busy = spawnDaemon(['run', '--config', ok], {}, (l) => logs.push(l));
   t.same(await busy.exited, { code: 1, signal: null });

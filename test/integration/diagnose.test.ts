@@ -101,6 +101,7 @@ async function diagnose(t: T, vantages: Vantage[], targets: Target[], ctx: Diagn
 const summary = (findings: Finding[], of?: Vantage): string[] =>
   findings
     .filter((f) => f.severity !== 'info' && f.check !== 'conntrack' && (of === undefined || f.vantage === of.id))
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a routes finding's evidence.server is a string
     .map((f) => `${f.where} ${f.code}${f.evidence.server !== undefined && f.check === 'routes' ? ` ${String(f.evidence.server)}` : ''}`);
 
 t.test('resolv.conf: a pod pointing at the wrong server, with too many search domains', async (t) => {
@@ -121,12 +122,15 @@ t.test('resolv.conf: a pod pointing at the wrong server, with too many search do
   });
   t.same(summary(findings), ['shop/bad resolv-conf/nameserver-fails', 'shop/bad resolv-conf/not-cluster-dns', 'shop/bad resolv-conf/search-too-many']);
   const byCode = (c: string) => findings.find((f) => f.code === c)!;
-  t.match(byCode('resolv-conf/not-cluster-dns').message, new RegExp(`names ${wrong.replace(/\./g, '\\.')}, not the cluster DNS Service IP ${dnsIp.replace(/\./g, '\\.')}`));
+  t.match(
+    byCode('resolv-conf/not-cluster-dns').message,
+    new RegExp(`names ${wrong.replace(/\./g, '\\.')}, not the cluster DNS Service IP ${dnsIp.replace(/\./g, '\\.')}`),
+  );
   t.match(byCode('resolv-conf/nameserver-fails').message, /\(refused ×2\) while .*kube-system\/kube-dns\) answers/);
   t.same(byCode('resolv-conf/search-too-many').evidence.dropped, ['d6.example', 'd7.example']);
   t.same(byCode('resolv-conf/not-cluster-dns').pod, { uid: 'uid-bad', namespace: 'shop', name: 'bad' });
   const options = findings.find((f) => f.code === 'resolv-conf/options' && f.vantage === badPod.id);
-  t.match(options?.evidence, { options: { ndots: 5, timeout: 5, attempts: 2 } }, 'the failing pod\'s resolver options are reported');
+  t.match(options?.evidence, { options: { ndots: 5, timeout: 5, attempts: 2 } }, "the failing pod's resolver options are reported");
   t.same(summary(findings, goodPod), [], 'the healthy pod has no finding');
 });
 
@@ -183,11 +187,7 @@ t.test('firewall and protocol: an nftables rule dropping UDP 53, a server answer
   await nft(blocked.name, blockPortRuleset({ table: `${topo.prefix}_udp`.replace(/-/g, '_'), protocol: 'udp' }));
 
   const findings = await diagnose(t, pods, [{ server: tcpOnly, port: 53, source: 'static' }], { nodeLocalDns: [] });
-  t.same(summary(findings), [
-    'node protocol/udp-fails-tcp-answers',
-    'shop/blocked firewall/blocked-locally',
-    'shop/blocked protocol/udp-fails-tcp-answers',
-  ]);
+  t.same(summary(findings), ['node protocol/udp-fails-tcp-answers', 'shop/blocked firewall/blocked-locally', 'shop/blocked protocol/udp-fails-tcp-answers']);
   const fw = findings.find((f) => f.code === 'firewall/blocked-locally')!;
   t.match(fw.message, /drops DNS over UDP to port 53: send to .* failed with EPERM/);
   t.same(fw.evidence.servers, [server.ipv4, tcpOnly].sort());
@@ -210,7 +210,10 @@ t.test('paths: a blackholed Service-style address next to healthy pod addresses,
   await spawnResponder({ netns: server.name, listen: svc, port: 53, t });
   const table = `${topo.prefix}_bh`.replace(/-/g, '_');
   // The Service address swallows DNS (no reply, no error), as a broken kube-proxy rule does.
-  await nft(server.name, `table inet ${table} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip daddr ${svc} meta l4proto { udp, tcp } th dport 53 drop\n  }\n}\n`);
+  await nft(
+    server.name,
+    `table inet ${table} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip daddr ${svc} meta l4proto { udp, tcp } th dport 53 drop\n  }\n}\n`,
+  );
   // The isolated pod's namespace drops every reply.
   await nft(isolated.name, `table inet ${table} {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    iif lo accept\n  }\n}\n`);
   await stopped.stop();
@@ -239,7 +242,10 @@ t.test('paths: a blackholed Service-style address next to healthy pod addresses,
   t.match(sick.message, /that pod is sick/);
   const iso = findings.find((f) => f.code === 'path/netns-isolated')!;
   t.same(iso.pod, { uid: 'uid-isolated', namespace: 'shop', name: 'isolated' });
-  t.notOk(findings.some((f) => f.code === 'conntrack/unreadable'), 'the real conntrack files parse');
+  t.notOk(
+    findings.some((f) => f.code === 'conntrack/unreadable'),
+    'the real conntrack files parse',
+  );
   if (fs.existsSync('/proc/sys/net/netfilter/nf_conntrack_count')) t.ok(state.conntrack, 'a conntrack sample was taken from the real /proc');
 });
 
@@ -251,12 +257,24 @@ t.test('dumpInterfaces: read inside the namespace from the worker thread, nothin
   t.same(inside.problems, []);
   const eth0 = inside.interfaces.find((i) => i.name === 'eth0')!;
   t.match(eth0, { kind: 'veth', up: true, lowerUp: true });
-  t.same(eth0.addresses.filter((a) => a.scope === 'global').map((a) => a.address).sort(), [n0.ipv4, n0.ipv6!].sort());
+  t.same(
+    eth0.addresses
+      .filter((a) => a.scope === 'global')
+      .map((a) => a.address)
+      .sort(),
+    [n0.ipv4, n0.ipv6!].sort(),
+  );
   const hostIndex = Number(fs.readFileSync(`/sys/class/net/${n0.hostVeth}/ifindex`, 'utf8'));
-  t.equal(eth0.link, hostIndex, 'IFLA_LINK is the host end\'s ifindex');
+  t.equal(eth0.link, hostIndex, "IFLA_LINK is the host end's ifindex");
   const hostDump = parseInterfaceDump(await dumpInterfaces('host'));
-  t.ok(hostDump.interfaces.some((i) => i.name === n0.hostVeth), 'the host dump shows the host end');
-  t.notOk(inside.interfaces.some((i) => i.name === n0.hostVeth), 'the namespace dump does not');
+  t.ok(
+    hostDump.interfaces.some((i) => i.name === n0.hostVeth),
+    'the host dump shows the host end',
+  );
+  t.notOk(
+    inside.interfaces.some((i) => i.name === n0.hostVeth),
+    'the namespace dump does not',
+  );
 
   const fds = () => fs.readdirSync('/proc/self/fd').length;
   const handle = NetnsHandle.open(n0.path);

@@ -8,14 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { discoverDocker, type DiscoveredContainer } from '../../src/netns/docker.js';
-import {
-  TEST_BRIDGE_ADDR,
-  TEST_DOCKER_SOCKET,
-  cleanupContainers,
-  ensureDockerd,
-  runContainer,
-  type RunningContainer,
-} from '../support/dockerd.js';
+import { TEST_BRIDGE_ADDR, TEST_DOCKER_SOCKET, cleanupContainers, ensureDockerd, runContainer, type RunningContainer } from '../support/dockerd.js';
 import { requireRoot } from '../support/root.js';
 
 const PREFIX = 'chk-discovery-';
@@ -108,7 +101,10 @@ t.test('real dockerd', async (t) => {
     const got = await discoverDocker({ socketPath: TEST_DOCKER_SOCKET, timeoutMs: TIMEOUT_MS });
     t.equal(got.available, true);
     t.notOk(got.containers.some((d) => d.id === c.id));
-    t.ok(got.containers.some((d) => d.id === pods[0]!.id), 'the running ones still are');
+    t.ok(
+      got.containers.some((d) => d.id === pods[0]!.id),
+      'the running ones still are',
+    );
   });
 });
 

@@ -51,13 +51,19 @@ function checkArgs(w: HostileWorld, bin: string, kinds: readonly HostileKind[], 
   return [
     bin,
     'check',
-    '--config', config,
-    '--proc-root', w.procRootFor(kinds),
-    '--host-resolv-conf', w.hostResolvConf,
-    '--docker-socket', w.dockerSocket,
+    '--config',
+    config,
+    '--proc-root',
+    w.procRootFor(kinds),
+    '--host-resolv-conf',
+    w.hostResolvConf,
+    '--docker-socket',
+    w.dockerSocket,
     ...w.hostileTargets.flatMap((s) => ['--server', s]),
-    '--timeout', '1000',
-    '--attempts', '1',
+    '--timeout',
+    '1000',
+    '--attempts',
+    '1',
     '--tcp',
     ...(json ? ['--json'] : []),
   ];
@@ -69,7 +75,10 @@ function common(t: Test, w: HostileWorld, r: MeasuredExit, startup: number): voi
   t.notOk(r.rssKilled, 'was not killed for passing 1 GB RSS');
   t.ok(r.code === 0 || r.code === 1, `exit code 0 or 1, a completed check (got ${r.code ?? r.signal}; stderr ${excerpt(r.stderr.text(), 0, 200)})`);
   t.ok(r.peakRssKb < RSS_BOUND_KB, `peak RSS ${Math.round(r.peakRssKb / 1024)} MB < ${RSS_BOUND_KB / 1024} MB`);
-  for (const [name, out] of [['stdout', r.stdout], ['stderr', r.stderr]] as const) {
+  for (const [name, out] of [
+    ['stdout', r.stdout],
+    ['stderr', r.stderr],
+  ] as const) {
     const text = out.text();
     const at = canaryAt(text, w.canary.token);
     t.equal(at, -1, `the host canary appears nowhere in ${name}${at >= 0 ? `: ${excerpt(text, at)}` : ''}`);
@@ -95,7 +104,9 @@ interface JsonVantage {
 async function checkRun(t: Test, w: HostileWorld, bin: string, kinds: readonly HostileKind[], json: boolean): Promise<void> {
   const startup = await startupMs(bin);
   const r = await spawnMeasured(process.execPath, checkArgs(w, bin, kinds, json), { timeoutMs: RUN_BOUND_MS + startup }).exited;
-  t.comment(`${kinds.length === 1 ? kinds[0] : 'all kinds'} ${json ? '--json' : 'text'}: ${Math.round(r.ms)} ms, peak RSS ${Math.round(r.peakRssKb / 1024)} MB, exit ${r.code ?? r.signal}, stdout ${r.stdout.bytes} bytes`);
+  t.comment(
+    `${kinds.length === 1 ? kinds[0] : 'all kinds'} ${json ? '--json' : 'text'}: ${Math.round(r.ms)} ms, peak RSS ${Math.round(r.peakRssKb / 1024)} MB, exit ${r.code ?? r.signal}, stdout ${r.stdout.bytes} bytes`,
+  );
   common(t, w, r, startup);
   const out = r.stdout.text();
   if (!json) {
@@ -119,15 +130,25 @@ async function checkRun(t: Test, w: HostileWorld, bin: string, kinds: readonly H
     return;
   }
   const bounds = jsonBounds(doc);
-  t.ok(bounds.longStrings.length === 0 && bounds.longArrays.length === 0, `every JSON string and list is capped${bounds.longStrings.length + bounds.longArrays.length ? `: ${describeBounds(bounds)}` : ''}`);
+  t.ok(
+    bounds.longStrings.length === 0 && bounds.longArrays.length === 0,
+    `every JSON string and list is capped${bounds.longStrings.length + bounds.longArrays.length ? `: ${describeBounds(bounds)}` : ''}`,
+  );
   for (const kind of kinds) {
     const c = w.containers.get(kind)!;
     const v = doc!.vantages.find((x) => x.id === c.vantageId);
     t.equal(v?.status, 'probed', `${kind}: its vantage ${c.vantageId} was probed`);
     const rows = doc!.results.filter((x) => x.vantage.id === c.vantageId);
     const servers = [...new Set(rows.filter((x) => x.port === 53).map((x) => x.server))].sort();
-    t.same(servers, [...c.expectNameservers].sort(), `${kind}: probed exactly the nameservers its own libc would read (${JSON.stringify(c.expectNameservers)})`);
-    t.ok(w.hostileTargets.every((s) => rows.some((x) => `${x.server}:${x.port}` === s)), `${kind}: the static targets were probed from it`);
+    t.same(
+      servers,
+      [...c.expectNameservers].sort(),
+      `${kind}: probed exactly the nameservers its own libc would read (${JSON.stringify(c.expectNameservers)})`,
+    );
+    t.ok(
+      w.hostileTargets.every((s) => rows.some((x) => `${x.server}:${x.port}` === s)),
+      `${kind}: the static targets were probed from it`,
+    );
   }
 }
 

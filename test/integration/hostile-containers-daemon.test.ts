@@ -123,7 +123,10 @@ async function daemonRun(t: Test, w: HostileWorld, bin: string, kinds: readonly 
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  t.ok(sweeps >= SWEEPS, `completed ${SWEEPS} sweeps (${SWEEP_METRIC} = ${sweeps} after ${Math.round(performance.now() - t0)} ms${lastError ? `; last error: ${lastError}` : ''})`);
+  t.ok(
+    sweeps >= SWEEPS,
+    `completed ${SWEEPS} sweeps (${SWEEP_METRIC} = ${sweeps} after ${Math.round(performance.now() - t0)} ms${lastError ? `; last error: ${lastError}` : ''})`,
+  );
 
   const bodies = new Map<string, string>();
   for (const p of ['/status', ...TEXT_PATHS]) {
@@ -146,7 +149,9 @@ async function daemonRun(t: Test, w: HostileWorld, bin: string, kinds: readonly 
   t.equal(done.code, exit === null ? null : 0, `exit code 0 after SIGTERM (stderr ${excerpt(done.stderr.text(), 0, 300)})`);
   t.notOk(done.rssKilled, 'was not killed for passing 1 GB RSS');
   t.ok(done.peakRssKb < RSS_BOUND_KB, `peak RSS ${Math.round(done.peakRssKb / 1024)} MB < ${RSS_BOUND_KB / 1024} MB`);
-  t.comment(`${label}: ${sweeps} sweeps, peak RSS ${Math.round(done.peakRssKb / 1024)} MB, stdout ${done.stdout.bytes} bytes, SIGTERM → exit in ${Math.round(took)} ms`);
+  t.comment(
+    `${label}: ${sweeps} sweeps, peak RSS ${Math.round(done.peakRssKb / 1024)} MB, stdout ${done.stdout.bytes} bytes, SIGTERM → exit in ${Math.round(took)} ms`,
+  );
 
   // Everything it said, everywhere.
   const stdout = done.stdout.text();
@@ -180,9 +185,16 @@ async function daemonRun(t: Test, w: HostileWorld, bin: string, kinds: readonly 
       return true;
     }
   });
-  t.same(unparsed.slice(0, 2).map((l) => l.slice(0, 200)), [], 'stdout is JSON lines only');
+  t.same(
+    unparsed.slice(0, 2).map((l) => l.slice(0, 200)),
+    [],
+    'stdout is JSON lines only',
+  );
   const logBounds = jsonBounds(lines.flatMap((l) => (unparsed.includes(l) ? [] : [JSON.parse(l) as unknown])));
-  t.ok(logBounds.longStrings.length + logBounds.longArrays.length === 0, `every log string and list is capped${logBounds.longStrings.length + logBounds.longArrays.length ? `: ${describeBounds(logBounds)}` : ''}`);
+  t.ok(
+    logBounds.longStrings.length + logBounds.longArrays.length === 0,
+    `every log string and list is capped${logBounds.longStrings.length + logBounds.longArrays.length ? `: ${describeBounds(logBounds)}` : ''}`,
+  );
 
   // /status: capped, and each container's resolv.conf read as the container would.
   const statusText = bodies.get('/status');
@@ -195,12 +207,19 @@ async function daemonRun(t: Test, w: HostileWorld, bin: string, kinds: readonly 
     }
     if (status) {
       const b = jsonBounds(status);
-      t.ok(b.longStrings.length + b.longArrays.length === 0, `every /status string and list is capped${b.longStrings.length + b.longArrays.length ? `: ${describeBounds(b)}` : ''}`);
+      t.ok(
+        b.longStrings.length + b.longArrays.length === 0,
+        `every /status string and list is capped${b.longStrings.length + b.longArrays.length ? `: ${describeBounds(b)}` : ''}`,
+      );
       for (const kind of kinds) {
         const c = w.containers.get(kind)!;
         const v = status.vantages?.find((x) => x.id === c.vantageId);
         t.ok(v, `${kind}: /status lists its vantage ${c.vantageId}`);
-        t.same([...(v?.resolvConf?.nameservers ?? [])].sort(), [...c.expectNameservers].sort(), `${kind}: /status shows the nameservers its own libc would read`);
+        t.same(
+          [...(v?.resolvConf?.nameservers ?? [])].sort(),
+          [...c.expectNameservers].sort(),
+          `${kind}: /status shows the nameservers its own libc would read`,
+        );
       }
     }
   }

@@ -31,7 +31,9 @@ const QUERIES = 16;
 
 /** `coredns-healthd run` from the sources, with RLIMIT_NOFILE set to `fdLimit` (soft and hard). */
 function spawnDaemon(args: string[], fdLimit: number, onLine: (line: string) => void): Service {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')),
+  );
   const script = `const { main } = await import(${JSON.stringify(new URL(`file://${CLI}`).href)}); process.exitCode = await main(process.argv.slice(1));`;
   return spawnService(
     'sh',
@@ -126,10 +128,17 @@ t.test(`a sweep completes with every probe ok while ${CLIENTS} idle clients hamm
       throw new Error(`daemon exited early (${JSON.stringify(e)}): ${daemon.stderr()}`);
     }),
   ]);
-  t.match(fs.readFileSync(`/proc/${daemon.pid}/limits`, 'utf8'), new RegExp(`^Max open files\\s+${FD_LIMIT}\\s+${FD_LIMIT}\\s`, 'm'), 'the daemon runs with the tight limit');
+  t.match(
+    fs.readFileSync(`/proc/${daemon.pid}/limits`, 'utf8'),
+    new RegExp(`^Max open files\\s+${FD_LIMIT}\\s+${FD_LIMIT}\\s`, 'm'),
+    'the daemon runs with the tight limit',
+  );
   const lowered = lines.find((l) => l.msg === 'http.maxConnections lowered to keep file descriptors for probing');
   t.match(lowered, { level: 'warn', configured: 256, effective: 16, fdLimit: FD_LIMIT, hint: /raise LimitNOFILE/ }, 'the cap is lowered at start, and says so');
-  t.match(lines.find((l) => l.msg === 'http listening'), { maxConnections: 16 });
+  t.match(
+    lines.find((l) => l.msg === 'http listening'),
+    { maxConnections: 16 },
+  );
 
   const sweepsDone = () => lines.filter((l) => l.msg === 'sweep done');
   await waitFor('the first sweep', () => sweepsDone().length >= 1, 30_000);
@@ -146,15 +155,23 @@ t.test(`a sweep completes with every probe ok while ${CLIENTS} idle clients hamm
   const during = sweepsDone().slice(before);
   flood.stop();
 
-  t.comment(`${connects} connection attempts by ${CLIENTS} clients in ${Date.now() - floodStart} ms, ${during.length} sweeps; daemon fds under the flood: ${fdsUnderFlood} of ${FD_LIMIT}`);
+  t.comment(
+    `${connects} connection attempts by ${CLIENTS} clients in ${Date.now() - floodStart} ms, ${during.length} sweeps; daemon fds under the flood: ${fdsUnderFlood} of ${FD_LIMIT}`,
+  );
   t.ok(connects > 2 * CLIENTS, `the clients kept reconnecting (${connects} attempts)`);
   for (const s of during) t.match(s, { probes: 2 * QUERIES, failed: 0 }, `sweep ${String(s.sweep)}: ${2 * QUERIES} probes, none failed`);
   t.notOk(
     lines.some((l) => JSON.stringify(l).includes('EMFILE')),
     'no EMFILE anywhere in the log',
   );
-  t.match(lines.find((l) => l.msg === 'http connections refused'), { level: 'warn', maxConnections: 16 });
-  t.ok(lines.every((l) => !('unparsed' in l)), 'stdout is JSON lines only');
+  t.match(
+    lines.find((l) => l.msg === 'http connections refused'),
+    { level: 'warn', maxConnections: 16 },
+  );
+  t.ok(
+    lines.every((l) => !('unparsed' in l)),
+    'stdout is JSON lines only',
+  );
 
   // Once the flood is gone, the server answers.
   const healthz = await waitFor(

@@ -76,7 +76,15 @@ t.test('kubectl patch: strategic merge by container name, generation bumped, pod
   t.teardown(() => kubectl.cleanup());
   const before = new Set(corednsPods(kube).map((p) => p.metadata.uid));
 
-  const out = await kubectl(['patch', 'deploy', '-n', 'kube-system', 'coredns', '-p', '{"spec":{"template":{"spec":{"containers":[{"name":"coredns","resources":{"limits":{"memory":"340Mi"}}}]}}}}']);
+  const out = await kubectl([
+    'patch',
+    'deploy',
+    '-n',
+    'kube-system',
+    'coredns',
+    '-p',
+    '{"spec":{"template":{"spec":{"containers":[{"name":"coredns","resources":{"limits":{"memory":"340Mi"}}}]}}}}',
+  ]);
   t.equal(out.code, 0, exited(out));
   t.match(out.stdout, /deployment.apps\/coredns patched/);
   const patch = kube.server.requests.find((r) => r.method === 'PATCH');
@@ -91,7 +99,11 @@ t.test('kubectl patch: strategic merge by container name, generation bumped, pod
   t.equal(d.metadata.generation, 2, 'a spec change bumps the generation');
   t.equal(d.status.observedGeneration, 2);
   t.equal(d.status.updatedReplicas, 2);
-  t.same(d.spec.template.spec.containers[0].resources, { limits: { cpu: '200m', memory: '340Mi' }, requests: { cpu: '100m', memory: '70Mi' } }, 'the merge kept every other limit and request');
+  t.same(
+    d.spec.template.spec.containers[0].resources,
+    { limits: { cpu: '200m', memory: '340Mi' }, requests: { cpu: '100m', memory: '70Mi' } },
+    'the merge kept every other limit and request',
+  );
   for (const p of corednsPods(kube)) t.equal(p.spec.containers[0].resources.limits.memory, '340Mi', 'new pods run the new template');
 
   const again = await kubectl(['get', 'deploy', '-n', 'kube-system']);
@@ -132,18 +144,30 @@ t.test('kubectl drain: the PodDisruptionBudget answers 429 until a replacement i
   t.match(out.stdout, /node\/node-a drained/);
   t.match(out.stderr + out.stdout, /Cannot evict pod as it would violate the pod's disruption budget/);
   const evictions = kube.server.requests.filter((r) => r.subresource === 'eviction');
-  t.same(evictions.map((r) => r.status).filter((s, i, a) => a.indexOf(s) === i).sort(), [201, 429], 'one eviction was refused (429) and retried');
+  t.same(
+    evictions
+      .map((r) => r.status)
+      .filter((s, i, a) => a.indexOf(s) === i)
+      .sort(),
+    [201, 429],
+    'one eviction was refused (429) and retried',
+  );
   t.equal(evictions.filter((r) => r.status === 201).length, 2);
   const pods = corednsPods(kube);
   t.equal(pods.length, 2);
-  t.ok(pods.every((p) => p.spec.nodeName === 'node-b'), 'the replacements run on the other node');
+  t.ok(
+    pods.every((p) => p.spec.nodeName === 'node-b'),
+    'the replacements run on the other node',
+  );
   t.equal(kube.store.mustGet('/nodes', undefined, 'node-a').spec.unschedulable, true);
 });
 
 t.test('auth: token, client certificate and exec plugin kubeconfigs; 401 without valid credentials', async (t) => {
   const kube = await fake(t, { seed: { replicas: 1 } });
   for (const auth of ['token', 'cert', 'exec'] as const) {
-    const client = new KubeClient(resolveKubeConnection({ kubeconfig: await kube.kubeconfig({ auth, user: `user-${auth}` }) }), { reportingInstance: 'node-a' });
+    const client = new KubeClient(resolveKubeConnection({ kubeconfig: await kube.kubeconfig({ auth, user: `user-${auth}` }) }), {
+      reportingInstance: 'node-a',
+    });
     const pods = await client.listPods({ namespace: 'kube-system' });
     t.equal(pods.items.length, 1, `${auth}: listed`);
     t.equal(kube.server.requests.at(-1)?.user, `user-${auth}`, `${auth}: authenticated as the kubeconfig's user`);
@@ -179,19 +203,34 @@ t.test('wire semantics: 409 on create and on a stale update, 422 for a bad Micro
   });
   const created = await coord.createNamespacedLease({ namespace: 'kube-system', body: body('a') });
   t.match(created.metadata?.resourceVersion, /^\d+$/);
-  t.match(kube.store.mustGet(LEASE, 'kube-system', 'l').spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, 'MicroTime has six fractional digits on the wire');
+  t.match(
+    kube.store.mustGet(LEASE, 'kube-system', 'l').spec.renewTime,
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
+    'MicroTime has six fractional digits on the wire',
+  );
   await t.rejects(coord.createNamespacedLease({ namespace: 'kube-system', body: body('b') }), { code: 409 }, 'AlreadyExists');
-  const updated = await coord.replaceNamespacedLease({ name: 'l', namespace: 'kube-system', body: { ...body('b'), metadata: { ...body('b').metadata, resourceVersion: created.metadata!.resourceVersion! } } });
+  const updated = await coord.replaceNamespacedLease({
+    name: 'l',
+    namespace: 'kube-system',
+    body: { ...body('b'), metadata: { ...body('b').metadata, resourceVersion: created.metadata!.resourceVersion! } },
+  });
   t.not(updated.metadata?.resourceVersion, created.metadata?.resourceVersion);
   await t.rejects(
-    coord.replaceNamespacedLease({ name: 'l', namespace: 'kube-system', body: { ...body('c'), metadata: { ...body('c').metadata, resourceVersion: created.metadata!.resourceVersion! } } }),
+    coord.replaceNamespacedLease({
+      name: 'l',
+      namespace: 'kube-system',
+      body: { ...body('c'), metadata: { ...body('c').metadata, resourceVersion: created.metadata!.resourceVersion! } },
+    }),
     { code: 409 },
     'a stale resourceVersion is a conflict',
   );
   t.equal(kube.store.mustGet(LEASE, 'kube-system', 'l').spec.holderIdentity, 'b');
   // A plain Date serialises with milliseconds only: the real API server refuses it, and so does the fake.
   await t.rejects(
-    coord.createNamespacedLease({ namespace: 'kube-system', body: { ...body('x'), metadata: { name: 'm', namespace: 'kube-system' }, spec: { renewTime: new Date() as V1MicroTime } } }),
+    coord.createNamespacedLease({
+      namespace: 'kube-system',
+      body: { ...body('x'), metadata: { name: 'm', namespace: 'kube-system' }, spec: { renewTime: new Date() } },
+    }),
     { code: 422 },
   );
 

@@ -27,7 +27,13 @@ async function world(t: Test, seed: Parameters<typeof startFakeKube>[0] = {}): P
   const client = new KubeClient(resolveKubeConnection({ kubeconfig: await kube.kubeconfig() }), { reportingInstance: 'node-a', requestTimeoutMs: 500 });
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'debug', stream: { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) } });
-  const watcher = new KubeTargetWatcher({ client, dnsService: { namespace: 'kube-system', name: 'kube-dns' }, nodeName: 'node-a', logger, backoff: { initialMs: 20, maxMs: 200 } });
+  const watcher = new KubeTargetWatcher({
+    client,
+    dnsService: { namespace: 'kube-system', name: 'kube-dns' },
+    nodeName: 'node-a',
+    logger,
+    backoff: { initialMs: 20, maxMs: 200 },
+  });
   const changes: KubeTargets[] = [];
   watcher.on('change', (x: KubeTargets) => changes.push(x));
   t.teardown(() => watcher.stop());
@@ -47,7 +53,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
 
 const podNames = (x: KubeTargets): string[] => x.corednsPods.map((p) => p.name);
 
-t.test('the first sync: Service, CoreDNS pods by its selector, expected answer, this node\'s pods', async (t) => {
+t.test("the first sync: Service, CoreDNS pods by its selector, expected answer, this node's pods", async (t) => {
   const w = await world(t, { seed: { podIps: ['10.244.1.5', '10.244.2.5'], podNodes: ['node-a', 'node-b'] } });
   const x = w.watcher.current();
   t.equal(x.synced, true);
@@ -59,15 +65,24 @@ t.test('the first sync: Service, CoreDNS pods by its selector, expected answer, 
   t.same(x.expectedAnswer, ['10.96.0.1']);
   const onA = w.kube.store.list(POD).filter((p) => p.spec.nodeName === 'node-a');
   t.same([...x.podsByUid.keys()].sort(), onA.map((p) => p.metadata.uid).sort(), 'only the pods of node-a name vantages');
-  t.same(kubeFacts(x), { dnsServiceIps: ['10.96.0.10'], pods: onA.map((p) => ({ uid: p.metadata.uid, namespace: 'kube-system', name: p.metadata.name, dnsPolicy: 'Default' })) }, 'the diagnosis facts: CoreDNS runs with dnsPolicy Default');
+  t.same(
+    kubeFacts(x),
+    { dnsServiceIps: ['10.96.0.10'], pods: onA.map((p) => ({ uid: p.metadata.uid, namespace: 'kube-system', name: p.metadata.name, dnsPolicy: 'Default' })) },
+    'the diagnosis facts: CoreDNS runs with dnsPolicy Default',
+  );
 
   t.same(
-    sweepTargets(x).map((s) => `${s.source} ${s.server}:${s.port} ${s.label}`).sort(),
+    sweepTargets(x)
+      .map((s) => `${s.source} ${s.server}:${s.port} ${s.label}`)
+      .sort(),
     [...x.corednsPods.map((p) => `coredns-pod ${p.ip}:53 kube-system/${p.name}`), 'dns-service 10.96.0.10:53 kube-system/kube-dns'].sort(),
   );
   const pod = onA[0]!;
   const v = { id: 'netns:[1]', podUid: pod.metadata.uid } as Vantage;
-  t.match(labelVantages([v, { id: 'netns:[2]', podUid: 'other' } as Vantage], x.podsByUid), [{ podNamespace: 'kube-system', podName: pod.metadata.name }, { podName: undefined }]);
+  t.match(labelVantages([v, { id: 'netns:[2]', podUid: 'other' } as Vantage], x.podsByUid), [
+    { podNamespace: 'kube-system', podName: pod.metadata.name },
+    { podName: undefined },
+  ]);
   const q = withExpectedAnswer([{ name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'] }], x, 'cluster.local');
   t.same(q[0]!.expectAnswers, ['10.96.0.1']);
 
@@ -84,9 +99,16 @@ t.test('pods come and go; a dual-stack IP change and a selector change follow', 
   // Not Ready, then terminating (eviction), then replaced.
   w.kube.cluster.setPodReady('kube-system', first!.name, false);
   await until('not ready', () => w.watcher.current().corednsPods.find((p) => p.uid === first!.uid)?.ready === false);
-  w.kube.cluster.evict('kube-system', first!.name, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: first!.name, namespace: 'kube-system' } } as never);
+  w.kube.cluster.evict('kube-system', first!.name, {
+    apiVersion: 'policy/v1',
+    kind: 'Eviction',
+    metadata: { name: first!.name, namespace: 'kube-system' },
+  } as never);
   await until('terminating', () => w.watcher.current().corednsPods.find((p) => p.uid === first!.uid)?.terminating === true);
-  t.notOk(probeablePods(w.watcher.current()).some((p) => p.uid === first!.uid), 'a terminating pod is not probed');
+  t.notOk(
+    probeablePods(w.watcher.current()).some((p) => p.uid === first!.uid),
+    'a terminating pod is not probed',
+  );
   await until('replaced', () => {
     const pods = w.watcher.current().corednsPods;
     return pods.length === 2 && !pods.some((p) => p.uid === first!.uid) && pods.every((p) => p.ready);
@@ -94,7 +116,13 @@ t.test('pods come and go; a dual-stack IP change and a selector change follow', 
   t.pass('the replacement is in the targets and the evicted pod is gone');
 
   // A pod the selector does not match is not a CoreDNS pod.
-  w.kube.store.create(POD, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: 'kube-system', labels: { app: 'web' } } as never, spec: { containers: [{ name: 'web' }] }, status: { phase: 'Running', podIP: '10.244.9.9' } });
+  w.kube.store.create(POD, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'kube-system', labels: { app: 'web' } } as never,
+    spec: { containers: [{ name: 'web' }] },
+    status: { phase: 'Running', podIP: '10.244.9.9' },
+  });
   await new Promise((r) => setTimeout(r, 100));
   t.notOk(podNames(w.watcher.current()).includes('web'));
 
@@ -105,7 +133,12 @@ t.test('pods come and go; a dual-stack IP change and a selector change follow', 
   w.kube.store.update(SERVICE, svc);
   await until('dual stack', () => w.watcher.current().dnsService?.ips.length === 2);
   t.same(w.watcher.current().dnsService?.ips, ['10.96.0.10', 'fd00:10:96::a']);
-  t.same(sweepTargets(w.watcher.current()).filter((s) => s.source === 'dns-service').map((s) => s.server), ['10.96.0.10', 'fd00:10:96::a']);
+  t.same(
+    sweepTargets(w.watcher.current())
+      .filter((s) => s.source === 'dns-service')
+      .map((s) => s.server),
+    ['10.96.0.10', 'fd00:10:96::a'],
+  );
 
   // The selector changes: the pod watch follows it.
   const latest = w.kube.store.mustGet(SERVICE, 'kube-system', 'kube-dns');
@@ -129,7 +162,10 @@ t.test('a dropped watch resumes from its resourceVersion: no relist, nothing mis
   await until('watching again', () => w.kube.server.openWatches === 4);
   t.equal(w.lists(), lists, 'no relist');
   const resumed = w.kube.server.requests.filter((r) => r.verb === 'watch').slice(-4);
-  t.ok(resumed.every((r) => Number(r.query.resourceVersion) > 0), 'every watch resumed from a resourceVersion');
+  t.ok(
+    resumed.every((r) => Number(r.query.resourceVersion) > 0),
+    'every watch resumed from a resourceVersion',
+  );
 });
 
 t.test('410 Gone: the watch relists and still sees every change', async (t) => {
@@ -142,7 +178,10 @@ t.test('410 Gone: the watch relists and still sees every change', async (t) => {
   w.kube.store.compact();
   await until('relisted', () => w.lists() === lists + 4);
   await until('the change', () => w.watcher.current().corednsPods.find((p) => p.uid === pod!.uid)?.ready === false);
-  t.ok(w.watcher.status().watches.every((s) => s.relists === 1), 'each watch relisted once');
+  t.ok(
+    w.watcher.status().watches.every((s) => s.relists === 1),
+    'each watch relisted once',
+  );
   await until('watching again', () => w.kube.server.openWatches === 4);
 });
 
@@ -153,8 +192,14 @@ t.test('API server down, 403 and slow answers: retried with backoff, the last ta
   await new Promise((r) => setTimeout(r, 300));
   t.same(podNames(w.watcher.current()), podNames(before), 'the last known targets stay while the API server is down');
   const failing = w.watcher.status().watches;
-  t.ok(failing.some((s) => s.failures > 0 && s.lastError?.reason === 'unreachable'), 'the failure is visible in the status');
-  t.ok(w.logs.some((l) => l.msg === 'kubernetes watch failed; retrying' && l.reason === 'unreachable'), 'logged as unreachable');
+  t.ok(
+    failing.some((s) => s.failures > 0 && s.lastError?.reason === 'unreachable'),
+    'the failure is visible in the status',
+  );
+  t.ok(
+    w.logs.some((l) => l.msg === 'kubernetes watch failed; retrying' && l.reason === 'unreachable'),
+    'logged as unreachable',
+  );
   await w.kube.up();
   w.kube.cluster.setPodReady('kube-system', before.corednsPods[0]!.name, false);
   await until('recovered', () => w.watcher.current().corednsPods[0]?.ready === false, 5000);
@@ -166,7 +211,13 @@ t.test('API server down, 403 and slow answers: retried with backoff, the last ta
   w.kube.store.compact();
   w.kube.server.dropWatches();
   await until('recovered after 403 and timeouts', () => w.kube.server.openWatches === 4, 10_000);
-  t.ok(w.logs.some((l) => l.reason === 'forbidden'), '403 logged');
-  t.ok(w.logs.some((l) => l.reason === 'timeout'), 'slow list logged as a timeout');
+  t.ok(
+    w.logs.some((l) => l.reason === 'forbidden'),
+    '403 logged',
+  );
+  t.ok(
+    w.logs.some((l) => l.reason === 'timeout'),
+    'slow list logged as a timeout',
+  );
   t.ok(w.watcher.status().watches.every((s) => s.synced && s.watching));
 });

@@ -21,7 +21,7 @@ import { ExchangeError, NetnsHandle, dumpInterfaces, engineStats, exchange, host
 import { buildQuery } from '../../src/dns/query.js';
 import { NLM_F_DUMP_INTR, NLMSG_HDRLEN, parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import { requireRoot } from '../support/root.js';
-import { createNetns, netnsPath, randomPrefix, removeByPrefix } from '../support/netns.js';
+import { createNetns, randomPrefix, removeByPrefix } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';
 import { run, tryRun, which } from '../support/run.js';
 import { CRASH_RE, REPO_ROOT, TS_ENV, TS_NODE_ARGS, addonPath, cleanNodeOptionsPrefix, describeChild, startChild, startNode } from '../support/native-child.js';
@@ -227,7 +227,15 @@ t.test('defect 3: a thread that cannot be created is an EAGAIN pthread_create er
   t.match(e, { name: 'ExchangeError', errno: 11, syscall: 'pthread_create' }, 'it rejects: errno 11 from pthread_create');
   t.equal(e.code, 'EAGAIN', 'its code is EAGAIN');
   // The same user raises the soft limit back; the next exchange starts the thread.
-  await run(which('setpriv'), ['--reuid=nobody', '--regid=nogroup', '--clear-groups', which('prlimit'), '--pid', String(child.pid), `--nproc=${limited.hard}:`]);
+  await run(which('setpriv'), [
+    '--reuid=nobody',
+    '--regid=nogroup',
+    '--clear-groups',
+    which('prlimit'),
+    '--pid',
+    String(child.pid),
+    `--nproc=${limited.hard}:`,
+  ]);
   child.write('go\n');
   const second = await child.line(/^SECOND /).catch((e: Error) => e.message);
   t.equal(second, 'SECOND {"ok":"ping"}', 'once threads can be created again, a later exchange works');
@@ -331,7 +339,7 @@ async function manyInterfaces(nsName: string, count: number): Promise<string> {
 /** Interface names of a dump, and whether any message carries NLM_F_DUMP_INTR. */
 function readDump(reply: Buffer): { names: string[]; interruptedFlag: boolean } {
   let interruptedFlag = false;
-  for (let o = 0; o + NLMSG_HDRLEN <= reply.length; ) {
+  for (let o = 0; o + NLMSG_HDRLEN <= reply.length;) {
     const len = reply.readUInt32LE(o);
     if (reply.readUInt16LE(o + 6) & NLM_F_DUMP_INTR) interruptedFlag = true;
     if (len < NLMSG_HDRLEN) break;

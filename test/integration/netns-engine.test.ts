@@ -51,7 +51,7 @@ t.test('a server reachable only inside one netns answers a probe aimed into it, 
 t.test('IPv4 and IPv6 across a bridge; UDP dropped by nftables in one netns while TCP answers', async (t) => {
   if (!requireRoot(t, WHY)) return;
   const topo = await createTopology({ count: 2, prefix: randomPrefix('che'), t });
-  const [server, client] = topo.namespaces as [typeof topo.namespaces[0], typeof topo.namespaces[0]];
+  const [server, client] = topo.namespaces as [(typeof topo.namespaces)[0], (typeof topo.namespaces)[0]];
   await spawnResponder({ netns: server.name, listen: server.ipv4, port: 53, t });
   await spawnResponder({ netns: server.name, listen: server.ipv6!, port: 53, t });
 
@@ -151,9 +151,7 @@ t.test('after 10,000 probes every thread is in the host netns and no fd leaked',
     const handles = topo.namespaces.map((ns) => NetnsHandle.open(ns.path));
     try {
       const results = await Promise.all(
-        Array.from({ length: n }, (_, i) =>
-          probe({ netns: handles[i % handles.length]!, server: topo.bridge.ipv4, transport, name: NAME, timeoutMs: 3000 }),
-        ),
+        Array.from({ length: n }, (_, i) => probe({ netns: handles[i % handles.length]!, server: topo.bridge.ipv4, transport, name: NAME, timeoutMs: 3000 })),
       );
       for (const r of results) if (!r.ok) failures.set(`${r.transport}:${r.reason}`, (failures.get(`${r.transport}:${r.reason}`) ?? 0) + 1);
       return results.filter((r) => r.ok).length;

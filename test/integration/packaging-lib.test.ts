@@ -56,11 +56,16 @@ t.test('binTargets: the bin scripts, less the main module', async (t) => {
 });
 
 t.test('copyrightOf: holders from the licence file, not licence prose', async (t) => {
-  t.same(copyrightOf('The MIT License\n\nCopyright (c) 2011 Einar Otto Stangvik <einaros@gmail.com>\nCopyright (c) 2013 Arnout Kazemier and contributors\n\nPermission...', undefined, 'ws'), [
-    '2011 Einar Otto Stangvik <einaros@gmail.com>',
-    '2013 Arnout Kazemier and contributors',
-  ]);
-  const apache = 'copyright license to reproduce, prepare Derivative Works of,\n(c) You must retain, in the Source form\nCopyright {yyyy} {name of copyright owner}\nCopyright [yyyy] [name of copyright owner]\n';
+  t.same(
+    copyrightOf(
+      'The MIT License\n\nCopyright (c) 2011 Einar Otto Stangvik <einaros@gmail.com>\nCopyright (c) 2013 Arnout Kazemier and contributors\n\nPermission...',
+      undefined,
+      'ws',
+    ),
+    ['2011 Einar Otto Stangvik <einaros@gmail.com>', '2013 Arnout Kazemier and contributors'],
+  );
+  const apache =
+    'copyright license to reproduce, prepare Derivative Works of,\n(c) You must retain, in the Source form\nCopyright {yyyy} {name of copyright owner}\nCopyright [yyyy] [name of copyright owner]\n';
   t.same(copyrightOf(apache, 'Jane Doe <jane@example.org>', 'x'), ['Jane Doe <jane@example.org>'], 'Apache prose and templates are not holders: the author is');
   t.same(copyrightOf('© 2020 Someone. All rights reserved.', undefined, 'x'), ['2020 Someone.']);
   t.same(copyrightOf(null, { name: 'A', email: 'a@b.c' }, 'x'), ['A <a@b.c>']);
@@ -75,7 +80,13 @@ t.test('licenseOf: the forms package.json files use', async (t) => {
   t.same(licenseIds('(MIT OR Apache-2.0) AND BSD-3-Clause'), ['MIT', 'Apache-2.0', 'BSD-3-Clause']);
 });
 
-const dep = (name: string, license: string): Dependency => ({ lockPath: `node_modules/${name}`, name, version: '1.0.0', license, copyright: [`2020 ${name} authors`] });
+const dep = (name: string, license: string): Dependency => ({
+  lockPath: `node_modules/${name}`,
+  name,
+  version: '1.0.0',
+  license,
+  copyright: [`2020 ${name} authors`],
+});
 
 t.test('the Debian copyright file', async (t) => {
   const text = renderDebianCopyright({
@@ -96,9 +107,15 @@ t.test('the Debian copyright file', async (t) => {
     /no licence text for Python-2\.0 \(used by p\)/,
   );
   t.match(
-    renderDebianCopyright({ version: '0', nodeLicense: 'x', nodeVersion: '20', dependencies: [dep('p', 'Python-2.0')], extraTexts: { 'Python-2.0': 'PSF LICENSE' } }),
+    renderDebianCopyright({
+      version: '0',
+      nodeLicense: 'x',
+      nodeVersion: '20',
+      dependencies: [dep('p', 'Python-2.0')],
+      extraTexts: { 'Python-2.0': 'PSF LICENSE' },
+    }),
     /^License: Python-2\.0\n PSF LICENSE$/m,
-    "a licence text taken from the package that uses it",
+    'a licence text taken from the package that uses it',
   );
 });
 
@@ -145,15 +162,26 @@ Version needs section '.gnu.version_r' contains 2 entries:
 });
 
 t.test('control file, changelogs, spec', async (t) => {
-  const control = renderControl({ version: '0.1.0-1', maintainer: 'A B <a@b.c>', installedSizeKiB: 120000, depends: ['libc6 (>= 2.34)', 'init-system-helpers (>= 1.52)'] });
+  const control = renderControl({
+    version: '0.1.0-1',
+    maintainer: 'A B <a@b.c>',
+    installedSizeKiB: 120000,
+    depends: ['libc6 (>= 2.34)', 'init-system-helpers (>= 1.52)'],
+  });
   t.match(control, /^Package: coredns-healthd\nVersion: 0\.1\.0-1\nArchitecture: amd64\n/);
   t.match(control, /^Depends: libc6 \(>= 2\.34\), init-system-helpers \(>= 1\.52\)$/m);
   t.match(control, /^Description: [a-z].{0,78}\n( \S.*\n)+$/m, 'synopsis under 80 columns, then indented lines');
   t.notMatch(control, /^Homepage:/m, 'no Homepage: without one in package.json');
-  t.match(renderControl({ version: '1-1', maintainer: 'A <a@b.c>', installedSizeKiB: 1, depends: ['x'], homepage: 'https://example.org/x' }), /^Homepage: https:\/\/example\.org\/x$/m);
+  t.match(
+    renderControl({ version: '1-1', maintainer: 'A <a@b.c>', installedSizeKiB: 1, depends: ['x'], homepage: 'https://example.org/x' }),
+    /^Homepage: https:\/\/example\.org\/x$/m,
+  );
   t.equal(rfc2822(0), 'Thu, 01 Jan 1970 00:00:00 +0000');
   t.equal(rpmChangelogDate(86400 * 31), 'Sun Feb 01 1970');
-  t.match(debianChangelog('0.1.0', '0.1.0-1', 'A B <a@b.c>', 0), /^coredns-healthd \(0\.1\.0-1\) unstable; urgency=medium\n\n {2}\* .*\n.*\n\n -- A B <a@b\.c> {2}Thu, 01 Jan 1970 00:00:00 \+0000\n$/);
+  t.match(
+    debianChangelog('0.1.0', '0.1.0-1', 'A B <a@b.c>', 0),
+    /^coredns-healthd \(0\.1\.0-1\) unstable; urgency=medium\n\n {2}\* .*\n.*\n\n -- A B <a@b\.c> {2}Thu, 01 Jan 1970 00:00:00 \+0000\n$/,
+  );
   t.equal(renderSpec('Version: @VERSION@\n# @NAME@ fields\n', { VERSION: '1.2.3' }), 'Version: 1.2.3\n# @NAME@ fields\n');
   t.throws(() => renderSpec('Release: @RELEASE@\n', {}), /no value for @RELEASE@/);
   t.throws(() => renderSpec('Packager: @PACKAGER@\n', { PACKAGER: '%(rm -rf /)' }), /holds a newline or %/, 'no macro injection');

@@ -31,16 +31,12 @@ t.test('parseCommandList reads the "Commands:" section of --help', async (t) => 
 });
 
 t.test('roffText keeps text from being read as requests', async (t) => {
-  t.equal(roffText('.hidden\n\'quote\nback\\slash'), '\\&.hidden\n\\&\'quote\nback\\eslash');
+  t.equal(roffText(".hidden\n'quote\nback\\slash"), "\\&.hidden\n\\&'quote\nback\\eslash");
 });
 
 t.test('the generated page', async (t) => {
   const commands = await collectCommandHelp(runCli);
-  t.same(
-    commands.map((c) => c.name).sort(),
-    ['check', 'config', 'netns', 'run', 'version'],
-    'every command of coredns-healthd --help',
-  );
+  t.same(commands.map((c) => c.name).sort(), ['check', 'config', 'netns', 'run', 'version'], 'every command of coredns-healthd --help');
   t.ok(commands.find((c) => c.name === 'check')?.usage?.includes('--host-resolv-conf'), "check's options come from its --help");
   const settings = describeConfig();
   const metrics = Object.values(METRICS);
@@ -55,7 +51,20 @@ t.test('the generated page', async (t) => {
 
   const text = groff(roff, ['-Tascii', '-P-c', '-P-b', '-P-u']).stdout;
   t.match(text, /^COREDNS-HEALTHD\(8\)/m, 'title line');
-  for (const heading of ['NAME', 'SYNOPSIS', 'DESCRIPTION', 'COMMANDS', 'CONFIGURATION', 'METRICS', 'SIGNALS', 'EXIT STATUS', 'ENVIRONMENT', 'FILES', 'SECURITY', 'SEE ALSO']) {
+  for (const heading of [
+    'NAME',
+    'SYNOPSIS',
+    'DESCRIPTION',
+    'COMMANDS',
+    'CONFIGURATION',
+    'METRICS',
+    'SIGNALS',
+    'EXIT STATUS',
+    'ENVIRONMENT',
+    'FILES',
+    'SECURITY',
+    'SEE ALSO',
+  ]) {
     t.match(text, new RegExp(`^${heading}$`, 'm'), `section ${heading}`);
   }
   t.same(
@@ -63,7 +72,11 @@ t.test('the generated page', async (t) => {
     [],
     'every setting, with its environment variable',
   );
-  t.same(metrics.filter((m) => !text.includes(m.name)).map((m) => m.name), [], 'every metric');
+  t.same(
+    metrics.filter((m) => !text.includes(m.name)).map((m) => m.name),
+    [],
+    'every metric',
+  );
   t.match(text, /--host-resolv-conf/, 'option names are plain "--" (typed as shown)');
   t.match(text, /Default: "10s"/, 'defaults as written in the file');
 });

@@ -79,8 +79,18 @@ t.test('promtool test rules: every alert fires when it should, and only then', a
   const alerts = [...fs.readFileSync(ALERTS, 'utf8').matchAll(/^\s*- alert: (\S+)/gm)].map((m) => m[1] as string);
   const tested = new Set([...fs.readFileSync(ALERT_TESTS, 'utf8').matchAll(/alertname: (\S+)/g)].map((m) => m[1] as string));
   t.ok(alerts.length >= 4, `${alerts.length} alerts`);
-  t.same(alerts.filter((a) => !tested.has(a)), [], 'every alert has a test case');
-  for (const needed of ['CoreDNSHealthdNodePodsCannotResolve', 'CoreDNSHealthdUDPFailsTCPWorks', 'CoreDNSHealthdRemedyActed', 'CoreDNSHealthdDown', 'CoreDNSHealthdStale']) {
+  t.same(
+    alerts.filter((a) => !tested.has(a)),
+    [],
+    'every alert has a test case',
+  );
+  for (const needed of [
+    'CoreDNSHealthdNodePodsCannotResolve',
+    'CoreDNSHealthdUDPFailsTCPWorks',
+    'CoreDNSHealthdRemedyActed',
+    'CoreDNSHealthdDown',
+    'CoreDNSHealthdStale',
+  ]) {
     t.ok(alerts.includes(needed), `the rules include ${needed}`);
   }
 });
@@ -111,10 +121,7 @@ const dashboard = JSON.parse(fs.readFileSync(DASHBOARD, 'utf8')) as {
 };
 
 /** Grafana variables replaced by values that make the expression plain PromQL. */
-const plain = (expr: string): string =>
-  expr
-    .replace(/\$__rate_interval|\$__interval|\$__range/g, '5m')
-    .replace(/\$(job|node|vantage)\b/g, '.*');
+const plain = (expr: string): string => expr.replace(/\$__rate_interval|\$__interval|\$__range/g, '5m').replace(/\$(job|node|vantage)\b/g, '.*');
 
 t.test('the dashboard is well formed', async (t) => {
   t.equal(dashboard.uid, 'coredns-healthd');

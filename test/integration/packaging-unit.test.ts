@@ -115,9 +115,13 @@ interface Sandbox {
 }
 
 async function startSandbox(t: Test): Promise<Sandbox> {
-  const holder: ChildProcess = spawn(which('unshare'), ['--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child', which('sleep'), 'infinity'], {
-    stdio: 'ignore',
-  });
+  const holder: ChildProcess = spawn(
+    which('unshare'),
+    ['--pid', '--fork', '--mount-proc', '--propagation', 'private', '--kill-child', which('sleep'), 'infinity'],
+    {
+      stdio: 'ignore',
+    },
+  );
   t.teardown(() => {
     holder.kill('SIGKILL');
   });
@@ -143,7 +147,18 @@ async function startSandbox(t: Test): Promise<Sandbox> {
  */
 async function startResponder(sb: Sandbox, netns: string, user: 'root' | 'nobody'): Promise<Service> {
   await run(which('ip'), ['netns', 'exec', netns, which('sysctl'), '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=53']);
-  const node = [process.execPath, RESPONDER_SCRIPT, '--listen', '127.0.0.1', '--port', '53', '--name', 'kubernetes.default.svc.cluster.local', '--address', '10.96.0.1'];
+  const node = [
+    process.execPath,
+    RESPONDER_SCRIPT,
+    '--listen',
+    '127.0.0.1',
+    '--port',
+    '53',
+    '--name',
+    'kubernetes.default.svc.cluster.local',
+    '--address',
+    '10.96.0.1',
+  ];
   const asUser = user === 'root' ? node : [which('setpriv'), '--reuid=65534', '--regid=65534', '--clear-groups', ...node];
   const argv = sb.argv(which('ip'), ['netns', 'exec', netns, ...asUser]);
   let ready: () => void = () => undefined;
@@ -175,7 +190,11 @@ function checkConfig(dir: string): string {
   const file = path.join(dir, 'config.json');
   fs.writeFileSync(
     file,
-    JSON.stringify({ probe: { timeout: '2s', attempts: 1, transports: ['udp', 'tcp'] }, kubernetes: { enabled: false }, discovery: { docker: { enabled: false } } }),
+    JSON.stringify({
+      probe: { timeout: '2s', attempts: 1, transports: ['udp', 'tcp'] },
+      kubernetes: { enabled: false },
+      discovery: { docker: { enabled: false } },
+    }),
   );
   return file;
 }
@@ -288,11 +307,15 @@ function assertTraceAllowed(t: Test, trace: Trace, allowed: Set<string>, what: s
   const denied = [...trace.syscalls].filter((s) => !allowed.has(s)).sort();
   t.same(denied, [], `${what}: every system call is in SystemCallFilter (${[...trace.syscalls].sort().join(' ')})`);
   const families = new Set((one('RestrictAddressFamilies') ?? '').split(/\s+/));
-  t.same([...trace.families].filter((f) => !families.has(f)), [], `${what}: socket families ${[...trace.families].join(' ')} are in RestrictAddressFamilies`);
+  t.same(
+    [...trace.families].filter((f) => !families.has(f)),
+    [],
+    `${what}: socket families ${[...trace.families].join(' ')} are in RestrictAddressFamilies`,
+  );
   t.same(trace.otherNamespaces, [], `${what}: only network namespaces are entered (RestrictNamespaces=${one('RestrictNamespaces')})`);
 }
 
-t.test('capabilities and system calls of check and run, in this test\'s namespaces', async (t) => {
+t.test("capabilities and system calls of check and run, in this test's namespaces", async (t) => {
   if (!requireRoot(t, 'creates network namespaces and a PID namespace, and drops capabilities with setpriv')) return;
   if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli.js'))) {
     t.fail('dist/src/cli.js is missing: run "npm run build" (npm test does it first)');
@@ -329,7 +352,7 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
   const caps = boundingSet();
   t.same([...caps].sort(), ['sys_admin', 'sys_ptrace'], 'CapabilityBoundingSet is CAP_SYS_ADMIN CAP_SYS_PTRACE');
 
-  await t.test('with the unit\'s capabilities, both namespaces are found and probed (a root process and a non-root one)', async (t) => {
+  await t.test("with the unit's capabilities, both namespaces are found and probed (a root process and a non-root one)", async (t) => {
     const r = await runCheck(checkArgv(sb, caps, config));
     t.equal(r.code, 0, `exit 0 (${r.stderr.trim()})`);
     t.equal(r.json?.summary.vantages, 2, 'two vantages: the two namespaces of this test');
@@ -343,18 +366,33 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
   });
 
   await t.test('without CAP_SYS_PTRACE, no container namespace can be opened', async (t) => {
-    const r = await runCheck(checkArgv(sb, caps.filter((c) => c !== 'sys_ptrace'), config));
+    const r = await runCheck(
+      checkArgv(
+        sb,
+        caps.filter((c) => c !== 'sys_ptrace'),
+        config,
+      ),
+    );
     t.not(r.code, 0, 'check fails');
     t.notOk((r.json?.summary.ok ?? 0) > 0, 'no probe passed');
     t.comment(`${r.stderr.trim().split('\n')[0]}`);
   });
 
   await t.test('without CAP_SYS_ADMIN, setns is refused', async (t) => {
-    const r = await runCheck(checkArgv(sb, caps.filter((c) => c !== 'sys_admin'), config));
+    const r = await runCheck(
+      checkArgv(
+        sb,
+        caps.filter((c) => c !== 'sys_admin'),
+        config,
+      ),
+    );
     t.equal(r.code, 1, 'check reports failed probes');
     t.equal(r.json?.summary.vantages, 2, 'the namespaces are found');
     t.equal(r.json?.summary.ok, 0, 'no probe passed');
-    t.ok(r.json?.results.every((x) => /EPERM|setns|permission/i.test(`${x.reason} ${x.detail ?? ''}`)), 'each failure names setns/EPERM');
+    t.ok(
+      r.json?.results.every((x) => /EPERM|setns|permission/i.test(`${x.reason} ${x.detail ?? ''}`)),
+      'each failure names setns/EPERM',
+    );
   });
 
   const allowed = await allowedSyscalls();
@@ -367,7 +405,7 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
     assertTraceAllowed(t, parseStrace(fs.readFileSync(out, 'utf8')), allowed, 'check');
   });
 
-  await t.test('run: the daemon serves, sweeps and stops within the unit\'s limits', async (t) => {
+  await t.test("run: the daemon serves, sweeps and stops within the unit's limits", async (t) => {
     const port = 20_000 + Math.floor(Math.random() * 40_000);
     const daemonConfig = path.join(tmp, 'daemon.json');
     fs.writeFileSync(
@@ -404,12 +442,16 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
     // systemd's side of sd_notify: an abstract datagram socket that prints what it receives.
     const notifyName = `chz-notify-${process.pid}-${port}`;
     const notifications: string[] = [];
-    const listener = spawnService(which('python3', 'python3'), [
-      '-u',
-      '-c',
-      'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind("\\0"+sys.argv[1])\nprint("LISTENING")\nwhile True: print(s.recv(4096).decode().replace("\\n"," | "))',
-      notifyName,
-    ], { onLine: (l) => notifications.push(l) });
+    const listener = spawnService(
+      which('python3', 'python3'),
+      [
+        '-u',
+        '-c',
+        'import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind("\\0"+sys.argv[1])\nprint("LISTENING")\nwhile True: print(s.recv(4096).decode().replace("\\n"," | "))',
+        notifyName,
+      ],
+      { onLine: (l) => notifications.push(l) },
+    );
     t.teardown(() => listener.stop());
     for (let i = 0; i < 100 && !notifications.includes('LISTENING'); i++) await sleep(20);
     const env = { ...cleanEnv, NOTIFY_SOCKET: `@${notifyName}`, WATCHDOG_USEC: '2000000' };
@@ -430,7 +472,10 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
       );
     }
     if (!t.match(metrics, /coredns_healthd_sweeps_total\{[^}]*\} [1-9]/, 'sweeps completed and /metrics answers')) t.comment(logs.slice(-4000));
-    const status = await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.status, () => 0);
+    const status = await fetch(`http://127.0.0.1:${port}/status`).then(
+      (r) => r.status,
+      () => 0,
+    );
     t.ok(status > 0, '/status answers');
     // SIGTERM to the daemon itself (what systemd sends): its pid is the node process under our wrapper.
     const pid = findDescendant(daemon.pid as number, (cmdline) => cmdline[0] === process.execPath && cmdline.includes('run'));
@@ -439,14 +484,26 @@ t.test('capabilities and system calls of check and run, in this test\'s namespac
       // ExecReload: SIGHUP reloads (and tells systemd RELOADING=1, then READY=1).
       process.kill(pid, 'SIGHUP');
       for (let i = 0; i < 100 && !notifications.some((n) => /RELOADING=1/.test(n)); i++) await sleep(50);
-      t.ok(notifications.some((n) => /RELOADING=1/.test(n)), 'SIGHUP: RELOADING=1 was sent');
+      t.ok(
+        notifications.some((n) => /RELOADING=1/.test(n)),
+        'SIGHUP: RELOADING=1 was sent',
+      );
       process.kill(pid, 'SIGTERM');
     }
     const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)]);
     t.equal(code, 0, 'exits 0 on SIGTERM');
-    t.ok(notifications.some((n) => /(^| )READY=1( |$)/.test(n)), 'Type=notify: READY=1 was sent');
-    t.ok(notifications.some((n) => /(^| )WATCHDOG=1( |$)/.test(n)), 'WatchdogSec: WATCHDOG=1 was sent');
-    t.ok(notifications.some((n) => /(^| )STOPPING=1( |$)/.test(n)), 'STOPPING=1 was sent on SIGTERM');
+    t.ok(
+      notifications.some((n) => /(^| )READY=1( |$)/.test(n)),
+      'Type=notify: READY=1 was sent',
+    );
+    t.ok(
+      notifications.some((n) => /(^| )WATCHDOG=1( |$)/.test(n)),
+      'WatchdogSec: WATCHDOG=1 was sent',
+    );
+    t.ok(
+      notifications.some((n) => /(^| )STOPPING=1( |$)/.test(n)),
+      'STOPPING=1 was sent on SIGTERM',
+    );
     assertTraceAllowed(t, parseStrace(fs.readFileSync(out, 'utf8')), allowed, 'run');
   });
 });

@@ -35,7 +35,12 @@ function aptMirror(suite: string): string {
   const dir = '/etc/apt/sources.list.d';
   const files = [
     '/etc/apt/sources.list',
-    ...(fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /\.(list|sources)$/.test(f)).map((f) => path.join(dir, f)) : []),
+    ...(fs.existsSync(dir)
+      ? fs
+          .readdirSync(dir)
+          .filter((f) => /\.(list|sources)$/.test(f))
+          .map((f) => path.join(dir, f))
+      : []),
   ];
   for (const file of files) {
     let text: string;
@@ -94,7 +99,7 @@ function copyRoot(t: Test, from: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chz-node-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const r = spawnSync('cp', ['-a', `${from}/.`, dir]);
-  if (r.status !== 0) throw new Error(`cp -a ${from} ${dir}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`cp -a ${from} ${dir}: ${String(r.stderr)}`);
   return dir;
 }
 
@@ -135,7 +140,11 @@ async function exerciseInstalled(t: Test, root: string, netns: string): Promise<
   ok(t, load, `every production dependency loads: ${load.stdout.trim()}`);
 
   fs.writeFileSync(path.join(root, 'tmp', 'test-resolv.conf'), 'nameserver 127.0.0.1\n');
-  const check = await inRoot(root, ['/usr/bin/coredns-healthd', 'check', '--json', '--host-only', '--no-docker', '--host-resolv-conf', '/tmp/test-resolv.conf'], netns);
+  const check = await inRoot(
+    root,
+    ['/usr/bin/coredns-healthd', 'check', '--json', '--host-only', '--no-docker', '--host-resolv-conf', '/tmp/test-resolv.conf'],
+    netns,
+  );
   ok(t, check, 'check --json --host-only passes against the test DNS server');
   let report: { summary?: { probes: number; ok: number }; results?: { transport: string; ok: boolean; answers: string[] }[] } = {};
   try {
@@ -156,7 +165,11 @@ function checkManPage(t: Test, root: string): void {
   t.equal(r.stderr.trim(), '', 'without a warning');
   const text = spawnSync(which('groff', 'groff-base'), ['-man', '-Tascii', '-P-c', '-P-b', '-P-u'], { input: roff, encoding: 'utf8' }).stdout;
   const missing = describeConfig().filter((s) => !text.includes(s.key) || !text.includes(s.env));
-  t.same(missing.map((s) => s.key), [], 'every setting is documented with its environment variable');
+  t.same(
+    missing.map((s) => s.key),
+    [],
+    'every setting is documented with its environment variable',
+  );
   for (const cmd of ['run', 'check', 'config', 'netns', 'version']) t.match(text, new RegExp(`\\b${cmd}\\b`), `command ${cmd}`);
   t.match(text, /--host-resolv-conf/, 'the options of each command');
 }
@@ -189,7 +202,9 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
   await t.test('file names', async (t) => {
     t.equal(path.basename(deb1), `coredns-healthd_${VERSION}-1_amd64.deb`);
     t.equal(path.basename(rpm1), `coredns-healthd-${VERSION}-1.x86_64.rpm`);
-    t.comment(`sizes: deb ${(fs.statSync(deb1).size / 1e6).toFixed(1)} MB, rpm ${(fs.statSync(rpm1).size / 1e6).toFixed(1)} MB (xz -1; the release build uses xz -6)`);
+    t.comment(
+      `sizes: deb ${(fs.statSync(deb1).size / 1e6).toFixed(1)} MB, rpm ${(fs.statSync(rpm1).size / 1e6).toFixed(1)} MB (xz -1; the release build uses xz -6)`,
+    );
   });
 
   await t.test('the runtime and the addon need nothing newer than RHEL 9, the oldest target, has', async (t) => {
@@ -252,7 +267,10 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     t.match(scripts, /systemctl --no-reload disable --now coredns-healthd\.service/, '%preun disables and stops it on erase');
     t.match(scripts, /systemctl try-restart coredns-healthd\.service/, '%postun restarts it after an upgrade');
     const requires = (await q('--requires')).split('\n').filter(Boolean);
-    t.notOk(requires.some((r) => /node/i.test(r)), 'no requirement on a Node.js package');
+    t.notOk(
+      requires.some((r) => /node/i.test(r)),
+      'no requirement on a Node.js package',
+    );
     const glibc = requires.map((r) => /GLIBC_([\d.]+)/.exec(r)?.[1]).filter((v): v is string => Boolean(v));
     const newest = glibc.sort(compareVersions).at(-1) ?? '0';
     t.ok(compareVersions(newest, BASELINE.GLIBC as string) <= 0, `newest glibc symbol version required: ${newest} (RHEL 9 has 2.34)`);
@@ -264,7 +282,11 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     const r = await tryRun(which('lintian', 'lintian'), ['--tag-display-limit', '0', '--display-info', deb1], { timeoutMs: 600_000 });
     const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /^[EWIXPO]: /.test(l));
     for (const l of lines) t.comment(l);
-    t.same(lines.filter((l) => l.startsWith('E: ')), [], 'no E: tags (the overrides in packaging/deb/lintian-overrides explain the rest)');
+    t.same(
+      lines.filter((l) => l.startsWith('E: ')),
+      [],
+      'no E: tags (the overrides in packaging/deb/lintian-overrides explain the rest)',
+    );
     t.notOk(/^E: /m.test(r.stdout), 'lintian found no error');
     t.comment(`lintian: ${lines.length} tags not overridden, ${seconds(t0)}`);
   });
@@ -292,7 +314,8 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     const root = copyRoot(t, debian);
     fs.copyFileSync(deb1, path.join(root, 'tmp', 'r1.deb'));
     fs.copyFileSync(deb2, path.join(root, 'tmp', 'r2.deb'));
-    const dpkg = (...args: string[]): Promise<RunResult> => tryRun('/usr/bin/env', ['-i', ...CLEAN_ENV, 'chroot', root, 'dpkg', ...args], { timeoutMs: 300_000 });
+    const dpkg = (...args: string[]): Promise<RunResult> =>
+      tryRun('/usr/bin/env', ['-i', ...CLEAN_ENV, 'chroot', root, 'dpkg', ...args], { timeoutMs: 300_000 });
 
     ok(t, await dpkg('-i', '/tmp/r1.deb'), 'dpkg -i (the stock system meets every dependency)');
     const wants = path.join(root, 'etc', 'systemd', 'system', 'multi-user.target.wants', 'coredns-healthd.service');
@@ -317,7 +340,9 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
 
     ok(t, await dpkg('-P', 'coredns-healthd'), 'dpkg -P');
     t.notOk(fs.existsSync(path.join(root, 'etc', 'coredns-healthd.json')), 'purge: the configuration is gone');
-    const leftovers = spawnSync('find', [path.join(root, 'etc', 'systemd'), path.join(root, 'var', 'lib', 'systemd'), '-name', '*coredns-healthd*'], { encoding: 'utf8' }).stdout.trim();
+    const leftovers = spawnSync('find', [path.join(root, 'etc', 'systemd'), path.join(root, 'var', 'lib', 'systemd'), '-name', '*coredns-healthd*'], {
+      encoding: 'utf8',
+    }).stdout.trim();
     t.equal(leftovers, '', 'purge: no enablement link, mask or deb-systemd-helper state is left');
     t.not((await dpkg('-s', 'coredns-healthd')).code, 0, 'purge: dpkg no longer knows the package');
   });
@@ -341,7 +366,9 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
         unmet.push(req);
         continue;
       }
-      const lib = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib64', 'lib64'].map((d) => path.join(root, d, m[1] as string)).find((f) => fs.existsSync(f));
+      const lib = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu', 'usr/lib64', 'lib64']
+        .map((d) => path.join(root, d, m[1] as string))
+        .find((f) => fs.existsSync(f));
       if (!lib) {
         unmet.push(req);
         continue;

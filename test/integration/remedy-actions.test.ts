@@ -34,7 +34,11 @@ t.test('evict: the PodDisruptionBudget says not now (429); a replaced pod is lef
   const api = await client(kube);
   const [pod, other] = (await api.listPods({ namespace: 'kube-system', labelSelector: 'k8s-app=kube-dns' })).items;
   const blocked = await evictPod(api, pod!, { allowDelete: false });
-  t.match(blocked, { result: 'skipped', reason: 'pdb-blocked', message: /refused to evict pod .* now \(429: Cannot evict pod as it would violate the pod's disruption budget\.\)/ });
+  t.match(blocked, {
+    result: 'skipped',
+    reason: 'pdb-blocked',
+    message: /refused to evict pod .* now \(429: Cannot evict pod as it would violate the pod's disruption budget\.\)/,
+  });
   t.ok(kube.store.get(POD, 'kube-system', pod!.name), 'still there');
 
   // The pod the decision was about has been replaced by another of the same name (a new UID).
@@ -53,7 +57,11 @@ t.test('evict: the Eviction API not served → a plain delete only when allowed'
   kube.faults.add({ match: { subresource: 'eviction' }, status: 404 });
   t.match(await evictPod(api, pod!, { allowDelete: false }), { result: 'skipped', reason: 'eviction-unsupported' });
   t.equal(kube.server.requests.filter((r) => r.method === 'DELETE').length, 0);
-  t.match(await evictPod(api, pod!, { allowDelete: true }), { result: 'acted', details: { method: 'delete' }, message: /deleted pod .* \(the Eviction API is not served; remedy.evict.allowDelete is true\)/ });
+  t.match(await evictPod(api, pod!, { allowDelete: true }), {
+    result: 'acted',
+    details: { method: 'delete' },
+    message: /deleted pod .* \(the Eviction API is not served; remedy.evict.allowDelete is true\)/,
+  });
   const del = kube.server.requests.find((r) => r.method === 'DELETE');
   t.match(del?.body, { preconditions: { uid: pod!.uid } }, 'the delete carries the UID precondition');
 });
@@ -65,8 +73,14 @@ t.test('raise memory: missing limit, missing container, a Deployment changed und
   const target = { deployment: { namespace: 'kube-system', name: 'coredns' }, container: 'coredns', pod: pod! };
   t.match(await planRaise(api, target, { factor: 2, cap: '1Gi' }), { ok: false, outcome: { reason: 'no-memory-limit' } });
   t.match(await planRaise(api, { ...target, container: 'nope' }, { factor: 2, cap: '1Gi' }), { ok: false, outcome: { reason: 'container-not-found' } });
-  t.match(await planRaise(api, { ...target, deployment: { namespace: 'kube-system', name: 'gone' } }, { factor: 2, cap: '1Gi' }), { ok: false, outcome: { reason: 'no-deployment' } });
-  t.match(await planRaise(api, { ...target, pod: { ...pod!, labels: {} } }, { factor: 2, cap: '1Gi' }), { ok: false, outcome: { reason: 'no-deployment', message: /does not select pod/ } });
+  t.match(await planRaise(api, { ...target, deployment: { namespace: 'kube-system', name: 'gone' } }, { factor: 2, cap: '1Gi' }), {
+    ok: false,
+    outcome: { reason: 'no-deployment' },
+  });
+  t.match(await planRaise(api, { ...target, pod: { ...pod!, labels: {} } }, { factor: 2, cap: '1Gi' }), {
+    ok: false,
+    outcome: { reason: 'no-deployment', message: /does not select pod/ },
+  });
 
   const d = kube.store.mustGet(DEPLOYMENT, 'kube-system', 'coredns');
   d.spec.template.spec.containers[0].resources.limits = { memory: '170Mi' };
@@ -122,9 +136,14 @@ t.test('the Lease: held, expired and taken over, raced, released', async (t) => 
   const d = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-d' });
   const results = await Promise.all([c.acquire(), d.acquire()]);
   t.same(results.map((r) => r.ok).sort(), [false, true], 'exactly one wins the create');
-  const winner = results[0]!.ok ? 'node-c' : 'node-d';
-  t.match(results.find((r) => !r.ok), { holder: winner });
-  const conflicts = kube.server.requests.filter((r) => r.resource === 'leases' && r.status === 409 && (r.body as { metadata?: { name?: string } } | undefined)?.metadata?.name === 'race');
+  const winner = results[0].ok ? 'node-c' : 'node-d';
+  t.match(
+    results.find((r) => !r.ok),
+    { holder: winner },
+  );
+  const conflicts = kube.server.requests.filter(
+    (r) => r.resource === 'leases' && r.status === 409 && (r.body as { metadata?: { name?: string } } | undefined)?.metadata?.name === 'race',
+  );
   t.equal(conflicts.length, 1, 'the loser got 409');
 });
 
@@ -175,7 +194,11 @@ t.test('the least-privilege RBAC of packaging/kubernetes/rbac.yaml is enough, an
   await a.engine.idle();
 
   const denied = kube.server.requests.filter((r) => r.status === 403);
-  t.same(denied.map((r) => `${r.verb} ${r.resource}/${r.subresource}`), [], 'nothing the daemon did was refused');
+  t.same(
+    denied.map((r) => `${r.verb} ${r.resource}/${r.subresource}`),
+    [],
+    'nothing the daemon did was refused',
+  );
   t.ok(kube.store.list(EVENT).some((e) => e.metadata.namespace === 'default' && e.regarding.kind === 'Node'));
   t.ok(kube.store.list(EVENT).some((e) => e.metadata.namespace === 'kube-system' && e.reason === 'RaisedMemoryLimit'));
   t.ok(kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.some((c: { type: string }) => c.type === 'ClusterDNSReachable'));
@@ -183,13 +206,20 @@ t.test('the least-privilege RBAC of packaging/kubernetes/rbac.yaml is enough, an
   // And no more: other objects are refused.
   const api = a.client;
   t.match(await api.getDeployment({ namespace: 'kube-system', name: 'other' }).catch((e: unknown) => e), { reason: 'forbidden' }, 'another Deployment');
-  t.match(await api.patchDeployment({ namespace: 'default', name: 'coredns' }, []).catch((e: unknown) => e), { reason: 'forbidden' }, 'a Deployment of the same name elsewhere');
+  t.match(
+    await api.patchDeployment({ namespace: 'default', name: 'coredns' }, []).catch((e: unknown) => e),
+    { reason: 'forbidden' },
+    'a Deployment of the same name elsewhere',
+  );
   t.match(await api.getLease({ namespace: 'kube-system', name: 'kube-controller-manager' }).catch((e: unknown) => e), { reason: 'forbidden' }, 'another Lease');
   t.match(await api.deletePod(victim, victim.uid).catch((e: unknown) => e), { reason: 'forbidden' }, 'a plain delete is not granted by default');
   t.match(await api.listServices({ namespace: 'default' }).catch((e: unknown) => e), { reason: 'forbidden' }, 'listing every Service');
 
   // A grant taken away shows up as the decision's reason.
-  kube.grant(user, grants.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes('pods/eviction')) })));
+  kube.grant(
+    user,
+    grants.map((g) => ({ ...g, rules: g.rules.filter((r) => !r.resources?.includes('pods/eviction')) })),
+  );
   const next = a.pods()[0]!;
   const failNext = (p: { uid: string }) => (p.uid === next.uid ? 'failed' : 'ok');
   let last: string[] = [];

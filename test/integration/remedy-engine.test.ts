@@ -18,7 +18,11 @@ async function fake(t: Test, opts: Parameters<typeof startFakeKube>[0] = {}): Pr
 }
 
 const writes = (kube: FakeKube) => kube.server.requests.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method));
-const corednsUids = (kube: FakeKube) => kube.store.list(POD, { namespace: 'kube-system' }).map((p) => p.metadata.uid).sort();
+const corednsUids = (kube: FakeKube) =>
+  kube.store
+    .list(POD, { namespace: 'kube-system' })
+    .map((p) => p.metadata.uid)
+    .sort();
 
 t.test('one CoreDNS pod stops answering: after N sweeps exactly that pod is evicted, the others untouched', async (t) => {
   const kube = await fake(t, { seed: { replicas: 3, pdb: { minAvailable: 1 } } });
@@ -47,18 +51,30 @@ t.test('one CoreDNS pod stops answering: after N sweeps exactly that pod is evic
   await a.engine.idle();
   const after = corednsUids(kube);
   t.notOk(after.includes(victim!.uid), 'the failing pod is gone');
-  t.ok(others.every((o) => after.includes(o.uid)), 'the others were not touched');
+  t.ok(
+    others.every((o) => after.includes(o.uid)),
+    'the others were not touched',
+  );
   t.equal(after.length, 3, 'a replacement runs');
   const lease = kube.store.mustGet(LEASE, 'kube-system', 'coredns-healthd-remedy');
   t.equal(lease.spec.holderIdentity, undefined, 'the Lease is released');
   t.match(JSON.parse(lease.metadata.annotations![LAST_ACTION_ANNOTATION]!), { action: 'evict', key: `pod:${victim!.uid}`, node: 'node-a' });
-  t.ok(a.logs.some((l) => /a replacement for pod .* is Ready after/.test(String(l.msg))), 'the wait is logged');
+  t.ok(
+    a.logs.some((l) => /a replacement for pod .* is Ready after/.test(String(l.msg))),
+    'the wait is logged',
+  );
   const events = kube.store.list(EVENT);
   t.same(events.map((e) => e.reason).sort(), ['EvictedUnhealthyCoreDNS', 'RemedyCompleted'], 'below-threshold is no Event; the eviction and its result are');
   for (const e of events) t.match(e, { reportingController: 'coredns-healthd', reportingInstance: 'node-a', eventTime: /\.\d{6}Z$/ });
-  t.match(events.find((e) => e.reason === 'EvictedUnhealthyCoreDNS'), { type: 'Warning', action: 'Evict', regarding: { kind: 'Pod', name: victim!.name, uid: victim!.uid } });
+  t.match(
+    events.find((e) => e.reason === 'EvictedUnhealthyCoreDNS'),
+    { type: 'Warning', action: 'Evict', regarding: { kind: 'Pod', name: victim!.name, uid: victim!.uid } },
+  );
   t.equal(a.engine.status().actionsLastHour, 1);
-  t.same(a.engine.status().cooldowns.map((c) => c.target), [`pod:${victim!.uid}`]);
+  t.same(
+    a.engine.status().cooldowns.map((c) => c.target),
+    [`pod:${victim!.uid}`],
+  );
 });
 
 t.test('every CoreDNS endpoint fails from this node: no eviction, a node finding, an Event and the node condition', async (t) => {
@@ -74,10 +90,18 @@ t.test('every CoreDNS endpoint fails from this node: no eviction, a node finding
   const events = kube.store.list(EVENT);
   const finding = events.filter((e) => e.reason === 'ClusterDNSUnreachableFromNode');
   t.equal(finding.length, 1, 'one Event for four identical findings');
-  t.match(finding[0], { metadata: { namespace: 'default' }, type: 'Warning', regarding: { kind: 'Node', name: 'node-a' }, note: /every CoreDNS endpoint \(2 pods\) fails from node node-a/ });
+  t.match(finding[0], {
+    metadata: { namespace: 'default' },
+    type: 'Warning',
+    regarding: { kind: 'Node', name: 'node-a' },
+    note: /every CoreDNS endpoint \(2 pods\) fails from node node-a/,
+  });
   let cond = kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.find((c: { type: string }) => c.type === CONDITION_TYPE);
   t.match(cond, { status: 'False', reason: 'AllEndpointsFailed' });
-  t.ok(kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.some((c: { type: string }) => c.type === 'Ready'), 'the kubelet\'s conditions are kept (strategic merge by type)');
+  t.ok(
+    kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.some((c: { type: string }) => c.type === 'Ready'),
+    "the kubelet's conditions are kept (strategic merge by type)",
+  );
   t.equal(kube.server.requests.filter((r) => r.subresource === 'status').length, 1, 'an unchanged condition is not rewritten every sweep');
   const falseSince = cond.lastTransitionTime;
 
@@ -91,13 +115,18 @@ t.test('every CoreDNS endpoint fails from this node: no eviction, a node finding
 
 t.test('OOMKilled: 170Mi → 340Mi with the CPU limit kept, found by name; then up to the cap and never past it', async (t) => {
   const kube = await fake(t, {
-    seed: { resources: { limits: { cpu: '200m', memory: '170Mi' }, requests: { cpu: '100m', memory: '70Mi' } }, containersFirst: [{ name: 'sidecar', resources: { limits: { memory: '64Mi' } } }] },
+    seed: {
+      resources: { limits: { cpu: '200m', memory: '170Mi' }, requests: { cpu: '100m', memory: '70Mi' } },
+      containersFirst: [{ name: 'sidecar', resources: { limits: { memory: '64Mi' } } }],
+    },
   });
   const a = await nodeSide(t, kube, { settings: { cooldownMs: 0 } });
   const oom = async () => {
     const pod = a.pods()[0]!;
     kube.cluster.setLastTermination('kube-system', pod.name, 'coredns', 'OOMKilled');
-    await until('the OOMKilled status', () => a.watcher.current().corednsPods.some((p) => p.uid === pod.uid && p.containers.some((c) => c.lastTerminationReason === 'OOMKilled')));
+    await until('the OOMKilled status', () =>
+      a.watcher.current().corednsPods.some((p) => p.uid === pod.uid && p.containers.some((c) => c.lastTerminationReason === 'OOMKilled')),
+    );
     const d = await a.engine.onSweep(a.summary());
     await a.engine.idle();
     // The next OOM happens in a pod of the current template, once the watch shows the rollout done.
@@ -120,8 +149,15 @@ t.test('OOMKilled: 170Mi → 340Mi with the CPU limit kept, found by name; then 
   t.equal(d.metadata.generation, 2);
   const patch = kube.server.requests.find((r) => r.method === 'PATCH' && r.resource === 'deployments');
   t.equal(patch?.contentType, 'application/json-patch+json');
-  t.match(patch?.body, [{ op: 'test', path: '/spec/template/spec/containers/1/name', value: 'coredns' }, { op: 'test', value: '170Mi' }, { op: 'replace', value: '340Mi' }]);
-  t.ok(a.pods().every((p) => p.containers.find((c) => c.name === 'coredns')?.memoryLimit === '340Mi'), 'the rollout replaced the pods');
+  t.match(patch?.body, [
+    { op: 'test', path: '/spec/template/spec/containers/1/name', value: 'coredns' },
+    { op: 'test', value: '170Mi' },
+    { op: 'replace', value: '340Mi' },
+  ]);
+  t.ok(
+    a.pods().every((p) => p.containers.find((c) => c.name === 'coredns')?.memoryLimit === '340Mi'),
+    'the rollout replaced the pods',
+  );
   t.ok(a.logs.some((l) => /the rollout of deployment kube-system\/coredns is Ready/.test(String(l.msg))));
 
   t.match((await oom())[0], { details: { from: '340Mi', to: '680Mi' } });
@@ -185,7 +221,16 @@ t.test('cooldown (also across nodes, via the Lease) and the hourly cap hold', as
     events: false,
   });
   t.teardown(() => lagging.stop());
-  const summary = { at: new Date(), pods: stale.corednsPods.map((p) => ({ namespace: p.namespace, name: p.name, uid: p.uid, status: p.uid === p1!.uid ? ('failed' as const) : ('ok' as const), reasons: [] })) };
+  const summary = {
+    at: new Date(),
+    pods: stale.corednsPods.map((p) => ({
+      namespace: p.namespace,
+      name: p.name,
+      uid: p.uid,
+      status: p.uid === p1!.uid ? ('failed' as const) : ('ok' as const),
+      reasons: [],
+    })),
+  };
   let d: string[] = [];
   for (let i = 0; i < 3; i++) d = (await lagging.onSweep(summary)).map(brief);
   t.same(d, ['evict/skipped/cooldown'], 'another node acted on this pod within the cooldown');
@@ -203,12 +248,18 @@ t.test('dry-run changes nothing and says what it would do', async (t) => {
   const all = [];
   for (let i = 0; i < 4; i++) all.push(...(await a.engine.onSweep(a.summary(failing, 'ok'))));
   await a.engine.idle();
-  t.same(all.filter((d) => d.result === 'would-act').map((d) => d.message), [
-    'would raise the memory limit of container coredns in deployment kube-system/coredns from 170Mi to 340Mi (dry-run): it was OOMKilled in pod kube-system/' + a.pods()[1]!.name,
-    `would evict pod kube-system/${victim.name} (dry-run): it failed from the host in 3 consecutive sweeps (timeout) while another CoreDNS endpoint answered`,
-  ]);
+  t.same(
+    all.filter((d) => d.result === 'would-act').map((d) => d.message),
+    [
+      'would raise the memory limit of container coredns in deployment kube-system/coredns from 170Mi to 340Mi (dry-run): it was OOMKilled in pod kube-system/' +
+        a.pods()[1]!.name,
+      `would evict pod kube-system/${victim.name} (dry-run): it failed from the host in 3 consecutive sweeps (timeout) while another CoreDNS endpoint answered`,
+    ],
+  );
   t.match(all.at(-1), { action: 'evict', result: 'skipped', reason: 'cooldown' }, 'a would-be action starts the cooldown, as a real one would');
-  const changed = writes(kube).slice(before).filter((r) => !(r.resource === 'events' || (r.resource === 'nodes' && r.subresource === 'status')));
+  const changed = writes(kube)
+    .slice(before)
+    .filter((r) => !(r.resource === 'events' || (r.resource === 'nodes' && r.subresource === 'status')));
   t.same(changed, [], 'no eviction, no patch, no Lease: only Events and the node condition were written');
   t.equal(kube.store.mustGet(DEPLOYMENT, 'kube-system', 'coredns').spec.template.spec.containers[0].resources.limits.memory, '170Mi');
   t.ok(kube.store.list(EVENT).some((e) => e.reason === 'WouldEvict' && e.type === 'Normal'));

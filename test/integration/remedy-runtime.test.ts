@@ -42,11 +42,18 @@ t.test('without Kubernetes: inert, and says why', async (t) => {
   t.match(logs, [{ msg: 'no Kubernetes: probing only, remedies off' }]);
 
   const none = new KubeRuntime({ config: config({}), logger, env: {}, inClusterRoot: t.testdir({}) });
-  t.match(none.status(), { kubernetes: { enabled: true, connection: { source: 'none' } }, remedy: { active: false, reason: /no kubernetes.kubeconfig, no \$KUBECONFIG and no in-cluster service account/ } });
+  t.match(none.status(), {
+    kubernetes: { enabled: true, connection: { source: 'none' } },
+    remedy: { active: false, reason: /no kubernetes.kubeconfig, no \$KUBECONFIG and no in-cluster service account/ },
+  });
 
   const bad = join(t.testdir({}), 'kubeconfig');
   writeFileSync(bad, 'clusters: [');
-  t.throws(() => new KubeRuntime({ config: config({ 'kubernetes.kubeconfig': bad }), logger }), KubeConfigError, 'a configured kubeconfig that cannot be used is an error');
+  t.throws(
+    () => new KubeRuntime({ config: config({ 'kubernetes.kubeconfig': bad }), logger }),
+    KubeConfigError,
+    'a configured kubeconfig that cannot be used is an error',
+  );
 });
 
 t.test('with Kubernetes: targets, answers, names, facts, remedies from sweep reports, OOM counts, status, reload', async (t) => {
@@ -69,7 +76,13 @@ t.test('with Kubernetes: targets, answers, names, facts, remedies from sweep rep
   rt.start();
   t.ok(await rt.whenSynced(5000));
   const pods = rt.targets().corednsPods;
-  t.same(rt.sweepTargets().map((x) => x.source).sort(), ['coredns-pod', 'coredns-pod', 'coredns-pod', 'dns-service']);
+  t.same(
+    rt
+      .sweepTargets()
+      .map((x) => x.source)
+      .sort(),
+    ['coredns-pod', 'coredns-pod', 'coredns-pod', 'dns-service'],
+  );
   t.same(rt.queries([{ name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'] }])[0]!.expectAnswers, ['10.96.0.1']);
   const onA = kube.store.list(POD).find((p) => p.spec.nodeName === 'node-a')!;
   t.match(rt.labelVantages([{ id: 'netns:[9]', podUid: onA.metadata.uid } as Vantage]), [{ podName: onA.metadata.name, podNamespace: 'kube-system' }]);
@@ -83,28 +96,45 @@ t.test('with Kubernetes: targets, answers, names, facts, remedies from sweep rep
     durationSeconds: 0.01,
     vantages: [],
     rows: rt.sweepTargets().flatMap((target) =>
-      [host, pod].map(
-        (vantage): SweepRow => ({
-          vantage,
-          target,
-          transport: 'udp',
-          query: { name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'] },
-          attempts: 1,
-          // The victim fails from the host; from the pod vantage everything fails (that must not matter).
-          result: { ok: vantage.hostNetwork && target.server !== victim.ip, reason: vantage.hostNetwork && target.server !== victim.ip ? null : 'timeout' } as unknown as SweepRow['result'],
-        }),
-      ),
+      [host, pod].map((vantage): SweepRow => ({
+        vantage,
+        target,
+        transport: 'udp',
+        query: { name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'] },
+        attempts: 1,
+        // The victim fails from the host; from the pod vantage everything fails (that must not matter).
+        result: {
+          ok: vantage.hostNetwork && target.server !== victim.ip,
+          reason: vantage.hostNetwork && target.server !== victim.ip ? null : 'timeout',
+        } as unknown as SweepRow['result'],
+      })),
     ),
   });
   for (let i = 0; i < 3; i++) await rt.onSweep(report());
-  t.same(decisions.map((d) => `${d.action}/${d.result}/${d.reason}`), ['evict/skipped/below-threshold', 'evict/skipped/below-threshold', 'evict/acted/threshold-reached']);
-  t.match(logs.filter((l) => l.reason === 'below-threshold'), [{ level: 'debug' }, { level: 'debug' }]);
-  t.match(logs.find((l) => l.reason === 'threshold-reached'), { level: 'warn', action: 'evict', result: 'acted', target: `pod kube-system/${victim.name}`, component: 'kubernetes' });
-  t.match(rt.status(), { kubernetes: { enabled: true, node: 'node-a', connection: { source: 'kubeconfig' }, watches: { synced: true } }, remedy: { active: true, mode: 'enforce', acting: { action: 'evict' } } });
+  t.same(
+    decisions.map((d) => `${d.action}/${d.result}/${d.reason}`),
+    ['evict/skipped/below-threshold', 'evict/skipped/below-threshold', 'evict/acted/threshold-reached'],
+  );
+  t.match(
+    logs.filter((l) => l.reason === 'below-threshold'),
+    [{ level: 'debug' }, { level: 'debug' }],
+  );
+  t.match(
+    logs.find((l) => l.reason === 'threshold-reached'),
+    { level: 'warn', action: 'evict', result: 'acted', target: `pod kube-system/${victim.name}`, component: 'kubernetes' },
+  );
+  t.match(rt.status(), {
+    kubernetes: { enabled: true, node: 'node-a', connection: { source: 'kubeconfig' }, watches: { synced: true } },
+    remedy: { active: true, mode: 'enforce', acting: { action: 'evict' } },
+  });
 
   // OOM kills are counted once per termination.
   await rt.idle();
-  await until('replacement', () => rt.targets().corednsPods.length === 3 && !rt.targets().corednsPods.some((p) => p.uid === victim.uid) && rt.targets().corednsPods.every((p) => p.ready));
+  await until(
+    'replacement',
+    () =>
+      rt.targets().corednsPods.length === 3 && !rt.targets().corednsPods.some((p) => p.uid === victim.uid) && rt.targets().corednsPods.every((p) => p.ready),
+  );
   const oomPod = rt.targets().corednsPods[0]!;
   kube.cluster.setLastTermination('kube-system', oomPod.name, 'coredns', 'OOMKilled');
   await until('OOM', () => rt.targets().corednsPods.some((p) => p.containers.some((c) => c.lastTerminationReason === 'OOMKilled')));
@@ -113,11 +143,22 @@ t.test('with Kubernetes: targets, answers, names, facts, remedies from sweep rep
   await rt.onSweep(report());
   await rt.onSweep(report());
   t.same(ooms, [`${oomPod.name}/coredns`]);
-  t.match(decisions.find((d) => d.action === 'raise-memory'), { result: 'would-act', reason: 'oom-killed' }, 'the reload made it a dry-run');
+  t.match(
+    decisions.find((d) => d.action === 'raise-memory'),
+    { result: 'would-act', reason: 'oom-killed' },
+    'the reload made it a dry-run',
+  );
   t.equal(rt.status().remedy.mode, 'dry-run');
 
   // Diagnosis findings become Events through the same writer, once per window.
-  const ev = { namespace: 'kube-system', regarding: { apiVersion: 'v1', kind: 'Pod', namespace: 'kube-system', name: oomPod.name }, type: 'Warning' as const, reason: 'ResolvConfBroken', action: 'Diagnose', note: 'x' };
+  const ev = {
+    namespace: 'kube-system',
+    regarding: { apiVersion: 'v1', kind: 'Pod', namespace: 'kube-system', name: oomPod.name },
+    type: 'Warning' as const,
+    reason: 'ResolvConfBroken',
+    action: 'Diagnose',
+    note: 'x',
+  };
   rt.event(ev);
   rt.event(ev);
   await rt.stop();

@@ -77,7 +77,10 @@ t.test('run, sh, tryRun, mapLimit, which', async (t) => {
   });
   t.same(out, ['0:5', '1:1', '2:4', '3:2', '4:3'], 'results keep input order');
   t.equal(peak, 2, 'never more than the limit in flight');
-  await t.rejects(mapLimit([], 0, async () => 0), /limit/);
+  await t.rejects(
+    mapLimit([], 0, async () => 0),
+    /limit/,
+  );
 
   t.match(which('ip'), /\/ip$/);
   t.throws(() => which('chs-no-such-tool', 'chs-pkg'), /chs-no-such-tool: command not found.*install the Debian package chs-pkg/);
@@ -106,7 +109,10 @@ t.test('topology and nft helpers reject bad input, naming the field', async (t) 
   await t.rejects(createTopology({ count: 0 }), /count/);
   await t.rejects(createTopology({ count: 1, prefix: 'Bad_Prefix' }), /prefix/);
   await t.rejects(createTopology({ count: 1, prefix: 'chs-waytoolong' }), /prefix/);
-  await t.rejects(createTopology({ count: 1, prefix: randomPrefix('chs'), ipv6: false, subnet4: '192.168.0.0/16' }), /subnet4: .* not inside 10\.0\.0\.0\/8 or 172\.16\.0\.0\/12/);
+  await t.rejects(
+    createTopology({ count: 1, prefix: randomPrefix('chs'), ipv6: false, subnet4: '192.168.0.0/16' }),
+    /subnet4: .* not inside 10\.0\.0\.0\/8 or 172\.16\.0\.0\/12/,
+  );
   await t.rejects(createTopology({ count: 300, prefix: randomPrefix('chs'), ipv6: false, subnet4: '10.213.0.0/24' }), /subnet4: .*room for 253/);
   await t.rejects(createTopology({ count: 1, prefix: randomPrefix('chs'), subnet4: '10.213.0.0/24', subnet6: '2001:db8::/64' }), /subnet6: .*fd00::\/8/);
   t.throws(() => netnsPath('../etc'), /netns name/);
@@ -116,11 +122,18 @@ t.test('topology and nft helpers reject bad input, naming the field', async (t) 
   t.match(blockPortRuleset({ table: 'chs_t', protocol: 'tcp', verdict: 'reject' }), /tcp dport 53 reject with tcp reset/);
   t.match(randomPrefix(), /^chd[0-9a-f]{4}$/);
   const links = [{ ifname: 'eth0', flags: ['UP'], addr_info: [{ family: 'inet6', local: 'fd00::2', prefixlen: 64, tentative: true }] }];
-  t.same(missingConfig(links, 'eth0', [{ local: 'fd00::2', prefixlen: 64 }, { local: '10.0.0.2', prefixlen: 16 }], true), [
-    'eth0 has no carrier',
-    'eth0 address fd00::2 is tentative',
-    'eth0 lacks 10.0.0.2/16',
-  ]);
+  t.same(
+    missingConfig(
+      links,
+      'eth0',
+      [
+        { local: 'fd00::2', prefixlen: 64 },
+        { local: '10.0.0.2', prefixlen: 16 },
+      ],
+      true,
+    ),
+    ['eth0 has no carrier', 'eth0 address fd00::2 is tentative', 'eth0 lacks 10.0.0.2/16'],
+  );
 });
 
 // ---------- the responder in-process, on loopback ----------
@@ -282,14 +295,31 @@ t.test('responder in-process on loopback', async (t) => {
     t.throws(() => resolveOptions({ addresses: ['10.96.0.300'] }), /responder: addresses: not an IP/);
     t.throws(() => resolveOptions({ delayMs: -1 }), /responder: delayMs/);
     t.throws(() => resolveOptions({ bogus: 1 } as never), /responder: bogus: unknown option/);
-    t.match(parseResponderArgs(['--listen', '::1', '--port', '53', '--mode', 'truncate', '--address', '10.0.0.1', '--address', 'fd00::1', '--delay-ms', '5', '--log-queries']), {
-      listen: '::1',
-      port: 53,
-      mode: 'truncate',
-      addresses: ['10.0.0.1', 'fd00::1'],
-      delayMs: 5,
-      logQueries: true,
-    });
+    t.match(
+      parseResponderArgs([
+        '--listen',
+        '::1',
+        '--port',
+        '53',
+        '--mode',
+        'truncate',
+        '--address',
+        '10.0.0.1',
+        '--address',
+        'fd00::1',
+        '--delay-ms',
+        '5',
+        '--log-queries',
+      ]),
+      {
+        listen: '::1',
+        port: 53,
+        mode: 'truncate',
+        addresses: ['10.0.0.1', 'fd00::1'],
+        delayMs: 5,
+        logQueries: true,
+      },
+    );
     t.throws(() => parseResponderArgs(['--port', '5x']), /--port/);
     t.throws(() => parseResponderArgs(['--nope']), /nope/);
     t.equal(RESPONDER_MODES.length, 13);
@@ -298,10 +328,15 @@ t.test('responder in-process on loopback', async (t) => {
     const hq = packet.decode(replyFor(resolveOptions({ mode: 'hostile-question' }), query, 'udp')!);
     t.same([hq.id, hq.questions?.[0]?.name], [7, HOSTILE_NAME], 'hostile-question: the query ID, HOSTILE_NAME as the question');
     const ha = packet.decode(replyFor(resolveOptions({ mode: 'hostile-answer' }), query, 'udp')!);
-    t.same(ha.answers?.map((a) => [a.name, a.type, (a as { data?: unknown }).data]), [
-      ['kubernetes.default.svc.cluster.local', 'CNAME', HOSTILE_NAME],
-      [HOSTILE_NAME, 'A', '10.96.0.1'],
-    ], 'hostile-answer: a CNAME to HOSTILE_NAME and an A record under it');
+    t.same(
+      ha.answers?.map((a) => [a.name, a.type, (a as { data?: unknown }).data]),
+      [
+        ['kubernetes.default.svc.cluster.local', 'CNAME', HOSTILE_NAME],
+        [HOSTILE_NAME, 'A', '10.96.0.1'],
+      ],
+      'hostile-answer: a CNAME to HOSTILE_NAME and an A record under it',
+    );
+    // eslint-disable-next-line no-control-regex -- the hostile name carries a raw ESC on purpose
     t.match(HOSTILE_NAME, /\x1b.*\n/s);
   });
 });
@@ -320,7 +355,10 @@ t.test('topology of 3 namespaces + bridge, with the responder and dnsmasq', asyn
   const [a, b, c] = topo.namespaces as [Topology['namespaces'][number], Topology['namespaces'][number], Topology['namespaces'][number]];
 
   t.test('namespaces, bridge, addresses and routes are in place', async (t) => {
-    t.same(topo.namespaces.map((n) => n.name), [`${prefix}-n0`, `${prefix}-n1`, `${prefix}-n2`]);
+    t.same(
+      topo.namespaces.map((n) => n.name),
+      [`${prefix}-n0`, `${prefix}-n1`, `${prefix}-n2`],
+    );
     t.equal(a.path, `/run/netns/${prefix}-n0`);
     t.same((await listNetns()).filter((n) => n.startsWith(`${prefix}-`)).sort(), topo.namespaces.map((n) => n.name).sort());
     const ports = JSON.parse(await sh(which('ip'), ['-j', 'link', 'show', 'master', topo.bridge.name])) as Array<{ ifname: string }>;
@@ -369,7 +407,10 @@ t.test('topology of 3 namespaces + bridge, with the responder and dnsmasq', asyn
       ),
     );
     type Case = { mode: ResponderMode; tcp: boolean; ignoreTruncation?: boolean };
-    const cases: Case[] = RESPONDER_MODES.flatMap((mode) => [{ mode, tcp: false }, { mode, tcp: true }]);
+    const cases: Case[] = RESPONDER_MODES.flatMap((mode) => [
+      { mode, tcp: false },
+      { mode, tcp: true },
+    ]);
     cases.push({ mode: 'truncate', tcp: false, ignoreTruncation: true });
     const results = await mapLimit(cases, 6, async (k) => {
       const t0 = performance.now();
@@ -405,7 +446,10 @@ t.test('topology of 3 namespaces + bridge, with the responder and dnsmasq', asyn
     t.match(get('truncate', false), { ...ok, transport: 'TCP' }, 'truncate: dig falls back to TCP and gets the answer');
     t.match(get('truncate', true), { ...ok, transport: 'TCP' });
     const dropped = responders.get('drop')!.queries;
-    t.ok(['udp', 'tcp'].every((tr) => dropped.some((q) => q.transport === tr && q.from.startsWith(`${b.ipv4}:`))), 'drop mode received the queries it ignored');
+    t.ok(
+      ['udp', 'tcp'].every((tr) => dropped.some((q) => q.transport === tr && q.from.startsWith(`${b.ipv4}:`))),
+      'drop mode received the queries it ignored',
+    );
   });
 
   t.test('dnsmasq in a namespace and on the bridge, local data only', async (t) => {

@@ -12,7 +12,7 @@ export interface DigOptions {
   /** true: +tcp; false (default): +notcp, falling back to TCP on a truncated reply like a resolver. */
   tcp?: boolean;
   /** +ignore: keep a truncated UDP reply instead of retrying over TCP. */
-  ignoreTruncation?: boolean;
+  ignoreTruncation?: boolean | undefined;
   /** Seconds to wait for a reply (+time). Default 1. One try only. */
   timeSec?: number;
   /** Run dig inside this named namespace. */
@@ -66,7 +66,6 @@ export function parseDig(output: string, type: string, exitCode: number | null):
 export async function dig(o: DigOptions): Promise<DigResult> {
   const args = digArgs(o);
   const timeoutMs = ((o.timeSec ?? 1) + 5) * 1000;
-  const r: RunResult =
-    o.netns === undefined ? await tryRun(which('dig'), args, { timeoutMs }) : await tryInNetns(o.netns, which('dig'), args, { timeoutMs });
+  const r: RunResult = o.netns === undefined ? await tryRun(which('dig'), args, { timeoutMs }) : await tryInNetns(o.netns, which('dig'), args, { timeoutMs });
   return parseDig(`${r.stdout}${r.stderr}`, o.type ?? 'A', r.code);
 }

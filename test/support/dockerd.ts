@@ -12,13 +12,7 @@ import { sh } from './run.js';
 
 const scriptPath = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 
-const ENV_KEYS = [
-  'CHD_TEST_DOCKER_SOCK',
-  'CHD_TEST_DOCKER_LOG',
-  'CHD_TEST_BRIDGE',
-  'CHD_TEST_BRIDGE_ADDR',
-  'CHD_TEST_IMAGE',
-] as const;
+const ENV_KEYS = ['CHD_TEST_DOCKER_SOCK', 'CHD_TEST_DOCKER_LOG', 'CHD_TEST_BRIDGE', 'CHD_TEST_BRIDGE_ADDR', 'CHD_TEST_IMAGE'] as const;
 type EnvKey = (typeof ENV_KEYS)[number];
 
 /** Parses the KEY=value lines of dockerd-env.sh. */
@@ -87,8 +81,7 @@ function logTail(lines = 30): string {
 }
 
 /** Runs one of the dockerd-*.sh scripts; a failure carries its stderr (with the dockerd log tail). */
-const runScript = (name: string, args: string[] = []): Promise<string> =>
-  sh('bash', [scriptPath(name), ...args], { timeoutMs: SCRIPT_TIMEOUT_MS });
+const runScript = (name: string, args: string[] = []): Promise<string> => sh('bash', [scriptPath(name), ...args], { timeoutMs: SCRIPT_TIMEOUT_MS });
 
 /**
  * Runs dockerd-up.sh (starts the test dockerd unless it answers, imports the busybox image unless
@@ -97,10 +90,7 @@ const runScript = (name: string, args: string[] = []): Promise<string> =>
 export async function startDockerd(): Promise<Docker> {
   await runScript('./dockerd-up.sh');
   if (!(await answers())) {
-    throw new Error(
-      `test dockerd started but ${TEST_DOCKER_SOCKET} does not answer /_ping; ` +
-        `tail of ${TEST_DOCKER_LOG}:\n${logTail()}`,
-    );
+    throw new Error(`test dockerd started but ${TEST_DOCKER_SOCKET} does not answer /_ping; ` + `tail of ${TEST_DOCKER_LOG}:\n${logTail()}`);
   }
   return testDockerClient();
 }
@@ -185,11 +175,7 @@ export async function removeContainers(docker: Docker, prefix: string): Promise<
 }
 
 /** Removes leftovers of an earlier run now, and this test's containers at teardown. */
-export async function cleanupContainers(
-  t: { teardown(fn: () => unknown): void },
-  docker: Docker,
-  prefix: string,
-): Promise<void> {
+export async function cleanupContainers(t: { teardown(fn: () => unknown): void }, docker: Docker, prefix: string): Promise<void> {
   await removeContainers(docker, prefix);
   t.teardown(() => removeContainers(docker, prefix));
 }

@@ -86,8 +86,37 @@ export function echoed(messages: readonly string[], input: string, longest = 40)
 
 /** Characters that make text hostile: C0/C1 controls, DEL, ESC sequences, bidi overrides, separators, NUL, lone surrogates. */
 export const hostileChar = fc.constantFrom(
-  '\x00', '\x1b', '\x1b[2J', '\x07', '\x08', '\r', '\n', '\t', '\v', '\f', '\x7f', '\x85', '\x9b', '\u2028', '\u2029', '\u202e', '\u2066',
-  '\ud800', '\udfff', '\ufeff', '\u00a0', '%', ':', '/', '#', ';', '"', '\\', '.', 'é', '😀',
+  '\x00',
+  '\x1b',
+  '\x1b[2J',
+  '\x07',
+  '\x08',
+  '\r',
+  '\n',
+  '\t',
+  '\v',
+  '\f',
+  '\x7f',
+  '\x85',
+  '\x9b',
+  '\u2028',
+  '\u2029',
+  '\u202e',
+  '\u2066',
+  '\ud800',
+  '\udfff',
+  '\ufeff',
+  '\u00a0',
+  '%',
+  ':',
+  '/',
+  '#',
+  ';',
+  '"',
+  '\\',
+  '.',
+  'é',
+  '😀',
 );
 
 /** A short word of ordinary characters. */
@@ -95,7 +124,10 @@ export const word = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuv
 
 /** Text with hostile characters mixed in. */
 export const hostileText = fc
-  .array(fc.oneof({ arbitrary: word, weight: 3 }, { arbitrary: hostileChar, weight: 2 }, { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 1 }), { maxLength: 8 })
+  .array(
+    fc.oneof({ arbitrary: word, weight: 3 }, { arbitrary: hostileChar, weight: 2 }, { arbitrary: fc.string({ unit: 'binary', maxLength: 8 }), weight: 1 }),
+    { maxLength: 8 },
+  )
   .map((parts) => parts.join(''));
 
 /** A huge token: one character (or a short pattern) repeated up to `max` times. */

@@ -51,6 +51,7 @@ export const MAX_JSON_ARRAY = 300;
 export const MAX_OUTPUT_BYTES = 2 * 1024 * 1024;
 
 /** Raw control characters (C0 but tab and newline, DEL, C1) in human-facing text. */
+// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 export const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 /** Bidi overrides and isolates, shown escaped by src/text/untrusted.ts. */
 export const BIDI_RE = /[\u202a-\u202e\u2066-\u2069]/;
@@ -183,7 +184,7 @@ async function startFakeContainer(node: NetnsNode, root: string, kids: ChildProc
   });
   kids.push(child);
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const pid = child.pid!;
   const netnsIno = fs.statSync(node.path).ino;
   const deadline = Date.now() + 10_000;
@@ -288,7 +289,7 @@ export async function buildHostileWorld(t: TeardownHost, opts: WorldOptions): Pr
   const kids: ChildProcess[] = [];
   safeTeardown(t, 'fake containers', async () => {
     for (const k of kids) if (k.exitCode === null && k.signalCode === null) k.kill('SIGKILL');
-    await Promise.all(kids.map((k) => (k.exitCode !== null || k.signalCode !== null ? undefined : new Promise((r) => k.once('exit', r)))));
+    await Promise.all(kids.map((k) => (k.exitCode !== null || k.signalCode !== null ? Promise.resolve() : new Promise((r) => k.once('exit', r)))));
   });
   const sockets: net.Server[] = [];
   safeTeardown(t, 'unix sockets', () => Promise.all(sockets.map((s) => new Promise((r) => s.close(r)))));
@@ -492,7 +493,9 @@ export async function ensureBuilt(): Promise<string> {
   if (staleDist().size > 0) {
     const started = Date.now();
     // Type errors of work in progress elsewhere do not stop tsc from emitting.
-    await tryRun(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(PROJECT_ROOT, 'tsconfig.json')], { timeoutMs: 300_000 });
+    await tryRun(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(PROJECT_ROOT, 'tsconfig.json')], {
+      timeoutMs: 300_000,
+    });
     const still = [...staleDist()].filter(([, m]) => m < started).map(([rel]) => rel);
     if (still.length > 0) throw new Error(`dist/ is older than src/ after tsc: ${still.slice(0, 5).join(', ')}`);
   }
@@ -574,7 +577,11 @@ export interface MeasuredChild {
  * Spawns a child, polls its VmHWM every `pollMs` (the last value read before it exits is its peak,
  * give or take the last poll interval), kills it past timeoutMs or RSS_KILL_KB.
  */
-export function spawnMeasured(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; pollMs?: number; onLine?: (line: string) => void } = {}): MeasuredChild {
+export function spawnMeasured(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; pollMs?: number; onLine?: (line: string) => void } = {},
+): MeasuredChild {
   const t0 = performance.now();
   // Through `env -i`: tap's @tapjs/processinfo patches spawn and puts its NODE_OPTIONS back into
   // whatever env a child is given; env(1) execs, so the pid stays the command's.
@@ -584,7 +591,7 @@ export function spawnMeasured(cmd: string, args: string[], opts: { env?: NodeJS.
   const stdout = new CappedOutput();
   const stderr = new CappedOutput();
   let partial = '';
-  child.stdout!.on('data', (b: Buffer) => {
+  child.stdout.on('data', (b: Buffer) => {
     stdout.push(b);
     if (opts.onLine && partial.length < 1024 * 1024) {
       const lines = (partial + b.toString('utf8')).split('\n');
@@ -592,7 +599,7 @@ export function spawnMeasured(cmd: string, args: string[], opts: { env?: NodeJS.
       for (const l of lines) opts.onLine(l);
     }
   });
-  child.stderr!.on('data', (b: Buffer) => stderr.push(b));
+  child.stderr.on('data', (b: Buffer) => stderr.push(b));
   let peak = 0;
   let timedOut = false;
   let rssKilled = false;
@@ -606,10 +613,13 @@ export function spawnMeasured(cmd: string, args: string[], opts: { env?: NodeJS.
   };
   poll();
   const poller = setInterval(poll, opts.pollMs ?? 10);
-  const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, opts.timeoutMs);
+  const timer =
+    opts.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs);
   const exited = new Promise<MeasuredExit>((resolve) => {
     child.once('exit', (code, signal) => {
       const ms = performance.now() - t0;
@@ -621,10 +631,10 @@ export function spawnMeasured(cmd: string, args: string[], opts: { env?: NodeJS.
       const one = (): void => {
         if (--open === 0) done();
       };
-      if (child.stdout!.readableEnded) one();
-      else child.stdout!.once('close', one);
-      if (child.stderr!.readableEnded) one();
-      else child.stderr!.once('close', one);
+      if (child.stdout.readableEnded) one();
+      else child.stdout.once('close', one);
+      if (child.stderr.readableEnded) one();
+      else child.stderr.once('close', one);
     });
   });
   const kill = (): Promise<MeasuredExit> => {
@@ -703,7 +713,12 @@ export function describeBounds(b: JsonBounds): string {
 // ---------------------------------------------------------------------------------------------
 // HTTP with a hard deadline (the helpers in http-probe.ts wait forever on a stuck server)
 
-export function httpGet(port: number, urlPath: string, timeoutMs = 5000, maxBytes = 64 * 1024 * 1024): Promise<{ status: number; body: string; bytes: number }> {
+export function httpGet(
+  port: number,
+  urlPath: string,
+  timeoutMs = 5000,
+  maxBytes = 64 * 1024 * 1024,
+): Promise<{ status: number; body: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
       const out = new CappedOutput(maxBytes);

@@ -134,7 +134,10 @@ async function netnsInode(path: string): Promise<number | null> {
 async function pidsIn(names: readonly string[]): Promise<number[]> {
   const inodes = new Set((await Promise.all(names.map((n) => netnsInode(netnsPath(n))))).filter((i) => i !== null));
   if (inodes.size === 0) return [];
-  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => p !== process.pid);
+  const pids = (await readdir('/proc'))
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((p) => p !== process.pid);
   const owned = await Promise.all(
     pids.map(async (pid) => {
       const link = await readlink(`/proc/${pid}/ns/net`).catch(() => '');
@@ -399,7 +402,11 @@ function hostBatch(bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefine
   if (net6) lines.push(`addr add ${bridge.ipv6}/${net6.prefixLength} dev ${bridge.name} nodad`);
   lines.push(`link set ${bridge.name} up`);
   for (const n of namespaces) {
-    lines.push(`netns add ${n.name}`, `link add ${n.hostVeth} type veth peer name ${n.ifname} netns ${n.name}`, `link set ${n.hostVeth} master ${bridge.name} up`);
+    lines.push(
+      `netns add ${n.name}`,
+      `link add ${n.hostVeth} type veth peer name ${n.ifname} netns ${n.name}`,
+      `link set ${n.hostVeth} master ${bridge.name} up`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

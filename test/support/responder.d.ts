@@ -49,7 +49,7 @@ export interface ResponderOptions {
   /** Addresses used by mode wrong-answer. Default ['10.96.0.254', 'fd00:96::fe']. */
   wrongAddresses?: string[];
   /** Delay before every reply, in ms. Default 0 (1000 in mode delay). */
-  delayMs?: number;
+  delayMs?: number | undefined;
   /** TTL of answer records. Default 30. */
   ttl?: number;
   /** What to send before each UDP reply (answers carry wrongAddresses). Default 'wrong-id'. */

@@ -116,9 +116,7 @@ export function resolveOptions(opts = {}) {
 
 function records(o, question, list) {
   const family = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
-  return list
-    .filter((a) => net.isIP(a) === family)
-    .map((data) => ({ name: question.name, type: question.type, class: 'IN', ttl: o.ttl, data }));
+  return list.filter((a) => net.isIP(a) === family).map((data) => ({ name: question.name, type: question.type, class: 'IN', ttl: o.ttl, data }));
 }
 
 function encodeReply(query, { rcode = RCODE.NOERROR, answers = [], truncated = false, id = query.id }) {
@@ -347,10 +345,7 @@ export async function startResponder(opts = {}) {
     for (const timer of timers) clearTimeout(timer);
     timers.clear();
     for (const socket of connections) socket.destroy();
-    await Promise.all([
-      tcp ? new Promise((resolve) => tcp.close(() => resolve())) : null,
-      udp ? new Promise((resolve) => udp.close(() => resolve())) : null,
-    ]);
+    await Promise.all([tcp ? new Promise((resolve) => tcp.close(() => resolve())) : null, udp ? new Promise((resolve) => udp.close(() => resolve())) : null]);
   };
 
   return { address: o.listen, port, mode: o.mode, udp: wantUdp, tcp: wantTcp, stats, close };

@@ -7,10 +7,7 @@ export interface RootGate {
   fail(message: string): unknown;
 }
 
-export type RootDecision =
-  | { action: 'run' }
-  | { action: 'skip'; message: string }
-  | { action: 'fail'; message: string };
+export type RootDecision = { action: 'run' } | { action: 'skip'; message: string } | { action: 'fail'; message: string };
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;

@@ -7,15 +7,7 @@ import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  ArgumentError,
-  ExchangeError,
-  NetnsHandle,
-  cancelAll,
-  engineStats,
-  exchange,
-  hostNetnsInode,
-} from '../../src/netns/binding.js';
+import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const payload = Buffer.from('query');
@@ -70,7 +62,7 @@ t.test('arguments are checked before the native side and name the parameter', as
     [{ netns: 42 }, 'netns'],
   ];
   for (const [patch, param] of cases) {
-    const err = await exchange({ ...base, ...patch } as never).then(
+    const err = await exchange({ ...base, ...patch }).then(
       () => null,
       (e: unknown) => e,
     );
@@ -119,9 +111,7 @@ t.test('TCP: a server that closes before a whole reply gives ECONNRESET', async 
     c.end(Buffer.from([0, 10, 1, 2]));
   });
   t.teardown(srv.close);
-  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch(
-    (e) => e,
-  )) as ExchangeError;
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch((e) => e)) as ExchangeError;
   t.type(err, ExchangeError);
   t.equal(err.code, 'ECONNRESET');
   t.equal(err.syscall, 'recv');
@@ -130,9 +120,7 @@ t.test('TCP: a server that closes before a whole reply gives ECONNRESET', async 
 t.test('TCP: a zero-length message is refused as EBADMSG', async (t) => {
   const srv = await tcpServer((c) => c.write(Buffer.from([0, 0])));
   t.teardown(srv.close);
-  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch(
-    (e) => e,
-  )) as ExchangeError;
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 2000 }).catch((e) => e)) as ExchangeError;
   t.equal(err.code, 'EBADMSG');
 });
 
@@ -146,9 +134,7 @@ t.test('refused ports give ECONNREFUSED for UDP and TCP', async (t) => {
   const tsrv = await tcpServer(() => {});
   const tport = tsrv.port;
   tsrv.close();
-  const tcp = (await exchange({ server: '127.0.0.1', port: tport, transport: 'tcp', payload, timeoutMs: 1000 }).catch(
-    (e) => e,
-  )) as ExchangeError;
+  const tcp = (await exchange({ server: '127.0.0.1', port: tport, transport: 'tcp', payload, timeoutMs: 1000 }).catch((e) => e)) as ExchangeError;
   t.equal(tcp.code, 'ECONNREFUSED');
   t.equal(tcp.syscall, 'connect');
 });
@@ -192,9 +178,7 @@ t.test('a timeout names the step it waited in', async (t) => {
   // A listening TCP server that never replies: connect succeeds, recv times out.
   const srv = await tcpServer(() => {});
   t.teardown(srv.close);
-  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 150 }).catch(
-    (e) => e,
-  )) as ExchangeError;
+  const err = (await exchange({ server: '127.0.0.1', port: srv.port, transport: 'tcp', payload, timeoutMs: 150 }).catch((e) => e)) as ExchangeError;
   t.equal(err.code, 'ETIMEDOUT');
   t.equal(err.syscall, 'recv');
 });

@@ -113,7 +113,10 @@ t.test('readText (diagnose): capped, truncation reported, a FIFO is an error nam
   t.same(await readText(file, 10), { path: file, text: 'line 1\n', truncated: true });
   const fifo = path.join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  t.same(await noHang(readText(fifo), 'readText of a FIFO'), { path: fifo, error: { code: 'ENOTREG', message: `cannot read ${fifo} is a FIFO, not a regular file` } });
+  t.same(await noHang(readText(fifo), 'readText of a FIFO'), {
+    path: fifo,
+    error: { code: 'ENOTREG', message: `cannot read ${fifo} is a FIFO, not a regular file` },
+  });
   t.same(await readText(path.join(dir, 'nope')), { path: path.join(dir, 'nope'), error: { code: 'ENOENT', message: `cannot read ${dir}/nope: ENOENT` } });
 });
 
@@ -142,7 +145,8 @@ t.test('route tables larger than 1 MiB: the first 1 MiB of whole lines, and a pr
 
 t.test('proc scan and guard: an oversized stat or cgroup file is an error, not a read', async (t) => {
   const proc = tmpDir(t);
-  const stat = (pid: number, comm: string): string => `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`;
+  const stat = (pid: number, comm: string): string =>
+    `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 777 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`;
   const mkpid = (pid: number, over: { stat?: string; cgroup?: string } = {}): void => {
     fs.mkdirSync(path.join(proc, String(pid), 'ns'), { recursive: true });
     fs.writeFileSync(path.join(proc, String(pid), 'ns/net'), `net:[${4026532000 + pid}]\n`);

@@ -1,12 +1,5 @@
 import t from 'tap';
-import {
-  FORMATS,
-  parseDuration,
-  parseListenAddress,
-  parseObjectRef,
-  parseQuantity,
-  parseServerTarget,
-} from '../../src/config/formats.js';
+import { FORMATS, parseDuration, parseListenAddress, parseObjectRef, parseQuantity, parseServerTarget } from '../../src/config/formats.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
 t.test('parseDuration', (t) => {

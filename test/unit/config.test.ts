@@ -55,7 +55,12 @@ t.test('defaults: valid, typed, durations in milliseconds, deeply frozen', (t) =
 });
 
 t.test('file: values override defaults, strings with units are parsed', (t) => {
-  const file = writeConfig(t, { interval: '1m30s', health: { staleAfter: '5m' }, probe: { timeout: 750, transports: ['udp'] }, discovery: { docker: { enabled: false } } });
+  const file = writeConfig(t, {
+    interval: '1m30s',
+    health: { staleAfter: '5m' },
+    probe: { timeout: 750, transports: ['udp'] },
+    discovery: { docker: { enabled: false } },
+  });
   const { config, sources, file: used } = load({ file });
   t.equal(used, file);
   t.equal(config.interval, 90_000);
@@ -111,7 +116,14 @@ t.test('unknown key inside a query', (t) => {
 });
 
 t.test('wrong types', (t) => {
-  const file = writeConfig(t, { dnsPort: '53', discovery: 5, probe: { attempts: true }, log: { level: 3 }, targets: '10.0.0.1', kubernetes: { kubeconfig: null } });
+  const file = writeConfig(t, {
+    dnsPort: '53',
+    discovery: 5,
+    probe: { attempts: true },
+    log: { level: 3 },
+    targets: '10.0.0.1',
+    kubernetes: { kubeconfig: null },
+  });
   const err = configError(t, () => load({ file }));
   t.match(err.message, `${file}: dnsPort: must be a number (a port number from 1 to 65535), got a string: "53"`);
   t.match(err.message, `${file}: discovery: must be an object (a section with procRoot, host, containers, proc, docker), got a number`);
@@ -156,7 +168,12 @@ t.test('server targets: host names and port 0 are rejected', (t) => {
     const err = configError(t, () => load({ flags: { targets: [bad] } }));
     t.equal(err.problems[0]?.key, 'targets[0]', bad);
   }
-  t.same(load({ flags: { targets: ['10.0.0.1', '10.0.0.2:5353', '[fd00::1]:53', 'fd00::2'] } }).config.targets, ['10.0.0.1', '10.0.0.2:5353', '[fd00::1]:53', 'fd00::2']);
+  t.same(load({ flags: { targets: ['10.0.0.1', '10.0.0.2:5353', '[fd00::1]:53', 'fd00::2'] } }).config.targets, [
+    '10.0.0.1',
+    '10.0.0.2:5353',
+    '[fd00::1]:53',
+    'fd00::2',
+  ]);
   t.end();
 });
 
@@ -214,7 +231,9 @@ t.test('environment values are parsed per format', (t) => {
   t.same(config.targets, ['10.0.0.1', '10.0.0.2:5353']);
   t.same(config.probe.transports, ['udp', 'tcp'], 'canonical order');
   t.equal(config.dnsPort, 5353);
-  t.same(config.queries, [{ name: 'example.org', type: 'AAAA', validRcodes: ['NOERROR'], requireAnswers: true, expectAnswers: ['fd00::1'], expectMatch: 'contain' }]);
+  t.same(config.queries, [
+    { name: 'example.org', type: 'AAAA', validRcodes: ['NOERROR'], requireAnswers: true, expectAnswers: ['fd00::1'], expectMatch: 'contain' },
+  ]);
   t.equal(config.diagnose.conntrack.threshold, 0.75);
   t.end();
 });
@@ -232,7 +251,10 @@ t.test('environment errors name the variable', (t) => {
 
 t.test('flag errors name the flag', (t) => {
   const err = configError(t, () =>
-    load({ flags: { 'http.listen': 'localhost:9890', 'probe.transports': ['udp', 'udp'], nope: 1 }, flagNames: { 'http.listen': '--listen', 'probe.transports': '--tcp' } }),
+    load({
+      flags: { 'http.listen': 'localhost:9890', 'probe.transports': ['udp', 'udp'], nope: 1 },
+      flagNames: { 'http.listen': '--listen', 'probe.transports': '--tcp' },
+    }),
   );
   t.match(err.message, 'flag --listen: http.listen: "localhost:9890" is not IP:PORT');
   t.match(err.message, 'flag --tcp: probe.transports: lists a transport twice');
@@ -242,17 +264,36 @@ t.test('flag errors name the flag', (t) => {
 
 t.test('queries: checked element by element, normalized, defaults filled', (t) => {
   const bad = configError(t, () =>
-    load({ flags: { queries: [{ name: 'ok.example', type: 'B' }, { type: 'A' }, { name: 'a..b' }, { name: 'x.example', validRcodes: ['NOERROR', 'NOPE'] }, 'x'] } }),
+    load({
+      flags: { queries: [{ name: 'ok.example', type: 'B' }, { type: 'A' }, { name: 'a..b' }, { name: 'x.example', validRcodes: ['NOERROR', 'NOPE'] }, 'x'] },
+    }),
   );
   t.match(bad.message, 'queries[0].type: must be one of A, AAAA');
   t.notMatch(bad.message, 'queries[1]', 'the first bad element is reported');
-  t.same(configError(t, () => load({ flags: { queries: [] } })).problems[0], { source: 'flag --queries', key: 'queries', message: 'must list at least one query, got []' });
+  t.same(configError(t, () => load({ flags: { queries: [] } })).problems[0], {
+    source: 'flag --queries',
+    key: 'queries',
+    message: 'must list at least one query, got []',
+  });
   t.match(configError(t, () => load({ flags: { queries: [{ type: 'A' }] } })).message, 'queries[0].name: is required');
   t.match(configError(t, () => load({ flags: { queries: [{ name: 'a..b' }] } })).message, 'queries[0].name: must be a domain name');
-  t.match(configError(t, () => load({ flags: { queries: [{ name: 'x.example', validRcodes: ['NOPE'] }] } })).message, 'queries[0].validRcodes[0]: must be one of NOERROR');
-  t.match(configError(t, () => load({ flags: { queries: [{ name: 'x.example', type: 'TXT', expectAnswers: ['1.2.3.4'] }] } })).message, 'queries[0].expectAnswers: applies to A and AAAA queries only');
+  t.match(
+    configError(t, () => load({ flags: { queries: [{ name: 'x.example', validRcodes: ['NOPE'] }] } })).message,
+    'queries[0].validRcodes[0]: must be one of NOERROR',
+  );
+  t.match(
+    configError(t, () => load({ flags: { queries: [{ name: 'x.example', type: 'TXT', expectAnswers: ['1.2.3.4'] }] } })).message,
+    'queries[0].expectAnswers: applies to A and AAAA queries only',
+  );
   const { config } = load({ flags: { queries: [{ name: 'x.example', validRcodes: ['noerror', 'NXDOMAIN'], requireAnswers: false, expectMatch: 'equal' }] } });
-  t.same(config.queries[0], { name: 'x.example', type: 'A', validRcodes: ['NOERROR', 'NXDOMAIN'], requireAnswers: false, expectAnswers: [], expectMatch: 'equal' });
+  t.same(config.queries[0], {
+    name: 'x.example',
+    type: 'A',
+    validRcodes: ['NOERROR', 'NXDOMAIN'],
+    requireAnswers: false,
+    expectAnswers: [],
+    expectMatch: 'equal',
+  });
   t.end();
 });
 
@@ -300,7 +341,11 @@ t.test('which file is read', (t) => {
   t.match(configError(t, () => loadConfig({ file: missing, env: {} })).message, `${missing}: configuration file not found`, 'an explicit file must exist');
   t.equal(loadConfigResult({ env: {}, defaultFile: missing }).file, null, 'a missing default file is fine');
   t.match(configError(t, () => loadConfig({ env: {}, defaultFile: missing, requireFile: true })).message, 'configuration file not found');
-  t.match(configError(t, () => loadConfig({ env: { [CONFIG_FILE_ENV]: missing } })).message, `${missing}: configuration file not found`, 'so must one named in the environment');
+  t.match(
+    configError(t, () => loadConfig({ env: { [CONFIG_FILE_ENV]: missing } })).message,
+    `${missing}: configuration file not found`,
+    'so must one named in the environment',
+  );
   const file = writeConfig(t, { dnsPort: 5353 });
   t.equal(loadConfig({ env: { [CONFIG_FILE_ENV]: file }, defaultFile: missing }).dnsPort, 5353);
   const dir = t.testdir({});

@@ -9,7 +9,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { CONTAINER_FILE_MAX, describeFile, displayPath, readContainerFile, readFileRef, readHostFile, type FileReadResult, type InRootReader } from '../../src/netns/container-file.js';
+import {
+  CONTAINER_FILE_MAX,
+  describeFile,
+  displayPath,
+  readContainerFile,
+  readFileRef,
+  readHostFile,
+  type FileReadResult,
+  type InRootReader,
+} from '../../src/netns/container-file.js';
 import { readResolvConf } from '../../src/netns/resolv-conf.js';
 import { isRoot, requireRoot } from '../support/root.js';
 
@@ -96,7 +105,10 @@ for (const walk of [false, true]) {
 
     // Through readResolvConf, as the sweep reads it.
     const rc = await readResolvConf({ root, path: RESOLV }, { walk });
-    t.same(rc.parsed.nameservers.map((n) => n.address), ['10.0.0.53']);
+    t.same(
+      rc.parsed.nameservers.map((n) => n.address),
+      ['10.0.0.53'],
+    );
     t.notMatch(JSON.stringify(rc), canary);
 
     // A symlink to /etc/shadow: the container's own /etc/shadow, or nothing; never the host's.
@@ -140,7 +152,12 @@ for (const walk of [false, true]) {
     const root = fixtureRoot(t);
     fs.mkdirSync(path.join(root, 'etc/resolv.conf'));
     const r = await readContainerFile(root, RESOLV, { walk });
-    t.match(r, { status: 'error', code: 'ENOTREG', fileType: 'directory', message: `/etc/resolv.conf in container root ${root} is a directory, not a regular file` });
+    t.match(r, {
+      status: 'error',
+      code: 'ENOTREG',
+      fileType: 'directory',
+      message: `/etc/resolv.conf in container root ${root} is a directory, not a regular file`,
+    });
   });
 
   t.test(`${mode}: a FIFO is refused at once, never opened for reading`, async (t) => {
@@ -157,7 +174,11 @@ for (const walk of [false, true]) {
   t.test(`${mode}: a symlink to /dev/zero resolves inside the root; a real device node is refused`, async (t) => {
     const root = fixtureRoot(t);
     fs.symlinkSync('/dev/zero', path.join(root, 'etc/resolv.conf'));
-    t.match(await bounded(readContainerFile(root, RESOLV, { walk }), 'a symlink to /dev/zero'), { status: 'error', code: 'ENOENT' }, 'no /dev/zero in the root');
+    t.match(
+      await bounded(readContainerFile(root, RESOLV, { walk }), 'a symlink to /dev/zero'),
+      { status: 'error', code: 'ENOENT' },
+      'no /dev/zero in the root',
+    );
   });
 
   t.test(`${mode}: a character device node in the root is refused`, async (t) => {
@@ -245,22 +266,32 @@ t.test('an injected reader: its failures are results, never rejections', async (
   });
   t.same(calls, [['/r', RESOLV, { maxBytes: CONTAINER_FILE_MAX, walk: true }]]);
   t.match(r, { status: 'error', code: 'EACCES', message: 'cannot read /etc/resolv.conf in container root /r: EACCES (permission denied)' });
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a reader rejecting with a non-Error is the case under test
   const odd = await readContainerFile('/r', RESOLV, { reader: async () => Promise.reject('not an error') });
   t.match(odd, { status: 'error', code: 'EIO' });
   const lenient = await readContainerFile('/r', RESOLV, { reader: async () => ({ data: Buffer.from([0x6e, 0xff, 0xfe, 0x0a]), size: 4, truncated: false }) });
   t.equal(text(lenient), 'n\ufffd\ufffd\n', 'invalid UTF-8 is replaced, not thrown');
 });
 
-t.test('host files (root\'s configuration): followed as root reads them, still regular files only, still capped', async (t) => {
+t.test("host files (root's configuration): followed as root reads them, still regular files only, still capped", async (t) => {
   const dir = tmpDir(t, 'chd-hostfile-');
   const file = path.join(dir, 'resolv.conf');
   fs.writeFileSync(file, 'nameserver 127.0.0.53\n');
   fs.symlinkSync(file, path.join(dir, 'link'));
-  t.match(await readHostFile(path.join(dir, 'link')), { status: 'ok', text: 'nameserver 127.0.0.53\n', path: path.join(dir, 'link') }, 'a host symlink is followed (trusted)');
+  t.match(
+    await readHostFile(path.join(dir, 'link')),
+    { status: 'ok', text: 'nameserver 127.0.0.53\n', path: path.join(dir, 'link') },
+    'a host symlink is followed (trusted)',
+  );
   t.match(await readFileRef({ root: null, path: file }), { status: 'ok' });
 
   execFileSync('mkfifo', [path.join(dir, 'fifo')]);
-  t.match(await bounded(readHostFile(path.join(dir, 'fifo')), 'a host FIFO'), { status: 'error', code: 'ENOTREG', fileType: 'fifo', message: `${dir}/fifo is a FIFO, not a regular file` });
+  t.match(await bounded(readHostFile(path.join(dir, 'fifo')), 'a host FIFO'), {
+    status: 'error',
+    code: 'ENOTREG',
+    fileType: 'fifo',
+    message: `${dir}/fifo is a FIFO, not a regular file`,
+  });
   t.match(await bounded(readHostFile('/dev/zero'), '/dev/zero'), { status: 'error', code: 'ENOTREG', fileType: 'char-device' });
   t.match(await readHostFile(dir), { status: 'error', code: 'ENOTREG', fileType: 'directory' });
   const server = net.createServer();
@@ -269,7 +300,12 @@ t.test('host files (root\'s configuration): followed as root reads them, still r
   t.match(await readHostFile(path.join(dir, 'sock')), { status: 'error', code: 'ENOTREG', fileType: 'socket' });
 
   fs.writeFileSync(path.join(dir, 'big'), Buffer.alloc(10 * 1024 * 1024, 'x'));
-  t.match(await readHostFile(path.join(dir, 'big')), { status: 'too-large', code: 'EFBIG', size: 10 * 1024 * 1024, message: `${dir}/big is larger than 64 KiB (10485760 bytes) and was not read` });
+  t.match(await readHostFile(path.join(dir, 'big')), {
+    status: 'too-large',
+    code: 'EFBIG',
+    size: 10 * 1024 * 1024,
+    message: `${dir}/big is larger than 64 KiB (10485760 bytes) and was not read`,
+  });
   t.match(await readHostFile(path.join(dir, 'nope')), { status: 'error', code: 'ENOENT', message: `${dir}/nope does not exist` });
   if (!isRoot()) {
     fs.chmodSync(file, 0);

@@ -60,7 +60,7 @@ t.test('config check: 2 with every problem naming the key and where it came from
 });
 
 t.test('config print: the effective configuration; flags over environment over file', async (t) => {
-  const f = file(t, { interval: '30s', jitter: '2s', 'http': { listen: '127.0.0.1:1' } });
+  const f = file(t, { interval: '30s', jitter: '2s', http: { listen: '127.0.0.1:1' } });
   env(t, { COREDNS_HEALTHD_JITTER: '3s', COREDNS_HEALTHD_HTTP_LISTEN: '127.0.0.1:2' });
   const r = await cli(['config', 'print', '--config', f, '--listen', '127.0.0.1:3', '--set', 'probe.timeout=750ms', '--log-level', 'warn']);
   t.equal(r.code, 0, r.stderr);

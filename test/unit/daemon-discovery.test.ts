@@ -27,7 +27,18 @@ function fakes() {
     scans: 0,
     dockerCalls: 0,
     procVantages: [proc(HOST_NS.inode), proc(4026532001, ['c1'])],
-    docker: { available: true, containers: [{ id: 'c1', name: '/k8s_app_web-1', pid: 2001, labels: { 'io.kubernetes.pod.name': 'web-1', 'io.kubernetes.pod.namespace': 'default' }, networkMode: 'container:x' }] } as DockerDiscovery,
+    docker: {
+      available: true,
+      containers: [
+        {
+          id: 'c1',
+          name: '/k8s_app_web-1',
+          pid: 2001,
+          labels: { 'io.kubernetes.pod.name': 'web-1', 'io.kubernetes.pod.namespace': 'default' },
+          networkMode: 'container:x',
+        },
+      ],
+    } as DockerDiscovery,
     scanThrows: null as Error | null,
   };
   const deps: Partial<DiscoveryDeps> = {
@@ -65,10 +76,13 @@ t.test('steady node: /proc every sweep, Docker once; Docker data still merged fr
   const cache = new DiscoveryCache(deps);
   const first = await cache.discover(OPTS);
   t.equal(first.dockerRefreshed, true);
-  t.same(first.vantages.map((v) => [v.id, v.podNamespace, v.podName, v.source]), [
-    ['netns:[4026531840]', undefined, undefined, 'host'],
-    ['netns:[4026532001]', 'default', 'web-1', 'proc+docker'],
-  ]);
+  t.same(
+    first.vantages.map((v) => [v.id, v.podNamespace, v.podName, v.source]),
+    [
+      ['netns:[4026531840]', undefined, undefined, 'host'],
+      ['netns:[4026532001]', 'default', 'web-1', 'proc+docker'],
+    ],
+  );
   t.same(first.vantages[0]!.resolvConfFile, { root: null, path: '/tmp/host-resolv.conf' }, 'the configured host resolv.conf');
   t.equal(first.scanErrors.length, 1);
   t.equal(first.scanned, 3);
@@ -100,7 +114,11 @@ t.test('Docker is asked again when the scan changes, the answer ages, or the soc
   cache.invalidate();
   const failed = await cache.discover(OPTS);
   t.equal(failed.docker!.error!.code, 'timeout');
-  t.same(failed.vantages.map((v) => v.source), ['host', 'proc', 'proc'], 'Docker down: /proc alone');
+  t.same(
+    failed.vantages.map((v) => v.source),
+    ['host', 'proc', 'proc'],
+    'Docker down: /proc alone',
+  );
   state.now += 4_000;
   t.equal((await cache.discover(OPTS)).dockerRefreshed, false);
   state.now += 1_000;
@@ -117,12 +135,18 @@ t.test('host only, containers excluded, Docker off, /proc off', async (t) => {
   const { state, deps } = fakes();
   const cache = new DiscoveryCache(deps);
   const hostOnly = await cache.discover({ ...OPTS, containers: false });
-  t.same(hostOnly.vantages.map((v) => v.id), ['netns:[4026531840]']);
+  t.same(
+    hostOnly.vantages.map((v) => v.id),
+    ['netns:[4026531840]'],
+  );
   t.equal(state.scans, 0, 'no scan at all');
   t.equal(hostOnly.docker, null);
 
   const noHost = await cache.discover({ ...OPTS, host: false });
-  t.same(noHost.vantages.map((v) => v.id), ['netns:[4026532001]']);
+  t.same(
+    noHost.vantages.map((v) => v.id),
+    ['netns:[4026532001]'],
+  );
 
   const noDocker = await cache.discover({ ...OPTS, docker: { ...OPTS.docker, enabled: false } });
   t.equal(noDocker.docker, null);
@@ -134,10 +158,13 @@ t.test('host only, containers excluded, Docker off, /proc off', async (t) => {
   const dockerOnly = await cache.discover({ ...OPTS, proc: false });
   await cache.discover({ ...OPTS, proc: false });
   t.equal(state.dockerCalls, calls + 2);
-  t.same(dockerOnly.vantages.map((v) => [v.id, v.hostNetwork, v.source]), [
-    ['netns:[4026531840]', true, 'host'],
-    ['netns:[4026532001]', false, 'docker'],
-  ]);
+  t.same(
+    dockerOnly.vantages.map((v) => [v.id, v.hostNetwork, v.source]),
+    [
+      ['netns:[4026531840]', true, 'host'],
+      ['netns:[4026532001]', false, 'docker'],
+    ],
+  );
 });
 
 t.test('an unreadable procRoot throws (the sweep fails and is counted); the fingerprint is order-free', async (t) => {

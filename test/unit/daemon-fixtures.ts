@@ -56,7 +56,12 @@ export function report(vantages: readonly Vantage[], rows: readonly SweepRow[], 
 }
 
 /** One row per (vantage, transport) against one server, all with the same reason. */
-export function uniform(vantages: readonly Vantage[], server: string, reason: Reason | ((v: Vantage, t: Transport) => Reason), transports: readonly Transport[] = ['udp', 'tcp']): SweepReport {
+export function uniform(
+  vantages: readonly Vantage[],
+  server: string,
+  reason: Reason | ((v: Vantage, t: Transport) => Reason),
+  transports: readonly Transport[] = ['udp', 'tcp'],
+): SweepReport {
   const rows = vantages.flatMap((v) => transports.map((t) => row(v, server, t, typeof reason === 'function' ? reason(v, t) : reason)));
   return report(vantages, rows);
 }

@@ -81,13 +81,14 @@ class Sweeper extends Gated {
   #cancelled = false;
   lastOptions: SweepOptions | null = null;
 
-
   sweep = async (vantages: Vantage[], opts: SweepOptions): Promise<SweepReport> => {
     this.calls++;
     this.lastOptions = opts;
     this.#cancelled = false;
     if (this.gate) await this.gate.promise;
-    const rows = vantages.flatMap((v) => opts.transports.map((tr) => row(v, '10.96.0.10', tr, this.#cancelled ? 'cancelled' : (this.reasons.get(v.id) ?? 'ok'))));
+    const rows = vantages.flatMap((v) =>
+      opts.transports.map((tr) => row(v, '10.96.0.10', tr, this.#cancelled ? 'cancelled' : (this.reasons.get(v.id) ?? 'ok'))),
+    );
     return report(vantages, rows);
   };
 
@@ -112,7 +113,10 @@ interface Harness {
   skewMs: { value: number };
 }
 
-async function start(t: Test, opts: { flags?: Record<string, string>; env?: Record<string, string>; deps?: DaemonDeps; holdFirst?: boolean } = {}): Promise<Harness> {
+async function start(
+  t: Test,
+  opts: { flags?: Record<string, string>; env?: Record<string, string>; deps?: DaemonDeps; holdFirst?: boolean } = {},
+): Promise<Harness> {
   const sweeper = new Sweeper();
   if (opts.holdFirst) sweeper.hold();
   let next: LoadResult | Error = configWith(opts.flags);
@@ -174,7 +178,10 @@ t.test('503 before the first sweep, 200 after; READY=1 once, after the first swe
   t.same(before, { status: 503, body: 'starting: no sweep has completed yet\n' });
   t.equal((await get(h.port, '/healthz/host')).status, 503);
   h.daemon.reload();
-  t.notOk(h.sent.some((m) => m.includes('READY=1')), 'not ready yet, a reload does not announce it either');
+  t.notOk(
+    h.sent.some((m) => m.includes('READY=1')),
+    'not ready yet, a reload does not announce it either',
+  );
   t.equal(h.sent.at(-1), 'STATUS=configuration reloaded; waiting for the first sweep');
   const status = JSON.parse((await get(h.port, '/status')).body);
   t.equal(status.sweep.running, true);
@@ -188,8 +195,14 @@ t.test('503 before the first sweep, 200 after; READY=1 once, after the first swe
   t.equal(ready.length, 1);
   t.match(ready[0], /^READY=1\nSTATUS=ok: 4 checks healthy \(2 vantages, 1 sweeps\)$/);
   t.ok(h.sent.filter((m) => m.startsWith('STATUS=')).length >= 1, 'later sweeps update STATUS (no watchdog configured)');
-  t.notOk(h.sent.some((m) => m.includes('WATCHDOG=1')), 'no WATCHDOG=1 without WATCHDOG_USEC');
-  const info = h.logs().filter((r) => r.level === 'info').map((r) => r.msg);
+  t.notOk(
+    h.sent.some((m) => m.includes('WATCHDOG=1')),
+    'no WATCHDOG=1 without WATCHDOG_USEC',
+  );
+  const info = h
+    .logs()
+    .filter((r) => r.level === 'info')
+    .map((r) => r.msg);
   t.same(info, ['http listening', 'started', 'configuration reloaded, unchanged', 'first sweep completed'], 'no info line per sweep or probe');
   t.same(h.logs()[0], { ...h.logs()[0], msg: 'http listening', address: '127.0.0.1', port: h.port });
 });
@@ -210,7 +223,16 @@ t.test('failures past failureThreshold: 503 for the failing groups only, one war
   t.equal((await get(h.port, '/healthz/udp')).status, 503);
   const warns = h.logs().filter((r) => r.msg === 'check unhealthy');
   t.equal(warns.length, 2, 'one line per check, not per sweep');
-  t.match(warns[0], { level: 'warn', vantage: 'default/web-1', pod: 'default/web-1', target: '10.96.0.10:53', reason: 'timeout', previous: 'healthy', state: 'unhealthy', consecutiveFailures: 2 });
+  t.match(warns[0], {
+    level: 'warn',
+    vantage: 'default/web-1',
+    pod: 'default/web-1',
+    target: '10.96.0.10:53',
+    reason: 'timeout',
+    previous: 'healthy',
+    state: 'unhealthy',
+    consecutiveFailures: 2,
+  });
 
   const status = JSON.parse((await get(h.port, '/status')).body);
   const failing = status.checks.filter((c: { state: string }) => c.state === 'unhealthy');
@@ -218,7 +240,10 @@ t.test('failures past failureThreshold: 503 for the failing groups only, one war
   t.equal(failing[0].last.reason, 'timeout');
 
   const metrics = (await get(h.port, '/metrics')).body;
-  t.match(metrics, /coredns_healthd_check_healthy\{vantage="default\/web-1",target="10\.96\.0\.10:53",transport="udp",query="kubernetes\.default\.svc\.cluster\.local A"\} 0/);
+  t.match(
+    metrics,
+    /coredns_healthd_check_healthy\{vantage="default\/web-1",target="10\.96\.0\.10:53",transport="udp",query="kubernetes\.default\.svc\.cluster\.local A"\} 0/,
+  );
   t.match(metrics, /coredns_healthd_healthy\{group="host"\} 1/);
   t.match(metrics, /coredns_healthd_healthy\{group="pods"\} 0/);
 
@@ -267,7 +292,10 @@ t.test('SIGHUP reload: override applies at once; a bad file keeps the last good 
   const around = h.sent.slice(sentBefore);
   t.match(around[0], /^RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading the configuration$/);
   t.match(around[1], /^READY=1\nSTATUS=unhealthy: maintenance override/);
-  t.match(h.logs().find((l) => l.msg === 'configuration reloaded'), { changed: ['health.override'] });
+  t.match(
+    h.logs().find((l) => l.msg === 'configuration reloaded'),
+    { changed: ['health.override'] },
+  );
 
   const good = h.holder.lastSuccess;
   h.setConfig(new ConfigError([{ source: '/etc/coredns-healthd.json', key: 'interval', message: 'must be a duration' }]));
@@ -296,7 +324,17 @@ t.test('reload: sweep settings apply from the next sweep; a new interval moves t
   await sweepsDone(h, 1);
   await new Promise((r) => setTimeout(r, 200));
   t.equal(h.daemon.sweeps, 1, 'the next sweep is an hour away');
-  h.setConfig(configWith({ interval: '50ms', 'probe.timeout': '700ms', 'probe.transports': 'udp', targets: '10.0.0.9:5353,10.0.0.8', dnsPort: '5300', 'http.listen': '127.0.0.1:0', 'log.level': 'debug' }));
+  h.setConfig(
+    configWith({
+      interval: '50ms',
+      'probe.timeout': '700ms',
+      'probe.transports': 'udp',
+      targets: '10.0.0.9:5353,10.0.0.8',
+      dnsPort: '5300',
+      'http.listen': '127.0.0.1:0',
+      'log.level': 'debug',
+    }),
+  );
   h.daemon.reload();
   await sweepsDone(h, 3);
   t.same(h.sweeper.lastOptions, {
@@ -309,7 +347,10 @@ t.test('reload: sweep settings apply from the next sweep; a new interval moves t
       { server: '10.0.0.8', port: 5300, source: 'static' },
     ],
   });
-  t.ok(h.logs().some((l) => l.level === 'debug' && l.msg === 'sweep done'), 'the new log level applies at once');
+  t.ok(
+    h.logs().some((l) => l.level === 'debug' && l.msg === 'sweep done'),
+    'the new log level applies at once',
+  );
   h.setConfig(configWith({ interval: '50ms', 'http.listen': '127.0.0.2:0' }));
   h.daemon.reload();
   await waitFor('the rebind', () => h.daemon.bound?.address === '127.0.0.2');
@@ -333,8 +374,14 @@ t.test('a sweep that fails (procRoot unreadable) is counted and logged; no READY
   await waitFor('failed sweeps', async () => /coredns_healthd_sweeps_total\{result="error"\} [2-9]/.test((await get(h.port, '/metrics')).body));
   t.equal((await get(h.port, '/healthz')).status, 503);
   t.notOk(h.sent.some((m) => m.includes('READY=1')));
-  t.match(h.sent.find((m) => m.startsWith('STATUS=sweep failed')), /cannot list processes/);
-  t.match(h.logs().find((l) => l.msg === 'sweep failed'), { level: 'error', err: { message: /cannot list processes/ } });
+  t.match(
+    h.sent.find((m) => m.startsWith('STATUS=sweep failed')),
+    /cannot list processes/,
+  );
+  t.match(
+    h.logs().find((l) => l.msg === 'sweep failed'),
+    { level: 'error', err: { message: /cannot list processes/ } },
+  );
   fail = false;
   await waitFor('READY', () => h.sent.some((m) => m.includes('READY=1')));
   t.equal((await get(h.port, '/healthz')).status, 200);
@@ -378,7 +425,13 @@ t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves
   const calls = h.sweeper.calls;
   await new Promise((r) => setTimeout(r, 300));
   t.equal(h.sweeper.calls, calls, 'no sweep after stop');
-  t.same(h.logs().slice(-2).map((l) => l.msg), ['stopping', 'stopped']);
+  t.same(
+    h
+      .logs()
+      .slice(-2)
+      .map((l) => l.msg),
+    ['stopping', 'stopped'],
+  );
 
   const deaf = await start(t);
   await sweepsDone(deaf, 1);
@@ -393,7 +446,12 @@ t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves
 });
 
 t.test('helpers: options from the configuration, changed keys', (t) => {
-  const c = configWith({ targets: '10.0.0.1,[fd00::1]:5353', dnsPort: '5300', 'discovery.containers': 'false', 'discovery.docker.socketPath': '/x.sock' }).config;
+  const c = configWith({
+    targets: '10.0.0.1,[fd00::1]:5353',
+    dnsPort: '5300',
+    'discovery.containers': 'false',
+    'discovery.docker.socketPath': '/x.sock',
+  }).config;
   t.same(configTargets(c), [
     { server: '10.0.0.1', port: 5300, source: 'static' },
     { server: 'fd00::1', port: 5353, source: 'static' },
@@ -401,14 +459,32 @@ t.test('helpers: options from the configuration, changed keys', (t) => {
   t.match(sweepOptions(c), { dnsPort: 53, ownNameservers: true, attempts: 2, timeoutMs: 2000, transports: ['udp', 'tcp'] });
   t.match(discoveryOptions(c), { containers: false, host: true, proc: true, docker: { enabled: false, socketPath: '/x.sock', timeoutMs: 5000 } });
   t.same(changedKeys(c, c), []);
-  t.same(changedKeys(c, configWith({ interval: '200ms', 'health.override': 'healthy' }).config).sort(), ['discovery.containers', 'discovery.docker.socketPath', 'dnsPort', 'health.override', 'interval', 'targets']);
+  t.same(changedKeys(c, configWith({ interval: '200ms', 'health.override': 'healthy' }).config).sort(), [
+    'discovery.containers',
+    'discovery.docker.socketPath',
+    'dnsPort',
+    'health.override',
+    'interval',
+    'targets',
+  ]);
   t.end();
 });
 
 // --- diagnosis ---
 
-const BLOCKED = vantageFinding(POD_A, { code: 'firewall/blocked-locally', severity: 'error', message: 'A rule drops UDP to 10.96.0.10:53.', evidence: { protocol: 'udp', port: 53 }, subject: 'udp/53' });
-const FILLING = nodeFinding({ code: 'conntrack/table-filling', severity: 'warning', message: 'The conntrack table is 95% full.', evidence: { count: 95, max: 100 } });
+const BLOCKED = vantageFinding(POD_A, {
+  code: 'firewall/blocked-locally',
+  severity: 'error',
+  message: 'A rule drops UDP to 10.96.0.10:53.',
+  evidence: { protocol: 'udp', port: 53 },
+  subject: 'udp/53',
+});
+const FILLING = nodeFinding({
+  code: 'conntrack/table-filling',
+  severity: 'warning',
+  message: 'The conntrack table is 95% full.',
+  evidence: { count: 95, max: 100 },
+});
 
 /** Stand-in diagnosis: returns `findings`, may be held or made to fail; counts concurrency. */
 class Diagnoser extends Gated {
@@ -419,7 +495,6 @@ class Diagnoser extends Gated {
   inFlight = 0;
   maxInFlight = 0;
   contexts: DiagnoseContext[] = [];
-
 
   diagnose = async (_report: SweepReport, ctx: DiagnoseContext): Promise<Finding[]> => {
     this.calls++;
@@ -474,8 +549,28 @@ t.test('findings: in /status and the gauge; logged once when they appear and onc
   t.same(
     status.findings,
     [
-      { id: BLOCKED.id, vantage: POD_A.id, where: 'default/web-1', check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', message: BLOCKED.message, evidence: { protocol: 'udp', port: 53 }, pod: { uid: 'uid-a', namespace: 'default', name: 'web-1' } },
-      { id: FILLING.id, vantage: 'node', where: 'node', check: 'conntrack', code: 'conntrack/table-filling', severity: 'warning', message: FILLING.message, evidence: { count: 95, max: 100 }, pod: null },
+      {
+        id: BLOCKED.id,
+        vantage: POD_A.id,
+        where: 'default/web-1',
+        check: 'firewall',
+        code: 'firewall/blocked-locally',
+        severity: 'error',
+        message: BLOCKED.message,
+        evidence: { protocol: 'udp', port: 53 },
+        pod: { uid: 'uid-a', namespace: 'default', name: 'web-1' },
+      },
+      {
+        id: FILLING.id,
+        vantage: 'node',
+        where: 'node',
+        check: 'conntrack',
+        code: 'conntrack/table-filling',
+        severity: 'warning',
+        message: FILLING.message,
+        evidence: { count: 95, max: 100 },
+        pod: null,
+      },
     ],
     '/status carries each finding as check --json prints it',
   );
@@ -486,11 +581,24 @@ t.test('findings: in /status and the gauge; logged once when they appear and onc
 
   await diagnosesDone(h, d, 3);
   let logs = findingLogs(h);
-  t.same(logs.map((r) => [r.findingId, r.finding, r.level]), [
-    [BLOCKED.id, 'appeared', 'error'],
-    [FILLING.id, 'appeared', 'warn'],
-  ], 'one line per finding, not per sweep');
-  t.match(logs[0], { msg: `finding: ${BLOCKED.message}`, vantage: POD_A.id, where: 'default/web-1', check: 'firewall', code: 'firewall/blocked-locally', severity: 'error', evidence: { protocol: 'udp', port: 53 }, pod: { name: 'web-1' } });
+  t.same(
+    logs.map((r) => [r.findingId, r.finding, r.level]),
+    [
+      [BLOCKED.id, 'appeared', 'error'],
+      [FILLING.id, 'appeared', 'warn'],
+    ],
+    'one line per finding, not per sweep',
+  );
+  t.match(logs[0], {
+    msg: `finding: ${BLOCKED.message}`,
+    vantage: POD_A.id,
+    where: 'default/web-1',
+    check: 'firewall',
+    code: 'firewall/blocked-locally',
+    severity: 'error',
+    evidence: { protocol: 'udp', port: 53 },
+    pod: { name: 'web-1' },
+  });
 
   d.findings = [FILLING];
   await diagnosesDone(h, d, 1);
@@ -498,22 +606,35 @@ t.test('findings: in /status and the gauge; logged once when they appear and onc
   await waitFor('the cleared line', () => findingLogs(h).length === 3);
   await diagnosesDone(h, d, 3);
   logs = findingLogs(h);
-  t.same(logs.map((r) => [r.findingId, r.finding]), [
-    [BLOCKED.id, 'appeared'],
-    [FILLING.id, 'appeared'],
-    [BLOCKED.id, 'cleared'],
-  ]);
+  t.same(
+    logs.map((r) => [r.findingId, r.finding]),
+    [
+      [BLOCKED.id, 'appeared'],
+      [FILLING.id, 'appeared'],
+      [BLOCKED.id, 'cleared'],
+    ],
+  );
   t.match(logs[2], { level: 'info', msg: `finding cleared: firewall/blocked-locally (default/web-1)` });
-  t.same(JSON.parse((await get(h.port, '/status')).body).findings.map((f: { id: string }) => f.id), [FILLING.id]);
+  t.same(
+    JSON.parse((await get(h.port, '/status')).body).findings.map((f: { id: string }) => f.id),
+    [FILLING.id],
+  );
   metrics = (await get(h.port, '/metrics')).body;
   t.equal(gauge(metrics, 'firewall', 'error'), 0, 'the series goes back to 0');
   t.equal(gauge(metrics, 'conntrack', 'warning'), 1);
-  t.same(hook, [
-    [BLOCKED.id, 'appeared'],
-    [FILLING.id, 'appeared'],
-    [BLOCKED.id, 'cleared'],
-  ], 'the hook is called once per appearance and clearing');
-  t.same(h.daemon.findings().map((f) => f.id), [FILLING.id]);
+  t.same(
+    hook,
+    [
+      [BLOCKED.id, 'appeared'],
+      [FILLING.id, 'appeared'],
+      [BLOCKED.id, 'cleared'],
+    ],
+    'the hook is called once per appearance and clearing',
+  );
+  t.same(
+    h.daemon.findings().map((f) => f.id),
+    [FILLING.id],
+  );
 });
 
 t.test('a slow diagnosis delays neither health nor READY nor the next sweeps; one runs at a time; stop drops its results', async (t) => {
@@ -522,7 +643,10 @@ t.test('a slow diagnosis delays neither health nor READY nor the next sweeps; on
   d.findings = [BLOCKED];
   const h = await start(t, { deps: { diagnose: d.diagnose } });
   await sweepsDone(h, 4);
-  t.ok(h.sent.some((m) => m.split('\n').includes('READY=1')), 'READY=1 while the first diagnosis still runs');
+  t.ok(
+    h.sent.some((m) => m.split('\n').includes('READY=1')),
+    'READY=1 while the first diagnosis still runs',
+  );
   t.equal((await get(h.port, '/healthz')).status, 200);
   t.equal(d.calls, 1, 'no second diagnosis while the first runs');
   const status = h.daemon.status();
@@ -542,9 +666,22 @@ t.test('a slow diagnosis delays neither health nor READY nor the next sweeps; on
   await new Promise((r) => setTimeout(r, 50));
   d.release();
   await stopping;
-  t.same(findingLogs(h).map((r) => r.findingId), [BLOCKED.id], 'the result that came in during stop is dropped');
-  t.same(h.logs().slice(-2).map((l) => l.msg), ['stopping', 'stopped']);
-  t.same(h.daemon.findings().map((f) => f.id), [BLOCKED.id]);
+  t.same(
+    findingLogs(h).map((r) => r.findingId),
+    [BLOCKED.id],
+    'the result that came in during stop is dropped',
+  );
+  t.same(
+    h
+      .logs()
+      .slice(-2)
+      .map((l) => l.msg),
+    ['stopping', 'stopped'],
+  );
+  t.same(
+    h.daemon.findings().map((f) => f.id),
+    [BLOCKED.id],
+  );
 });
 
 t.test('a diagnosis that throws is logged and keeps the findings; a failing hook is logged; logs are capped per diagnosis', async (t) => {
@@ -561,14 +698,24 @@ t.test('a diagnosis that throws is logged and keeps the findings; a failing hook
     },
   });
   await waitFor('the hook failure', () => h.logs().some((l) => l.msg === 'finding hook failed'));
-  t.match(h.logs().find((l) => l.msg === 'finding hook failed'), { level: 'warn', findingId: BLOCKED.id, finding: 'appeared', err: { message: 'events: forbidden' } });
+  t.match(
+    h.logs().find((l) => l.msg === 'finding hook failed'),
+    { level: 'warn', findingId: BLOCKED.id, finding: 'appeared', err: { message: 'events: forbidden' } },
+  );
 
   d.fail = new Error('cannot read /proc/net/route');
   await waitFor('the failure logged', () => h.logs().some((l) => l.msg === 'diagnosis failed; findings stay as they were'));
-  t.match(h.logs().find((l) => l.msg === 'diagnosis failed; findings stay as they were'), { level: 'error', sweep: Number, err: { message: 'cannot read /proc/net/route' } });
+  t.match(
+    h.logs().find((l) => l.msg === 'diagnosis failed; findings stay as they were'),
+    { level: 'error', sweep: Number, err: { message: 'cannot read /proc/net/route' } },
+  );
   await diagnosesDone(h, d, 3);
   const status = JSON.parse((await get(h.port, '/status')).body);
-  t.same(status.findings.map((f: { id: string }) => f.id), [BLOCKED.id], 'failed diagnoses neither add nor clear findings');
+  t.same(
+    status.findings.map((f: { id: string }) => f.id),
+    [BLOCKED.id],
+    'failed diagnoses neither add nor clear findings',
+  );
   t.equal(status.diagnosis.last.error, 'cannot read /proc/net/route');
   t.equal((await get(h.port, '/healthz')).status, 200, 'health is untouched');
   t.equal(findingLogs(h).filter((l) => l.finding === 'cleared').length, 0);
@@ -580,7 +727,10 @@ t.test('a diagnosis that throws is logged and keeps the findings; a failing hook
   d.findings = [BLOCKED, ...many];
   await waitFor('the summary line', () => h.logs().some((l) => l.msg === 'more findings appeared in this diagnosis (see /status)'));
   t.equal(findingLogs(h).filter((l) => l.code === 'routes/no-route').length, MAX_FINDING_LOGS);
-  t.match(h.logs().find((l) => l.msg === 'more findings appeared in this diagnosis (see /status)'), { level: 'warn', more: 7 });
+  t.match(
+    h.logs().find((l) => l.msg === 'more findings appeared in this diagnosis (see /status)'),
+    { level: 'warn', more: 7 },
+  );
   t.equal(gauge((await get(h.port, '/metrics')).body, 'routes', 'error'), MAX_FINDING_LOGS + 7, 'the gauge counts them all');
   t.equal(calls, 1 + MAX_FINDING_LOGS + 7, 'the hook sees them all');
 });

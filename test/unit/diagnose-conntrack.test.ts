@@ -32,13 +32,22 @@ t.test('parses net/stat/nf_conntrack: per-CPU hex rows summed, entries taken onc
 t.test('table filling, full, or fine', async (t) => {
   const opts = { threshold: 0.9, tracking: true, now: 1000 };
   const filling = checkConntrack(facts('250000\n', '262144\n', 'nf_conntrack-stat'), opts);
-  t.same(filling.findings.map((f) => [f.code, f.severity, f.vantage]), [['conntrack/table-filling', 'warning', 'node']]);
+  t.same(
+    filling.findings.map((f) => [f.code, f.severity, f.vantage]),
+    [['conntrack/table-filling', 'warning', 'node']],
+  );
   t.match(filling.findings[0]!.message, /95% full \(250000 of 262144 entries, threshold 90%\)/);
   t.same(filling.sample, { at: 1000, count: 250000, max: 262144, stats: parseConntrackStat(fs.readFileSync(`${FILES}nf_conntrack-stat`, 'utf8')).stats });
   const full = checkConntrack(facts('262144', '262144', null), opts);
-  t.same(full.findings.map((f) => [f.code, f.severity]), [['conntrack/table-full', 'error']]);
+  t.same(
+    full.findings.map((f) => [f.code, f.severity]),
+    [['conntrack/table-full', 'error']],
+  );
   t.same(checkConntrack(facts('1000', '262144', 'nf_conntrack-stat'), opts).findings, []);
-  t.same(checkConntrack(facts('1000', '262144', 'nf_conntrack-stat'), { ...opts, threshold: 0.001 }).findings.map((f) => f.code), ['conntrack/table-filling']);
+  t.same(
+    checkConntrack(facts('1000', '262144', 'nf_conntrack-stat'), { ...opts, threshold: 0.001 }).findings.map((f) => f.code),
+    ['conntrack/table-filling'],
+  );
 });
 
 t.test('insert_failed: rising between samples is a warning; a one-shot run reports the total as info', async (t) => {
@@ -46,22 +55,36 @@ t.test('insert_failed: rising between samples is a warning; a one-shot run repor
   t.same(first.findings, [], 'the first tracked sample is only a baseline');
   const previous = { ...first.sample!, stats: { ...first.sample!.stats, insert_failed: 2 } };
   const rising = checkConntrack(facts('10', '100', 'nf_conntrack-stat'), { threshold: 0.9, tracking: true, previous, now: 10_000 });
-  t.same(rising.findings.map((f) => [f.code, f.severity]), [['conntrack/insert-failed', 'warning']]);
+  t.same(
+    rising.findings.map((f) => [f.code, f.severity]),
+    [['conntrack/insert-failed', 'warning']],
+  );
   t.match(rising.findings[0]!.message, /rose by 5 in the last 10 s/);
   t.match(rising.findings[0]!.evidence, { insertFailed: 7, previous: 2, delta: 5 });
   const steady = checkConntrack(facts('10', '100', 'nf_conntrack-stat'), { threshold: 0.9, tracking: true, previous: first.sample!, now: 10_000 });
   t.same(steady.findings, []);
-  const reset = checkConntrack(facts('10', '100', 'nf_conntrack-stat'), { threshold: 0.9, tracking: true, previous: { ...previous, stats: { insert_failed: 99 } }, now: 1 });
+  const reset = checkConntrack(facts('10', '100', 'nf_conntrack-stat'), {
+    threshold: 0.9,
+    tracking: true,
+    previous: { ...previous, stats: { insert_failed: 99 } },
+    now: 1,
+  });
   t.same(reset.findings, [], 'a counter that went down (module reloaded) is a new baseline');
   const oneShot = checkConntrack(facts('10', '100', 'nf_conntrack-stat'), { threshold: 0.9, tracking: false, now: 0 });
-  t.same(oneShot.findings.map((f) => [f.code, f.severity]), [['conntrack/insert-failed', 'info']]);
+  t.same(
+    oneShot.findings.map((f) => [f.code, f.severity]),
+    [['conntrack/insert-failed', 'info']],
+  );
 });
 
 t.test('no conntrack module is no finding; unreadable or malformed counters are a finding about the file', async (t) => {
   const none = checkConntrack(facts(null, null, null), { threshold: 0.9, tracking: true, now: 0 });
   t.same(none, { findings: [], sample: null });
   const bad = checkConntrack(facts('lots', '262144', 'nf_conntrack-stat-malformed'), { threshold: 0.9, tracking: true, now: 0 });
-  t.same(bad.findings.map((f) => f.code), ['conntrack/unreadable']);
+  t.same(
+    bad.findings.map((f) => f.code),
+    ['conntrack/unreadable'],
+  );
   t.match(bad.findings[0]!.message, /\/p\/count: not a number: "lots"/);
   t.same(bad.findings[0]!.evidence.problems, ['/p/count: not a number: "lots"', '/p/stat: line 3: expected 17 hex values']);
   t.equal(bad.sample, null);

@@ -4,7 +4,13 @@ import { CHECKS, FINDING_CODES, SEVERITIES, nodeFinding, sortFindings, vantageFi
 import { HOST, vantage } from '../fixtures/diagnose/sweep-rows.js';
 
 const POD = vantage({ pid: 2101, podNamespace: 'shop', podName: 'cart-1', podUid: 'u1' });
-const down = vantageFinding(POD, { code: 'interfaces/down', severity: 'error', subject: 'eth0', message: 'Interface eth0 is down.', evidence: { interface: 'eth0' } });
+const down = vantageFinding(POD, {
+  code: 'interfaces/down',
+  severity: 'error',
+  subject: 'eth0',
+  message: 'Interface eth0 is down.',
+  evidence: { interface: 'eth0' },
+});
 const opts = vantageFinding(POD, { code: 'resolv-conf/options', severity: 'info', message: 'Resolver options: ndots 5.' });
 const ct = nodeFinding({ code: 'conntrack/table-filling', severity: 'warning', message: 'The conntrack table is 95% full.' });
 const hostFw = vantageFinding(HOST, { code: 'firewall/blocked-locally', severity: 'error', subject: 'udp/53', message: 'A rule drops DNS.' });
@@ -32,7 +38,10 @@ t.test('JSON, text and sorting', async (t) => {
   t.equal(findingJson(ct).pod, null);
   t.equal(findingJson(hostFw).where, 'host');
   const sorted = sortFindings([opts, down, hostFw, ct], [HOST.id, POD.id]);
-  t.same(sorted.map((f) => f.code), ['conntrack/table-filling', 'firewall/blocked-locally', 'interfaces/down', 'resolv-conf/options']);
+  t.same(
+    sorted.map((f) => f.code),
+    ['conntrack/table-filling', 'firewall/blocked-locally', 'interfaces/down', 'resolv-conf/options'],
+  );
   t.equal(summaryLine(sorted), '2 errors, 1 warning, 1 info');
   t.equal(summaryLine([]), 'none');
   const text = findingsText(sorted);
@@ -45,11 +54,14 @@ t.test('JSON, text and sorting', async (t) => {
 t.test('metric counts cover every check and severity, zeros included', async (t) => {
   const counts = findingCounts([down, ct, hostFw]);
   t.equal(counts.length, CHECKS.length * SEVERITIES.length);
-  t.same(counts.filter((c) => c.count > 0), [
-    { check: 'interfaces', severity: 'error', count: 1 },
-    { check: 'firewall', severity: 'error', count: 1 },
-    { check: 'conntrack', severity: 'warning', count: 1 },
-  ]);
+  t.same(
+    counts.filter((c) => c.count > 0),
+    [
+      { check: 'interfaces', severity: 'error', count: 1 },
+      { check: 'firewall', severity: 'error', count: 1 },
+      { check: 'conntrack', severity: 'warning', count: 1 },
+    ],
+  );
 });
 
 t.test('log records and Events for appear and clear', async (t) => {

@@ -76,16 +76,19 @@ t.test('a healthy pod namespace (captured)', async (t) => {
     ],
   );
   const eth0 = p.interfaces[1]!;
-  t.equal(eth0.link, 5244, 'IFLA_LINK: the host end\'s ifindex');
+  t.equal(eth0.link, 5244, "IFLA_LINK: the host end's ifindex");
   t.equal(eth0.linkNetnsId, 0, 'the peer is in another namespace');
   t.equal(eth0.master, null);
   t.equal(eth0.mtu, 1500);
   const global = eth0.addresses.filter((a) => a.scope === 'global').map((a) => `${a.address}/${a.prefixLength}`);
   t.same(global, ['10.244.1.5/24', 'fd00:244:1::5/64']);
-  t.same(p.interfaces[0]!.addresses.map((a) => [a.address, a.scope]), [
-    ['127.0.0.1', 'host'],
-    ['::1', 'host'],
-  ]);
+  t.same(
+    p.interfaces[0]!.addresses.map((a) => [a.address, a.scope]),
+    [
+      ['127.0.0.1', 'host'],
+      ['::1', 'host'],
+    ],
+  );
   t.equal(p.interfaces[0]!.link, null, 'loopback has no peer');
 });
 
@@ -97,8 +100,14 @@ t.test('faulty namespaces (captured): peer down, interface down, no address, loo
   t.same([down.up, down.lowerUp], [false, false]);
   const noAddr = eth0('pod-no-address')!;
   t.same([noAddr.up, noAddr.lowerUp], [true, true]);
-  t.same(noAddr.addresses.filter((a) => a.scope === 'global'), []);
-  t.same(parseInterfaceDump(dump('pod-lo-only'), 'LE').interfaces.map((i) => i.name), ['lo']);
+  t.same(
+    noAddr.addresses.filter((a) => a.scope === 'global'),
+    [],
+  );
+  t.same(
+    parseInterfaceDump(dump('pod-lo-only'), 'LE').interfaces.map((i) => i.name),
+    ['lo'],
+  );
   const lo = parseInterfaceDump(dump('pod-lo-down'), 'LE').interfaces.find((i) => i.loopback)!;
   t.equal(lo.up, false);
 });
@@ -130,11 +139,15 @@ t.test('malformed dumps give problems, never a throw', async (t) => {
   const good = link(1, IFF.UP | IFF.LOOPBACK, [attr(IFLA.IFNAME, str('lo'))]);
   const cases: Array<[string, Buffer, RegExp]> = [
     ['a header longer than the dump', Buffer.concat([good, good.subarray(0, 20)]), /overruns|trailing/],
-    ['an attribute overrunning its message', (() => {
-      const b = Buffer.from(link(2, 0, [attr(IFLA.IFNAME, str('eth0'))]));
-      b.writeUInt16LE(200, 32); // the IFNAME attribute claims 200 bytes
-      return b;
-    })(), /attributes overrun/],
+    [
+      'an attribute overrunning its message',
+      (() => {
+        const b = Buffer.from(link(2, 0, [attr(IFLA.IFNAME, str('eth0'))]));
+        b.writeUInt16LE(200, 32); // the IFNAME attribute claims 200 bytes
+        return b;
+      })(),
+      /attributes overrun/,
+    ],
     ['an RTM_NEWLINK shorter than ifinfomsg', msg(RTM_NEWLINK, Buffer.alloc(8)), /shorter than ifinfomsg/],
     ['an address without an address', msg(RTM_NEWADDR, Buffer.from([AF_INET, 24, 0, 0, 1, 0, 0, 0])), /has no address/],
     ['an address of an unknown interface', addr(42, AF_INET, 24, [10, 0, 0, 1]), /interface 42, which the link dump did not list/],
@@ -183,5 +196,9 @@ t.test('bounded: interface and address caps, names cut at IFNAMSIZ - 1, problems
   t.equal(o.problemCount, 40);
   t.equal(o.problems.length, MAX_PROBLEMS + 1);
   t.equal(o.problems[MAX_PROBLEMS], '…and 24 more');
-  t.same(parseInterfaceDump(new Uint8Array(link(1, IFF.UP, [attr(IFLA.IFNAME, str('lo'))])), 'LE').interfaces.map((i) => i.name), ['lo'], 'a Uint8Array is read too');
+  t.same(
+    parseInterfaceDump(new Uint8Array(link(1, IFF.UP, [attr(IFLA.IFNAME, str('lo'))])), 'LE').interfaces.map((i) => i.name),
+    ['lo'],
+    'a Uint8Array is read too',
+  );
 });

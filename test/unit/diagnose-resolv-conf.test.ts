@@ -28,11 +28,20 @@ t.test('a good ClusterFirst resolv.conf has no finding', async (t) => {
 t.test('ClusterFirst pod pointing at the wrong server (Kubernetes data known)', async (t) => {
   const wrong = read('nameserver 10.0.0.99\n');
   const f = checkResolvConf(V, wrong, [], { kube: KUBE, nodeLocalDns: ['169.254.20.10'] });
-  t.same(f.map((x) => [x.code, x.severity]), [['resolv-conf/not-cluster-dns', 'error']]);
-  t.match(f[0]!.message, /Pod shop\/cart-1 has dnsPolicy ClusterFirst, but .* names 10\.0\.0\.99, not the cluster DNS Service IP 10\.96\.0\.10 or node-local DNS 169\.254\.20\.10/);
+  t.same(
+    f.map((x) => [x.code, x.severity]),
+    [['resolv-conf/not-cluster-dns', 'error']],
+  );
+  t.match(
+    f[0]!.message,
+    /Pod shop\/cart-1 has dnsPolicy ClusterFirst, but .* names 10\.0\.0\.99, not the cluster DNS Service IP 10\.96\.0\.10 or node-local DNS 169\.254\.20\.10/,
+  );
   t.same(f[0]!.evidence.unexpected, ['10.0.0.99']);
   const extra = checkResolvConf(V, read('nameserver 10.96.0.10\nnameserver 8.8.8.8\n'), [], { kube: KUBE, nodeLocalDns: [] });
-  t.same(extra.map((x) => [x.code, x.severity]), [['resolv-conf/not-cluster-dns', 'warning']]);
+  t.same(
+    extra.map((x) => [x.code, x.severity]),
+    [['resolv-conf/not-cluster-dns', 'warning']],
+  );
   // By namespace/name when there is no UID; dnsPolicy Default is not checked; no Kubernetes, no check.
   const byName = vantage({ pid: 9, podNamespace: 'shop', podName: 'byname' });
   t.same(codes(checkResolvConf(byName, wrong, [], { kube: KUBE, nodeLocalDns: [] })), ['resolv-conf/not-cluster-dns']);
@@ -53,7 +62,11 @@ t.test('the nameserver fails while another server answers from the same vantage 
   const svcRows = [...both(V, target('10.96.0.10', 'resolv.conf'), 'timeout', 'timeout'), ...both(V, target('10.244.0.5', 'coredns-pod'), 'ok', 'ok')];
   t.same(codes(checkResolvConf(V, read('nameserver 10.96.0.10\n'), svcRows, { kube: KUBE, nodeLocalDns: [] })), ['resolv-conf/options']);
   t.same(codes(checkResolvConf(V, read('nameserver 10.96.0.10\n'), svcRows, { nodeLocalDns: ['10.96.0.10'] })), ['resolv-conf/options']);
-  t.same(codes(checkResolvConf(V, read('nameserver 10.96.0.10\n'), svcRows, { nodeLocalDns: [] })), ['resolv-conf/nameserver-fails', 'resolv-conf/options'], 'unknown without Kubernetes data');
+  t.same(
+    codes(checkResolvConf(V, read('nameserver 10.96.0.10\n'), svcRows, { nodeLocalDns: [] })),
+    ['resolv-conf/nameserver-fails', 'resolv-conf/options'],
+    'unknown without Kubernetes data',
+  );
   // Everything failing is not this finding (that is the path check's).
   const allFail = [...both(V, ns, 'timeout', 'timeout'), ...both(V, good, 'timeout', 'timeout')];
   t.same(codes(checkResolvConf(V, read('nameserver 10.0.0.99\n'), allFail, { nodeLocalDns: [] })), ['resolv-conf/options']);
@@ -68,15 +81,25 @@ t.test('search list limits: too many domains, too many characters', async (t) =>
   const g = checkResolvConf(V, long, [], { nodeLocalDns: [] });
   t.same(codes(g), ['resolv-conf/search-too-long']);
   t.ok((g[0]!.evidence.characters as number) >= MAX_SEARCH_CHARS);
-  t.same(checkResolvConf(V, read(`search ${Array.from({ length: 6 }, (_, i) => `d${i}.x`).join(' ')}\nnameserver 10.96.0.10\n`), [], { nodeLocalDns: [] }), [], 'six is fine');
+  t.same(
+    checkResolvConf(V, read(`search ${Array.from({ length: 6 }, (_, i) => `d${i}.x`).join(' ')}\nnameserver 10.96.0.10\n`), [], { nodeLocalDns: [] }),
+    [],
+    'six is fine',
+  );
 });
 
 t.test('options are reported for a failing vantage, with the worst-case lookup time', async (t) => {
   const r = read('search a.local b.local\nnameserver 10.96.0.10\nnameserver 10.96.0.11\noptions ndots:5 timeout:3 attempts:4 single-request-reopen\n');
   const rows = [row(V, target('10.96.0.10', 'resolv.conf'), 'udp', 'timeout')];
   const f = checkResolvConf(V, r, rows, { nodeLocalDns: [] });
-  t.same(f.map((x) => [x.code, x.severity]), [['resolv-conf/options', 'info']]);
-  t.match(f[0]!.message, /ndots 5, timeout 3 s, attempts 4, 2 nameservers: a lookup whose servers do not answer takes up to 24 s; a name with fewer than 5 dots is tried with each of the 2 search domains first/);
+  t.same(
+    f.map((x) => [x.code, x.severity]),
+    [['resolv-conf/options', 'info']],
+  );
+  t.match(
+    f[0]!.message,
+    /ndots 5, timeout 3 s, attempts 4, 2 nameservers: a lookup whose servers do not answer takes up to 24 s; a name with fewer than 5 dots is tried with each of the 2 search domains first/,
+  );
   t.same(f[0]!.evidence.options, { ndots: 5, timeout: 3, attempts: 4, other: ['single-request-reopen'] });
   t.same(checkResolvConf(V, r, [row(V, target('10.96.0.10', 'resolv.conf'), 'udp', 'ok')], { nodeLocalDns: [] }), [], 'not for a passing vantage');
 });
@@ -84,7 +107,10 @@ t.test('options are reported for a failing vantage, with the worst-case lookup t
 t.test('missing, empty and malformed files: findings about the file, never a throw', async (t) => {
   const absent = await readResolvConf({ root: `${NODE_A}/2401/root`, path: '/etc/resolv.conf' });
   const f = checkResolvConf(V, absent, [], { kube: KUBE, nodeLocalDns: [] });
-  t.same(f.map((x) => [x.code, x.severity]), [['resolv-conf/unreadable', 'error']]);
+  t.same(
+    f.map((x) => [x.code, x.severity]),
+    [['resolv-conf/unreadable', 'error']],
+  );
   t.match(f[0]!.message, /does not exist: the resolver of this container has no nameserver/);
   const denied: ResolvConfRead = { path: '/x', parsed: parseResolvConf(''), error: { code: 'EACCES', message: 'cannot read resolv.conf /x: EACCES (denied)' } };
   t.match(checkResolvConf(V, denied, [], { nodeLocalDns: [] })[0]!.message, /EACCES/);

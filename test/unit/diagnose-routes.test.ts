@@ -19,7 +19,10 @@ const FILES = fileURLToPath(new URL('../fixtures/diagnose/files/', import.meta.u
 const file = (name: string): string => fs.readFileSync(`${FILES}${name}`, 'utf8');
 const facts = (v4: string | null, v6: string | null): RoutesFacts => ({
   v4: v4 === null ? { path: '/p/net/route', error: { code: 'ENOENT', message: 'cannot read /p/net/route: ENOENT' } } : { path: '/p/net/route', text: file(v4) },
-  v6: v6 === null ? { path: '/p/net/ipv6_route', error: { code: 'ENOENT', message: 'cannot read /p/net/ipv6_route: ENOENT' } } : { path: '/p/net/ipv6_route', text: file(v6) },
+  v6:
+    v6 === null
+      ? { path: '/p/net/ipv6_route', error: { code: 'ENOENT', message: 'cannot read /p/net/ipv6_route: ENOENT' } }
+      : { path: '/p/net/ipv6_route', text: file(v6) },
 });
 const V = vantage({ pid: 2101 });
 
@@ -47,10 +50,13 @@ t.test('blackhole and unreachable routes (captured from a real namespace)', asyn
   );
   const tables = parseRouteFacts(facts('route-pod-blackhole', 'ipv6_route-pod'));
   const f = checkRoutes(V, tables, ['10.96.0.10', '10.96.0.11', '10.96.0.12']);
-  t.same(f.map((x) => [x.code, x.evidence.server]), [
-    ['routes/rejected', '10.96.0.10'],
-    ['routes/rejected', '10.96.0.11'],
-  ]);
+  t.same(
+    f.map((x) => [x.code, x.evidence.server]),
+    [
+      ['routes/rejected', '10.96.0.10'],
+      ['routes/rejected', '10.96.0.11'],
+    ],
+  );
   t.match(f[0]!.message, /blackhole 10\.96\.0\.10\/32.*silently dropped/);
   t.match(f[1]!.message, /reject 10\.96\.0\.11\/32/);
 });
@@ -58,10 +64,13 @@ t.test('blackhole and unreachable routes (captured from a real namespace)', asyn
 t.test('no default route: the servers outside the connected subnet have no route', async (t) => {
   const tables = parseRouteFacts(facts('route-pod-no-default', 'ipv6_route-null-only'));
   const f = checkRoutes(V, tables, ['10.96.0.10', '10.244.1.20', '127.0.0.53', 'fd00:96::10']);
-  t.same(f.map((x) => [x.code, x.evidence.server]), [
-    ['routes/no-route', '10.96.0.10'],
-    ['routes/no-route', 'fd00:96::10'],
-  ]);
+  t.same(
+    f.map((x) => [x.code, x.evidence.server]),
+    [
+      ['routes/no-route', '10.96.0.10'],
+      ['routes/no-route', 'fd00:96::10'],
+    ],
+  );
   t.equal(f[0]!.severity, 'error');
   t.match(f[0]!.message, /No route to DNS server 10\.96\.0\.10: there is no default route/);
   t.same(f[0]!.evidence.routes, ['10.244.1.0/24 dev eth0']);
@@ -81,11 +90,17 @@ t.test('IPv6: the null entry is no route; reject routes are findings; no ipv6_ro
   t.equal(parseIpv6Routes(file('ipv6_route-null-only')).routes.length, 1, 'only ::1 remains');
   const reject = parseRouteFacts(facts('route-pod-default', 'ipv6_route-reject'));
   const f = checkRoutes(V, reject, ['fd00:96::10', 'fd00:96::11']);
-  t.same(f.map((x) => [x.code, x.evidence.server]), [['routes/rejected', 'fd00:96::10']]);
+  t.same(
+    f.map((x) => [x.code, x.evidence.server]),
+    [['routes/rejected', 'fd00:96::10']],
+  );
   const off = parseRouteFacts(facts('route-pod-default', null));
   t.same(off.problems, [], 'a missing ipv6_route is not a read problem');
   const f6 = checkRoutes(V, off, ['fd00:96::10', '10.96.0.10']);
-  t.same(f6.map((x) => x.code), ['routes/no-route']);
+  t.same(
+    f6.map((x) => x.code),
+    ['routes/no-route'],
+  );
   t.match(f6[0]!.message, /IPv6 is disabled in this namespace/);
 });
 
@@ -99,11 +114,18 @@ t.test('malformed files: a finding about the file, good lines still used, never 
   t.same(parseIpv4Routes('x').problems, ['line 1: not the header of /proc/net/route']);
   const v6 = parseIpv6Routes(file('ipv6_route-malformed'));
   t.equal(v6.routes.length, 1);
-  t.same(v6.problems.map((p) => p.slice(0, 7)), ['line 2:', 'line 3:']);
+  t.same(
+    v6.problems.map((p) => p.slice(0, 7)),
+    ['line 2:', 'line 3:'],
+  );
 
   const tables = parseRouteFacts(facts('route-malformed', 'ipv6_route-malformed'));
   const f = checkRoutes(V, tables, ['10.96.0.10']);
-  t.same(f.map((x) => x.code), ['routes/unreadable'], 'the default route on the good line still covers the server');
+  t.same(
+    f.map((x) => x.code),
+    ['routes/unreadable'],
+    'the default route on the good line still covers the server',
+  );
   t.match(f[0]!.message, /\/p\/net\/route: line 3: not a route/);
   t.match(f[0]!.message, /and 4 more problems/);
 
@@ -112,7 +134,11 @@ t.test('malformed files: a finding about the file, good lines still used, never 
     v6: { path: '/p/net/ipv6_route', error: { code: 'EIO', message: 'cannot read /p/net/ipv6_route: EIO' } },
   };
   const u = checkRoutes(V, parseRouteFacts(unreadable), ['10.96.0.10', 'fd00::10']);
-  t.same(u.map((x) => x.code), ['routes/unreadable', 'routes/no-route'], 'IPv4 servers are not judged without a table');
+  t.same(
+    u.map((x) => x.code),
+    ['routes/unreadable', 'routes/no-route'],
+    'IPv4 servers are not judged without a table',
+  );
   t.same(u[0]!.evidence.problems, ['cannot read /p/net/route: EACCES', 'cannot read /p/net/ipv6_route: EIO']);
 
   // Random bytes never throw.
@@ -135,7 +161,11 @@ t.test('an empty /proc/net/route is an empty table, not an unreadable one (issue
     const tables = parseRouteFacts({ v4: { path: '/p/net/route', text }, v6: { path: '/p/net/ipv6_route', error: { code: 'ENOENT', message: 'x' } } });
     t.same(tables.problems, []);
     const f = checkRoutes(V, tables, ['127.0.0.53', '10.96.0.10']);
-    t.same(f.map((x) => [x.code, x.evidence.server]), [['routes/no-route', '10.96.0.10']], 'no route to a remote server, nothing about the file; loopback needs none');
+    t.same(
+      f.map((x) => [x.code, x.evidence.server]),
+      [['routes/no-route', '10.96.0.10']],
+      'no route to a remote server, nothing about the file; loopback needs none',
+    );
   }
 });
 
@@ -148,7 +178,10 @@ t.test('bounded: problems never quote the file, are capped and counted; routes a
   t.equal(bad.problems[0], 'line 2: not a route');
   t.equal(bad.problems[16], '…and 24 more');
   t.notOk(bad.problems.join('\n').includes('c4n4ry'), 'nothing of the line is quoted');
-  const tables = parseRouteFacts({ v4: { path: '/p/net/route', text: `${header}\n${Array.from({ length: 40 }, () => secret).join('\n')}` }, v6: { path: '/p/net/ipv6_route', text: 'junk\n' } });
+  const tables = parseRouteFacts({
+    v4: { path: '/p/net/route', text: `${header}\n${Array.from({ length: 40 }, () => secret).join('\n')}` },
+    v6: { path: '/p/net/ipv6_route', text: 'junk\n' },
+  });
   t.equal(tables.problemCount, 41);
   t.match(checkRoutes(V, tables, [])[0]!.message, /line 2: not a route \(and 40 more problems\)/);
 
@@ -158,7 +191,11 @@ t.test('bounded: problems never quote the file, are capped and counted; routes a
   t.same(many.problems, [`more than ${MAX_ROUTES} routes: 100 not read`]);
   const long = route.replace(/^eth0/, 'x'.repeat(16));
   t.same(parseIpv4Routes(`${header}\n${long}\n`, 'LE').problems, ['line 2: not a route'], 'an interface name longer than IFNAMSIZ - 1 is no kernel route');
-  t.equal(parseIpv4Routes(`${header}\n${route.replace(/^eth0/, 'e\x1bth')}\n`, 'LE').routes[0]!.iface, 'e\x1bth', 'a short name with a control character is kept (shown escaped)');
+  t.equal(
+    parseIpv4Routes(`${header}\n${route.replace(/^eth0/, 'e\x1bth')}\n`, 'LE').routes[0]!.iface,
+    'e\x1bth',
+    'a short name with a control character is kept (shown escaped)',
+  );
   const v6 = parseIpv6Routes(`${'0'.repeat(32)} 00 ${'0'.repeat(32)} 00 ${'0'.repeat(32)} 00000400 00000001 00000000 00000001 ${'y'.repeat(16)}\n`);
   t.same(v6.problems, ['line 1: not an IPv6 route']);
 });

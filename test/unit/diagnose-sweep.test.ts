@@ -17,7 +17,14 @@ const PROC = `${ROOT}/proc`;
 const SYS = `${ROOT}/sys`;
 
 const pod = (pid: number, name: string, startTime: number): Vantage =>
-  vantage({ pid, startTime, podNamespace: 'shop', podName: name, podUid: `uid-${name}`, resolvConfFile: { root: `${PROC}/${pid}/root`, path: '/etc/resolv.conf' } });
+  vantage({
+    pid,
+    startTime,
+    podNamespace: 'shop',
+    podName: name,
+    podUid: `uid-${name}`,
+    resolvConfFile: { root: `${PROC}/${pid}/root`, path: '/etc/resolv.conf' },
+  });
 const HOST = vantage({ pid: 1, inode: 4026531840, hostNetwork: true, source: 'host', resolvConfFile: { root: null, path: `${ROOT}/host-resolv.conf` } });
 const WEB = pod(2101, 'web-1', 40100);
 const CART = pod(2201, 'cart-1', 40200);
@@ -36,7 +43,12 @@ const WRONG = target('10.0.0.99', 'resolv.conf');
 
 const KUBE: KubeFacts = {
   dnsServiceIps: ['10.96.0.10'],
-  pods: ['web-1', 'cart-1', 'iso-1', 'broken-1', 'lonely-1'].map((name) => ({ uid: `uid-${name}`, namespace: 'shop', name, dnsPolicy: 'ClusterFirst' as const })),
+  pods: ['web-1', 'cart-1', 'iso-1', 'broken-1', 'lonely-1'].map((name) => ({
+    uid: `uid-${name}`,
+    namespace: 'shop',
+    name,
+    dnsPolicy: 'ClusterFirst' as const,
+  })),
 };
 
 const reader: InterfaceReader = async (v) => {
@@ -57,7 +69,11 @@ function sweep() {
     ...both(CART, SVC, 'ok', 'ok'),
     ...both(CART, P1, 'ok', 'ok'),
     ...both(CART, P2, 'timeout', 'timeout'),
-    ...[ISO, BROKEN, LONELY].flatMap((v) => [...both(v, SVC_NS, 'timeout', 'timeout'), ...both(v, P1, 'unreachable', 'timeout'), ...both(v, P2, 'timeout', 'timeout')]),
+    ...[ISO, BROKEN, LONELY].flatMap((v) => [
+      ...both(v, SVC_NS, 'timeout', 'timeout'),
+      ...both(v, P1, 'unreachable', 'timeout'),
+      ...both(v, P2, 'timeout', 'timeout'),
+    ]),
     ...both(EXITED, SVC_NS, 'timeout', 'timeout'),
     row(REUSED, SVC_NS, 'udp', 'timeout'),
   ];
@@ -68,6 +84,7 @@ t.test('every check over a fixture node', async (t) => {
   const state = createDiagnoseState();
   state.conntrack = { at: 0, count: 1, max: 262144, stats: { insert_failed: 2 } };
   const findings = await diagnoseSweep(sweep(), { procRoot: PROC, sysRoot: SYS, kube: KUBE, nodeLocalDns: [], state, interfaces: reader, now: () => 30_000 });
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a routes finding's evidence.server is a string
   const got = findings.map((f) => `${f.where} ${f.code}${f.code.startsWith('routes/no-route') ? ` ${String(f.evidence.server)}` : ''}`);
   t.same(got, [
     'node path/one-server-fails',
@@ -99,12 +116,15 @@ t.test('every check over a fixture node', async (t) => {
     'shop/lonely-1 path/netns-isolated',
     'shop/lonely-1 resolv-conf/options',
   ]);
-  t.same(state.conntrack, { at: 30_000, count: 250000, max: 262144, stats: state.conntrack!.stats }, 'the state now holds this sample');
-  t.equal(state.conntrack!.stats.insert_failed, 7);
+  t.same(state.conntrack, { at: 30_000, count: 250000, max: 262144, stats: state.conntrack.stats }, 'the state now holds this sample');
+  t.equal(state.conntrack.stats.insert_failed, 7);
   const peer = findings.find((f) => f.code === 'interfaces/peer-down')!;
   t.equal(peer.evidence.hostPeer, 'vethpeer2');
   t.same(peer.pod, { uid: 'uid-iso-1', namespace: 'shop', name: 'iso-1' });
-  t.notOk(findings.some((f) => [EXITED.id, REUSED.id, VANISHED.id].includes(f.vantage)), 'no per-vantage findings for vantages gone since the sweep');
+  t.notOk(
+    findings.some((f) => [EXITED.id, REUSED.id, VANISHED.id].includes(f.vantage)),
+    'no per-vantage findings for vantages gone since the sweep',
+  );
   t.equal(new Set(findings.map((f) => f.id)).size, findings.length, 'ids are unique');
   t.same(JSON.parse(JSON.stringify(findings)), findings, 'findings are plain JSON');
 });
@@ -113,14 +133,24 @@ t.test('without Kubernetes, without the addon, without state', async (t) => {
   const findings = await diagnoseSweep(sweep(), { procRoot: PROC, sysRoot: SYS, interfaces: false });
   const codes = new Set(findings.map((f) => f.code));
   t.notOk(codes.has('resolv-conf/not-cluster-dns'), 'needs Kubernetes data');
-  t.notOk([...codes].some((c) => c.startsWith('interfaces/')), 'interfaces are skipped');
+  t.notOk(
+    [...codes].some((c) => c.startsWith('interfaces/')),
+    'interfaces are skipped',
+  );
   t.ok(codes.has('resolv-conf/nameserver-fails'), 'the row comparison works without Kubernetes');
-  t.same(findings.filter((f) => f.code === 'conntrack/insert-failed').map((f) => f.severity), ['info'], 'one-shot: the total since boot');
+  t.same(
+    findings.filter((f) => f.code === 'conntrack/insert-failed').map((f) => f.severity),
+    ['info'],
+    'one-shot: the total since boot',
+  );
 });
 
 t.test('the default interface reader on a fixture tree: not a namespace is a finding, no namespace is gone', async (t) => {
   // 2101/ns/net is a regular file (a fixture cannot hold an nsfs file); 2201 has none at all.
-  const findings = await diagnoseSweep(report([WEB, CART], [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC_NS, 'ok', 'ok')]), { procRoot: PROC, sysRoot: SYS });
+  const findings = await diagnoseSweep(report([WEB, CART], [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC_NS, 'ok', 'ok')]), {
+    procRoot: PROC,
+    sysRoot: SYS,
+  });
   t.same(
     findings.map((f) => `${f.where} ${f.code}`),
     ['node conntrack/table-filling', 'node conntrack/insert-failed', 'shop/web-1 interfaces/unreadable'],
@@ -132,7 +162,12 @@ t.test('diagnoseContext takes its settings from the configuration', async (t) =>
   const config = loadConfig({ file: false, env: {}, flags: { 'diagnose.nodeLocalDns': ['169.254.20.10'] } });
   const state = createDiagnoseState();
   const ctx = diagnoseContext(config, { state });
-  t.same(ctx, { procRoot: config.discovery.procRoot, nodeLocalDns: config.diagnose.nodeLocalDns, conntrackThreshold: config.diagnose.conntrack.threshold, state });
+  t.same(ctx, {
+    procRoot: config.discovery.procRoot,
+    nodeLocalDns: config.diagnose.nodeLocalDns,
+    conntrackThreshold: config.diagnose.conntrack.threshold,
+    state,
+  });
 });
 
 t.test('false findings of issue 10: an empty route file, a loopback-only namespace whose loopback resolver answers', async (t) => {
@@ -144,16 +179,34 @@ t.test('false findings of issue 10: an empty route file, a loopback-only namespa
   fs.cpSync(`${PROC}/2501`, `${tmp}/2501`, { recursive: true });
   fs.writeFileSync(`${tmp}/2501/net/route`, '');
   fs.writeFileSync(`${tmp}/2501/root/etc/resolv.conf`, 'nameserver 127.0.0.53\n');
-  const lonely = vantage({ pid: 2501, startTime: 40500, podNamespace: 'shop', podName: 'lonely-1', podUid: 'uid-lonely-1', resolvConfFile: { root: `${tmp}/2501/root`, path: '/etc/resolv.conf' } });
+  const lonely = vantage({
+    pid: 2501,
+    startTime: 40500,
+    podNamespace: 'shop',
+    podName: 'lonely-1',
+    podUid: 'uid-lonely-1',
+    resolvConfFile: { root: `${tmp}/2501/root`, path: '/etc/resolv.conf' },
+  });
   const stub = target('127.0.0.53', 'resolv.conf');
-  const run = (reason: 'ok' | 'timeout') => diagnoseSweep(report([lonely], both(lonely, stub, reason, reason)), { procRoot: tmp, sysRoot: SYS, interfaces: reader, nodeLocalDns: [] });
+  const run = (reason: 'ok' | 'timeout') =>
+    diagnoseSweep(report([lonely], both(lonely, stub, reason, reason)), { procRoot: tmp, sysRoot: SYS, interfaces: reader, nodeLocalDns: [] });
 
   const answering = await run('ok');
-  t.same(answering.filter((f) => f.vantage === lonely.id).map((f) => [f.code, f.severity]), [['interfaces/no-interface', 'info']], 'no routes/unreadable; no-interface is only info');
+  t.same(
+    answering.filter((f) => f.vantage === lonely.id).map((f) => [f.code, f.severity]),
+    [['interfaces/no-interface', 'info']],
+    'no routes/unreadable; no-interface is only info',
+  );
   t.match(answering.find((f) => f.code === 'interfaces/no-interface')!.message, /loopback nameserver answers/);
 
   const failing = await run('timeout');
   const codes = failing.filter((f) => f.vantage === lonely.id).map((f) => [f.code, f.severity]);
-  t.notOk(codes.some(([c]) => c === 'routes/unreadable'), 'an empty route file is an empty table');
-  t.ok(codes.some(([c, s]) => c === 'interfaces/no-interface' && s === 'error'), 'a loopback resolver that does not answer: still an error');
+  t.notOk(
+    codes.some(([c]) => c === 'routes/unreadable'),
+    'an empty route file is an empty table',
+  );
+  t.ok(
+    codes.some(([c, s]) => c === 'interfaces/no-interface' && s === 'error'),
+    'a loopback resolver that does not answer: still an error',
+  );
 });

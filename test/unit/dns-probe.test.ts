@@ -65,12 +65,17 @@ t.test('defaults: host netns, port 53, UDP, type A, NOERROR only', async (t) => 
   t.notOk('expectAnswers' in spec);
 });
 
-t.test('validation failures become results with the reply\'s rcode and answers', async (t) => {
+t.test("validation failures become results with the reply's rcode and answers", async (t) => {
   const cases: Array<[string, Handler, Partial<ProbeOptions>, Partial<ProbeResult>]> = [
     ['ID mismatch', (q) => answer(q, { id: (q.id! + 1) & 0xffff }), {}, { reason: 'bad-reply', rcode: null }],
     ['NXDOMAIN', (q) => answer(q, { rcode: 'NXDOMAIN', ips: [] }), {}, { reason: 'rcode', rcode: 'NXDOMAIN' }],
     ['SERVFAIL', (q) => answer(q, { rcode: 'SERVFAIL', ips: [] }), {}, { reason: 'rcode', rcode: 'SERVFAIL' }],
-    ['NXDOMAIN allowed', (q) => answer(q, { rcode: 'NXDOMAIN', ips: [] }), { validRcodes: ['noerror', 'NXDOMAIN'] }, { ok: true, reason: 'ok', rcode: 'NXDOMAIN' }],
+    [
+      'NXDOMAIN allowed',
+      (q) => answer(q, { rcode: 'NXDOMAIN', ips: [] }),
+      { validRcodes: ['noerror', 'NXDOMAIN'] },
+      { ok: true, reason: 'ok', rcode: 'NXDOMAIN' },
+    ],
     ['no answer', (q) => answer(q, { ips: [] }), { requireAnswers: true }, { reason: 'no-answer', rcode: 'NOERROR' }],
     ['wrong answer', (q) => answer(q, { ips: ['10.96.0.2'] }), { expectAnswers: ['10.96.0.1'] }, { reason: 'wrong-answer', answers: ['10.96.0.2'] }],
     ['contains', (q) => answer(q, { ips: ['10.96.0.2', '10.96.0.1'] }), { expectAnswers: ['10.96.0.1'], expectMatch: 'contain' }, { ok: true }],
@@ -100,7 +105,10 @@ t.test('TC over UDP → retried over TCP, same server and netns, within the rema
 });
 
 t.test('TCP retry gets at least 1 ms when the budget is spent', async (t) => {
-  const { exchange, calls } = fake((q) => answer(q, { tc: true }), (q) => answer(q));
+  const { exchange, calls } = fake(
+    (q) => answer(q, { tc: true }),
+    (q) => answer(q),
+  );
   const clock = [0, 5000];
   await probe(BASE, { exchange, now: () => clock.shift()! });
   t.equal(calls[1]!.timeoutMs, 1);
@@ -128,7 +136,10 @@ t.test('TC retry outcomes', async (t) => {
 });
 
 t.test('an undecodable UDP reply that is ours and has TC is retried over TCP', async (t) => {
-  const { exchange, calls } = fake((q) => answer(q, { tc: true, ips: ['10.0.0.1', '10.0.0.2'] }).subarray(0, 40), (q) => answer(q));
+  const { exchange, calls } = fake(
+    (q) => answer(q, { tc: true, ips: ['10.0.0.1', '10.0.0.2'] }).subarray(0, 40),
+    (q) => answer(q),
+  );
   const r = await probe(BASE, { exchange });
   t.equal(calls.length, 2);
   t.match(r, { ok: true, truncated: true, transport: 'tcp' });
@@ -183,7 +194,11 @@ t.test('exchange errors map to reasons (each errno)', async (t) => {
     t.equal(reasonFromError(err), reason, `reasonFromError ${code}/${syscall}`);
     const { exchange, calls } = fake(() => err);
     const r = await probe(BASE, { exchange });
-    t.same(r, { ok: false, reason, rcode: null, answers: [], rttSeconds: null, transport: 'udp', truncated: false, detail: err.message }, `probe ${code}/${syscall}`);
+    t.same(
+      r,
+      { ok: false, reason, rcode: null, answers: [], rttSeconds: null, transport: 'udp', truncated: false, detail: err.message },
+      `probe ${code}/${syscall}`,
+    );
     t.equal(calls.length, 1, `${code}: no retry`);
   }
   t.equal(reasonFromError(new ArgumentError('server', 'bad')), 'error');
@@ -203,7 +218,12 @@ t.test('an ArgumentError or a throw from exchange is a result, not an exception'
     },
   });
   t.match(sync, { ok: false, reason: 'error', detail: 'addon exploded' });
-  const clockThrows = await probe(BASE, { exchange: fake((q) => answer(q, { tc: true })).exchange, now: () => { throw new Error('no clock'); } });
+  const clockThrows = await probe(BASE, {
+    exchange: fake((q) => answer(q, { tc: true })).exchange,
+    now: () => {
+      throw new Error('no clock');
+    },
+  });
   t.match(clockThrows, { ok: false, reason: 'error' });
 });
 
@@ -358,7 +378,15 @@ t.test('thousands of mutated replies: none throws, and ok only when the reply re
     const q = p.questions?.[0];
     const addrs = (p.answers ?? []).flatMap((a) => (a.type === 'A' ? [a.data] : []));
     const right =
-      p.flag_qr && p.id === queryId && !p.flag_tc && ((p.flags ?? 0) & 0xf) === 0 && q?.name.toLowerCase() === NAME && q.type === 'A' && q.class === 'IN' && addrs.length > 0 && addrs.every((ip) => ip === '10.96.0.1');
+      p.flag_qr &&
+      p.id === queryId &&
+      !p.flag_tc &&
+      ((p.flags ?? 0) & 0xf) === 0 &&
+      q?.name.toLowerCase() === NAME &&
+      q.type === 'A' &&
+      q.class === 'IN' &&
+      addrs.length > 0 &&
+      addrs.every((ip) => ip === '10.96.0.1');
     if (!right) bad.push(`#${i} accepted ${sent[0]!.toString('hex')}`);
   }
   t.ok(failed > 1000, `${failed} of 3000 mutations failed validation`);

@@ -41,7 +41,11 @@ const a = (data: string, name = NAME): Answer => ({ type: 'A', name, ttl: 5, cla
 /** A reply to Q (one A record for 10.96.0.1 unless told otherwise). */
 function reply(o: ReplyOpts = {}): Buffer {
   const flags =
-    dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (o.tc ? dnsPacket.TRUNCATED_RESPONSE : 0) | ((o.opcode ?? 0) << 11) | RCODE[o.rcode ?? 'NOERROR']!;
+    dnsPacket.RECURSION_DESIRED |
+    dnsPacket.RECURSION_AVAILABLE |
+    (o.tc ? dnsPacket.TRUNCATED_RESPONSE : 0) |
+    ((o.opcode ?? 0) << 11) |
+    RCODE[o.rcode ?? 'NOERROR']!;
   return dnsPacket.encode({
     type: o.qr === false ? 'query' : 'response',
     id: o.id ?? ID,
@@ -80,7 +84,13 @@ t.test('question must match: name case-insensitively, type, class, count', async
     ['other type', [{ name: NAME, type: 'AAAA', class: 'IN' }]],
     ['other class', [{ name: NAME, type: 'A', class: 'CH' }]],
     ['no question', []],
-    ['two questions', [{ name: NAME, type: 'A', class: 'IN' }, { name: NAME, type: 'A', class: 'IN' }]],
+    [
+      'two questions',
+      [
+        { name: NAME, type: 'A', class: 'IN' },
+        { name: NAME, type: 'A', class: 'IN' },
+      ],
+    ],
   ];
   for (const [what, questions] of cases) {
     t.match(validateReply(reply({ questions }), exp()), { ok: false, reason: 'bad-reply', rcode: null, answers: [] }, what);
@@ -92,9 +102,18 @@ t.test('question must match: name case-insensitively, type, class, count', async
 });
 
 t.test('rcode against the allowed set', async (t) => {
-  t.match(validateReply(reply({ rcode: 'NXDOMAIN', answers: [] }), exp()), { ok: false, reason: 'rcode', rcode: 'NXDOMAIN', detail: /NXDOMAIN is not one of NOERROR/ });
+  t.match(validateReply(reply({ rcode: 'NXDOMAIN', answers: [] }), exp()), {
+    ok: false,
+    reason: 'rcode',
+    rcode: 'NXDOMAIN',
+    detail: /NXDOMAIN is not one of NOERROR/,
+  });
   t.match(validateReply(reply({ rcode: 'SERVFAIL', answers: [] }), exp()), { ok: false, reason: 'rcode', rcode: 'SERVFAIL' });
-  t.match(validateReply(reply({ rcode: 'REFUSED', answers: [] }), exp()), { ok: false, reason: 'rcode', rcode: 'REFUSED' }, 'the REFUSED rcode is not a refused connection');
+  t.match(
+    validateReply(reply({ rcode: 'REFUSED', answers: [] }), exp()),
+    { ok: false, reason: 'rcode', rcode: 'REFUSED' },
+    'the REFUSED rcode is not a refused connection',
+  );
   t.match(validateReply(reply({ rcode: 'NXDOMAIN', answers: [] }), exp({ validRcodes: ['NOERROR', 'NXDOMAIN'] })), { ok: true, rcode: 'NXDOMAIN' });
   t.equal(checkRcode(decoded(reply({ rcode: 'SERVFAIL' })), ['SERVFAIL']).ok, true);
   // EDNS: the OPT record holds the upper 8 bits; 1 << 4 | 0 is BADVERS (16).
@@ -108,7 +127,11 @@ t.test('answers present', async (t) => {
   t.match(validateReply(reply({ answers: [] }), exp()), { ok: true, answers: [] }, 'NODATA is fine unless answers are required');
   t.match(validateReply(reply({ answers: [] }), exp({ requireAnswers: true })), { ok: false, reason: 'no-answer', rcode: 'NOERROR' });
   const cnameOnly = reply({ answers: [{ type: 'CNAME', name: NAME, ttl: 5, class: 'IN', data: 'other.example' }] });
-  t.match(validateReply(cnameOnly, exp({ requireAnswers: true })), { ok: false, reason: 'no-answer', answers: ['other.example'] }, 'a lone CNAME does not answer an A query');
+  t.match(
+    validateReply(cnameOnly, exp({ requireAnswers: true })),
+    { ok: false, reason: 'no-answer', answers: ['other.example'] },
+    'a lone CNAME does not answer an A query',
+  );
   const chained = reply({ answers: [{ type: 'CNAME', name: NAME, ttl: 5, class: 'IN', data: 'other.example' }, a('10.0.0.9', 'other.example')] });
   t.match(validateReply(chained, exp({ requireAnswers: true })), { ok: true, answers: ['other.example', '10.0.0.9'] });
   t.equal(checkAnswersPresent(decoded(reply()), Q).ok, true);
@@ -120,8 +143,16 @@ t.test('expected addresses: equal and contain, IPv6 normalized', async (t) => {
   t.match(validateReply(two, exp({ expectAnswers: ['10.0.0.2', '10.0.0.1'] })), { ok: true }, 'order does not matter');
   t.match(validateReply(two, exp({ expectAnswers: ['10.0.0.1'] })), { ok: false, reason: 'wrong-answer', detail: /unexpected 10\.0\.0\.2/ });
   t.match(validateReply(two, exp({ expectAnswers: ['10.0.0.1'], expectMatch: 'contain' })), { ok: true });
-  t.match(validateReply(two, exp({ expectAnswers: ['10.0.0.3'], expectMatch: 'contain' })), { ok: false, reason: 'wrong-answer', detail: /missing 10\.0\.0\.3/ });
-  t.match(validateReply(reply({ answers: [] }), exp({ expectAnswers: ['10.0.0.1'] })), { ok: false, reason: 'no-answer' }, 'expected answers imply answers are required');
+  t.match(validateReply(two, exp({ expectAnswers: ['10.0.0.3'], expectMatch: 'contain' })), {
+    ok: false,
+    reason: 'wrong-answer',
+    detail: /missing 10\.0\.0\.3/,
+  });
+  t.match(
+    validateReply(reply({ answers: [] }), exp({ expectAnswers: ['10.0.0.1'] })),
+    { ok: false, reason: 'no-answer' },
+    'expected answers imply answers are required',
+  );
 
   const q6: Question = { ...Q, type: 'AAAA' };
   const v6 = dnsPacket.encode({
@@ -176,7 +207,9 @@ t.test('every cut of a reply with many record types is bad-reply, never a throw'
       { type: 'TXT', name: NAME, ttl: 5, class: 'IN', data: ['hello', 'world'] },
       { type: 'SRV', name: NAME, ttl: 5, class: 'IN', data: { port: 53, target: 'dns.cluster.local', priority: 0, weight: 1 } },
     ],
-    authorities: [{ type: 'SOA', name: 'cluster.local', ttl: 5, class: 'IN', data: { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1 } }],
+    authorities: [
+      { type: 'SOA', name: 'cluster.local', ttl: 5, class: 'IN', data: { mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', serial: 1 } },
+    ],
     additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
   });
   t.match(validateReply(rich, exp({ requireAnswers: true })), { ok: true, answers: ['alias.cluster.local', '10.0.0.1', 'fd00::1'] });
@@ -196,10 +229,27 @@ t.test('bounded (issue 10): pointer chains refused before decoding, answers and 
   const clusterAt = 12 + qname.indexOf(Buffer.from('\x07cluster'));
   const cnameData = Buffer.concat([Buffer.from('\x05alias'), u16(0xc000 | clusterAt)]);
   const compressed = Buffer.concat([
-    u16(ID), u16(0x8180), u16(1), u16(2), u16(0), u16(0),
-    qname, u16(1), u16(1),
-    u16(0xc00c), u16(5), u16(1), Buffer.from([0, 0, 0, 5]), u16(cnameData.length), cnameData,
-    u16(0xc000 | (12 + qname.length + 4 + 12)), u16(1), u16(1), Buffer.from([0, 0, 0, 5]), u16(4), Buffer.from([10, 0, 0, 7]),
+    u16(ID),
+    u16(0x8180),
+    u16(1),
+    u16(2),
+    u16(0),
+    u16(0),
+    qname,
+    u16(1),
+    u16(1),
+    u16(0xc00c),
+    u16(5),
+    u16(1),
+    Buffer.from([0, 0, 0, 5]),
+    u16(cnameData.length),
+    cnameData,
+    u16(0xc000 | (12 + qname.length + 4 + 12)),
+    u16(1),
+    u16(1),
+    Buffer.from([0, 0, 0, 5]),
+    u16(4),
+    Buffer.from([10, 0, 0, 7]),
   ]);
   t.match(validateReply(compressed, exp({ requireAnswers: true })), { ok: true, answers: ['alias.cluster.local', '10.0.0.7'] });
   const steps = nameDecodingSteps(compressed);

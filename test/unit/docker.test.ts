@@ -7,12 +7,7 @@ import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  classifyDockerError,
-  discoverDocker,
-  parseContainerInspect,
-  parseContainerList,
-} from '../../src/netns/docker.js';
+import { classifyDockerError, discoverDocker, parseContainerInspect, parseContainerList } from '../../src/netns/docker.js';
 
 type Reply = { status: number; body: unknown } | 'hang';
 type Route = (url: string) => Reply | Promise<Reply>;
@@ -21,11 +16,14 @@ type Route = (url: string) => Reply | Promise<Reply>;
 async function fakeEngine(tt: { teardown(fn: () => unknown): void }, route: Route): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'chk-docker-'));
   const socketPath = path.join(dir, 'docker.sock');
-  const server = http.createServer(async (req, res) => {
-    const reply = await route(req.url ?? '');
-    if (reply === 'hang') return;
-    res.writeHead(reply.status, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(reply.body));
+  const server = http.createServer((req, res) => {
+    // Node ignores what a request listener returns; the reply is written when the route answers.
+    void (async () => {
+      const reply = await route(req.url ?? '');
+      if (reply === 'hang') return;
+      res.writeHead(reply.status, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(reply.body));
+    })();
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   tt.teardown(async () => {
@@ -81,13 +79,14 @@ t.test('lists and inspects; removed and stopped containers are skipped silently'
 t.test('an inspect failing with a server error is reported; the others are kept', async (t) => {
   const socketPath = await fakeEngine(
     t,
-    engine(['a', 'bad', 'c'], (id) =>
-      id === 'bad' ? { status: 500, body: { message: 'boom' } } : { status: 200, body: inspectBody(id) },
-    ),
+    engine(['a', 'bad', 'c'], (id) => (id === 'bad' ? { status: 500, body: { message: 'boom' } } : { status: 200, body: inspectBody(id) })),
   );
   const got = await discoverDocker({ socketPath, timeoutMs: 2000 });
   t.equal(got.available, true);
-  t.same(got.containers.map((c) => c.id), ['a', 'c']);
+  t.same(
+    got.containers.map((c) => c.id),
+    ['a', 'c'],
+  );
   t.equal(got.error?.code, 'inspect-failed');
   t.match(got.error?.message, /^1 of 3 containers could not be inspected: .*boom/);
 });
@@ -125,7 +124,10 @@ t.test('inspects that hang past the deadline are reported as a timeout', async (
   );
   const got = await discoverDocker({ socketPath, timeoutMs: 300 });
   t.equal(got.available, true);
-  t.same(got.containers.map((c) => c.id), ['a']);
+  t.same(
+    got.containers.map((c) => c.id),
+    ['a'],
+  );
   t.equal(got.error?.code, 'timeout');
 });
 
@@ -143,7 +145,11 @@ t.test('inspects run in parallel, at most `concurrency` at once', async (t) => {
     }),
   );
   const got = await discoverDocker({ socketPath, timeoutMs: 5000, concurrency: 3 });
-  t.same(got.containers.map((c) => c.id), ids, 'all found, in list order');
+  t.same(
+    got.containers.map((c) => c.id),
+    ids,
+    'all found, in list order',
+  );
   t.equal(maxInFlight, 3);
 });
 

@@ -13,15 +13,37 @@ const id = fc.oneof({ arbitrary: hex(64), weight: 4 }, { arbitrary: hex(63), wei
 
 /** Path segments: the real spellings (with real or near-miss IDs) and hostile ones. */
 const segment = fc.oneof(
-  { arbitrary: fc.constantFrom('kubepods', 'kubepods.slice', 'burstable', 'besteffort', 'docker', 'system.slice', 'machine.slice', 'init.scope', '', '..'), weight: 4 },
-  { arbitrary: fc.tuple(fc.constantFrom('kubepods-pod', 'kubepods-burstable-pod', 'kubepods-besteffort-pod', 'pod'), fc.oneof(uid, hex(32), word), fc.constantFrom('.slice', '')).map((p) => p.join('')), weight: 3 },
-  { arbitrary: fc.tuple(fc.constantFrom('cri-containerd-', 'crio-', 'crio-conmon-', 'docker-', 'libpod-', ''), id, fc.constantFrom('.scope', '')).map((p) => p.join('')), weight: 3 },
+  {
+    arbitrary: fc.constantFrom('kubepods', 'kubepods.slice', 'burstable', 'besteffort', 'docker', 'system.slice', 'machine.slice', 'init.scope', '', '..'),
+    weight: 4,
+  },
+  {
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('kubepods-pod', 'kubepods-burstable-pod', 'kubepods-besteffort-pod', 'pod'),
+        fc.oneof(uid, hex(32), word),
+        fc.constantFrom('.slice', ''),
+      )
+      .map((p) => p.join('')),
+    weight: 3,
+  },
+  {
+    arbitrary: fc
+      .tuple(fc.constantFrom('cri-containerd-', 'crio-', 'crio-conmon-', 'docker-', 'libpod-', ''), id, fc.constantFrom('.scope', ''))
+      .map((p) => p.join('')),
+    weight: 3,
+  },
   { arbitrary: hostileToken, weight: 2 },
   { arbitrary: hostileText, weight: 1 },
 );
 const path = fc.array(segment, { maxLength: 10 }).map((s) => `/${s.join('/')}`);
 const line = fc.oneof(
-  { arbitrary: fc.tuple(fc.oneof(fc.nat(20).map(String), word), fc.constantFrom('', 'memory', 'cpu,cpuacct', 'name=systemd', 'pids'), path).map(([h, c, p]) => `${h}:${c}:${p}`), weight: 8 },
+  {
+    arbitrary: fc
+      .tuple(fc.oneof(fc.nat(20).map(String), word), fc.constantFrom('', 'memory', 'cpu,cpuacct', 'name=systemd', 'pids'), path)
+      .map(([h, c, p]) => `${h}:${c}:${p}`),
+    weight: 8,
+  },
   { arbitrary: hostileText, weight: 1 },
 );
 const text = fc.oneof(
@@ -37,7 +59,10 @@ const KEYS = new Set(['cgroupVersion', 'podUid', 'containerId', 'runtime', 'qosC
 t.test('parseCgroup: never throws; identifiers well-formed, path capped', async (t) => {
   checkProperty(t, 'parseCgroup', text, (input) => {
     const c = parseCgroup(input);
-    expect(Object.keys(c).every((k) => KEYS.has(k)), 'known keys only');
+    expect(
+      Object.keys(c).every((k) => KEYS.has(k)),
+      'known keys only',
+    );
     expect(c.cgroupVersion === 1 || c.cgroupVersion === 2, 'version');
     expect(c.podUid === undefined || UID.test(c.podUid), `pod UID ${c.podUid}`);
     expect(c.containerId === undefined || /^[0-9a-f]{64}$/.test(c.containerId), 'container ID');

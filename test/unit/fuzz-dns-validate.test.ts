@@ -7,7 +7,16 @@
 import t from 'tap';
 import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
-import { MAX_ANSWERS, MAX_DETAIL, decodeReply, nameDecodingSteps, nameStepBudget, readHeader, validateReply, type Expectation } from '../../src/dns/validate.js';
+import {
+  MAX_ANSWERS,
+  MAX_DETAIL,
+  decodeReply,
+  nameDecodingSteps,
+  nameStepBudget,
+  readHeader,
+  validateReply,
+  type Expectation,
+} from '../../src/dns/validate.js';
 import { REASONS } from '../../src/dns/reasons.js';
 import { MAX_FIELD } from '../../src/text/untrusted.js';
 import { checkProperty, expect } from '../support/fuzz.js';
@@ -37,8 +46,19 @@ const wireName = fc.oneof(
   {
     arbitrary: fc
       .tuple(
-        fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 63 }), fc.constantFrom('a', 'cluster', '\x1b[2J', 'x'.repeat(63)).map((s) => Buffer.from(s))), { maxLength: 8 }),
-        fc.oneof(fc.constant(Buffer.from([0])), fc.integer({ min: 0, max: 0x3fff }).map((o) => u16(0xc000 | o)), fc.constant(Buffer.alloc(0)), fc.integer({ min: 0x40, max: 0xbf }).map((b) => Buffer.from([b]))),
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ minLength: 1, maxLength: 63 }),
+            fc.constantFrom('a', 'cluster', '\x1b[2J', 'x'.repeat(63)).map((s) => Buffer.from(s)),
+          ),
+          { maxLength: 8 },
+        ),
+        fc.oneof(
+          fc.constant(Buffer.from([0])),
+          fc.integer({ min: 0, max: 0x3fff }).map((o) => u16(0xc000 | o)),
+          fc.constant(Buffer.alloc(0)),
+          fc.integer({ min: 0x40, max: 0xbf }).map((b) => Buffer.from([b])),
+        ),
       )
       .map(([labels, end]) => Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), end])),
     weight: 3,
@@ -59,27 +79,41 @@ function rdata(type: number): fc.Arbitrary<Buffer> {
     15: fc.tuple(fc.nat(0xffff), wireName).map(([p, n]) => Buffer.concat([u16(p), n])),
     33: fc.tuple(fc.nat(0xffff), fc.nat(0xffff), fc.nat(0xffff), wireName).map(([a, b, c, n]) => Buffer.concat([u16(a), u16(b), u16(c), n])),
     6: fc.tuple(wireName, wireName, fc.uint8Array({ minLength: 20, maxLength: 20 })).map(([m, r, rest]) => Buffer.concat([m, r, Buffer.from(rest)])),
-    16: fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 4 }).map((ss) => Buffer.concat(ss.map((s) => Buffer.concat([Buffer.from([s.length]), Buffer.from(s)])))),
+    16: fc
+      .array(fc.uint8Array({ maxLength: 40 }), { maxLength: 4 })
+      .map((ss) => Buffer.concat(ss.map((s) => Buffer.concat([Buffer.from([s.length]), Buffer.from(s)])))),
   };
-  return shaped[type] ? fc.oneof({ arbitrary: shaped[type]!, weight: 4 }, { arbitrary: random, weight: 1 }) : random;
+  return shaped[type] ? fc.oneof({ arbitrary: shaped[type], weight: 4 }, { arbitrary: random, weight: 1 }) : random;
 }
 
 const record = fc
   .tuple(wireName, fc.oneof(fc.constantFrom(...TYPES), fc.nat(0xffff)), fc.oneof(fc.constant(1), fc.nat(0xffff)), fc.nat())
   .chain(([owner, type, klass, ttl]) =>
-    fc.tuple(rdata(type), fc.option(fc.nat(0xffff), { freq: 10 })).map(([data, badLen]) => Buffer.concat([owner, u16(type), u16(klass), u32(ttl), u16(badLen ?? data.length), data])),
+    fc
+      .tuple(rdata(type), fc.option(fc.nat(0xffff), { freq: 10 }))
+      .map(([data, badLen]) => Buffer.concat([owner, u16(type), u16(klass), u32(ttl), u16(badLen ?? data.length), data])),
   );
 
 const question = fc.oneof(
   { arbitrary: fc.constant(Buffer.concat([ourName(), u16(QTYPES.A), u16(1)])), weight: 5 },
-  { arbitrary: fc.tuple(wireName, fc.oneof(fc.constantFrom(1, 28, 33), fc.nat(0xffff)), fc.oneof(fc.constant(1), fc.nat(0xffff))).map(([n, ty, c]) => Buffer.concat([n, u16(ty), u16(c)])), weight: 2 },
+  {
+    arbitrary: fc
+      .tuple(wireName, fc.oneof(fc.constantFrom(1, 28, 33), fc.nat(0xffff)), fc.oneof(fc.constant(1), fc.nat(0xffff)))
+      .map(([n, ty, c]) => Buffer.concat([n, u16(ty), u16(c)])),
+    weight: 2,
+  },
 );
 
 /** A header (our ID and a response, mostly) and sections; counts right (mostly) or random. */
 const structured = fc
   .tuple(
     fc.oneof({ arbitrary: fc.constant(ID), weight: 4 }, { arbitrary: fc.nat(0xffff), weight: 1 }),
-    fc.record({ qr: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.boolean(), weight: 1 }), opcode: fc.oneof(fc.constant(0), fc.nat(15)), tc: fc.boolean(), rcode: fc.oneof(fc.constant(0), fc.nat(15)) }),
+    fc.record({
+      qr: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.boolean(), weight: 1 }),
+      opcode: fc.oneof(fc.constant(0), fc.nat(15)),
+      tc: fc.boolean(),
+      rcode: fc.oneof(fc.constant(0), fc.nat(15)),
+    }),
     fc.array(question, { maxLength: 3 }),
     fc.array(record, { maxLength: 12 }),
     fc.nat(12),
@@ -115,7 +149,9 @@ const chains = fc.tuple(fc.integer({ min: 1, max: 3000 }), fc.boolean()).map(([n
   parts.push(Buffer.concat([Buffer.from([0]), u16(1), u16(1)]));
   o += 5;
   for (let i = 0; i < n; i++) {
-    const item = asRecords ? Buffer.concat([u16(0xc000 | prev), u16(1), u16(1), u32(5), u16(4), Buffer.from([10, 0, 0, 1])]) : Buffer.concat([u16(0xc000 | prev), u16(1), u16(1)]);
+    const item = asRecords
+      ? Buffer.concat([u16(0xc000 | prev), u16(1), u16(1), u32(5), u16(4), Buffer.from([10, 0, 0, 1])])
+      : Buffer.concat([u16(0xc000 | prev), u16(1), u16(1)]);
     parts.push(item);
     if (o < 0x3fff) prev = o;
     o += item.length;
@@ -142,7 +178,13 @@ const REASON_SET = new Set<string>(REASONS);
 
 t.test('validateReply: never throws; a bounded verdict; nothing not ours passes', async (t) => {
   checkProperty(t, 'validateReply', fc.tuple(reply, expectation), ([buf, e]) => {
-    const exp: Expectation = { id: ID, question: { name: NAME, type: 'A', class: 'IN' }, validRcodes: ['NOERROR'], requireAnswers: e.requireAnswers, expectMatch: e.match };
+    const exp: Expectation = {
+      id: ID,
+      question: { name: NAME, type: 'A', class: 'IN' },
+      validRcodes: ['NOERROR'],
+      requireAnswers: e.requireAnswers,
+      expectMatch: e.match,
+    };
     if (e.expect) exp.expectAnswers = e.expect;
     if (e.maxBytes !== null) exp.maxBytes = e.maxBytes;
     const v = validateReply(buf, exp);

@@ -53,11 +53,13 @@ function attr(a: AttrSpec, e: Endian): Buffer {
 
 const bytes = (max: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength: max });
 const badLen = fc.option(fc.integer({ min: 0, max: 0xffff }), { freq: 8 });
-const name = fc.oneof(
-  fc.constantFrom('lo', 'eth0', 'veth1234', 'net1', 'a-very-long-interface-name-indeed'),
-  fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.integer({ min: 16, max: 3000 }).map((n) => 'x'.repeat(n)),
-).map((s) => new Uint8Array(Buffer.from(`${s}\0`)));
+const name = fc
+  .oneof(
+    fc.constantFrom('lo', 'eth0', 'veth1234', 'net1', 'a-very-long-interface-name-indeed'),
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.integer({ min: 16, max: 3000 }).map((n) => 'x'.repeat(n)),
+  )
+  .map((s) => new Uint8Array(Buffer.from(`${s}\0`)));
 
 const plainAttr = (types: number[], payload: fc.Arbitrary<Uint8Array>): fc.Arbitrary<AttrSpec> =>
   fc.record({ type: fc.oneof(fc.constantFrom(...types), fc.integer({ min: 0, max: 0xffff })), payload, badLen });
@@ -66,18 +68,20 @@ function linkAttrs(e: Endian): fc.Arbitrary<Buffer[]> {
   const simple = plainAttr([IFLA.ADDRESS, IFLA.MTU, IFLA.LINK, IFLA.MASTER, IFLA.OPERSTATE, IFLA.CARRIER, IFLA.LINK_NETNSID], bytes(8));
   const ifname = fc.record({ type: fc.constant(IFLA.IFNAME), payload: name, badLen });
   const linkinfo = fc
-    .tuple(fc.array(fc.record({ type: fc.constantFrom(1, 2, 3), payload: fc.oneof(name, bytes(20)), badLen }), { maxLength: 3 }), fc.constantFrom(0, 0x8000), badLen)
+    .tuple(
+      fc.array(fc.record({ type: fc.constantFrom(1, 2, 3), payload: fc.oneof(name, bytes(20)), badLen }), { maxLength: 3 }),
+      fc.constantFrom(0, 0x8000),
+      badLen,
+    )
     .map(([inner, nested, bl]) => ({ type: IFLA.LINKINFO | nested, payload: new Uint8Array(Buffer.concat(inner.map((a) => attr(a, e)))), badLen: bl }));
   return fc.array(fc.oneof(simple, ifname, linkinfo), { maxLength: 8 }).map((as) => as.map((a) => attr(a, e)));
 }
 
 function linkMsg(e: Endian): fc.Arbitrary<Buffer> {
-  return fc
-    .tuple(fc.integer({ min: -5, max: 40 }), fc.nat(), linkAttrs(e), fc.integer({ min: 0, max: 16 }))
-    .map(([index, flags, attrs, ifiLen]) => {
-      const ifi = Buffer.concat([Buffer.alloc(4), u32(index, e), u32(flags, e), Buffer.alloc(4)]).subarray(0, ifiLen);
-      return Buffer.concat([ifi, ...(ifiLen === 16 ? attrs : [])]);
-    });
+  return fc.tuple(fc.integer({ min: -5, max: 40 }), fc.nat(), linkAttrs(e), fc.integer({ min: 0, max: 16 })).map(([index, flags, attrs, ifiLen]) => {
+    const ifi = Buffer.concat([Buffer.alloc(4), u32(index, e), u32(flags, e), Buffer.alloc(4)]).subarray(0, ifiLen);
+    return Buffer.concat([ifi, ...(ifiLen === 16 ? attrs : [])]);
+  });
 }
 
 function addrMsg(e: Endian): fc.Arbitrary<Buffer> {
@@ -87,7 +91,15 @@ function addrMsg(e: Endian): fc.Arbitrary<Buffer> {
     badLen,
   });
   return fc
-    .tuple(fc.oneof(fc.constantFrom(AF_INET, AF_INET6), fc.integer({ min: 0, max: 255 })), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 200, 253, 254, 255, 7), fc.integer({ min: -2, max: 40 }), fc.array(addrAttr, { maxLength: 5 }), fc.integer({ min: 0, max: 8 }))
+    .tuple(
+      fc.oneof(fc.constantFrom(AF_INET, AF_INET6), fc.integer({ min: 0, max: 255 })),
+      fc.integer({ min: 0, max: 255 }),
+      fc.integer({ min: 0, max: 255 }),
+      fc.constantFrom(0, 200, 253, 254, 255, 7),
+      fc.integer({ min: -2, max: 40 }),
+      fc.array(addrAttr, { maxLength: 5 }),
+      fc.integer({ min: 0, max: 8 }),
+    )
     .map(([family, prefix, flags, scope, index, attrs, ifaLen]) => {
       const ifa = Buffer.concat([Buffer.from([family, prefix, flags, scope]), u32(index, e)]).subarray(0, ifaLen);
       return Buffer.concat([ifa, ...(ifaLen === 8 ? attrs.map((a) => attr(a, e)) : [])]);
@@ -98,8 +110,16 @@ function addrMsg(e: Endian): fc.Arbitrary<Buffer> {
 function message(e: Endian): fc.Arbitrary<Buffer> {
   return fc
     .tuple(
-      fc.oneof({ arbitrary: fc.constant(RTM_NEWLINK), weight: 4 }, { arbitrary: fc.constant(RTM_NEWADDR), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 }),
-      fc.oneof({ arbitrary: fc.constant(2), weight: 4 }, { arbitrary: fc.constant(2 | NLM_F_DUMP_INTR), weight: 1 }, { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 }),
+      fc.oneof(
+        { arbitrary: fc.constant(RTM_NEWLINK), weight: 4 },
+        { arbitrary: fc.constant(RTM_NEWADDR), weight: 4 },
+        { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 },
+      ),
+      fc.oneof(
+        { arbitrary: fc.constant(2), weight: 4 },
+        { arbitrary: fc.constant(2 | NLM_F_DUMP_INTR), weight: 1 },
+        { arbitrary: fc.integer({ min: 0, max: 0xffff }), weight: 1 },
+      ),
       fc.option(fc.oneof(fc.integer({ min: 0, max: 64 }), fc.nat()), { freq: 10 }),
     )
     .chain(([type, flags, len]) =>
@@ -143,7 +163,10 @@ t.test('parseInterfaceDump: never throws, bounded, no echo; the interfaces check
     const p = parseInterfaceDump(buf, e);
     expect(p.interfaces.length <= MAX_INTERFACES, `${p.interfaces.length} interfaces`);
     expect(p.problems.length <= MAX_PROBLEMS + 1 && p.problemCount >= Math.min(p.problems.length, MAX_PROBLEMS), 'problems capped and counted');
-    expect(p.problems.every((x) => x.length <= 160), 'problems are short');
+    expect(
+      p.problems.every((x) => x.length <= 160),
+      'problems are short',
+    );
     for (const i of p.interfaces) {
       expect(Buffer.byteLength(i.name) <= 3 * (IFNAMSIZ - 1) && i.name.length <= IFNAMSIZ - 1, `name of ${i.name.length} characters`);
       expect(i.kind === null || i.kind.length <= 32, 'kind capped');
@@ -152,7 +175,14 @@ t.test('parseInterfaceDump: never throws, bounded, no echo; the interfaces check
     }
     const quoted = echoed(p.problems, buf.toString('latin1'), 24);
     expect(quoted === null, `a problem quotes the dump: ${JSON.stringify(quoted)}`);
-    const findings = checkInterfaces(V, { dump: { ok: true, parsed: p }, peers: new Map(), hostRouteIfaces: new Set(), routeIfaces: new Set(['eth0']), loopbackServer: true, failing: true });
+    const findings = checkInterfaces(V, {
+      dump: { ok: true, parsed: p },
+      peers: new Map(),
+      hostRouteIfaces: new Set(),
+      routeIfaces: new Set(['eth0']),
+      loopbackServer: true,
+      failing: true,
+    });
     expect(JSON.stringify(findings).length <= 64 * 1024, `findings of ${JSON.stringify(findings).length} characters`);
   });
 });

@@ -29,7 +29,9 @@ const address = fc.oneof(
   fc.constantFrom('10.0.0.300', '::ffff:1.2.3.4', '127.0.0.53', 'fe80::1%eth0', '1.2.3', '::', '0x7f.1'),
 );
 const option = fc.oneof(
-  fc.tuple(fc.constantFrom(...OPTION_KEYS), fc.oneof(fc.nat().map(String), fc.constant('99999999999999999999999'), fc.constant('-1'), hostileToken)).map(([k, v]) => `${k}:${v}`),
+  fc
+    .tuple(fc.constantFrom(...OPTION_KEYS), fc.oneof(fc.nat().map(String), fc.constant('99999999999999999999999'), fc.constant('-1'), hostileToken))
+    .map(([k, v]) => `${k}:${v}`),
   fc.constantFrom(...OPTION_KEYS),
   hostileToken,
 );
@@ -85,11 +87,20 @@ function checkBounded(r: ResolvConf): void {
   expect(r.nameservers.length <= MAXNS, 'nameservers capped');
   expect(r.ignoredNameservers.length <= MAX_IGNORED_KEPT && r.ignoredCount >= r.ignoredNameservers.length, 'ignored capped and counted');
   expect(r.search.length <= MAX_SEARCH_KEPT && r.searchCount >= r.search.length, 'search capped and counted');
-  expect(r.search.every((d) => d.length <= MAX_DOMAIN_KEPT + CAPPED), 'search domains capped');
+  expect(
+    r.search.every((d) => d.length <= MAX_DOMAIN_KEPT + CAPPED),
+    'search domains capped',
+  );
   expect(r.options.other.length <= MAX_OPTIONS_KEPT + 1 && r.options.other.every((o) => o.length <= MAX_OPTION_KEPT + CAPPED), 'options capped');
   expect(r.warnings.length <= MAX_LINE_WARNINGS + 3, `at most ${MAX_LINE_WARNINGS + 3} warnings, got ${r.warnings.length}`);
-  expect(r.warnings.filter((w) => w.startsWith('line ')).length <= MAX_LINE_WARNINGS && r.lineWarningCount >= r.warnings.filter((w) => w.startsWith('line ')).length, 'line warnings capped and counted');
-  expect(r.warnings.every((w) => w.length <= 200), 'warnings are short');
+  expect(
+    r.warnings.filter((w) => w.startsWith('line ')).length <= MAX_LINE_WARNINGS && r.lineWarningCount >= r.warnings.filter((w) => w.startsWith('line ')).length,
+    'line warnings capped and counted',
+  );
+  expect(
+    r.warnings.every((w) => w.length <= 200),
+    'warnings are short',
+  );
   for (const ns of [...r.nameservers, ...r.ignoredNameservers]) expect(ns.address.length <= 64 && (ns.scopeId ?? '').length < 16, 'addresses are short');
   for (const k of ['ndots', 'timeout', 'attempts'] as const) expect(Number.isInteger(r.options[k]) && r.options[k] >= 0 && r.options[k] <= 30, `${k} in range`);
   const json = JSON.stringify(r).length;

@@ -8,11 +8,15 @@ import { statusDocument } from '../../src/health/status.js';
 import { HOST, POD_A, POD_B, QUERY, report, row, uniform, vantage } from './daemon-fixtures.js';
 
 const at = (s: number): Date => new Date(Date.UTC(2024, 4, 1, 12, 0, s));
-const key = (v = HOST, transport: 'udp' | 'tcp' = 'udp', server = '10.96.0.10') => checkKey(v, { server, port: 53 }, transport, 'kubernetes.default.svc.cluster.local A');
+const key = (v = HOST, transport: 'udp' | 'tcp' = 'udp', server = '10.96.0.10') =>
+  checkKey(v, { server, port: 53 }, transport, 'kubernetes.default.svc.cluster.local A');
 
 t.test('the first result decides the initial state', (t) => {
   const m = new HealthModel({ failureThreshold: 3, successThreshold: 2 });
-  const u = m.update(uniform([HOST, POD_A], '10.96.0.10', (v) => (v === HOST ? 'ok' : 'timeout')), at(0));
+  const u = m.update(
+    uniform([HOST, POD_A], '10.96.0.10', (v) => (v === HOST ? 'ok' : 'timeout')),
+    at(0),
+  );
   t.equal(m.size, 4);
   t.equal(m.get(key(HOST))!.state, 'healthy');
   t.equal(m.get(key(POD_A))!.state, 'unhealthy', 'broken at start is reported after one sweep');
@@ -38,7 +42,11 @@ t.test('hysteresis: unhealthy after failureThreshold failures, healthy after suc
   t.equal(m.get(key())!.consecutiveFailures, 2);
   t.equal(m.get(key())!.since.getTime(), at(0).getTime(), 'since is when the state began');
   const third = sweep('timeout', 3);
-  t.same(third.transitions.map((x) => [x.from, x.to]), [['healthy', 'unhealthy']], 'third failure turns it unhealthy, once');
+  t.same(
+    third.transitions.map((x) => [x.from, x.to]),
+    [['healthy', 'unhealthy']],
+    'third failure turns it unhealthy, once',
+  );
   t.same(m.get(key())!.since, at(3));
   t.same(sweep('timeout', 4).transitions, [], 'no repeated transition');
   t.same(sweep('ok', 5).transitions, [], 'one pass is not enough');
@@ -47,7 +55,10 @@ t.test('hysteresis: unhealthy after failureThreshold failures, healthy after suc
   t.same(sweep('timeout', 6).transitions, [], 'a failure resets the pass streak');
   sweep('ok', 7);
   const back = sweep('ok', 8);
-  t.same(back.transitions.map((x) => [x.from, x.to]), [['unhealthy', 'healthy']]);
+  t.same(
+    back.transitions.map((x) => [x.from, x.to]),
+    [['unhealthy', 'healthy']],
+  );
   t.same(m.get(key())!.since, at(8));
   t.equal(m.get(key())!.last.reason, 'ok');
   t.end();
@@ -83,7 +94,12 @@ t.test('checks absent from a sweep are dropped; another pod in the same netns id
   m.update(uniform([HOST, POD_A, POD_B], '10.96.0.10', 'ok'), at(0));
   t.equal(m.size, 6);
   const u = m.update(uniform([HOST, POD_A], '10.96.0.10', 'ok', ['udp']), at(1));
-  t.same(u.removed.map((c) => `${c.vantageLabel} ${c.transport}`).sort(), ['default/web-1 tcp', 'host tcp', 'netns:[4026532002] tcp', 'netns:[4026532002] udp']);
+  t.same(u.removed.map((c) => `${c.vantageLabel} ${c.transport}`).sort(), [
+    'default/web-1 tcp',
+    'host tcp',
+    'netns:[4026532002] tcp',
+    'netns:[4026532002] udp',
+  ]);
   t.equal(m.size, 2);
 
   const reused = vantage(POD_A.inode, { podUid: 'uid-other' });
@@ -98,13 +114,21 @@ t.test('checks absent from a sweep are dropped; another pod in the same netns id
 t.test('several queries and targets are separate checks; a duplicate row counts once', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
   const aaaa = { ...QUERY, type: 'AAAA' };
-  const rows = [row(HOST, '10.96.0.10', 'udp', 'ok'), row(HOST, '10.96.0.10', 'udp', 'ok', aaaa), row(HOST, '10.96.0.11', 'udp', 'timeout'), row(HOST, '10.96.0.11', 'udp', 'ok')];
+  const rows = [
+    row(HOST, '10.96.0.10', 'udp', 'ok'),
+    row(HOST, '10.96.0.10', 'udp', 'ok', aaaa),
+    row(HOST, '10.96.0.11', 'udp', 'timeout'),
+    row(HOST, '10.96.0.11', 'udp', 'ok'),
+  ];
   m.update(report([HOST], rows), at(0));
-  t.same(m.checks().map((c) => `${c.targetLabel} ${c.query} ${c.state}`), [
-    '10.96.0.10:53 kubernetes.default.svc.cluster.local A healthy',
-    '10.96.0.10:53 kubernetes.default.svc.cluster.local AAAA healthy',
-    '10.96.0.11:53 kubernetes.default.svc.cluster.local A unhealthy',
-  ]);
+  t.same(
+    m.checks().map((c) => `${c.targetLabel} ${c.query} ${c.state}`),
+    [
+      '10.96.0.10:53 kubernetes.default.svc.cluster.local A healthy',
+      '10.96.0.10:53 kubernetes.default.svc.cluster.local AAAA healthy',
+      '10.96.0.11:53 kubernetes.default.svc.cluster.local A unhealthy',
+    ],
+  );
   t.end();
 });
 
@@ -124,8 +148,18 @@ t.test('labels: host, namespace/pod, netns id; collisions get the netns id; IPv6
 
 t.test('verdicts: override, starting, stale, unhealthy, empty groups', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
-  m.update(uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'udp' ? 'timeout' : 'ok')), at(0));
-  const input = (over: Partial<VerdictInput> = {}): VerdictInput => ({ checks: m.checks(), lastSweepAt: at(0), now: at(5), staleAfterMs: 60_000, override: 'none', ...over });
+  m.update(
+    uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'udp' ? 'timeout' : 'ok')),
+    at(0),
+  );
+  const input = (over: Partial<VerdictInput> = {}): VerdictInput => ({
+    checks: m.checks(),
+    lastSweepAt: at(0),
+    now: at(5),
+    staleAfterMs: 60_000,
+    override: 'none',
+    ...over,
+  });
 
   const all = evaluateAll(input());
   t.same(
@@ -167,6 +201,7 @@ t.test('a long list of failures names three and counts the rest', (t) => {
   t.end();
 });
 
+/* eslint-disable @typescript-eslint/no-explicit-any -- the /status document parsed back from JSON, checked field by field */
 t.test('/status: every vantage and check with reason, RTT and since', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
   const rep = uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'tcp' ? 'refused' : 'ok'));
@@ -215,3 +250,4 @@ t.test('/status: every vantage and check with reason, RTT and since', (t) => {
   t.same(good.last.answers, ['10.96.0.1']);
   t.end();
 });
+/* eslint-enable @typescript-eslint/no-explicit-any */

@@ -13,7 +13,16 @@ import t, { type Test } from 'tap';
 import { loadConfigResult } from '../../src/config/load.js';
 import { SETTINGS_BY_KEY } from '../../src/config/schema.js';
 import { createHandler, INDEX, type HttpApp } from '../../src/http/routes.js';
-import { ASSUMED_VANTAGES, BASE_FD_RESERVE, connectionLimit, fdReserve, MIN_CONNECTIONS, parseFdLimit, probesPerVantage, readFdLimit } from '../../src/http/limits.js';
+import {
+  ASSUMED_VANTAGES,
+  BASE_FD_RESERVE,
+  connectionLimit,
+  fdReserve,
+  MIN_CONNECTIONS,
+  parseFdLimit,
+  probesPerVantage,
+  readFdLimit,
+} from '../../src/http/limits.js';
 import { DEFAULT_HTTP_LIMITS, HttpServer, type HttpLimits } from '../../src/http/server.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -114,11 +123,19 @@ t.test('connectionLimit keeps a reserve for probing below RLIMIT_NOFILE', (t) =>
   const reserve = fdReserve(c);
   t.equal(reserve, BASE_FD_RESERVE + ASSUMED_VANTAGES * (1 + 2 * 14));
   t.same(connectionLimit(c, 20_000), { configured: 256, effective: 256, fdLimit: 20_000, reserve, lowered: false, insufficient: false });
-  t.same(connectionLimit(c, null), { configured: 256, effective: 256, fdLimit: null, reserve, lowered: false, insufficient: false }, 'unknown limit: nothing lowered');
+  t.same(
+    connectionLimit(c, null),
+    { configured: 256, effective: 256, fdLimit: null, reserve, lowered: false, insufficient: false },
+    'unknown limit: nothing lowered',
+  );
   t.same(connectionLimit(c, Infinity).effective, 256);
   const tight = connectionLimit(c, reserve + 100);
   t.match(tight, { effective: 100, lowered: true, insufficient: false }, 'limit − reserve');
-  t.match(connectionLimit(c, 1024), { effective: MIN_CONNECTIONS, lowered: true, insufficient: true }, 'never below the floor; says probing itself may run short');
+  t.match(
+    connectionLimit(c, 1024),
+    { effective: MIN_CONNECTIONS, lowered: true, insufficient: true },
+    'never below the floor; says probing itself may run short',
+  );
   t.match(connectionLimit(cfg({ 'http.maxConnections': 8 }), 1024), { effective: 8, lowered: false }, 'a configured cap below the floor stays');
   // More probes per vantage → a larger reserve.
   const more = cfg({ targets: ['10.0.0.1', '10.0.0.2'], queries: [{ name: 'a.example.' }, { name: 'b.example.' }] });
@@ -149,10 +166,16 @@ t.test('connections beyond the cap are closed at once; a request succeeds again 
     closedIn.every((ms) => ms !== 'timeout'),
     `every connection beyond the cap was closed by the server (in ${closedIn.join(', ')} ms)`,
   );
-  t.ok(extra.every((c) => c.received() === ''), 'without a byte of HTTP');
+  t.ok(
+    extra.every((c) => c.received() === ''),
+    'without a byte of HTTP',
+  );
   t.equal(server.dropped, CAP, 'counted as dropped');
   await sleep(200);
-  t.ok(held.every((c) => !c.isClosed()), 'the connections under the cap stay open');
+  t.ok(
+    held.every((c) => !c.isClosed()),
+    'the connections under the cap stay open',
+  );
   t.equal(await server.connections(), CAP);
   await t.rejects(get(port), /ECONNRESET|socket hang up/, 'a request at the cap is refused');
 
@@ -219,7 +242,9 @@ t.test('request bodies are not read: a request announcing one is answered with C
   // Requests without a body keep their connection alive.
   const ka = new http.Agent({ keepAlive: true });
   t.teardown(() => ka.destroy());
-  const r = await new Promise<http.IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/healthz', agent: ka }, resolve).on('error', reject));
+  const r = await new Promise<http.IncomingMessage>((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port, path: '/healthz', agent: ka }, resolve).on('error', reject),
+  );
   r.resume();
   t.equal(r.headers.connection, 'keep-alive');
   t.match(r.headers['keep-alive'], /timeout=5\b/, 'keep-alive for 5 s');
@@ -252,10 +277,12 @@ t.test('request line and headers are bounded (431), and a reflected path is capp
   t.match(big.received(), /^HTTP\/1\.1 431 /, '17 KiB of headers: 431');
 
   const fine = await new Promise<number>((resolve, reject) =>
-    http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, headers: { 'X-Big': 'b'.repeat(12 * 1024) } }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    }).on('error', reject),
+    http
+      .get({ host: '127.0.0.1', port, path: '/healthz', agent: false, headers: { 'X-Big': 'b'.repeat(12 * 1024) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      })
+      .on('error', reject),
   );
   t.equal(fine, 200, '12 KiB of headers are fine');
 
@@ -280,7 +307,7 @@ t.test('request line and headers are bounded (431), and a reflected path is capp
 /** Open fds of a process. */
 const fdCount = (pid: number): number => fs.readdirSync(`/proc/${pid}/fd`).length;
 
-t.test('thousands of idle clients do not raise the server\'s fd count above the cap', async (t) => {
+t.test("thousands of idle clients do not raise the server's fd count above the cap", async (t) => {
   const CAP = 256;
   const own = readFdLimit() ?? 1024;
   const N = Math.min(2_000, own - 300);

@@ -59,7 +59,12 @@ t.test('routes: metrics, health URLs, status, index', async (t) => {
   t.equal(m.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');
   t.equal(m.body, '# HELP x y\n# TYPE x gauge\nx 1\n');
 
-  for (const [path, group] of [['/healthz', 'all'], ['/healthz/host', 'host'], ['/healthz/udp', 'udp'], ['/healthz/tcp', 'tcp']] as const) {
+  for (const [path, group] of [
+    ['/healthz', 'all'],
+    ['/healthz/host', 'host'],
+    ['/healthz/udp', 'udp'],
+    ['/healthz/tcp', 'tcp'],
+  ] as const) {
     const r = await request(port, path);
     t.equal(r.status, 200, path);
     t.equal(r.body, `ok: ${group}\n`);
@@ -159,10 +164,12 @@ t.test('close does not wait for idle keep-alive connections', async (t) => {
   const agent = new http.Agent({ keepAlive: true });
   t.teardown(() => agent.destroy());
   await new Promise<void>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: b.port, path: '/healthz', agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: b.port, path: '/healthz', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+      .on('error', reject);
   });
   const t0 = Date.now();
   await s.close();

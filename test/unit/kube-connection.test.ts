@@ -105,6 +105,10 @@ t.test('in-cluster service account, and no credentials at all', (t) => {
   t.equal(c.info.source, 'in-cluster');
   t.equal(c.info.server, 'https://[fd00::1]:443');
   t.equal(process.env.KUBERNETES_SERVICE_HOST, before, 'the process environment is left as it was');
-  t.equal(resolveKubeConnection({ kubeconfig: '', env: {}, inClusterRoot: root }).info.source, 'none', 'a token without the service environment is not in-cluster');
+  t.equal(
+    resolveKubeConnection({ kubeconfig: '', env: {}, inClusterRoot: root }).info.source,
+    'none',
+    'a token without the service environment is not in-cluster',
+  );
   t.end();
 });

@@ -33,11 +33,19 @@ t.test('JSON Patch: test, replace, add with ~1 escapes, remove; a failed test is
   t.same(out.metadata.annotations, { 'coredns-healthd/x': 'y' });
   t.same(out.spec.template.spec.containers[1]!.resources, { limits: { cpu: '200m', memory: '340Mi' }, requests: { memory: '70Mi' } });
   t.equal(out.spec.template.spec.containers[2]!.name, 'z');
-  const failed = t.throws(() => applyJsonPatch(deployment(), [{ op: 'test', path: '/spec/template/spec/containers/1/name', value: 'other' }])) as unknown as ApiError;
+  const failed = t.throws(() =>
+    applyJsonPatch(deployment(), [{ op: 'test', path: '/spec/template/spec/containers/1/name', value: 'other' }]),
+  ) as unknown as ApiError;
   t.match(failed, { code: 422, reason: 'Invalid' });
   t.throws(() => applyJsonPatch(deployment(), [{ op: 'replace', path: '/nope/x', value: 1 }]), { code: 422 });
   t.throws(() => applyJsonPatch(deployment(), { op: 'add' }), { code: 400 });
-  t.same(applyJsonPatch({ a: [1, 2] }, [{ op: 'move', from: '/a/0', path: '/b' }, { op: 'copy', from: '/b', path: '/c' }]), { a: [2], b: 1, c: 1 });
+  t.same(
+    applyJsonPatch({ a: [1, 2] }, [
+      { op: 'move', from: '/a/0', path: '/b' },
+      { op: 'copy', from: '/b', path: '/c' },
+    ]),
+    { a: [2], b: 1, c: 1 },
+  );
   t.end();
 });
 
@@ -47,18 +55,53 @@ t.test('merge patch: objects merge, null deletes, lists replace', (t) => {
 });
 
 t.test('strategic merge: containers by name, conditions by type, directives', (t) => {
-  const out = applyStrategicMerge(deployment(), { spec: { template: { spec: { containers: [{ name: 'coredns', resources: { limits: { memory: '340Mi' } } }] } } } }) as {
+  const out = applyStrategicMerge(deployment(), {
+    spec: { template: { spec: { containers: [{ name: 'coredns', resources: { limits: { memory: '340Mi' } } }] } } },
+  }) as {
     spec: { template: { spec: { containers: { name: string; resources: unknown; env?: unknown }[] } } };
   };
-  t.same(out.spec.template.spec.containers.map((c) => c.name), ['sidecar', 'coredns'], 'merged by name, not replaced');
+  t.same(
+    out.spec.template.spec.containers.map((c) => c.name),
+    ['sidecar', 'coredns'],
+    'merged by name, not replaced',
+  );
   t.same(out.spec.template.spec.containers[1]!.resources, { limits: { cpu: '200m', memory: '340Mi' }, requests: { memory: '70Mi' } });
-  const node = { status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'X', status: 'False' }] } };
-  t.same(applyStrategicMerge(node, { status: { conditions: [{ type: 'X', status: 'True' }, { type: 'New', status: 'True' }] } }), {
-    status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'X', status: 'True' }, { type: 'New', status: 'True' }] },
+  const node = {
+    status: {
+      conditions: [
+        { type: 'Ready', status: 'True' },
+        { type: 'X', status: 'False' },
+      ],
+    },
+  };
+  t.same(
+    applyStrategicMerge(node, {
+      status: {
+        conditions: [
+          { type: 'X', status: 'True' },
+          { type: 'New', status: 'True' },
+        ],
+      },
+    }),
+    {
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'X', status: 'True' },
+          { type: 'New', status: 'True' },
+        ],
+      },
+    },
+  );
+  t.same(applyStrategicMerge(node, { status: { conditions: [{ type: 'Ready', $patch: 'delete' }] } }), {
+    status: { conditions: [{ type: 'X', status: 'False' }] },
   });
-  t.same(applyStrategicMerge(node, { status: { conditions: [{ type: 'Ready', $patch: 'delete' }] } }), { status: { conditions: [{ type: 'X', status: 'False' }] } });
   t.same(applyStrategicMerge({ f: ['a'] }, { finalizers: ['x'], f: ['b'] }), { f: ['b'], finalizers: ['x'] }, 'lists without a merge key are replaced');
-  t.same(applyStrategicMerge({ spec: { ports: [{ port: 53, protocol: 'UDP' }] } }, { spec: { ports: [{ port: 53, name: 'dns' }] } }), { spec: { ports: [{ port: 53, protocol: 'UDP', name: 'dns' }] } }, 'Service ports by port');
+  t.same(
+    applyStrategicMerge({ spec: { ports: [{ port: 53, protocol: 'UDP' }] } }, { spec: { ports: [{ port: 53, name: 'dns' }] } }),
+    { spec: { ports: [{ port: 53, protocol: 'UDP', name: 'dns' }] } },
+    'Service ports by port',
+  );
   t.same(applyStrategicMerge({ a: { b: 1 } }, { a: { $patch: 'replace', c: 2 } }), { a: { c: 2 } });
   t.throws(() => applyPatch('application/apply-patch+yaml', {}, '{}'), { code: 415 });
   t.throws(() => applyPatch('application/merge-patch+json', {}, '{'), { code: 400 });
@@ -85,10 +128,16 @@ t.test('selectors', (t) => {
 t.test('validation: MicroTime, Event fields, memory request ≤ limit', (t) => {
   const lease = (renewTime: string) => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l' } as never, spec: { renewTime } });
   t.doesNotThrow(() => validate('coordination.k8s.io/leases', lease('2024-05-01T12:00:00.123456Z')));
-  t.throws(() => validate('coordination.k8s.io/leases', lease('2024-05-01T12:00:00.123Z')), { code: 422, message: /spec.renewTime: .*exactly 6 fractional digits/ });
-  t.throws(() => validate('events.k8s.io/events', { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e', namespace: 'x' } as never, type: 'Info' }), {
-    message: /eventTime: Required value, reportingController: Required value, .*type: Unsupported value/,
+  t.throws(() => validate('coordination.k8s.io/leases', lease('2024-05-01T12:00:00.123Z')), {
+    code: 422,
+    message: /spec.renewTime: .*exactly 6 fractional digits/,
   });
+  t.throws(
+    () => validate('events.k8s.io/events', { apiVersion: 'events.k8s.io/v1', kind: 'Event', metadata: { name: 'e', namespace: 'x' } as never, type: 'Info' }),
+    {
+      message: /eventTime: Required value, reportingController: Required value, .*type: Unsupported value/,
+    },
+  );
   const dep = (request: string) => ({
     apiVersion: 'apps/v1',
     kind: 'Deployment',

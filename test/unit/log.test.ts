@@ -14,7 +14,10 @@ t.test('one JSON object per line: time, level, msg, fields', (t) => {
   log.info('sweep done', { vantages: 12, durationSeconds: 0.012 });
   log.warn('target unhealthy', { vantage: 'pod default/web-1', target: '10.96.0.10:53', transport: 'udp' });
   t.equal(lines.length, 2);
-  t.ok(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')), 'one line each');
+  t.ok(
+    lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n')),
+    'one line each',
+  );
   t.same(records(), [
     { time: '2024-05-01T12:00:00.000Z', level: 'info', msg: 'sweep done', vantages: 12, durationSeconds: 0.012 },
     { time: '2024-05-01T12:00:00.000Z', level: 'warn', msg: 'target unhealthy', vantage: 'pod default/web-1', target: '10.96.0.10:53', transport: 'udp' },
@@ -31,9 +34,12 @@ t.test('levels filter; the default is info; setLevel reaches children', (t) => {
   log.setLevel('debug');
   child.debug('shown');
   child.setLevel('error');
-  log.warn('hidden by the child\'s change');
+  log.warn("hidden by the child's change");
   log.error('shown');
-  t.same(records().map((r) => r.msg), ['shown', 'shown']);
+  t.same(
+    records().map((r) => r.msg),
+    ['shown', 'shown'],
+  );
   t.equal(log.level, 'error');
   t.notOk(log.isLevelEnabled('warn'));
   t.throws(() => log.setLevel('verbose' as Level), /log level must be one of debug, info, warn, error/);
@@ -95,7 +101,13 @@ t.test('what JSON cannot hold does not break a line', (t) => {
 });
 
 t.test('a sink that throws does not throw into the caller', (t) => {
-  const log = createLogger({ stream: { write: () => { throw new Error('EPIPE'); } } });
+  const log = createLogger({
+    stream: {
+      write: () => {
+        throw new Error('EPIPE');
+      },
+    },
+  });
   t.doesNotThrow(() => log.error('lost'));
   t.end();
 });
@@ -123,8 +135,9 @@ t.test('serializeError: AggregateError and the cause depth limit', (t) => {
 
 t.test('process.stdout is the default output', (t) => {
   const written: string[] = [];
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back on process.stdout below
   const original = process.stdout.write;
-  process.stdout.write = ((chunk: string) => written.push(chunk) > 0) as typeof process.stdout.write;
+  process.stdout.write = (chunk: string) => written.push(chunk) > 0;
   try {
     createLogger().info('to stdout');
   } finally {
@@ -133,4 +146,23 @@ t.test('process.stdout is the default output', (t) => {
   t.equal(written.length, 1);
   t.match(JSON.parse(written[0]!), { level: 'info', msg: 'to stdout' });
   t.end();
+});
+
+t.test('a closed stdout (EPIPE) does not end the process', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const logModule = fileURLToPath(new URL('../../src/log.ts', import.meta.url));
+  // The child logs to its real stdout, whose reading end the parent closes at once.
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(logModule)});
+    const log = createLogger({});
+    for (let i = 0; i < 200; i++) { log.info('line', { i, pad: 'x'.repeat(2000) }); await new Promise((r) => setTimeout(r, 2)); }
+    process.stderr.write('still alive\\n');`;
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  t.equal(code, 0, stderr);
+  t.match(stderr, /still alive/);
 });

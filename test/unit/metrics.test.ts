@@ -47,13 +47,16 @@ t.test('every documented metric is exported, with its type and help, from a regi
   }
   const types = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]));
   t.equal(types.size, Object.keys(METRICS).length, 'nothing exported that is not documented');
-  t.notOk(await globalRegistry.getSingleMetric(METRICS.probeSuccess.name), 'the global prom-client registry is untouched');
+  t.notOk(globalRegistry.getSingleMetric(METRICS.probeSuccess.name), 'the global prom-client registry is untouched');
   t.equal(metrics.contentType.split(';')[0], 'text/plain');
 });
 
 t.test('the original Go tool names map onto exported metrics', (t) => {
   const names = new Set(Object.values(METRICS).map((d) => d.name));
-  t.same(ORIGINAL_NAMES.map((o) => o.original), ['oom_count', 'restart_count', 'total_failures', 'dns_query_count', 'dns_query_response_time']);
+  t.same(
+    ORIGINAL_NAMES.map((o) => o.original),
+    ['oom_count', 'restart_count', 'total_failures', 'dns_query_count', 'dns_query_response_time'],
+  );
   for (const o of ORIGINAL_NAMES) t.ok(names.has(o.replacement.split('{')[0]!), `${o.original} → ${o.replacement}`);
   t.end();
 });
@@ -114,8 +117,14 @@ t.test('series of checks that leave the state are removed; a relabelled vantage 
   sweep(uniform([HOST, renamed], '10.96.0.10', 'ok'), 10);
   const text = await metrics.scrape();
   s = samples(text);
-  t.notOk([...s.keys()].some((k) => k.includes('4026532002')), 'no series of the vanished vantage');
-  t.notOk([...s.keys()].some((k) => k.includes('default/web-1')), 'no series under the old label');
+  t.notOk(
+    [...s.keys()].some((k) => k.includes('4026532002')),
+    'no series of the vanished vantage',
+  );
+  t.notOk(
+    [...s.keys()].some((k) => k.includes('default/web-1')),
+    'no series under the old label',
+  );
   t.equal(s.get(success('netns:[4026532001]', 'udp')), 1);
   t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="netns:[4026532001]",target="10.96.0.10:53",transport="udp"}'), 1);
   t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 2, 'survivors keep their history');
@@ -140,7 +149,10 @@ t.test('remedy decisions and OOM kills', async (t) => {
   t.equal(s.get('coredns_healthd_remedy_decisions_total{action="evict",result="would-act",reason="threshold-reached"}'), 2);
   t.equal(s.get('coredns_healthd_remedy_decisions_total{action="evict",result="skipped",reason="lease-held"}'), 1);
   t.equal(s.get('coredns_healthd_coredns_oom_kills_total'), 1);
-  t.notOk([...s.keys()].some((k) => k.startsWith('coredns_healthd_remedy_actions_total')), 'the old name is gone');
+  t.notOk(
+    [...s.keys()].some((k) => k.startsWith('coredns_healthd_remedy_actions_total')),
+    'the old name is gone',
+  );
 });
 
 t.test('an engine that cannot report leaves its gauges at zero, the scrape works', async (t) => {

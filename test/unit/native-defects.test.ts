@@ -180,6 +180,7 @@ t.test('defect 5: bad argument types straight to the addon throw TypeError and q
   for (const [what, args, method] of cases) {
     const n = ++id;
     used.push(n);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called with fn.apply(real, ...) below
     const fn = real[method] as (...a: unknown[]) => unknown;
     let threw: unknown = null;
     let returned: unknown;
@@ -317,7 +318,17 @@ t.test('defect 10: a result whose settlement throws does not leave the rest of i
     },
     submitLinkDump: () => ({ errno: 95, syscall: 'fake' }),
     cancelAll: () => undefined,
-    stats: () => ({ running: true, inFlight: 0, queued: 0, completed: 0, workerTid: 0, hostNetnsInode: 0, workerNetnsInode: 0, fatalErrno: 0, fatalSyscall: '' }),
+    stats: () => ({
+      running: true,
+      inFlight: 0,
+      queued: 0,
+      completed: 0,
+      workerTid: 0,
+      hostNetnsInode: 0,
+      workerNetnsInode: 0,
+      fatalErrno: 0,
+      fatalSyscall: '',
+    }),
     notify: () => undefined,
     nsType: () => CLONE_NEWNET,
     readFileInRoot: () => Promise.reject(new Error('fake')),

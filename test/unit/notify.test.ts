@@ -43,7 +43,10 @@ t.test('messages: READY, WATCHDOG, STATUS, RELOADING with MONOTONIC_USEC, STOPPI
   n.status('just status');
   n.reloading();
   n.stopping('stopping (SIGTERM)');
-  t.same(r.sent.map(([s]) => s), Array(6).fill('@healthd-test'));
+  t.same(
+    r.sent.map(([s]) => s),
+    Array(6).fill('@healthd-test'),
+  );
   const msgs = r.sent.map(([, m]) => m);
   t.equal(msgs[0], 'READY=1\nSTATUS=ok: 3 checks healthy');
   t.equal(msgs[1], 'WATCHDOG=1');
@@ -82,10 +85,13 @@ t.test('a failing socket is logged once, and once more when it works again', (t)
   broken = false;
   t.equal(n.notify(['STATUS=c']), true);
   const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.same(records.map((x) => [x.level, x.msg]), [
-    ['warn', 'cannot notify systemd'],
-    ['info', 'notifying systemd works again'],
-  ]);
+  t.same(
+    records.map((x) => [x.level, x.msg]),
+    [
+      ['warn', 'cannot notify systemd'],
+      ['info', 'notifying systemd works again'],
+    ],
+  );
   t.match(records[0], { socket: '/run/gone', message: 'READY=1', err: { message: 'sendto: ECONNREFUSED' } });
   const throwing = new Notifier({
     env: { NOTIFY_SOCKET: '/run/x' },
@@ -114,7 +120,10 @@ t.test('real datagrams through the addon: a socket path and an abstract name', a
     await rx.stop();
   }
   const lines: string[] = [];
-  const n = new Notifier({ env: { NOTIFY_SOCKET: path.join(dir, 'nobody-listens.sock') }, log: createLogger({ stream: { write: (s: string) => lines.push(s) } }) });
+  const n = new Notifier({
+    env: { NOTIFY_SOCKET: path.join(dir, 'nobody-listens.sock') },
+    log: createLogger({ stream: { write: (s: string) => lines.push(s) } }),
+  });
   t.equal(n.notify(['READY=1']), false, 'no listener: a logged failure, no throw');
   t.match(JSON.parse(lines[0]!), { msg: 'cannot notify systemd', err: { code: /ENOENT|ECONNREFUSED/ } });
 });

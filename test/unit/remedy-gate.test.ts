@@ -44,16 +44,33 @@ function pod(name: string, o: Partial<PodInfo> & { containers?: ContainerInfo[] 
 const targets = (pods: PodInfo[]): KubeTargets => ({ synced: true, corednsPods: pods, expectedAnswer: ['10.96.0.1'], podsByUid: new Map(), nodePods: [] });
 
 function sweep(statuses: Record<string, ProbeStatus>): SweepSummary {
-  const pods: PodProbeSummary[] = Object.entries(statuses).map(([name, status]) => ({ namespace: 'kube-system', name, uid: `uid-${name}`, status, reasons: status === 'ok' ? [] : ['timeout'] }));
+  const pods: PodProbeSummary[] = Object.entries(statuses).map(([name, status]) => ({
+    namespace: 'kube-system',
+    name,
+    uid: `uid-${name}`,
+    status,
+    reasons: status === 'ok' ? [] : ['timeout'],
+  }));
   return { at: new Date(0), pods };
 }
 
 /** Runs sweeps through the gate, carrying the state. */
-function run(pods: PodInfo[], sweeps: Record<string, ProbeStatus>[], o: Partial<Omit<GateInput, 'settings'>> & { state?: GateState; settings?: Partial<RemedySettings> } = {}) {
+function run(
+  pods: PodInfo[],
+  sweeps: Record<string, ProbeStatus>[],
+  o: Partial<Omit<GateInput, 'settings'>> & { state?: GateState; settings?: Partial<RemedySettings> } = {},
+) {
   let state = o.state ?? initialGateState();
   const out: { decisions: RemedyDecision[]; candidate?: ReturnType<typeof planSweep>['candidate'] }[] = [];
   sweeps.forEach((s, i) => {
-    const plan = planSweep(state, { now: o.now ?? 1_000_000 + i * 10_000, summary: sweep(s), targets: targets(pods), settings: { ...SETTINGS, ...o.settings }, nodeName: 'node-a', busy: o.busy ?? false });
+    const plan = planSweep(state, {
+      now: o.now ?? 1_000_000 + i * 10_000,
+      summary: sweep(s),
+      targets: targets(pods),
+      settings: { ...SETTINGS, ...o.settings },
+      nodeName: 'node-a',
+      busy: o.busy ?? false,
+    });
     state = plan.state;
     out.push({ decisions: plan.decisions, ...(plan.candidate ? { candidate: plan.candidate } : {}) });
   });
@@ -64,7 +81,11 @@ const brief = (d: RemedyDecision) => `${d.action}/${d.result}/${d.reason} ${d.ta
 
 t.test('a pod that fails N consecutive sweeps while another answers becomes the candidate', (t) => {
   const pods = [pod('a'), pod('b')];
-  const { out, state } = run(pods, [{ a: 'failed', b: 'ok' }, { a: 'failed', b: 'ok' }, { a: 'failed', b: 'partial' }]);
+  const { out, state } = run(pods, [
+    { a: 'failed', b: 'ok' },
+    { a: 'failed', b: 'ok' },
+    { a: 'failed', b: 'partial' },
+  ]);
   t.same(out[0]!.decisions.map(brief), ['evict/skipped/below-threshold pod kube-system/a']);
   t.match(out[1]!.decisions[0], { details: { failedSweeps: 2, threshold: 3 }, message: /failed from the host \(timeout\) in 2 consecutive sweeps; 3 needed/ });
   t.equal(out[1]!.candidate, undefined);
@@ -76,7 +97,15 @@ t.test('a pod that fails N consecutive sweeps while another answers becomes the 
 });
 
 t.test('a sweep in which the pod answers, partly or fully, starts the count again', (t) => {
-  const { out, state } = run([pod('a'), pod('b')], [{ a: 'failed', b: 'ok' }, { a: 'failed', b: 'ok' }, { a: 'partial', b: 'ok' }, { a: 'failed', b: 'ok' }]);
+  const { out, state } = run(
+    [pod('a'), pod('b')],
+    [
+      { a: 'failed', b: 'ok' },
+      { a: 'failed', b: 'ok' },
+      { a: 'partial', b: 'ok' },
+      { a: 'failed', b: 'ok' },
+    ],
+  );
   t.equal(out[3]!.candidate, undefined);
   t.equal(state.failed.get('uid-a'), 1);
   t.end();
@@ -84,8 +113,17 @@ t.test('a sweep in which the pod answers, partly or fully, starts the count agai
 
 t.test('every endpoint failing from the host is a node finding: no restart, counts start again', (t) => {
   const pods = [pod('a'), pod('b')];
-  const { out, state } = run(pods, [{ a: 'failed', b: 'ok' }, { a: 'failed', b: 'ok' }, { a: 'failed', b: 'failed' }, { a: 'failed', b: 'ok' }]);
-  t.same(out[2]!.decisions.map(brief), ['node-finding/reported/all-endpoints-failed node node-a', 'evict/skipped/node-local-fault pod kube-system/a', 'evict/skipped/node-local-fault pod kube-system/b']);
+  const { out, state } = run(pods, [
+    { a: 'failed', b: 'ok' },
+    { a: 'failed', b: 'ok' },
+    { a: 'failed', b: 'failed' },
+    { a: 'failed', b: 'ok' },
+  ]);
+  t.same(out[2]!.decisions.map(brief), [
+    'node-finding/reported/all-endpoints-failed node node-a',
+    'evict/skipped/node-local-fault pod kube-system/a',
+    'evict/skipped/node-local-fault pod kube-system/b',
+  ]);
   t.match(out[2]!.decisions[0]!.message, /every CoreDNS endpoint \(2 pods\) fails from node node-a \(timeout\): the fault is local to this node/);
   t.equal(out[2]!.candidate, undefined);
   t.equal(out[3]!.candidate, undefined, 'the node-local sweep does not count towards the threshold');
@@ -105,7 +143,11 @@ t.test('never below minReadyPods', (t) => {
   // An unready failing pod does not count itself: evicting it leaves b.
   const ok = run([pod('a', { ready: false }), pod('b')], three);
   t.match(ok.out[2]!.candidate, { pod: { name: 'a' }, readyAfter: 1 });
-  const strict = run([pod('a'), pod('b'), pod('c')], Array.from({ length: 3 }, () => ({ a: 'failed' as const, b: 'ok' as const, c: 'ok' as const })), { settings: { minReadyPods: 3 } });
+  const strict = run(
+    [pod('a'), pod('b'), pod('c')],
+    Array.from({ length: 3 }, () => ({ a: 'failed' as const, b: 'ok' as const, c: 'ok' as const })),
+    { settings: { minReadyPods: 3 } },
+  );
   t.match(strict.out[2]!.decisions[0], { reason: 'min-ready-pods', message: /2 Ready CoreDNS pods would be left, at least 3 required/ });
   t.end();
 });
@@ -143,7 +185,14 @@ t.test('one action per sweep: the pod failing longest; other candidates wait', (
 });
 
 t.test('OOMKilled: one raise-memory candidate per Deployment container, chosen before an eviction', (t) => {
-  const oom: ContainerInfo = { name: 'coredns', ready: true, restartCount: 1, lastTerminationReason: 'OOMKilled', lastTerminatedAt: '2024-05-01T12:00:00Z', memoryLimit: '170Mi' };
+  const oom: ContainerInfo = {
+    name: 'coredns',
+    ready: true,
+    restartCount: 1,
+    lastTerminationReason: 'OOMKilled',
+    lastTerminatedAt: '2024-05-01T12:00:00Z',
+    memoryLimit: '170Mi',
+  };
   const pods = [pod('a', { containers: [oom] }), pod('b', { containers: [{ ...oom, lastTerminatedAt: '2024-05-01T12:01:00Z' }] }), pod('c')];
   const { out } = run(pods, [
     { a: 'ok', b: 'ok', c: 'failed' },
@@ -162,11 +211,22 @@ t.test('OOMKilled: one raise-memory candidate per Deployment container, chosen b
   t.match(later.out[0]!.candidate, { action: 'raise-memory' });
   t.same([...later.state.oomHandled], [], 'terminations no longer on any pod are forgotten');
   // Cooldown on the Deployment.
-  const cooled = run(pods, [{ a: 'ok', b: 'ok', c: 'ok' }], { state: recordAction(initialGateState(), [deploymentKey({ namespace: 'kube-system', name: 'coredns' })], 1_000_000) });
+  const cooled = run(pods, [{ a: 'ok', b: 'ok', c: 'ok' }], {
+    state: recordAction(initialGateState(), [deploymentKey({ namespace: 'kube-system', name: 'coredns' })], 1_000_000),
+  });
   t.match(cooled.out[0]!.decisions, [{ action: 'raise-memory', result: 'skipped', reason: 'cooldown', target: 'deployment kube-system/coredns' }]);
   // Not owned by a Deployment: said once.
-  const bare = run([pod('x', { containers: [oom], ownerDeployment: undefined }), pod('y')], [{ x: 'ok', y: 'ok' }, { x: 'ok', y: 'ok' }]);
-  t.same(bare.out.map((o) => o.decisions.map(brief)), [['raise-memory/skipped/no-deployment pod kube-system/x'], []]);
+  const bare = run(
+    [pod('x', { containers: [oom], ownerDeployment: undefined }), pod('y')],
+    [
+      { x: 'ok', y: 'ok' },
+      { x: 'ok', y: 'ok' },
+    ],
+  );
+  t.same(
+    bare.out.map((o) => o.decisions.map(brief)),
+    [['raise-memory/skipped/no-deployment pod kube-system/x'], []],
+  );
   // Terminating pods are not evidence.
   t.equal(run([pod('a', { containers: [oom], terminating: true }), pod('b')], [{ b: 'ok' }]).out[0]!.candidate, undefined);
   t.end();
@@ -174,7 +234,14 @@ t.test('OOMKilled: one raise-memory candidate per Deployment container, chosen b
 
 t.test('mode off decides nothing; pods not in the targets are ignored', (t) => {
   const pods = [pod('a'), pod('b')];
-  const off = run(pods, [{ a: 'failed', b: 'failed' }, { a: 'failed', b: 'ok' }], { settings: { mode: 'off' } });
+  const off = run(
+    pods,
+    [
+      { a: 'failed', b: 'failed' },
+      { a: 'failed', b: 'ok' },
+    ],
+    { settings: { mode: 'off' } },
+  );
   t.same(off.out, [{ decisions: [] }, { decisions: [] }]);
   const unknown = run([pod('b')], [{ a: 'failed', b: 'ok' }]);
   t.same(unknown.out[0]!.decisions, []);

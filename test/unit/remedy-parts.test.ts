@@ -34,8 +34,36 @@ t.test('raised memory limits: × factor, in the same style, never past the cap',
 const targets: KubeTargets = {
   synced: true,
   corednsPods: [
-    { namespace: 'kube-system', name: 'a', uid: 'ua', resourceVersion: '1', phase: 'Running', ready: true, terminating: false, ip: '10.0.0.1', ips: ['10.0.0.1', 'fd00::1'], labels: {}, containers: [], dnsPolicy: 'ClusterFirst', hostNetwork: false },
-    { namespace: 'kube-system', name: 'b', uid: 'ub', resourceVersion: '1', phase: 'Running', ready: true, terminating: false, ip: '10.0.0.2', ips: ['10.0.0.2'], labels: {}, containers: [], dnsPolicy: 'ClusterFirst', hostNetwork: false },
+    {
+      namespace: 'kube-system',
+      name: 'a',
+      uid: 'ua',
+      resourceVersion: '1',
+      phase: 'Running',
+      ready: true,
+      terminating: false,
+      ip: '10.0.0.1',
+      ips: ['10.0.0.1', 'fd00::1'],
+      labels: {},
+      containers: [],
+      dnsPolicy: 'ClusterFirst',
+      hostNetwork: false,
+    },
+    {
+      namespace: 'kube-system',
+      name: 'b',
+      uid: 'ub',
+      resourceVersion: '1',
+      phase: 'Running',
+      ready: true,
+      terminating: false,
+      ip: '10.0.0.2',
+      ips: ['10.0.0.2'],
+      labels: {},
+      containers: [],
+      dnsPolicy: 'ClusterFirst',
+      hostNetwork: false,
+    },
   ],
   expectedAnswer: [],
   podsByUid: new Map(),
@@ -85,8 +113,16 @@ t.test('the sweep summary: host rows only, grouped by pod over both families, an
 
 t.test('the node condition a sweep implies', (t) => {
   const pod = (status: 'ok' | 'failed') => ({ namespace: 'ns', name: status, uid: status, status, reasons: status === 'ok' ? [] : ['timeout'] });
-  t.match(conditionFromSweep({ at: new Date(), pods: [pod('failed')], service: { status: 'failed', reasons: ['timeout'] } }), { status: 'False', reason: 'AllEndpointsFailed', message: /\(timeout\)/ });
-  t.match(conditionFromSweep({ at: new Date(), pods: [pod('ok')], service: { status: 'failed', reasons: ['refused'] } }), { status: 'False', reason: 'ServiceFailed', message: /1 of 1 CoreDNS pods do/ });
+  t.match(conditionFromSweep({ at: new Date(), pods: [pod('failed')], service: { status: 'failed', reasons: ['timeout'] } }), {
+    status: 'False',
+    reason: 'AllEndpointsFailed',
+    message: /\(timeout\)/,
+  });
+  t.match(conditionFromSweep({ at: new Date(), pods: [pod('ok')], service: { status: 'failed', reasons: ['refused'] } }), {
+    status: 'False',
+    reason: 'ServiceFailed',
+    message: /1 of 1 CoreDNS pods do/,
+  });
   t.match(conditionFromSweep({ at: new Date(), pods: [pod('ok'), pod('failed')] }), { status: 'True', message: '1 of 2 CoreDNS pods answer from the host' });
   t.match(conditionFromSweep({ at: new Date(), pods: [pod('failed')] }), { status: 'False', reason: 'AllEndpointsFailed' });
   t.equal(conditionFromSweep({ at: new Date(), pods: [] }), undefined, 'nothing probed, nothing to say');
@@ -94,7 +130,15 @@ t.test('the node condition a sweep implies', (t) => {
 });
 
 t.test('a decision as an Event', (t) => {
-  const base: RemedyDecision = { action: 'evict', result: 'acted', reason: 'threshold-reached', target: 'pod kube-system/a', message: 'evicted pod kube-system/a', at: '2024-05-01T00:00:00Z', pod: { namespace: 'kube-system', name: 'a', uid: 'u' } };
+  const base: RemedyDecision = {
+    action: 'evict',
+    result: 'acted',
+    reason: 'threshold-reached',
+    target: 'pod kube-system/a',
+    message: 'evicted pod kube-system/a',
+    at: '2024-05-01T00:00:00Z',
+    pod: { namespace: 'kube-system', name: 'a', uid: 'u' },
+  };
   t.same(eventFor(base), {
     type: 'Warning',
     reason: 'EvictedUnhealthyCoreDNS',
@@ -106,7 +150,11 @@ t.test('a decision as an Event', (t) => {
   t.equal(eventReason({ ...base, result: 'would-act' }), 'WouldEvict');
   t.equal(eventReason({ ...base, result: 'skipped' }), 'EvictSkipped');
   const dep = { ...base, action: 'raise-memory' as const, pod: undefined, deployment: { namespace: 'kube-system', name: 'coredns' } };
-  t.match(eventFor(dep), { reason: 'RaisedMemoryLimit', action: 'RaiseMemoryLimit', regarding: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'coredns' } });
+  t.match(eventFor(dep), {
+    reason: 'RaisedMemoryLimit',
+    action: 'RaiseMemoryLimit',
+    regarding: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'coredns' },
+  });
   t.equal(eventReason({ ...dep, result: 'would-act' }), 'WouldRaiseMemoryLimit');
   const node = { ...base, action: 'node-finding' as const, result: 'reported' as const, pod: undefined, node: 'node-a' };
   t.match(eventFor(node), { type: 'Warning', reason: 'ClusterDNSUnreachableFromNode', namespace: 'default', regarding: { kind: 'Node', name: 'node-a' } });
@@ -115,8 +163,18 @@ t.test('a decision as an Event', (t) => {
 });
 
 t.test('the last action recorded on the Lease', (t) => {
-  const lease = (text?: string) => ({ namespace: 'n', name: 'l', resourceVersion: '1', annotations: (text === undefined ? {} : { [LAST_ACTION_ANNOTATION]: text }) as Record<string, string> });
-  t.same(parseLastAction(lease(JSON.stringify({ action: 'evict', key: 'pod:u', node: 'node-a', at: '2024-05-01T00:00:00Z' }))), { action: 'evict', key: 'pod:u', node: 'node-a', at: '2024-05-01T00:00:00Z' });
+  const lease = (text?: string) => ({
+    namespace: 'n',
+    name: 'l',
+    resourceVersion: '1',
+    annotations: (text === undefined ? {} : { [LAST_ACTION_ANNOTATION]: text }) as Record<string, string>,
+  });
+  t.same(parseLastAction(lease(JSON.stringify({ action: 'evict', key: 'pod:u', node: 'node-a', at: '2024-05-01T00:00:00Z' }))), {
+    action: 'evict',
+    key: 'pod:u',
+    node: 'node-a',
+    at: '2024-05-01T00:00:00Z',
+  });
   t.equal(parseLastAction(lease('{not json')), undefined);
   t.equal(parseLastAction(lease(JSON.stringify({ key: 1 }))), undefined);
   t.equal(parseLastAction(lease()), undefined);
@@ -138,6 +196,10 @@ t.test('settings from the configuration', (t) => {
     memory: { factor: 2, cap: '1Gi' },
     allowDelete: false,
   });
-  t.equal(nodeNameOf(c, () => 'Worker-1'), 'worker-1', 'the host name, as the kubelet names the node');
+  t.equal(
+    nodeNameOf(c, () => 'Worker-1'),
+    'worker-1',
+    'the host name, as the kubelet names the node',
+  );
   t.end();
 });

@@ -59,7 +59,7 @@ const OPTS: SweepOptions = {
 
 const codes = (f: Finding[]): string[] => f.map((x) => x.code);
 
-t.test('the diagnosis uses the sweep\'s read, not the file as it is later', async (t) => {
+t.test("the diagnosis uses the sweep's read, not the file as it is later", async (t) => {
   const { file, vantage } = fixture(t);
   fs.writeFileSync(file, FOUR);
   probed.length = 0;
@@ -68,7 +68,10 @@ t.test('the diagnosis uses the sweep\'s read, not the file as it is later', asyn
   t.same(probed.sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'the sweep probed the nameservers it read');
   const read = report.vantages[0]!.resolvConfRead;
   t.ok(read, 'the report carries the read');
-  t.same(read!.parsed.ignoredNameservers.map((n) => n.address), ['10.0.0.4']);
+  t.same(
+    read!.parsed.ignoredNameservers.map((n) => n.address),
+    ['10.0.0.4'],
+  );
 
   // The container rewrites its file after the sweep.
   fs.writeFileSync(file, ONE);

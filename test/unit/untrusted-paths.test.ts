@@ -28,15 +28,25 @@ import { DaemonMetrics } from '../../src/metrics/registry.js';
 import { classifyDockerError, parseContainerInspect } from '../../src/netns/docker.js';
 import { parseProcStat } from '../../src/netns/proc-scan.js';
 import { parseResolvConf, type ResolvConfRead } from '../../src/netns/resolv-conf.js';
-import { LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, mergeVantages, vantageLabel, type LocatedContainer } from '../../src/netns/vantage.js';
+import {
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+  mergeVantages,
+  vantageLabel,
+  type LocatedContainer,
+} from '../../src/netns/vantage.js';
 import { STATUS_MAX, statusLine } from '../../src/notify.js';
 import type { SweepReport, SweepRow, VantageReport } from '../../src/sweep.js';
 import { MAX_FIELD, MAX_ITEMS, safeJsonStringify } from '../../src/text/untrusted.js';
 import { QUERY, row, vantage } from './daemon-fixtures.js';
 
 /** Raw control characters, C1, line separators and bidi controls (the renderer's own \n allowed). */
+// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 /** The same, newline included: for one-line texts (/healthz, STATUS=, a log line without its end). */
+// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 const UNSAFE_LINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const FORGED = 'FAKE-LINE';
 const ESC = `\x1b[2J\x1b[H\x1b]0;pwn\x07\u009b31m\u202eevil\u2028\n${FORGED} OK: 99 probes`;
@@ -51,7 +61,10 @@ function firstUnsafe(text: string, re = UNSAFE): string {
 
 function assertClean(t: Test, text: string, what: string, re = UNSAFE): void {
   t.notOk(re.test(text), `${what}: no raw control character (first: ${firstUnsafe(text, re)})`);
-  t.notOk(text.split('\n').some((l) => l.trimStart().startsWith(FORGED)), `${what}: no forged line`);
+  t.notOk(
+    text.split('\n').some((l) => l.trimStart().startsWith(FORGED)),
+    `${what}: no forged line`,
+  );
 }
 
 /** Every string in a JSON value, and the longest array. */
@@ -84,11 +97,17 @@ t.test('Docker discovery: names, labels, network mode and error details capped a
   labels[LABEL_POD_NAMESPACE] = ESC;
   labels[LABEL_POD_UID] = 'u'.repeat(100_000);
   labels[LABEL_CONTAINER_NAME] = ESC;
-  const c = parseContainerInspect({ Id: 'i'.repeat(100_000), Name: `/${MB}`, State: { Running: true, Pid: 42 }, Config: { Labels: labels }, HostConfig: { NetworkMode: MB } }, 'x')!;
+  const c = parseContainerInspect(
+    { Id: 'i'.repeat(100_000), Name: `/${MB}`, State: { Running: true, Pid: 42 }, Config: { Labels: labels }, HostConfig: { NetworkMode: MB } },
+    'x',
+  )!;
   t.ok(c.id.length <= MAX_FIELD + 32 && c.name.length <= MAX_FIELD + 32 && c.networkMode.length <= MAX_FIELD + 32);
   t.ok(Object.keys(c.labels).length <= MAX_ITEMS + 5, `${Object.keys(c.labels).length} labels kept`);
   for (const k of [LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_CONTAINER_NAME]) t.ok(k in c.labels, `${k} kept past 10,000 other labels`);
-  t.ok(Object.values(c.labels).every((v) => v.length <= MAX_FIELD + 32), 'every value capped');
+  t.ok(
+    Object.values(c.labels).every((v) => v.length <= MAX_FIELD + 32),
+    'every value capped',
+  );
   t.equal(c.labels[LABEL_POD_NAMESPACE], ESC, 'capped, not escaped: the value is data (text output escapes it)');
   const e = classifyDockerError(Object.assign(new Error(`No such image: ${MB}`), { statusCode: 404 }), '/run/docker.sock', false);
   t.ok(e.message.length < MAX_FIELD + 100, `an Engine error message is capped (${e.message.length} chars)`);
@@ -172,7 +191,23 @@ t.test('findings: evidence and messages bounded, the search list no longer copie
 });
 
 function iface(index: number, name: string, over: Partial<NetInterface> = {}): NetInterface {
-  return { index, name, flags: 0, up: false, lowerUp: false, running: false, loopback: false, operstate: 'down', kind: 'veth', link: null, linkNetnsId: null, master: null, mtu: 1500, addresses: [], ...over };
+  return {
+    index,
+    name,
+    flags: 0,
+    up: false,
+    lowerUp: false,
+    running: false,
+    loopback: false,
+    operstate: 'down',
+    kind: 'veth',
+    link: null,
+    linkNetnsId: null,
+    master: null,
+    mtu: 1500,
+    addresses: [],
+    ...over,
+  };
 }
 
 t.test('interfaces named with escapes: findings text and table escaped', async (t) => {
@@ -191,7 +226,10 @@ t.test('interfaces named with escapes: findings text and table escaped', async (
   assertClean(t, text, 'interfaces findings text');
   t.match(text, /Interface \\x1b\[2J is administratively down/);
   t.match(text, /\\u202eevil/);
-  const tbl = table(['NAME'], names.map((n) => [n]));
+  const tbl = table(
+    ['NAME'],
+    names.map((n) => [n]),
+  );
   assertClean(t, tbl, 'table');
   t.equal(tbl.split('\n').length, names.length + 1, 'one line per row');
 });
@@ -329,13 +367,19 @@ t.test('logs: one bounded JSON line, C1, separators and bidi escaped', async (t)
   const rec = JSON.parse(lines[1]!) as { msg: string; b: string[] };
   t.ok(rec.msg.startsWith('msg MMM'), 'the message is kept, capped');
   t.match(rec.b.at(-1), /^…and 99\d\d more$/, 'a list is cut, with a count');
+  // eslint-disable-next-line no-control-regex -- the raw ESC is what is checked
   t.match(JSON.parse(lines[2]!).msg, /^\x1b\[2J/, 'parsed back, the value is the raw (capped) text');
 });
 
 t.test('metric labels: capped and escaped, no raw control character in the scrape', async (t) => {
   const metrics = new DaemonMetrics({ version: 'x', processMetrics: false });
   const model = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
-  const rep: SweepReport = { startedAt: new Date(0), durationSeconds: 0.1, vantages: [{ vantage: HOSTILE_POD, status: 'probed' }], rows: [row(HOSTILE_POD, '10.96.0.10', 'udp', 'ok')] };
+  const rep: SweepReport = {
+    startedAt: new Date(0),
+    durationSeconds: 0.1,
+    vantages: [{ vantage: HOSTILE_POD, status: 'probed' }],
+    rows: [row(HOSTILE_POD, '10.96.0.10', 'udp', 'ok')],
+  };
   model.update(rep, new Date(0));
   metrics.recordSweep(rep, model.checks(), new Date(0));
   const text = await metrics.scrape();

@@ -17,8 +17,10 @@ import {
 } from '../../src/text/untrusted.js';
 
 /** Raw control characters, C1, line separators and bidi controls: none may be left in text output. */
+// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 export const UNSAFE_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 /** The same, newline included (text that must stay one line). */
+// eslint-disable-next-line no-control-regex -- finding raw control characters is the point
 const UNSAFE_LINE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 const HOSTILE = [
@@ -113,7 +115,7 @@ t.test('escapeJsonText and safeJsonStringify: valid JSON, same value, no raw C1,
 t.test('boundJson: strings, arrays, keys and depth bounded; JSON values kept', async (t) => {
   const deep: Record<string, unknown> = {};
   let cur = deep;
-  for (let i = 0; i < 50; i++) cur = (cur.d = {}) as Record<string, unknown>;
+  for (let i = 0; i < 50; i++) cur = cur.d = {};
   const wide = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, i]));
   const input = {
     s: MB,
@@ -140,7 +142,10 @@ t.test('boundJson: strings, arrays, keys and depth bounded; JSON values kept', a
   t.equal((out.wide as Record<string, unknown>)['…'], '980 more keys');
   const json = JSON.stringify(out);
   t.ok(json.length < 6000, `${json.length} bytes of JSON`);
-  t.ok(Object.keys(out).every((k) => k.length < 130), 'keys capped');
+  t.ok(
+    Object.keys(out).every((k) => k.length < 130),
+    'keys capped',
+  );
   t.same(boundJson({ a: [1, 'x', { b: true }] }), { a: [1, 'x', { b: true }] }, 'small data is unchanged');
   t.same(boundJson([undefined, () => 0]), [null, null], 'as JSON.stringify: null in arrays');
 });

@@ -27,7 +27,7 @@ export interface ClusterOptions {
   /** A deleted pod is gone after this long (its grace period, shortened). Default 30 ms. */
   podTerminationMs?: number;
   /** The IP of a new pod; default 10.244.0.2, .3, ... */
-  podIp?: (pod: KubeObject) => string;
+  podIp?: ((pod: KubeObject) => string) | undefined;
 }
 
 export interface ContainerSeed {
@@ -53,7 +53,9 @@ export interface DeploymentSeed {
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function isReady(pod: KubeObject): boolean {
-  return !pod.metadata.deletionTimestamp && (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+  return (
+    !pod.metadata.deletionTimestamp && (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 function controllerOf(o: KubeObject): { kind: string; name: string; uid: string } | undefined {
@@ -113,7 +115,13 @@ export class Cluster {
   // ------------------------------------------------------------ seeding
 
   addNamespace(name: string): KubeObject {
-    return this.store.create(NAMESPACE, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } as KubeObject['metadata'], spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
+    return this.store.create(NAMESPACE, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name } as KubeObject['metadata'],
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    });
   }
 
   addNode(name: string, internalIp: string): KubeObject {
@@ -127,13 +135,36 @@ export class Cluster {
           { type: 'InternalIP', address: internalIp },
           { type: 'Hostname', address: name },
         ],
-        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now(), lastTransitionTime: now() }],
-        nodeInfo: { kubeletVersion: 'v1.32.4', containerRuntimeVersion: 'containerd://1.7.0', osImage: 'fake', kernelVersion: '6.1.0', operatingSystem: 'linux', architecture: 'amd64' },
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            message: 'kubelet is posting ready status',
+            lastHeartbeatTime: now(),
+            lastTransitionTime: now(),
+          },
+        ],
+        nodeInfo: {
+          kubeletVersion: 'v1.32.4',
+          containerRuntimeVersion: 'containerd://1.7.0',
+          osImage: 'fake',
+          kernelVersion: '6.1.0',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
       },
     });
   }
 
-  addService(s: { namespace: string; name: string; selector?: Record<string, string>; clusterIPs: string[]; ports: { name?: string; port: number; protocol?: string; targetPort?: number }[]; labels?: Record<string, string> }): KubeObject {
+  addService(s: {
+    namespace: string;
+    name: string;
+    selector?: Record<string, string>;
+    clusterIPs: string[];
+    ports: { name?: string; port: number; protocol?: string; targetPort?: number }[];
+    labels?: Record<string, string>;
+  }): KubeObject {
     return this.store.create(SERVICE, {
       apiVersion: 'v1',
       kind: 'Service',
@@ -189,7 +220,12 @@ export class Cluster {
     const dep = this.store.create(DEPLOYMENT, {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
-      metadata: { name: d.name, namespace: d.namespace, labels: { ...d.labels }, annotations: { 'deployment.kubernetes.io/revision': '1' } } as unknown as KubeObject['metadata'],
+      metadata: {
+        name: d.name,
+        namespace: d.namespace,
+        labels: { ...d.labels },
+        annotations: { 'deployment.kubernetes.io/revision': '1' },
+      } as unknown as KubeObject['metadata'],
       spec: {
         replicas: d.replicas,
         selector: { matchLabels: { ...d.labels } },
@@ -253,7 +289,9 @@ export class Cluster {
         namespace: rs.metadata.namespace,
         labels: { ...template.metadata.labels },
         ...(template.metadata.annotations ? { annotations: { ...template.metadata.annotations } } : {}),
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true, blockOwnerDeletion: true },
+        ],
       } as unknown as KubeObject['metadata'],
       spec: { ...structuredClone(template.spec), ...(node ? { nodeName: node } : {}) },
       status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: node ? 'True' : 'False', lastTransitionTime: now() }], qosClass: 'Burstable' },
@@ -280,7 +318,12 @@ export class Cluster {
       podIPs: [{ ip: podIP }],
       startTime: t,
       qosClass: 'Burstable',
-      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: t })),
+      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map((type) => ({
+        type,
+        status: 'True',
+        lastProbeTime: null,
+        lastTransitionTime: t,
+      })),
       containerStatuses: current.spec.containers.map((c: { name: string; image: string }) => ({
         name: c.name,
         image: c.image,
@@ -369,7 +412,12 @@ export class Cluster {
     const pod = this.store.mustGet(POD, namespace, name);
     const uid = body.deleteOptions?.preconditions?.uid;
     if (uid && uid !== pod.metadata.uid) {
-      throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on Pod "${name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`, { name, kind: 'pods' });
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on Pod "${name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`,
+        { name, kind: 'pods' },
+      );
     }
     const grace = body.deleteOptions?.gracePeriodSeconds;
     if (pod.metadata.deletionTimestamp || ['Succeeded', 'Failed'].includes(pod.status?.phase)) {
@@ -386,7 +434,12 @@ export class Cluster {
       const allowed = healthy ? n.currentHealthy - n.desiredHealthy > 0 : n.currentHealthy >= n.desiredHealthy;
       if (!allowed) {
         throw new ApiError(429, 'TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", {
-          causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${pdb.metadata.name} needs ${n.desiredHealthy} healthy pods and has ${n.currentHealthy} currently` }],
+          causes: [
+            {
+              reason: 'DisruptionBudget',
+              message: `The disruption budget ${pdb.metadata.name} needs ${n.desiredHealthy} healthy pods and has ${n.currentHealthy} currently`,
+            },
+          ],
         });
       }
       const cur = this.store.mustGet(PDB, namespace, pdb.metadata.name);
@@ -451,7 +504,9 @@ export class Cluster {
         namespace: dep.metadata.namespace,
         labels,
         annotations: { 'deployment.kubernetes.io/revision': String(revision) },
-        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name, uid: dep.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: dep.metadata.name, uid: dep.metadata.uid, controller: true, blockOwnerDeletion: true },
+        ],
       } as unknown as KubeObject['metadata'],
       spec: {
         replicas,
@@ -500,21 +555,36 @@ export class Cluster {
       availableReplicas: ready,
       ...(all.length - ready > 0 ? { unavailableReplicas: all.length - ready } : {}),
       conditions: [
-        { type: 'Available', status: ready >= replicas - 1 ? 'True' : 'False', reason: ready >= replicas - 1 ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable', message: 'Deployment availability' },
+        {
+          type: 'Available',
+          status: ready >= replicas - 1 ? 'True' : 'False',
+          reason: ready >= replicas - 1 ? 'MinimumReplicasAvailable' : 'MinimumReplicasUnavailable',
+          message: 'Deployment availability',
+        },
         {
           type: 'Progressing',
           status: 'True',
           reason: complete ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated',
           message: complete ? `ReplicaSet "${rs.metadata.name}" has successfully progressed.` : `ReplicaSet "${rs.metadata.name}" is progressing.`,
         },
-      ].map((c, i) => ({ ...c, lastUpdateTime: latest.status?.conditions?.[i]?.lastUpdateTime ?? now(), lastTransitionTime: latest.status?.conditions?.[i]?.lastTransitionTime ?? now() })),
+      ].map((c, i) => ({
+        ...c,
+        lastUpdateTime: latest.status?.conditions?.[i]?.lastUpdateTime ?? now(),
+        lastTransitionTime: latest.status?.conditions?.[i]?.lastTransitionTime ?? now(),
+      })),
     };
     const revision = rs.metadata.annotations?.['deployment.kubernetes.io/revision'];
     if (revision) latest.metadata.annotations = { ...latest.metadata.annotations, 'deployment.kubernetes.io/revision': revision };
     this.store.update(DEPLOYMENT, latest);
     const rsNow = this.store.get(REPLICASET, namespace, rs.metadata.name);
     if (rsNow) {
-      rsNow.status = { replicas: updated.length, readyReplicas: podsOf(rs).filter(isReady).length, availableReplicas: podsOf(rs).filter(isReady).length, observedGeneration: rsNow.metadata.generation, fullyLabeledReplicas: updated.length };
+      rsNow.status = {
+        replicas: updated.length,
+        readyReplicas: podsOf(rs).filter(isReady).length,
+        availableReplicas: podsOf(rs).filter(isReady).length,
+        observedGeneration: rsNow.metadata.generation,
+        fullyLabeledReplicas: updated.length,
+      };
       this.store.update(REPLICASET, rsNow);
     }
   }

@@ -51,7 +51,11 @@ export class ApiError extends Error {
 
   static invalid(kind: string, name: string, causes: StatusCause[]): ApiError {
     const text = causes.map((c) => `${c.field}: ${c.message}`).join(', ');
-    return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${text}`, { name, kind, causes: causes.map((c) => ({ reason: 'FieldValueInvalid', ...c })) });
+    return new ApiError(422, 'Invalid', `${kind} "${name}" is invalid: ${text}`, {
+      name,
+      kind,
+      causes: causes.map((c) => ({ reason: 'FieldValueInvalid', ...c })),
+    });
   }
 
   static notFound(resource: string, name: string, group = ''): ApiError {
@@ -66,11 +70,16 @@ export class ApiError extends Error {
 
   static conflict(resource: string, name: string, group = ''): ApiError {
     const what = group ? `${resource}.${group}` : resource;
-    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${what} "${name}": the object has been modified; please apply your changes to the latest version and try again`, {
-      name,
-      ...(group ? { group } : {}),
-      kind: resource,
-    });
+    return new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${what} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      {
+        name,
+        ...(group ? { group } : {}),
+        kind: resource,
+      },
+    );
   }
 
   static gone(message = 'too old resource version'): ApiError {
@@ -88,7 +97,7 @@ export class ApiError extends Error {
     return new ApiError(403, 'Forbidden', `${resource.split('/')[0]}${named} is forbidden: User "${user}" cannot ${verb} resource "${what}"${where}`, {
       ...(name ? { name } : {}),
       ...(group ? { group } : {}),
-      kind: resource.split('/')[0],
+      kind: resource.split('/')[0]!, // split always returns at least one element
     });
   }
 

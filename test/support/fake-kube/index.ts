@@ -77,7 +77,15 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const faults = new Faults();
   const tokens = new Map<string, User>();
   const grants = new Map<string, Grant[]>();
-  const server = new FakeApiServer({ store, cluster, pki, tokens, grants, faults, ...(opts.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}) });
+  const server = new FakeApiServer({
+    store,
+    cluster,
+    pki,
+    tokens,
+    grants,
+    faults,
+    ...(opts.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
+  });
   try {
     await server.listen(0, opts.host ?? '127.0.0.1');
   } catch (err) {
@@ -109,12 +117,16 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const script = join(pki.dir, `exec-plugin-${files}.mjs`);
       const credential = { apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: token(userName, o.groups) } };
       await writeFile(script, `process.stdout.write(${JSON.stringify(JSON.stringify(credential))});\n`);
-      user = { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [script], interactiveMode: 'Never', provideClusterInfo: false } };
+      user = {
+        exec: { apiVersion: 'client.authentication.k8s.io/v1', command: process.execPath, args: [script], interactiveMode: 'Never', provideClusterInfo: false },
+      };
     }
     const config = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: o.server ?? server.url, 'certificate-authority-data': Buffer.from(o.caCert ?? pki.ca.cert).toString('base64') } }],
+      clusters: [
+        { name: 'fake', cluster: { server: o.server ?? server.url, 'certificate-authority-data': Buffer.from(o.caCert ?? pki.ca.cert).toString('base64') } },
+      ],
       users: [{ name: userName, user }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: userName, namespace: 'default' } }],
       'current-context': 'fake',

@@ -23,7 +23,10 @@ const clone = <T>(v: T): T => structuredClone(v);
 function pointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw ApiError.badRequest(`json patch: path ${JSON.stringify(path)} must start with "/"`);
-  return path.slice(1).split('/').map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function parentOf(doc: Json, parts: string[], path: string): { parent: JsonObject | Json[]; key: string } {
@@ -87,7 +90,8 @@ export function applyJsonPatch(target: Json, ops: unknown): Json {
   if (!Array.isArray(ops)) throw ApiError.badRequest('json patch: the body must be a JSON array of operations');
   let doc = clone(target);
   for (const raw of ops as JsonPatchOp[]) {
-    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw ApiError.badRequest('json patch: every operation needs "op" and "path"');
+    if (!isObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw ApiError.badRequest('json patch: every operation needs "op" and "path"');
     const { op, path } = raw;
     switch (op) {
       case 'add':
@@ -97,7 +101,8 @@ export function applyJsonPatch(target: Json, ops: unknown): Json {
         doc = removeAt(doc, path);
         break;
       case 'replace':
-        if (getAt(doc, path) === undefined) throw ApiError.unprocessable(`jsonpatch replace operation does not apply: doc is missing key: ${path}: missing value`);
+        if (getAt(doc, path) === undefined)
+          throw ApiError.unprocessable(`jsonpatch replace operation does not apply: doc is missing key: ${path}: missing value`);
         doc = removeAt(doc, path);
         doc = addAt(doc, path, raw.value as Json);
         break;
@@ -116,7 +121,8 @@ export function applyJsonPatch(target: Json, ops: unknown): Json {
       }
       case 'test':
         // The API server answers a failed test with 422 and a generic message (the cause is not told).
-        if (!isDeepStrictEqual(getAt(doc, path) ?? null, raw.value ?? null)) throw ApiError.unprocessable('the server rejected our request due to an error in our request');
+        if (!isDeepStrictEqual(getAt(doc, path) ?? null, raw.value ?? null))
+          throw ApiError.unprocessable('the server rejected our request due to an error in our request');
         break;
       default:
         throw ApiError.badRequest(`json patch: unknown operation ${JSON.stringify(op)}`);
@@ -195,7 +201,7 @@ export function applyStrategicMerge(target: Json, patch: Json): Json {
   for (const [k, v] of Object.entries(patch)) {
     if (k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/') || k.startsWith('$deleteFromPrimitiveList/')) continue;
     if (v === null) delete base[k];
-    else if (Array.isArray(v)) base[k] = mergeList(k, Array.isArray(base[k]) ? (base[k] as Json[]) : undefined, v);
+    else if (Array.isArray(v)) base[k] = mergeList(k, Array.isArray(base[k]) ? base[k] : undefined, v);
     else if (isObject(v)) {
       const merged = applyStrategicMerge(base[k] ?? null, v);
       if (merged === null) delete base[k];
@@ -205,10 +211,10 @@ export function applyStrategicMerge(target: Json, patch: Json): Json {
   for (const [k, v] of Object.entries(patch)) {
     if (!k.startsWith('$deleteFromPrimitiveList/') || !Array.isArray(v)) continue;
     const field = k.slice('$deleteFromPrimitiveList/'.length);
-    if (Array.isArray(base[field])) base[field] = (base[field] as Json[]).filter((x) => !v.some((d) => isDeepStrictEqual(d, x)));
+    if (Array.isArray(base[field])) base[field] = base[field].filter((x) => !v.some((d) => isDeepStrictEqual(d, x)));
   }
   if (Array.isArray(patch.$retainKeys)) {
-    for (const k of Object.keys(base)) if (!(patch.$retainKeys as Json[]).includes(k)) delete base[k];
+    for (const k of Object.keys(base)) if (!patch.$retainKeys.includes(k)) delete base[k];
   }
   return base;
 }
@@ -232,6 +238,10 @@ export function applyPatch(contentType: string, target: Json, body: string): Jso
       if (!isObject(parsed)) throw ApiError.badRequest('strategic merge patch: the body must be a JSON object');
       return applyStrategicMerge(target, parsed);
     default:
-      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.values(PATCH_TYPES).join(', ')}`);
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${Object.values(PATCH_TYPES).join(', ')}`,
+      );
   }
 }

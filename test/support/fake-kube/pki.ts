@@ -39,8 +39,21 @@ async function selfSigned(openssl: string, dir: string, name: string, cn: string
   const keyFile = join(dir, `${name}.key`);
   const certFile = join(dir, `${name}.crt`);
   await run(openssl, [
-    'req', '-x509', ...KEY_ARGS, '-keyout', keyFile, '-out', certFile, '-days', DAYS, '-subj', subject(cn),
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    ...KEY_ARGS,
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    DAYS,
+    '-subj',
+    subject(cn),
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   return { keyFile, certFile, key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
 }
@@ -55,8 +68,22 @@ async function signed(openssl: string, dir: string, name: string, subj: string, 
   await run(openssl, ['req', '-new', ...KEY_ARGS, '-keyout', keyFile, '-out', csrFile, '-subj', subj]);
   await writeFile(extFile, ext);
   await run(openssl, [
-    'x509', '-req', '-in', csrFile, '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', String(serial++),
-    '-out', certFile, '-days', DAYS, '-extfile', extFile,
+    'x509',
+    '-req',
+    '-in',
+    csrFile,
+    '-CA',
+    ca.certFile,
+    '-CAkey',
+    ca.keyFile,
+    '-set_serial',
+    String(serial++),
+    '-out',
+    certFile,
+    '-days',
+    DAYS,
+    '-extfile',
+    extFile,
   ]);
   return { keyFile, certFile, key: await readFile(keyFile, 'utf8'), cert: await readFile(certFile, 'utf8') };
 }
@@ -82,7 +109,14 @@ export async function createPki(): Promise<Pki> {
       ca,
       server,
       client: (user, groups = [], signer = ca) =>
-        signed(openssl, dir, `client-${++clients}`, subject(user, groups), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n', signer),
+        signed(
+          openssl,
+          dir,
+          `client-${++clients}`,
+          subject(user, groups),
+          'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+          signer,
+        ),
       otherCa: () => selfSigned(openssl, dir, `other-ca-${++others}`, 'not-the-cluster-ca'),
       remove: () => rm(dir, { recursive: true, force: true }),
     };

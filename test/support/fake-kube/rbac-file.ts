@@ -28,7 +28,9 @@ export async function grantsFromManifest(path: string, subject: Subject): Promis
   const role = (kind: string, name: string, namespace?: string): Doc | undefined =>
     docs.find((d) => d.kind === kind && d.metadata?.name === name && (kind === 'ClusterRole' || d.metadata?.namespace === namespace));
   const bound = (b: Doc): boolean =>
-    (b.subjects ?? []).some((s) => s.kind === subject.kind && s.name === subject.name && (subject.kind !== 'ServiceAccount' || s.namespace === subject.namespace));
+    (b.subjects ?? []).some(
+      (s) => s.kind === subject.kind && s.name === subject.name && (subject.kind !== 'ServiceAccount' || s.namespace === subject.namespace),
+    );
   const grants: Grant[] = [];
   for (const b of docs) {
     if (!bound(b) || !b.roleRef) continue;

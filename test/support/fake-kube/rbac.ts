@@ -39,4 +39,9 @@ export function allows(grants: readonly Grant[], a: Pick<RequestAttributes, 'ver
 
 /** Non-resource paths (discovery, /version) every authenticated user may read (system:discovery). */
 export const isDiscoveryPath = (path: string): boolean =>
-  path === '/version' || path === '/api' || path === '/apis' || /^\/api\/v1\/?$/.test(path) || /^\/apis\/[^/]+(\/[^/]+)?\/?$/.test(path) || path.startsWith('/openapi');
+  path === '/version' ||
+  path === '/api' ||
+  path === '/apis' ||
+  /^\/api\/v1\/?$/.test(path) ||
+  /^\/apis\/[^/]+(\/[^/]+)?\/?$/.test(path) ||
+  path.startsWith('/openapi');

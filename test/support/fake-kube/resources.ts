@@ -29,7 +29,16 @@ const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', '
 
 export const RESOURCES: readonly ResourceDef[] = [
   { group: '', version: 'v1', resource: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, shortNames: ['ns'] },
-  { group: '', version: 'v1', resource: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: [{ name: 'status', kind: 'Node', verbs: ['get', 'patch', 'update'] }] },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'nodes',
+    singular: 'node',
+    kind: 'Node',
+    namespaced: false,
+    shortNames: ['no'],
+    subresources: [{ name: 'status', kind: 'Node', verbs: ['get', 'patch', 'update'] }],
+  },
   {
     group: '',
     version: 'v1',
@@ -43,7 +52,16 @@ export const RESOURCES: readonly ResourceDef[] = [
       { name: 'eviction', kind: 'Eviction', group: 'policy', version: 'v1', verbs: ['create'] },
     ],
   },
-  { group: '', version: 'v1', resource: 'services', singular: 'service', kind: 'Service', namespaced: true, shortNames: ['svc'], subresources: [{ name: 'status', kind: 'Service', verbs: ['get', 'patch', 'update'] }] },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'services',
+    singular: 'service',
+    kind: 'Service',
+    namespaced: true,
+    shortNames: ['svc'],
+    subresources: [{ name: 'status', kind: 'Service', verbs: ['get', 'patch', 'update'] }],
+  },
   { group: '', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true, shortNames: ['ev'] },
   {
     group: 'apps',
@@ -139,7 +157,7 @@ export const apiGroupList = (): unknown => ({
 });
 
 /** GET /apis/<group> */
-export function apiGroup(name: string): unknown | undefined {
+export function apiGroup(name: string): unknown {
   const versions = groups().get(name);
   if (!versions) return undefined;
   return {
@@ -152,7 +170,7 @@ export function apiGroup(name: string): unknown | undefined {
 }
 
 /** GET /api/v1 or /apis/<group>/<version> */
-export function apiResourceList(group: string, version: string): unknown | undefined {
+export function apiResourceList(group: string, version: string): unknown {
   const defs = RESOURCES.filter((r) => r.group === group && r.version === version);
   if (defs.length === 0) return undefined;
   return {

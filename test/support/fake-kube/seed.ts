@@ -59,7 +59,13 @@ export function seedCoreDns(cluster: Cluster, s: CoreDnsSeed = {}): SeededCoreDn
   }
   for (const [name, ip] of Object.entries(nodes)) if (!cluster.store.get('/nodes', undefined, name)) cluster.addNode(name, ip);
   if (!cluster.store.get('/services', 'default', 'kubernetes')) {
-    cluster.addService({ namespace: 'default', name: 'kubernetes', clusterIPs: s.kubernetesClusterIPs ?? ['10.96.0.1'], ports: [{ name: 'https', port: 443, targetPort: 6443 }], labels: { component: 'apiserver', provider: 'kubernetes' } });
+    cluster.addService({
+      namespace: 'default',
+      name: 'kubernetes',
+      clusterIPs: s.kubernetesClusterIPs ?? ['10.96.0.1'],
+      ports: [{ name: 'https', port: 443, targetPort: 6443 }],
+      labels: { component: 'apiserver', provider: 'kubernetes' },
+    });
   }
   cluster.addService({
     namespace,

@@ -31,7 +31,15 @@ function splitTopLevel(text: string): string[] {
 
 function parseRequirement(part: string): Requirement {
   let m = /^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part);
-  if (m) return { key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '') };
+  if (m)
+    return {
+      key: m[1]!,
+      op: m[2] as 'in' | 'notin',
+      values: m[3]!
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== ''),
+    };
   m = /^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/.exec(part);
   if (m) return { key: m[1]!, op: m[2] === '!=' ? '!=' : '=', values: [m[3]!] };
   m = /^!\s*([^\s!=(),]+)$/.exec(part);
@@ -89,6 +97,7 @@ function fieldValue(obj: Record<string, unknown>, path: string): string {
     if (typeof node !== 'object' || node === null) return '';
     node = (node as Record<string, unknown>)[part];
   }
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- selectable fields are scalars, as in the API server
   return node === undefined || node === null ? '' : String(node);
 }
 

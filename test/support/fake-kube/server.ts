@@ -11,7 +11,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Cluster } from './cluster.js';
 import { ApiError } from './errors.js';
 import { Faults, reasonForStatus, type FaultRule, type RequestAttributes } from './faults.js';
-import { applyPatch, type Json } from './patch.js';
+import { applyPatch } from './patch.js';
 import type { Pki } from './pki.js';
 import { allows, isDiscoveryPath, type Grant } from './rbac.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, apiVersions, findResource, resourceKey, type ResourceDef } from './resources.js';
@@ -93,7 +93,10 @@ function parseJson(text: string): KubeObject {
 
 /** "/apis/apps/v1/namespaces/x/deployments/y/status" → the resource, namespace, name, subresource. */
 function parsePath(path: string): Parsed | 'discovery' | undefined {
-  const parts = path.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  const parts = path
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
   let group: string;
   let version: string;
   let rest: string[];
@@ -281,7 +284,17 @@ export class FakeApiServer {
       }
     }
     if (path === '/version') {
-      sendJson(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.4', gitCommit: 'fake', gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64' });
+      sendJson(res, 200, {
+        major: '1',
+        minor: '32',
+        gitVersion: 'v1.32.4',
+        gitCommit: 'fake',
+        gitTreeState: 'clean',
+        buildDate: '2025-01-01T00:00:00Z',
+        goVersion: 'go1.23',
+        compiler: 'gc',
+        platform: 'linux/amd64',
+      });
       return;
     }
     if (['/healthz', '/livez', '/readyz'].includes(path)) {
@@ -297,7 +310,17 @@ export class FakeApiServer {
       // RBAC's resourceNames cover a list/watch narrowed to one object by a field selector.
       const named = attrs.name ?? /^metadata\.name=([^,]+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1];
       if (!allows(grants, { ...attrs, ...(named !== undefined ? { name: named } : {}) })) {
-        sendError(res, ApiError.forbidden(attrs.user, attrs.verb, attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource, attrs.group, attrs.namespace, attrs.name));
+        sendError(
+          res,
+          ApiError.forbidden(
+            attrs.user,
+            attrs.verb,
+            attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource,
+            attrs.group,
+            attrs.namespace,
+            attrs.name,
+          ),
+        );
         return;
       }
     }
@@ -315,13 +338,23 @@ export class FakeApiServer {
       else if (m?.[2]) doc = apiGroup(m[2]);
     }
     if (doc === undefined) {
-      res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify(new ApiError(404, 'NotFound', 'the server could not find the requested resource').status()));
+      res
+        .writeHead(404, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify(new ApiError(404, 'NotFound', 'the server could not find the requested resource').status()));
       return;
     }
     sendJson(res, 200, doc);
   }
 
-  async #resource(req: IncomingMessage, res: ServerResponse, p: Parsed, verb: string, query: URLSearchParams, body: string, fault: FaultRule | undefined): Promise<void> {
+  async #resource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    p: Parsed,
+    verb: string,
+    query: URLSearchParams,
+    body: string,
+    fault: FaultRule | undefined,
+  ): Promise<void> {
     const { store, cluster } = this.#o;
     const key = resourceKey(p.def.group, p.def.resource);
     const filter = {
@@ -356,10 +389,12 @@ export class FakeApiServer {
         if (p.name || p.subresource) throw ApiError.methodNotAllowed('POST');
         obj.metadata ??= {} as KubeObject['metadata'];
         if (p.def.namespaced) {
-          if (obj.metadata.namespace && obj.metadata.namespace !== p.namespace) throw ApiError.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+          if (obj.metadata.namespace && obj.metadata.namespace !== p.namespace)
+            throw ApiError.badRequest('the namespace of the provided object does not match the namespace sent on the request');
           obj.metadata.namespace = p.namespace;
         }
-        if (obj.apiVersion !== apiVersionOf(p.def) || obj.kind !== p.def.kind) throw ApiError.badRequest(`expected ${apiVersionOf(p.def)} ${p.def.kind}, got ${obj.apiVersion} ${obj.kind}`);
+        if (obj.apiVersion !== apiVersionOf(p.def) || obj.kind !== p.def.kind)
+          throw ApiError.badRequest(`expected ${apiVersionOf(p.def)} ${p.def.kind}, got ${obj.apiVersion} ${obj.kind}`);
         validate(key, obj);
         const created = store.create(key, obj);
         sendJson(res, 201, withKind(p.def, created));
@@ -367,9 +402,10 @@ export class FakeApiServer {
       }
       case 'update': {
         const obj = parseJson(body);
-        if (obj.metadata?.name !== p.name) throw ApiError.badRequest(`the name of the object (${obj.metadata?.name}) does not match the name on the URL (${p.name})`);
+        if (obj.metadata?.name !== p.name)
+          throw ApiError.badRequest(`the name of the object (${obj.metadata?.name}) does not match the name on the URL (${p.name})`);
         obj.metadata.namespace = p.namespace;
-        const current = store.mustGet(key, p.namespace, p.name!);
+        const current = store.mustGet(key, p.namespace, p.name);
         const next = this.#scopeToSubresource(p, current, obj);
         validate(key, next);
         sendJson(res, 200, withKind(p.def, store.update(key, next, obj.metadata.resourceVersion)));
@@ -377,7 +413,7 @@ export class FakeApiServer {
       }
       case 'patch': {
         const current = store.mustGet(key, p.namespace, p.name!);
-        const patched = applyPatch(req.headers['content-type'] ?? '', withKind(p.def, current) as unknown as Json, body) as unknown as KubeObject;
+        const patched = applyPatch(req.headers['content-type'] ?? '', withKind(p.def, current), body) as unknown as KubeObject;
         if (patched?.metadata?.name !== p.name) throw ApiError.badRequest('a patch may not change the object name');
         const expected = patched.metadata.resourceVersion !== current.metadata.resourceVersion ? patched.metadata.resourceVersion : undefined;
         const next = this.#scopeToSubresource(p, current, patched);
@@ -394,7 +430,8 @@ export class FakeApiServer {
           if (opts.gracePeriodSeconds !== undefined) grace = opts.gracePeriodSeconds;
           const cur = store.mustGet(key, p.namespace, p.name!);
           if (opts.preconditions?.uid && opts.preconditions.uid !== cur.metadata.uid) throw ApiError.conflict(p.def.resource, p.name!, p.def.group);
-          if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== cur.metadata.resourceVersion) throw ApiError.conflict(p.def.resource, p.name!, p.def.group);
+          if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== cur.metadata.resourceVersion)
+            throw ApiError.conflict(p.def.resource, p.name!, p.def.group);
         }
         const out = key === '/pods' ? cluster.deletePod(p.namespace!, p.name!, grace) : store.remove(key, p.namespace, p.name!);
         sendJson(res, 200, withKind(p.def, out));
@@ -414,7 +451,15 @@ export class FakeApiServer {
     return next;
   }
 
-  #watch(req: IncomingMessage, res: ServerResponse, rdef: ResourceDef, key: string, filter: Parameters<Store['watch']>[1], query: URLSearchParams, fault: FaultRule | undefined): void {
+  #watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rdef: ResourceDef,
+    key: string,
+    filter: Parameters<Store['watch']>[1],
+    query: URLSearchParams,
+    fault: FaultRule | undefined,
+  ): void {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     let ended = false;
     const timers: NodeJS.Timeout[] = [];
@@ -422,7 +467,10 @@ export class FakeApiServer {
     const end = (): void => {
       if (ended) return;
       ended = true;
-      for (const t of timers) clearTimeout(t), clearInterval(t);
+      for (const t of timers) {
+        clearTimeout(t);
+        clearInterval(t);
+      }
       unsubscribe();
       this.#watches.delete(entry);
       if (!res.destroyed) res.end();
@@ -449,7 +497,12 @@ export class FakeApiServer {
     if (fault?.dropWatchAfterMs !== undefined) timers.push(setTimeout(end, fault.dropWatchAfterMs));
     const every = this.#o.bookmarkIntervalMs ?? 0;
     if (every > 0 && query.get('allowWatchBookmarks') === 'true') {
-      timers.push(setInterval(() => send('BOOKMARK', { kind: rdef.kind, apiVersion: apiVersionOf(rdef), metadata: { resourceVersion: this.#o.store.resourceVersion } }), every));
+      timers.push(
+        setInterval(
+          () => send('BOOKMARK', { kind: rdef.kind, apiVersion: apiVersionOf(rdef), metadata: { resourceVersion: this.#o.store.resourceVersion } }),
+          every,
+        ),
+      );
     }
   }
 }

@@ -13,7 +13,7 @@ import type { FieldMatcher, Matcher } from './selectors.js';
 
 export interface ObjectMeta {
   name: string;
-  namespace?: string;
+  namespace?: string | undefined;
   uid: string;
   resourceVersion: string;
   generation?: number;
@@ -33,6 +33,7 @@ export interface KubeObject {
   apiVersion: string;
   kind: string;
   metadata: ObjectMeta;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the rest is plain JSON that tests and handlers read freely
   [key: string]: any;
 }
 
@@ -48,7 +49,7 @@ export interface ChangeEvent {
 }
 
 export interface WatchFilter {
-  namespace?: string;
+  namespace?: string | undefined;
   labels: Matcher;
   fields: FieldMatcher;
 }
@@ -116,7 +117,7 @@ export class Store extends EventEmitter {
 
   #matches(o: KubeObject, f: WatchFilter): boolean {
     if (f.namespace !== undefined && o.metadata.namespace !== f.namespace) return false;
-    return f.labels(o.metadata.labels ?? {}) && f.fields(o as unknown as Record<string, unknown>);
+    return f.labels(o.metadata.labels ?? {}) && f.fields(o);
   }
 
   #commit(resKey: string, type: WatchEventType, object: KubeObject, old?: KubeObject): void {
@@ -176,7 +177,8 @@ export class Store extends EventEmitter {
     const key = objKey(def.namespaced ? meta.namespace : undefined, meta.name);
     const old = c.get(key);
     if (!old) throw ApiError.notFound(def.resource, meta.name, def.group);
-    if (expectedRv !== undefined && expectedRv !== '' && expectedRv !== old.metadata.resourceVersion) throw ApiError.conflict(def.resource, meta.name, def.group);
+    if (expectedRv !== undefined && expectedRv !== '' && expectedRv !== old.metadata.resourceVersion)
+      throw ApiError.conflict(def.resource, meta.name, def.group);
     const obj = clone(input);
     // Fields the client may not change.
     obj.metadata.uid = old.metadata.uid;

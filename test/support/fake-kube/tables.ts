@@ -27,13 +27,25 @@ function podRow(p: KubeObject): unknown[] {
   const ready = statuses.filter((c) => c.ready).length;
   const restarts = statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0);
   const status = p.metadata.deletionTimestamp ? 'Terminating' : (p.status?.phase ?? 'Unknown');
-  return [p.metadata.name, `${ready}/${containers}`, status, String(restarts), age(p.metadata.creationTimestamp), p.status?.podIP ?? '<none>', p.spec?.nodeName ?? '<none>', '<none>', '<none>'];
+  return [
+    p.metadata.name,
+    `${ready}/${containers}`,
+    status,
+    String(restarts),
+    age(p.metadata.creationTimestamp),
+    p.status?.podIP ?? '<none>',
+    p.spec?.nodeName ?? '<none>',
+    '<none>',
+    '<none>',
+  ];
 }
 
 function deploymentRow(d: KubeObject): unknown[] {
   const s = d.status ?? {};
   const containers: { name: string; image: string }[] = d.spec?.template?.spec?.containers ?? [];
-  const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  const selector = Object.entries(d.spec?.selector?.matchLabels ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
   return [
     d.metadata.name,
     `${s.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
@@ -48,8 +60,18 @@ function deploymentRow(d: KubeObject): unknown[] {
 
 function serviceRow(s: KubeObject): unknown[] {
   const ports = (s.spec?.ports ?? []).map((p: { port: number; protocol?: string }) => `${p.port}/${p.protocol ?? 'TCP'}`).join(',');
-  const selector = Object.entries(s.spec?.selector ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-  return [s.metadata.name, s.spec?.type ?? 'ClusterIP', s.spec?.clusterIP ?? '<none>', '<none>', ports || '<none>', age(s.metadata.creationTimestamp), selector || '<none>'];
+  const selector = Object.entries(s.spec?.selector ?? {})
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+  return [
+    s.metadata.name,
+    s.spec?.type ?? 'ClusterIP',
+    s.spec?.clusterIP ?? '<none>',
+    '<none>',
+    ports || '<none>',
+    age(s.metadata.creationTimestamp),
+    selector || '<none>',
+  ];
 }
 
 function nodeRow(n: KubeObject): unknown[] {
@@ -60,15 +82,42 @@ function nodeRow(n: KubeObject): unknown[] {
 
 const TABLES: Readonly<Record<string, { columns: Column[]; row: (o: KubeObject) => unknown[] }>> = {
   '/pods': {
-    columns: [col('Name', 'string', 0, 'name'), col('Ready', 'string'), col('Status', 'string'), col('Restarts', 'string'), col('Age', 'string'), col('IP', 'string', 1), col('Node', 'string', 1), col('Nominated Node', 'string', 1), col('Readiness Gates', 'string', 1)],
+    columns: [
+      col('Name', 'string', 0, 'name'),
+      col('Ready', 'string'),
+      col('Status', 'string'),
+      col('Restarts', 'string'),
+      col('Age', 'string'),
+      col('IP', 'string', 1),
+      col('Node', 'string', 1),
+      col('Nominated Node', 'string', 1),
+      col('Readiness Gates', 'string', 1),
+    ],
     row: podRow,
   },
   'apps/deployments': {
-    columns: [col('Name', 'string', 0, 'name'), col('Ready', 'string'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Age', 'string'), col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+    columns: [
+      col('Name', 'string', 0, 'name'),
+      col('Ready', 'string'),
+      col('Up-to-date', 'integer'),
+      col('Available', 'integer'),
+      col('Age', 'string'),
+      col('Containers', 'string', 1),
+      col('Images', 'string', 1),
+      col('Selector', 'string', 1),
+    ],
     row: deploymentRow,
   },
   '/services': {
-    columns: [col('Name', 'string', 0, 'name'), col('Type', 'string'), col('Cluster-IP', 'string'), col('External-IP', 'string'), col('Port(s)', 'string'), col('Age', 'string'), col('Selector', 'string', 1)],
+    columns: [
+      col('Name', 'string', 0, 'name'),
+      col('Type', 'string'),
+      col('Cluster-IP', 'string'),
+      col('External-IP', 'string'),
+      col('Port(s)', 'string'),
+      col('Age', 'string'),
+      col('Selector', 'string', 1),
+    ],
     row: serviceRow,
   },
   '/nodes': {
@@ -80,7 +129,10 @@ const TABLES: Readonly<Record<string, { columns: Column[]; row: (o: KubeObject) 
 export const wantsTable = (accept: string | undefined): boolean => !!accept && /as=Table/.test(accept);
 
 export function toTable(resKey: string, items: KubeObject[], resourceVersion: string): unknown {
-  const t = TABLES[resKey] ?? { columns: [col('Name', 'string', 0, 'name'), col('Age', 'string')], row: (o: KubeObject) => [o.metadata.name, age(o.metadata.creationTimestamp)] };
+  const t = TABLES[resKey] ?? {
+    columns: [col('Name', 'string', 0, 'name'), col('Age', 'string')],
+    row: (o: KubeObject) => [o.metadata.name, age(o.metadata.creationTimestamp)],
+  };
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

@@ -10,8 +10,22 @@ const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 const QUANTITY = /^([+-]?\d+(\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
 const SCALE: Readonly<Record<string, number>> = {
-  '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
@@ -28,11 +42,16 @@ function microTime(causes: StatusCause[], field: string, v: unknown, required: b
     if (required) causes.push({ field, message: 'Required value' });
     return;
   }
-  if (typeof v !== 'string' || !MICRO_TIME.test(v)) causes.push({ field, message: `Invalid value: ${JSON.stringify(v)}: must be a MicroTime (RFC 3339 with exactly 6 fractional digits, as 2006-01-02T15:04:05.000000Z07:00)` });
+  if (typeof v !== 'string' || !MICRO_TIME.test(v))
+    causes.push({
+      field,
+      message: `Invalid value: ${JSON.stringify(v)}: must be a MicroTime (RFC 3339 with exactly 6 fractional digits, as 2006-01-02T15:04:05.000000Z07:00)`,
+    });
 }
 
 function time(causes: StatusCause[], field: string, v: unknown): void {
-  if (v !== undefined && v !== null && (typeof v !== 'string' || !TIME.test(v))) causes.push({ field, message: `Invalid value: ${JSON.stringify(v)}: must be an RFC 3339 time` });
+  if (v !== undefined && v !== null && (typeof v !== 'string' || !TIME.test(v)))
+    causes.push({ field, message: `Invalid value: ${JSON.stringify(v)}: must be an RFC 3339 time` });
 }
 
 function required(causes: StatusCause[], field: string, v: unknown, max = 128): void {
@@ -50,8 +69,13 @@ function podSpec(causes: StatusCause[], prefix: string, spec: KubeObject['spec']
     else names.add(c.name);
     for (const kind of ['limits', 'requests'] as const) {
       for (const [res, q] of Object.entries(c.resources?.[kind] ?? {})) {
-        if (typeof q !== 'string' && typeof q !== 'number') causes.push({ field: `${f}.resources.${kind}[${res}]`, message: `Invalid value: ${JSON.stringify(q)}` });
-        else if (quantityValue(String(q)) === undefined) causes.push({ field: `${f}.resources.${kind}[${res}]`, message: `Invalid value: ${JSON.stringify(q)}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'` });
+        if (typeof q !== 'string' && typeof q !== 'number')
+          causes.push({ field: `${f}.resources.${kind}[${res}]`, message: `Invalid value: ${JSON.stringify(q)}` });
+        else if (quantityValue(String(q)) === undefined)
+          causes.push({
+            field: `${f}.resources.${kind}[${res}]`,
+            message: `Invalid value: ${JSON.stringify(q)}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`,
+          });
       }
     }
     for (const res of ['memory', 'cpu']) {
@@ -72,17 +96,20 @@ export function validate(resKey: string, o: KubeObject): void {
       microTime(causes, 'spec.acquireTime', o.spec?.acquireTime, false);
       microTime(causes, 'spec.renewTime', o.spec?.renewTime, false);
       const d = o.spec?.leaseDurationSeconds;
-      if (d !== undefined && d !== null && (!Number.isInteger(d) || d <= 0)) causes.push({ field: 'spec.leaseDurationSeconds', message: `Invalid value: ${d}: must be greater than 0` });
+      if (d !== undefined && d !== null && (!Number.isInteger(d) || d <= 0))
+        causes.push({ field: 'spec.leaseDurationSeconds', message: `Invalid value: ${d}: must be greater than 0` });
       break;
     }
     case 'events.k8s.io/events': {
       microTime(causes, 'eventTime', o.eventTime, true);
       required(causes, 'reportingController', o.reportingController);
-      if (typeof o.reportingController === 'string' && !QUALIFIED_NAME.test(o.reportingController)) causes.push({ field: 'reportingController', message: `Invalid value: ${JSON.stringify(o.reportingController)}: must be a qualified name` });
+      if (typeof o.reportingController === 'string' && !QUALIFIED_NAME.test(o.reportingController))
+        causes.push({ field: 'reportingController', message: `Invalid value: ${JSON.stringify(o.reportingController)}: must be a qualified name` });
       required(causes, 'reportingInstance', o.reportingInstance);
       required(causes, 'action', o.action);
       required(causes, 'reason', o.reason);
-      if (o.type !== 'Normal' && o.type !== 'Warning') causes.push({ field: 'type', message: `Unsupported value: ${JSON.stringify(o.type)}: supported values: "Normal", "Warning"` });
+      if (o.type !== 'Normal' && o.type !== 'Warning')
+        causes.push({ field: 'type', message: `Unsupported value: ${JSON.stringify(o.type)}: supported values: "Normal", "Warning"` });
       if (typeof o.note === 'string' && Buffer.byteLength(o.note) > 1024) causes.push({ field: 'note', message: 'Too long: may not be more than 1024 bytes' });
       if (!o.regarding?.kind || !o.regarding?.name) causes.push({ field: 'regarding', message: 'Required value' });
       const ns = o.metadata.namespace;
@@ -98,18 +125,25 @@ export function validate(resKey: string, o: KubeObject): void {
     case '/nodes':
       for (const [i, c] of (o.status?.conditions ?? []).entries()) {
         if (!c.type) causes.push({ field: `status.conditions[${i}].type`, message: 'Required value' });
-        if (!['True', 'False', 'Unknown'].includes(c.status)) causes.push({ field: `status.conditions[${i}].status`, message: `Unsupported value: ${JSON.stringify(c.status)}` });
+        if (!['True', 'False', 'Unknown'].includes(c.status))
+          causes.push({ field: `status.conditions[${i}].status`, message: `Unsupported value: ${JSON.stringify(c.status)}` });
         time(causes, `status.conditions[${i}].lastHeartbeatTime`, c.lastHeartbeatTime);
         time(causes, `status.conditions[${i}].lastTransitionTime`, c.lastTransitionTime);
       }
       break;
     case 'apps/deployments':
       podSpec(causes, 'spec.template.spec', o.spec?.template?.spec);
-      for (const [k, v] of Object.entries(o.metadata.annotations ?? {})) if (typeof v !== 'string') causes.push({ field: `metadata.annotations[${k}]`, message: 'must be a string' });
+      for (const [k, v] of Object.entries(o.metadata.annotations ?? {}))
+        if (typeof v !== 'string') causes.push({ field: `metadata.annotations[${k}]`, message: 'must be a string' });
       break;
     default:
       break;
   }
-  for (const [k] of Object.entries(o.metadata.annotations ?? {})) if (!QUALIFIED_NAME.test(k)) causes.push({ field: 'metadata.annotations', message: `Invalid value: ${JSON.stringify(k)}: name part must consist of alphanumeric characters, '-', '_' or '.'` });
+  for (const [k] of Object.entries(o.metadata.annotations ?? {}))
+    if (!QUALIFIED_NAME.test(k))
+      causes.push({
+        field: 'metadata.annotations',
+        message: `Invalid value: ${JSON.stringify(k)}: name part must consist of alphanumeric characters, '-', '_' or '.'`,
+      });
   if (causes.length) throw ApiError.invalid(o.kind, o.metadata.name, causes);
 }

@@ -56,7 +56,13 @@ export async function nodeSide(t: Test, kube: FakeKube, o: NodeSideOptions = {})
   });
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger({ level: 'debug', stream: { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) }, fields: { node } });
-  const watcher = new KubeTargetWatcher({ client, dnsService: { namespace: 'kube-system', name: 'kube-dns' }, nodeName: node, logger, backoff: { initialMs: 20, maxMs: 200 } });
+  const watcher = new KubeTargetWatcher({
+    client,
+    dnsService: { namespace: 'kube-system', name: 'kube-dns' },
+    nodeName: node,
+    logger,
+    backoff: { initialMs: 20, maxMs: 200 },
+  });
   watcher.start();
   t.teardown(() => watcher.stop());
   if (!(await watcher.whenSynced(5000))) throw new Error(`${node}: the target watches did not sync`);
