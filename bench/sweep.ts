@@ -11,7 +11,7 @@ import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
-import { probe } from '../src/dns/probe.js';
+import { probe } from '../src/probe/probe.js';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
 import { which } from '../test/support/run.js';

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import convict from 'convict';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { FORMATS, jsonTypeOf, type JsonType } from './formats.js';
+import { FORMATS } from './formats.js';
+import { type JsonType, jsonTypeOf } from './format.js';
 import { JsonSyntaxError, parseJson } from './json.js';
 import { ENV_PREFIX, RELATIONS, SCHEMA, SETTINGS, SETTINGS_BY_KEY, convictSchema, isSetting, type Config, type Section } from './schema.js';
 

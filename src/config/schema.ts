@@ -11,8 +11,8 @@
 // milliseconds or a string with a unit ("500ms", "10s", "5m", "1h30m");
 // the effective configuration holds milliseconds (numbers), the unit
 // setTimeout and the probe engine use.
-import * as F from './formats.js';
-import type { Format } from './formats.js';
+import type { Format } from './format.js';
+import { F, FORMATS } from './formats.js';
 
 /** One setting; T is the type of its value in the effective configuration. */
 export interface Setting<T = unknown> {
@@ -207,7 +207,7 @@ function flatten(section: Section, prefix: string, out: SettingInfo[]): SettingI
       flatten(node, `${key}.`, out);
       continue;
     }
-    const format = F.FORMATS.get(node.format);
+    const format = FORMATS.get(node.format);
     if (!format) throw new Error(`schema: ${key} uses the unknown format ${node.format}`);
     out.push(Object.freeze({ key, format, default: node.default, doc: node.doc, env: envName(key) }));
   }

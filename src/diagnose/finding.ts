@@ -2,7 +2,8 @@
 // a vantage point. Every finding carries a code from the one table below, so
 // logs, metrics, the docs and Kubernetes Events speak the same fixed set; the
 // set only grows by adding an entry here, with its description.
-import { vantageLabel, type Vantage } from '../netns/vantage.js';
+import { vantageLabel } from '../discovery/vantage.js';
+import { type Vantage } from '../model.js';
 import { MAX_FIELD, boundJson, capString, type JsonBounds } from '../text/untrusted.js';
 
 export const SEVERITIES = ['error', 'warning', 'info'] as const;

@@ -2,8 +2,7 @@
 // (EPERM/EACCES on send or connect: the probe reason 'blocked-locally'), a
 // rule in that namespace's netfilter output path drops DNS. Say which
 // protocol and port, and to which servers.
-import type { Vantage } from '../netns/vantage.js';
-import type { SweepRow } from '../sweep.js';
+import type { SweepRow, Vantage } from '../model.js';
 import { vantageFinding, type Finding } from './finding.js';
 import { groupBy } from './rows.js';
 

@@ -2,7 +2,7 @@
 // coredns_healthd_findings{check,severity}, log records for appear/clear,
 // and Kubernetes Events on the affected pod. Pure functions; the consumers
 // only call them.
-import type { EventWrite } from '../kube/types.js';
+import type { EventWrite } from '../model.js';
 import { escapeControl } from '../text/untrusted.js';
 import { CHECKS, SEVERITIES, type Check, type Finding, type FindingPod, type Severity } from './finding.js';
 

@@ -12,16 +12,14 @@
 import type { Config } from '../config/schema.js';
 import { dumpInterfaces, type NetnsHandle } from '../netns/binding.js';
 import { openVantage } from '../netns/guard.js';
-import { readProcStat } from '../netns/proc-scan.js';
-import { readResolvConf, type ResolvConfRead } from '../netns/resolv-conf.js';
-import type { Vantage } from '../netns/vantage.js';
-import type { SweepReport, SweepRow } from '../sweep.js';
+import { readProcStat } from '../discovery/proc-scan.js';
+import { readResolvConf } from '../discovery/resolv-conf.js';
+import type { KubeFacts, ResolvConfRead, SweepReport, SweepRow, Vantage } from '../model.js';
 import { checkConntrack, readConntrack, type ConntrackSample } from './conntrack.js';
 import { sortFindings, type Finding } from './finding.js';
 import { checkFirewall } from './firewall.js';
 import { checkInterfaces, localAddresses, type InterfaceDump } from './interfaces.js';
 import { isLoopback } from './ip.js';
-import type { KubeFacts } from './kube-facts.js';
 import { parseInterfaceDump, type NetInterface } from './netlink.js';
 import { checkPath } from './path.js';
 import { checkProtocol } from './protocol.js';
@@ -30,11 +28,12 @@ import { checkResolvConf } from './resolv-conf.js';
 import { checkRoutes, parseRouteFacts, readRoutes, routeInterfaces, type RouteTables } from './routes.js';
 import { byVantage } from './rows.js';
 import { findPeer, listHostLinks, readHostLink, type HostLink, type HostLinkIndex } from './sysfs-net.js';
+import { errorMessage } from '../text/untrusted.js';
 
 export { CHECKS, FINDING_CODES, NODE, SEVERITIES, type Check, type Finding, type FindingCode, type Severity } from './finding.js';
 export { FindingTracker, type FindingChanges } from './tracker.js';
 export { findingCounts, findingEvent, findingJson, findingLogRecord, findingsJson, findingsText, summaryLine } from './format.js';
-export type { DnsPolicy, KubeFacts, KubePod } from './kube-facts.js';
+export type { DnsPolicy, KubeFacts, KubePod } from '../model.js';
 
 /** What the daemon keeps between sweeps. */
 export interface DiagnoseState {
@@ -81,7 +80,6 @@ export function diagnoseContext(config: Config, extra: Pick<DiagnoseContext, 'ku
   };
 }
 
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** The default InterfaceReader: openVantage (race-safe), then the addon's dump from inside the namespace. */
 export async function readInterfacesNative(v: Vantage, procRoot: string): Promise<InterfaceDump | 'gone'> {
@@ -94,7 +92,7 @@ export async function readInterfacesNative(v: Vantage, procRoot: string): Promis
     if (parsed.interrupted) parsed = parseInterfaceDump(await dumpInterfaces(handle));
     return { ok: true, parsed };
   } catch (err) {
-    return { ok: false, error: messageOf(err) };
+    return { ok: false, error: errorMessage(err) };
   } finally {
     handle.close();
   }

@@ -3,7 +3,7 @@
 // is visible in /sys/class/net, is that end up and attached (a bridge port,
 // or the target of a host route)? The namespace's own interfaces come from an
 // rtnetlink dump made inside it by the addon (netlink.ts parses it).
-import type { Vantage } from '../netns/vantage.js';
+import type { Vantage } from '../model.js';
 import { plural, vantageFinding, type Finding } from './finding.js';
 import type { NetInterface, ParsedInterfaces } from './netlink.js';
 import type { HostLink } from './sysfs-net.js';

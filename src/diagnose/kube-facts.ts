@@ -1,24 +1,7 @@
 // What the diagnosis needs to know from Kubernetes, as plain data: the
 // cluster DNS Service IPs and each pod's dnsPolicy. src/kube fills it in;
 // without Kubernetes it is absent and the checks that need it are skipped.
-import type { Vantage } from '../netns/vantage.js';
-
-export const DNS_POLICIES = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] as const;
-export type DnsPolicy = (typeof DNS_POLICIES)[number];
-
-export interface KubePod {
-  uid?: string;
-  namespace: string;
-  name: string;
-  dnsPolicy: DnsPolicy;
-}
-
-export interface KubeFacts {
-  /** ClusterIPs of the cluster DNS Service (kube-system/kube-dns). */
-  dnsServiceIps: readonly string[];
-  /** Pods on this node. */
-  pods: readonly KubePod[];
-}
+import { KubeFacts, KubePod, type Vantage } from '../model.js';
 
 /** The pod behind a vantage: by UID, else by namespace and name. The host vantage has none. */
 export function podFor(v: Vantage, kube: KubeFacts | undefined): KubePod | undefined {

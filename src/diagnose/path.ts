@@ -9,9 +9,7 @@
 // A target's role comes from the strongest source it was probed as anywhere
 // in the sweep (a pod probes the Service IP as its resolv.conf nameserver),
 // and from the Kubernetes Service IPs when known.
-import type { Transport } from '../netns/binding.js';
-import type { Vantage } from '../netns/vantage.js';
-import type { SweepRow, Target, TargetSource } from '../sweep.js';
+import type { SweepRow, Target, TargetSource, Transport, Vantage } from '../model.js';
 import { nodeFinding, plural, vantageFinding, type Finding } from './finding.js';
 import { canonicalIp } from './ip.js';
 import { byTarget, byVantage, describeTarget, groupBy, ofTransport, outcome, reasonSummary, targetKey } from './rows.js';

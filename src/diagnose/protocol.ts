@@ -2,9 +2,7 @@
 // over UDP (the exact blind spot of CoreDNS's HTTP health check), or over UDP
 // but not TCP. From every vantage at once it is the server's fault; from some
 // vantages only, it is on their path.
-import type { Transport } from '../netns/binding.js';
-import type { Vantage } from '../netns/vantage.js';
-import type { SweepRow } from '../sweep.js';
+import type { SweepRow, Transport, Vantage } from '../model.js';
 import { nodeFinding, plural, vantageFinding, type Finding } from './finding.js';
 import { byTarget, byVantage, describeTarget, ofTransport, outcome, reasonSummary } from './rows.js';
 

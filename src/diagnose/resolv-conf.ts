@@ -5,12 +5,10 @@
 // fails, the resolver options that decide how long a lookup then takes.
 import { CONTAINER_FILE_MAX } from '../netns/container-file.js';
 import { MAX_ITEMS, capCounted } from '../text/untrusted.js';
-import type { ResolvConfRead } from '../netns/resolv-conf.js';
-import type { Vantage } from '../netns/vantage.js';
-import type { SweepRow } from '../sweep.js';
+import type { KubeFacts, ResolvConfRead, SweepRow, Vantage } from '../model.js';
 import { plural, vantageFinding, type Finding } from './finding.js';
 import { canonicalIp } from './ip.js';
-import { podFor, usesClusterDns, type KubeFacts } from './kube-facts.js';
+import { podFor, usesClusterDns } from './kube-facts.js';
 import { byTarget, describeTarget, outcome, reasonSummary } from './rows.js';
 
 /** Dropped search domains a message names (then "and N more"). */

@@ -3,7 +3,7 @@
 // /proc/<pid>/net/route (IPv4, the main table) and /proc/<pid>/net/ipv6_route
 // (IPv6, every table), which show the namespace of <pid>.
 import os from 'node:os';
-import type { Vantage } from '../netns/vantage.js';
+import type { Vantage } from '../model.js';
 import { plural, vantageFinding, type Finding } from './finding.js';
 import { formatIp, formatIpv4, formatIpv6, inPrefix, isLoopback, maskLength, parseIp, type IpValue } from './ip.js';
 import { TABLE_FILE_MAX } from '../netns/bounded-read.js';

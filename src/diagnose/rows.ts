@@ -1,7 +1,6 @@
 // Views of a sweep's rows that the comparison checks share: per vantage, per
 // target, per transport, what passed and what failed.
-import type { Transport } from '../netns/binding.js';
-import type { SweepRow, Target } from '../sweep.js';
+import type { SweepRow, Target, Transport } from '../model.js';
 
 export const targetKey = (t: Pick<Target, 'server' | 'port'>): string => (t.server.includes(':') ? `[${t.server}]:${t.port}` : `${t.server}:${t.port}`);
 

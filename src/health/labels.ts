@@ -12,8 +12,7 @@
 // creator chooses: a label is capped at MAX_FIELD characters (before the
 // namespace id is appended, so labels stay unique). It is kept raw here (for
 // /status and logs, whose JSON escapes it); metrics and text escape it.
-import type { Vantage } from '../netns/vantage.js';
-import type { Target } from '../sweep.js';
+import type { Target, Vantage } from '../model.js';
 import { MAX_FIELD, capString } from '../text/untrusted.js';
 
 export const HOST_LABEL = 'host';

@@ -13,10 +13,8 @@
 // - Checks absent from a sweep are dropped (the vantage is gone, the target
 //   left resolv.conf or the configuration): the state stays as big as the node.
 // - The same namespace id holding another pod (inode reuse) starts afresh.
-import type { Transport } from '../netns/binding.js';
-import type { Reason } from '../dns/reasons.js';
-import type { Vantage } from '../netns/vantage.js';
-import { queryLabel, type SweepReport, type SweepRow, type Target } from '../sweep.js';
+import type { Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
+import { queryLabel } from '../probe/query-spec.js';
 import { targetLabel, vantageLabels } from './labels.js';
 
 export type CheckState = 'healthy' | 'unhealthy';

@@ -1,7 +1,7 @@
 // The /status document: every vantage of the last sweep and every check
 // (vantage × target × transport × query) with its state, since when, and
 // the last result's reason and RTT. Plain JSON data, built on each request.
-import type { VantageReport } from '../sweep.js';
+import type { VantageReport } from '../model.js';
 import type { Check } from './model.js';
 import { podOf, vantageLabels } from './labels.js';
 import { MAX_ITEMS, capList, capString } from '../text/untrusted.js';

@@ -3,7 +3,7 @@
 // for probing. Each HTTP connection is one fd; so is each probe's socket and
 // each probe's own duplicate of its namespace fd (the addon dups it per job),
 // and every vantage holds its namespace open during the sweep. A sweep runs
-// every probe of every vantage at once (src/sweep.ts), so the reserve is
+// every probe of every vantage at once (src/probe/sweep.ts), so the reserve is
 // estimated from the configuration for a node of ASSUMED_VANTAGES vantages.
 //
 // Node has no getrlimit(): the soft limit is read from /proc/self/limits

@@ -19,7 +19,7 @@
 //   with Connection: close, so the rest is not drained either.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseListenAddress } from '../config/formats.js';
+import { parseListenAddress } from '../config/format-network.js';
 import type { Logger } from '../log.js';
 
 export interface BoundAddress {

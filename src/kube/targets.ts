@@ -7,10 +7,8 @@
 // KubeTargets; nothing here lists per sweep.
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
-import { DNS_POLICIES, type DnsPolicy, type KubeFacts } from '../diagnose/kube-facts.js';
+import { DNS_POLICIES, type DnsPolicy, type KubeFacts, type Query, type Target, type Vantage } from '../model.js';
 import type { Logger } from '../log.js';
-import type { Vantage } from '../netns/vantage.js';
-import type { QuerySpec, Target } from '../sweep.js';
 import type { KubeClient, WatchStream } from './client.js';
 import { metaOf, toDnsServiceTarget, toPodInfo, toServiceInfo } from './convert.js';
 import { Reflector, type BackoffOptions, type ReflectorSource, type ReflectorStats } from './reflector.js';
@@ -254,7 +252,7 @@ const bare = (name: string): string => name.replace(/\.$/, '').toLowerCase();
  * (A: the IPv4 ClusterIPs of default/kubernetes, AAAA: the IPv6 ones) filled
  * in where the configuration expects none of its own.
  */
-export function withExpectedAnswer(queries: readonly QuerySpec[], t: KubeTargets, clusterDomain: string): QuerySpec[] {
+export function withExpectedAnswer(queries: readonly Query[], t: KubeTargets, clusterDomain: string): Query[] {
   const name = bare(`kubernetes.default.svc.${clusterDomain}`);
   return queries.map((q) => {
     if (bare(q.name) !== name || (q.expectAnswers?.length ?? 0) > 0) return q;

@@ -1,3 +1,4 @@
+import { EventWrite } from '../model.js';
 // The project's own view of the Kubernetes objects coredns-healthd reads and
 // writes. Nothing outside src/kube/ sees a client library type: these plain
 // records are what src/kube/ hands out and takes in.
@@ -146,19 +147,6 @@ export interface LeaseWrite {
 
 /** RFC 6902 operations (the JSON Patch a Deployment change is sent as). */
 export type JsonPatchOp = { op: 'add' | 'replace' | 'test'; path: string; value: unknown } | { op: 'remove'; path: string };
-
-export interface EventWrite {
-  /** Namespace of the Event: the regarding object's, or "default" for a Node. */
-  namespace: string;
-  regarding: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string };
-  type: 'Normal' | 'Warning';
-  /** CamelCase, machine-readable (e.g. "Evicted", "WouldEvict"). */
-  reason: string;
-  /** What was done or decided (e.g. "Evict", "RaiseMemoryLimit", "Skip"). */
-  action: string;
-  /** Human-readable; at most 1 kB. */
-  note: string;
-}
 
 export interface NodeConditionWrite {
   type: string;

@@ -9,10 +9,10 @@
 //   target     "ip:port" of a DNS server a vantage probes (its resolv.conf
 //              nameservers, the configured targets).
 //   transport  udp | tcp.   query  "name TYPE" from the configuration.
-//   reason     the fixed set in src/dns/reasons.ts.
+//   reason     the fixed set in src/probe/reasons.ts.
 //   check, severity  the fixed sets in src/diagnose/finding.ts (CHECKS, SEVERITIES).
 //   action, result, reason (remedy decisions)  the fixed sets in src/remedy/decision.ts.
-import { REASONS } from '../dns/reasons.js';
+import { REASONS } from '../model.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram';

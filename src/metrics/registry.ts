@@ -4,14 +4,13 @@
 // so the number of series follows the node, not its history.
 import fs from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { TRANSPORTS } from '../config/formats.js';
-import type { SweepReport } from '../sweep.js';
+import { TRANSPORTS } from '../config/format-dns.js';
+import type { SweepReport, VantageSource } from '../model.js';
 import { CHECKS as FINDING_CHECKS, SEVERITIES } from '../diagnose/finding.js';
 import type { FindingCount } from '../diagnose/format.js';
 import { vantageLabels, targetLabel } from '../health/labels.js';
 import type { Check } from '../health/model.js';
 import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
-import type { VantageSource } from '../netns/vantage.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
 import { METRICS, PROBE_REASONS, REMEDY_ZERO_SERIES, RTT_BUCKETS, SWEEP_BUCKETS, type MetricDef } from './definitions.js';
 import { MAX_FIELD, capString, escapeControl } from '../text/untrusted.js';

@@ -10,8 +10,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-export type Transport = 'udp' | 'tcp';
+import { FileType, Transport } from '../model.js';
+import { errorMessage } from '../text/untrusted.js';
 
 /** What the .node file exports. */
 export interface NativeBinding {
@@ -84,10 +84,13 @@ export interface NativeStats {
 export class ArgumentError extends TypeError {
   readonly code = 'ERR_INVALID_ARG_VALUE';
   readonly param: string;
+  /** The message without the parameter name. */
+  readonly detail: string;
   constructor(param: string, message: string) {
     super(`${param}: ${message}`);
     this.name = 'ArgumentError';
     this.param = param;
+    this.detail = message;
   }
 }
 
@@ -220,7 +223,7 @@ function onResults(results: NativeResult[]): void {
     try {
       done(r);
     } catch (err) {
-      process.emitWarning(`coredns-healthd: settling native result ${r.id} failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.emitWarning(`coredns-healthd: settling native result ${r.id} failed: ${errorMessage(err)}`);
     }
   }
 }
@@ -483,8 +486,6 @@ export function dumpInterfaces(netns: NetnsRef, timeoutMs = DUMP_TIMEOUT_MS): Pr
 
 // ---------------------------------------------------------------------------
 // Files inside a container's root
-
-export type FileType = 'regular' | 'directory' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'symlink' | 'unknown';
 
 /** A path inside a container's root names something other than a regular file. */
 export class FileTypeError extends Error {

@@ -18,6 +18,7 @@
 import { FileTypeError, readFileInRoot, type InRootFile } from './binding.js';
 import { FILE_TYPE_NAMES, NotRegularFileError, formatBytes, readBounded, type StatFileType } from './bounded-read.js';
 import util from 'node:util';
+import { FileRef } from '../model.js';
 
 /** The most a container file (resolv.conf, ...) may hold: 64 KiB. */
 export const CONTAINER_FILE_MAX = 64 * 1024;
@@ -32,17 +33,6 @@ export const CONTAINER_FILE_MAX = 64 * 1024;
 export const CONTAINER_FILE_TIMEOUT_MS = 2_000;
 
 const stalled = new Map<string, Promise<unknown>>();
-
-/**
- * Where a file is. `root` null: a path on the host, as root reads it (root's
- * own configuration: trusted). Otherwise `path` (absolute, e.g.
- * /etc/resolv.conf) is resolved inside `root` (e.g. /proc/<pid>/root), as the
- * container's own processes resolve it.
- */
-export interface FileRef {
-  readonly root: string | null;
-  readonly path: string;
-}
 
 export const hostFile = (path: string): FileRef => ({ root: null, path });
 export const containerFile = (root: string, path: string): FileRef => ({ root, path });

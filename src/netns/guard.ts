@@ -10,8 +10,8 @@
 // with the namespace and handed to new ones.
 import { ArgumentError, ExchangeError, NetnsHandle } from './binding.js';
 import { SMALL_FILE_MAX, readBoundedTextSync } from './bounded-read.js';
-import { parseProcStat } from './proc-scan.js';
-import type { Vantage } from './vantage.js';
+import { parseProcStat } from './proc-stat.js';
+import type { Vantage } from '../model.js';
 
 export type GoneWhy = 'exited' | 'pid-reused' | 'netns-changed';
 export type InaccessibleWhy = 'denied' | 'not-netns' | 'error';

@@ -6,7 +6,8 @@
 // Writing an Event never blocks or fails a decision; a refused write is
 // logged once per cause.
 import { KubeApiError } from '../kube/errors.js';
-import type { EventWrite, KubeApi } from '../kube/types.js';
+import type { KubeApi } from '../kube/types.js';
+import type { EventWrite } from '../model.js';
 import type { Logger } from '../log.js';
 import type { RemedyDecision } from './decision.js';
 

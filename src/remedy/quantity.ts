@@ -1,6 +1,6 @@
 // Memory limits: the raised value of a limit (× factor, never above the
 // cap), written in the style of the old one ("170Mi" × 2 → "340Mi").
-import { parseQuantity } from '../config/formats.js';
+import { parseQuantity } from '../config/format-kube.js';
 
 const BINARY = [
   ['Ei', 2 ** 60],

@@ -3,7 +3,7 @@
 // is the one that tells a CoreDNS fault from a pod-network fault of one
 // container; probes from container vantages do not count here.
 import type { KubeTargets } from '../kube/types.js';
-import type { SweepReport, SweepRow } from '../sweep.js';
+import type { SweepReport, SweepRow } from '../model.js';
 
 /** ok: every probe passed; partial: some did; failed: none did. */
 export type ProbeStatus = 'ok' | 'partial' | 'failed';
@@ -13,7 +13,7 @@ export interface PodProbeSummary {
   name: string;
   uid: string;
   status: ProbeStatus;
-  /** Distinct failure reasons (src/dns/reasons.ts), sorted. */
+  /** Distinct failure reasons (src/probe/reasons.ts), sorted. */
   reasons: string[];
 }
 

@@ -164,3 +164,6 @@ export function boundJson(value: unknown, bounds: JsonBounds = {}): unknown {
   };
   return walk(value, 0);
 }
+
+/** The message of anything thrown (an Error's message, else its string form); raw, cap or escape it where it goes. */
+export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));

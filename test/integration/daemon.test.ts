@@ -11,7 +11,7 @@
 // probes from) any other namespace on this machine. Docker discovery points
 // at a socket that does not exist.
 //
-// The child-process tests run src/cli.ts through the TypeScript loader tap
+// The child-process tests run src/cli/main.ts through the TypeScript loader tap
 // itself uses (`node --import @isaacs/ts-node-temp-fork-for-pr-2009/import`),
 // not bin/coredns-healthd.js: the bin runs dist/, which is only as fresh as
 // the last `npm run build`; this way the tests always run the code under test.
@@ -22,21 +22,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ConfigHolder } from '../../src/config/reloader.js';
-import { Daemon } from '../../src/daemon.js';
+import { Daemon } from '../../src/daemon/daemon.js';
 import type { FindingChange } from '../../src/diagnose/format.js';
 import { createLogger } from '../../src/log.js';
-import { Notifier } from '../../src/notify.js';
+import { Notifier } from '../../src/daemon/notify.js';
 import { requireRoot } from '../support/root.js';
 import { blockPortRuleset, createTopology, inNetns, nft, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
 import { tryRun, which } from '../support/run.js';
 import { spawnService, type Service } from '../support/service.js';
-import { startNotifyReceiver } from '../unit/daemon-notify-receiver.js';
+import { startNotifyReceiver } from '../support/notify-receiver.js';
 import { get, samples, waitFor } from '../support/http-probe.js';
 
 const WHY = 'creates network namespaces, a bridge, nftables rules and /etc/netns files, and enters namespaces';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const Q = 'kubernetes.default.svc.cluster.local A';
 
 const success = (vantage: string, target: string, transport: string) =>

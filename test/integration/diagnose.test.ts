@@ -10,22 +10,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDiagnoseState, diagnoseSweep, type DiagnoseContext } from '../../src/diagnose/index.js';
 import type { Finding } from '../../src/diagnose/finding.js';
-import type { KubeFacts } from '../../src/diagnose/kube-facts.js';
+import type { KubeFacts, Target, Vantage } from '../../src/model.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import { dumpInterfaces, engineStats, hostNetnsInode, NetnsHandle } from '../../src/netns/binding.js';
-import { hostVantage } from '../../src/netns/discover.js';
-import { readProcStat } from '../../src/netns/proc-scan.js';
-import { vantageId, type Vantage } from '../../src/netns/vantage.js';
-import { runSweep, type SweepOptions, type Target } from '../../src/sweep.js';
+import { hostVantage } from '../../src/discovery/discover.js';
+import { readProcStat } from '../../src/discovery/proc-scan.js';
+import { vantageId } from '../../src/discovery/vantage.js';
+import { runSweep, type SweepOptions } from '../../src/probe/sweep.js';
 import { host as hostAddress, parseCidr } from '../support/ip-range.js';
 import { blockPortRuleset, createTopology, nft, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';
 import { requireRoot } from '../support/root.js';
 import { run, sleep, which } from '../support/run.js';
 import { spawnService } from '../support/service.js';
+import { checkQuery } from '../../src/probe/query-spec.js';
 
 const WHY = 'creates network namespaces, veth pairs, a bridge, nftables rules and /etc/netns entries';
-const QUERY = { name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'], requireAnswers: true } as const;
+const QUERY = checkQuery({ name: 'kubernetes.default.svc.cluster.local' });
 
 type T = Test;
 

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { requireRoot } from '../support/root.js';
-import { startNotifyReceiver } from '../unit/daemon-notify-receiver.js';
+import { startNotifyReceiver } from '../support/notify-receiver.js';
 import {
   BIDI_RE,
   DOCKER_KINDS,

@@ -24,7 +24,7 @@ import { spawnService, type Service } from '../support/service.js';
 
 const WHY = 'the daemon probes from the host vantage, and entering a network namespace (setns) needs CAP_SYS_ADMIN';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const FD_LIMIT = 300;
 const CLIENTS = 1_000;
 const QUERIES = 16;

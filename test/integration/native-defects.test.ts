@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import packet from 'dns-packet';
 import { ExchangeError, NetnsHandle, dumpInterfaces, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
-import { buildQuery } from '../../src/dns/query.js';
+import { buildQuery } from '../../src/probe/query.js';
 import { NLM_F_DUMP_INTR, NLMSG_HDRLEN, parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import { requireRoot } from '../support/root.js';
 import { createNetns, randomPrefix, removeByPrefix } from '../support/netns.js';

@@ -6,7 +6,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { engineStats, hostNetnsInode, NetnsHandle } from '../../src/netns/binding.js';
-import { probe } from '../../src/dns/probe.js';
+import { probe } from '../../src/probe/probe.js';
 import { requireRoot } from '../support/root.js';
 import { blockPortRuleset, createNetns, createTopology, deleteNetns, inNetns, nft, randomPrefix, netnsPath } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { collectCommandHelp, parseCommandList, renderManPage, roffText } from '../../packaging/lib/man-page.js';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 import { describeConfig } from '../../src/config/schema.js';
 import { METRICS } from '../../src/metrics/definitions.js';
 import { which } from '../support/run.js';

@@ -1,5 +1,8 @@
 import t from 'tap';
-import { FORMATS, parseDuration, parseListenAddress, parseObjectRef, parseQuantity, parseServerTarget } from '../../src/config/formats.js';
+import { FORMATS } from '../../src/config/formats.js';
+import { parseDuration } from '../../src/config/format-scalars.js';
+import { parseListenAddress, parseServerTarget } from '../../src/config/format-network.js';
+import { parseObjectRef, parseQuantity } from '../../src/config/format-kube.js';
 import { SETTINGS } from '../../src/config/schema.js';
 
 t.test('parseDuration', (t) => {

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { main } from '../../src/cli.js';
+import { main } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config/load.js';
-import { loadOptionsFrom } from '../../src/commands/config.js';
+import { loadOptionsFrom } from '../../src/cli/config.js';
 
 async function cli(argv: string[]) {
   let stdout = '';

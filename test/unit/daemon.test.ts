@@ -7,17 +7,18 @@ import t, { type Test } from 'tap';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigResult, type LoadResult } from '../../src/config/load.js';
 import { ConfigHolder } from '../../src/config/reloader.js';
-import { changedKeys, configTargets, Daemon, discoveryOptions, maxSweepMs, sweepOptions, type DaemonDeps } from '../../src/daemon.js';
-import { CLEAR_AFTER, MAX_FINDING_LOGS } from '../../src/daemon-diagnosis.js';
+import { configTargets, discoveryOptions, sweepOptions } from '../../src/config/options.js';
+import { changedKeys, Daemon, type DaemonDeps } from '../../src/daemon/daemon.js';
+import { maxSweepMs } from '../../src/daemon/scheduler.js';
+import { CLEAR_AFTER, MAX_FINDING_LOGS } from '../../src/diagnose/runner.js';
 import type { DiagnoseContext, Finding, KubeFacts } from '../../src/diagnose/index.js';
 import { nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
 import type { FindingChange } from '../../src/diagnose/format.js';
-import type { Reason } from '../../src/dns/reasons.js';
+import type { Reason, SweepReport, Vantage } from '../../src/model.js';
 import { createLogger } from '../../src/log.js';
-import type { Vantage } from '../../src/netns/vantage.js';
-import { Notifier } from '../../src/notify.js';
-import type { SweepOptions, SweepReport } from '../../src/sweep.js';
-import { HOST, POD_A, POD_B, report, row } from './daemon-fixtures.js';
+import { Notifier } from '../../src/daemon/notify.js';
+import type { SweepOptions } from '../../src/probe/sweep.js';
+import { HOST, POD_A, POD_B, report, row } from '../support/daemon-fixtures.js';
 
 const BASE = {
   interval: '100ms',

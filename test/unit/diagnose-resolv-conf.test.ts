@@ -1,8 +1,8 @@
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import { checkResolvConf, MAX_SEARCH_CHARS } from '../../src/diagnose/resolv-conf.js';
-import { parseResolvConf, readResolvConf, type ResolvConfRead } from '../../src/netns/resolv-conf.js';
-import type { KubeFacts } from '../../src/diagnose/kube-facts.js';
+import { parseResolvConf, readResolvConf } from '../../src/discovery/resolv-conf.js';
+import type { KubeFacts, ResolvConfRead } from '../../src/model.js';
 import { both, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
 
 const NODE_A = fileURLToPath(new URL('../fixtures/diagnose/node-a/proc', import.meta.url));

@@ -7,10 +7,9 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createDiagnoseState, diagnoseContext, diagnoseSweep, type InterfaceReader } from '../../src/diagnose/index.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
-import type { KubeFacts } from '../../src/diagnose/kube-facts.js';
+import type { KubeFacts, Vantage } from '../../src/model.js';
 import { loadConfig } from '../../src/config/load.js';
 import { both, report, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
-import type { Vantage } from '../../src/netns/vantage.js';
 
 const ROOT = fileURLToPath(new URL('../fixtures/diagnose/node-a', import.meta.url));
 const PROC = `${ROOT}/proc`;

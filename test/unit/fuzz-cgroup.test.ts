@@ -3,7 +3,7 @@
 // capped path come out.
 import t from 'tap';
 import fc from 'fast-check';
-import { parseCgroup, parseCgroupPath } from '../../src/netns/cgroup.js';
+import { parseCgroup, parseCgroupPath } from '../../src/discovery/cgroup.js';
 import { MAX_FIELD } from '../../src/text/untrusted.js';
 import { checkProperty, expect, hostileText, hostileToken, hugeToken, randomText, word } from '../support/fuzz.js';
 

@@ -3,17 +3,8 @@
 // whatever the input, and warnings that never quote the file.
 import t from 'tap';
 import fc from 'fast-check';
-import {
-  MAX_DOMAIN_KEPT,
-  MAX_IGNORED_KEPT,
-  MAX_LINE_WARNINGS,
-  MAX_OPTION_KEPT,
-  MAX_OPTIONS_KEPT,
-  MAX_SEARCH_KEPT,
-  MAXNS,
-  parseResolvConf,
-  type ResolvConf,
-} from '../../src/netns/resolv-conf.js';
+import { MAX_DOMAIN_KEPT, MAX_IGNORED_KEPT, MAX_LINE_WARNINGS, MAX_OPTION_KEPT, MAX_OPTIONS_KEPT, MAX_SEARCH_KEPT, MAXNS, parseResolvConf } from '../../src/discovery/resolv-conf.js';
+import { type ResolvConf } from '../../src/model.js';
 import { checkResolvConf } from '../../src/diagnose/resolv-conf.js';
 import { vantage } from '../fixtures/diagnose/sweep-rows.js';
 import { checkProperty, echoed, expect, hostileChar, hostileText, hostileToken, hugeToken, randomText, word } from '../support/fuzz.js';

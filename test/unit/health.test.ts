@@ -5,7 +5,7 @@ import { HealthModel, checkKey } from '../../src/health/model.js';
 import { baseVantageLabel, podOf, targetLabel, vantageLabels } from '../../src/health/labels.js';
 import { evaluate, evaluateAll, GROUPS, type VerdictInput } from '../../src/health/verdict.js';
 import { statusDocument } from '../../src/health/status.js';
-import { HOST, POD_A, POD_B, QUERY, report, row, uniform, vantage } from './daemon-fixtures.js';
+import { HOST, POD_A, POD_B, QUERY, report, row, uniform, vantage } from '../support/daemon-fixtures.js';
 
 const at = (s: number): Date => new Date(Date.UTC(2024, 4, 1, 12, 0, s));
 const key = (v = HOST, transport: 'udp' | 'tcp' = 'udp', server = '10.96.0.10') =>
@@ -113,7 +113,7 @@ t.test('checks absent from a sweep are dropped; another pod in the same netns id
 
 t.test('several queries and targets are separate checks; a duplicate row counts once', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
-  const aaaa = { ...QUERY, type: 'AAAA' };
+  const aaaa = { ...QUERY, type: 'AAAA' as const };
   const rows = [
     row(HOST, '10.96.0.10', 'udp', 'ok'),
     row(HOST, '10.96.0.10', 'udp', 'ok', aaaa),

@@ -14,6 +14,7 @@ import {
 import { KUBE_ERROR_DESCRIPTIONS, KUBE_ERROR_REASONS, KubeApiError, reasonForStatus, toKubeApiError } from '../../src/kube/errors.js';
 import { selectorString, sweepTargets, withExpectedAnswer } from '../../src/kube/targets.js';
 import type { KubeTargets } from '../../src/kube/types.js';
+import { QUERY_DEFAULTS } from '../../src/probe/query-spec.js';
 
 const rawPod = {
   metadata: {
@@ -298,17 +299,17 @@ t.test('selectors, sweep targets and the expected answer', (t) => {
   t.same(sweepTargets({ ...targets, dnsService: undefined } as unknown as KubeTargets), [], 'no Service, no Kubernetes targets');
   const qs = withExpectedAnswer(
     [
-      { name: 'kubernetes.default.svc.cluster.local.', type: 'A', validRcodes: ['NOERROR'] },
-      { name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', validRcodes: ['NOERROR'] },
-      { name: 'kubernetes.default.svc.cluster.local', type: 'A', validRcodes: ['NOERROR'], expectAnswers: ['1.2.3.4'] },
-      { name: 'example.org', type: 'A', validRcodes: ['NOERROR'] },
+      { ...QUERY_DEFAULTS, name: 'kubernetes.default.svc.cluster.local.', type: 'A' },
+      { ...QUERY_DEFAULTS, name: 'kubernetes.default.svc.cluster.local', type: 'AAAA' },
+      { ...QUERY_DEFAULTS, name: 'kubernetes.default.svc.cluster.local', type: 'A', expectAnswers: ['1.2.3.4'] },
+      { ...QUERY_DEFAULTS, name: 'example.org', type: 'A' },
     ],
     targets,
     'cluster.local',
   );
   t.same(
     qs.map((q) => q.expectAnswers),
-    [['10.96.0.1'], ['fd00::1'], ['1.2.3.4'], undefined],
+    [['10.96.0.1'], ['fd00::1'], ['1.2.3.4'], []],
     'filled in by family, never over a configured answer',
   );
   t.equal(qs[0]!.expectMatch, 'contain');

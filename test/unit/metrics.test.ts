@@ -10,7 +10,7 @@ import { evaluateAll } from '../../src/health/verdict.js';
 import { METRICS, ORIGINAL_NAMES, PREFIX } from '../../src/metrics/definitions.js';
 import { DaemonMetrics } from '../../src/metrics/registry.js';
 import { tryRun, which } from '../support/run.js';
-import { HOST, POD_A, POD_B, report, row, uniform, vantage } from './daemon-fixtures.js';
+import { HOST, POD_A, POD_B, report, row, uniform, vantage } from '../support/daemon-fixtures.js';
 import { samples } from '../support/http-probe.js';
 
 const engine = { running: true, inFlight: 3, queued: 1, fatalErrno: 0 };

@@ -23,8 +23,8 @@ import {
   type NativeBinding,
   type NativeResult,
 } from '../../src/netns/binding.js';
-import { probe } from '../../src/dns/probe.js';
-import { buildQuery } from '../../src/dns/query.js';
+import { probe } from '../../src/probe/probe.js';
+import { buildQuery } from '../../src/probe/query.js';
 import { resolveOptions, spoofsFor, startResponder, type SpoofKind } from '../support/responder.js';
 import { CRASH_RE, addonPath, describeChild, runNode } from '../support/native-child.js';
 

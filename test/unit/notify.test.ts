@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { Notifier, statusLine, watchdogUsec, type NotifySend } from '../../src/notify.js';
+import { Notifier, statusLine, watchdogUsec, type NotifySend } from '../../src/daemon/notify.js';
 import { createLogger } from '../../src/log.js';
-import { startNotifyReceiver } from './daemon-notify-receiver.js';
+import { startNotifyReceiver } from '../support/notify-receiver.js';
 
 function recorder(fail: () => Error | null = () => null) {
   const sent: Array<[string, string]> = [];

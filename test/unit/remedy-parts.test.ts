@@ -11,7 +11,8 @@ import { formatBytes, raisedLimit } from '../../src/remedy/quantity.js';
 import { nodeNameOf, remedySettings } from '../../src/remedy/settings.js';
 import { summarizeSweep } from '../../src/remedy/sweep-summary.js';
 import type { KubeTargets } from '../../src/kube/types.js';
-import type { SweepReport, SweepRow } from '../../src/sweep.js';
+import type { SweepReport, SweepRow } from '../../src/model.js';
+import { QUERY_DEFAULTS } from '../../src/probe/query-spec.js';
 
 t.test('raised memory limits: × factor, in the same style, never past the cap', (t) => {
   t.match(raisedLimit('170Mi', 2, '1Gi'), { ok: true, from: '170Mi', to: '340Mi', capped: false });
@@ -75,7 +76,7 @@ function row(host: boolean, source: string, server: string, ok: boolean, reason 
     vantage: { hostNetwork: host } as SweepRow['vantage'],
     target: { server, port: 53, source } as SweepRow['target'],
     transport: 'udp',
-    query: { name: 'x', type: 'A', validRcodes: [] },
+    query: { ...QUERY_DEFAULTS, name: 'x', validRcodes: [] },
     attempts: 1,
     result: { ok, reason: ok ? null : reason } as unknown as SweepRow['result'],
   };

@@ -9,14 +9,14 @@ import http from 'node:http';
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import t, { type Test } from 'tap';
-import { checkJson, checkText, vantageJson, type CheckContext } from '../../src/commands/check-report.js';
-import { table } from '../../src/commands/table.js';
+import { checkJson, checkText, vantageJson, type CheckContext } from '../../src/cli/check-report.js';
+import { table } from '../../src/cli/table.js';
 import { findingEvent, findingJson, findingLogRecord, findingsText } from '../../src/diagnose/format.js';
 import { MAX_MESSAGE, vantageFinding } from '../../src/diagnose/finding.js';
 import { checkInterfaces } from '../../src/diagnose/interfaces.js';
 import type { NetInterface } from '../../src/diagnose/netlink.js';
 import { checkResolvConf } from '../../src/diagnose/resolv-conf.js';
-import { probe, type ExchangeFn } from '../../src/dns/probe.js';
+import { probe, type ExchangeFn } from '../../src/probe/probe.js';
 import { vantageLabels } from '../../src/health/labels.js';
 import { HealthModel } from '../../src/health/model.js';
 import { statusDocument } from '../../src/health/status.js';
@@ -25,9 +25,10 @@ import { createHandler, type HttpApp } from '../../src/http/routes.js';
 import { HttpServer } from '../../src/http/server.js';
 import { MAX_LINE_BYTES, createLogger } from '../../src/log.js';
 import { DaemonMetrics } from '../../src/metrics/registry.js';
-import { classifyDockerError, parseContainerInspect } from '../../src/netns/docker.js';
-import { parseProcStat } from '../../src/netns/proc-scan.js';
-import { parseResolvConf, type ResolvConfRead } from '../../src/netns/resolv-conf.js';
+import { classifyDockerError, parseContainerInspect } from '../../src/discovery/docker.js';
+import { parseProcStat } from '../../src/netns/proc-stat.js';
+import { parseResolvConf } from '../../src/discovery/resolv-conf.js';
+import type { ResolvConfRead, SweepReport, SweepRow, VantageReport } from '../../src/model.js';
 import {
   LABEL_CONTAINER_NAME,
   LABEL_POD_NAME,
@@ -36,11 +37,10 @@ import {
   mergeVantages,
   vantageLabel,
   type LocatedContainer,
-} from '../../src/netns/vantage.js';
-import { STATUS_MAX, statusLine } from '../../src/notify.js';
-import type { SweepReport, SweepRow, VantageReport } from '../../src/sweep.js';
+} from '../../src/discovery/vantage.js';
+import { STATUS_MAX, statusLine } from '../../src/daemon/notify.js';
 import { MAX_FIELD, MAX_ITEMS, safeJsonStringify } from '../../src/text/untrusted.js';
-import { QUERY, row, vantage } from './daemon-fixtures.js';
+import { QUERY, row, vantage } from '../support/daemon-fixtures.js';
 
 /** Raw control characters, C1, line separators and bidi controls (the renderer's own \n allowed). */
 // eslint-disable-next-line no-control-regex -- finding raw control characters is the point

@@ -1,0 +1,268 @@
+// The /proc scan: every process under procRoot, grouped by the network
+// namespace it is in, with pod and container from its cgroup file.
+//
+// How a namespace is identified (`identify`):
+//   'stat'      (default) stat() of <procRoot>/<pid>/ns/net follows the magic
+//               link to the nsfs file: (st_dev, st_ino). This is what the
+//               kernel compares and what an opened handle reports.
+//   'link-text' the text readlink() returns, `net:[<inode>]`, with dev 0. When
+//               ns/net is a regular file its content is that text. This is the
+//               fixture mode: a git tree cannot hold nsfs files, hard links do
+//               not survive a checkout, and dangling symlinks are brittle.
+// The host namespace is <procRoot>/thread-self/ns/net read the same way (for
+// the real /proc: this thread's, never /proc/1's), unless `hostNetns` is given.
+import fs from 'node:fs/promises';
+import { SMALL_FILE_MAX, readBoundedText } from '../netns/bounded-read.js';
+import { parseCgroup, type CgroupInfo } from './cgroup.js';
+import type { DockerContainerInfo, LocatedContainer, ProcVantage } from './vantage.js';
+import type { NetnsId } from '../model.js';
+import { ProcStat, parseProcStat } from '../netns/proc-stat.js';
+
+export type NetnsIdentify = 'stat' | 'link-text';
+
+export interface ScanOptions {
+  procRoot?: string;
+  hostNetns?: NetnsId;
+  identify?: NetnsIdentify;
+  /** Processes read at once (default 64). */
+  concurrency?: number;
+}
+
+/** A /proc entry that could not be read: the process exited (ENOENT, ESRCH) or is off limits (EACCES). */
+export interface ScanError {
+  pid: number;
+  path: string;
+  /** errno name; EINVAL when the content is not what the kernel writes. */
+  code: string;
+}
+
+export interface ScanResult {
+  vantages: ProcVantage[];
+  errors: ScanError[];
+  host: NetnsId;
+  /** Numeric entries found under procRoot. */
+  scanned: number;
+}
+
+class ProcReadError extends Error {
+  constructor(
+    readonly path: string,
+    readonly code: string,
+  ) {
+    super(`${path}: ${code}`);
+  }
+}
+
+const errCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'EIO';
+
+/**
+ * A small /proc file as text, at most 64 KiB (bounded: its content is sized
+ * by what the process does); more is EFBIG. Throws ProcReadError.
+ */
+async function readSmall(path: string): Promise<string> {
+  let r: { text: string; truncated: boolean };
+  try {
+    r = await readBoundedText(path, SMALL_FILE_MAX);
+  } catch (err) {
+    throw new ProcReadError(path, errCode(err));
+  }
+  if (r.truncated) throw new ProcReadError(path, 'EFBIG');
+  return r.text;
+}
+
+/** Reads and parses <procRoot>/<pid>/stat; throws ProcReadError. */
+export async function readProcStat(procRoot: string, pid: number): Promise<ProcStat> {
+  const path = `${procRoot}/${pid}/stat`;
+  const text = await readSmall(path);
+  const stat = parseProcStat(text);
+  if (!stat) throw new ProcReadError(path, 'EINVAL');
+  return stat;
+}
+
+const LINK_TEXT = /^net:\[(\d+)\]\s*$/;
+
+/** The (dev, inode) of a network namespace file; throws ProcReadError. */
+export async function readNetnsId(path: string, identify: NetnsIdentify = 'stat'): Promise<NetnsId> {
+  try {
+    if (identify === 'stat') {
+      const st = await fs.stat(path);
+      return { dev: st.dev, inode: st.ino };
+    }
+    let text: string;
+    try {
+      text = await fs.readlink(path);
+    } catch (err) {
+      if (errCode(err) !== 'EINVAL') throw err;
+      text = await readSmall(path);
+    }
+    const m = LINK_TEXT.exec(text);
+    if (!m) throw new ProcReadError(path, 'EINVAL');
+    return { dev: 0, inode: Number(m[1]) };
+  } catch (err) {
+    if (err instanceof ProcReadError) throw err;
+    throw new ProcReadError(path, errCode(err));
+  }
+}
+
+/** Runs fn over items, at most `limit` at a time, keeping the order of results. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += limit) {
+    out.push(...(await Promise.all(items.slice(i, i + limit).map(fn))));
+  }
+  return out;
+}
+
+interface Member extends NetnsId {
+  pid: number;
+  stat: ProcStat;
+  cgroup?: CgroupInfo;
+}
+
+/** The netns and stat of one process; a failure is recorded and gives undefined. */
+async function readIdentity(procRoot: string, pid: number, identify: NetnsIdentify, errors: ScanError[]): Promise<(NetnsId & { stat: ProcStat }) | undefined> {
+  try {
+    const id = await readNetnsId(`${procRoot}/${pid}/ns/net`, identify);
+    return { ...id, stat: await readProcStat(procRoot, pid) };
+  } catch (err) {
+    if (!(err instanceof ProcReadError)) throw err;
+    errors.push({ pid, path: err.path, code: err.code });
+    return undefined;
+  }
+}
+
+async function readMember(procRoot: string, pid: number, identify: NetnsIdentify, errors: ScanError[]): Promise<Member | undefined> {
+  const id = await readIdentity(procRoot, pid, identify, errors);
+  if (!id) return undefined;
+  const member: Member = { ...id, pid };
+  const path = `${procRoot}/${pid}/cgroup`;
+  try {
+    member.cgroup = parseCgroup(await readSmall(path));
+  } catch (err) {
+    // Still a member of its netns, only without pod and container.
+    errors.push({ pid, path, code: errCode(err) });
+  }
+  return member;
+}
+
+/**
+ * How well a process represents its namespace (higher is better). In a pod,
+ * prefer an application container over the pause container: pause images
+ * are FROM scratch, so /proc/<pid>/root/etc/resolv.conf often does not exist
+ * there, while every app container of the pod gets the pod's resolv.conf. In
+ * the host, prefer a process outside any container.
+ */
+function rank(m: Member, host: boolean): number {
+  const c = m.cgroup;
+  if (host) return c?.containerId || c?.podUid ? 0 : 1;
+  if (c?.containerId) return m.stat.comm === 'pause' ? 2 : 3;
+  return c?.podUid ? 1 : 0;
+}
+
+/**
+ * The representative: best rank, then the OLDEST process (the container's
+ * init lives as long as the container; an exec'd shell does not, and PIDs
+ * wrap so the lowest PID is not the oldest), then the lowest PID.
+ */
+function pickRepresentative(members: Member[], host: boolean): Member {
+  return members.reduce((best, m) => {
+    const d = rank(m, host) - rank(best, host) || best.stat.startTime - m.stat.startTime || best.pid - m.pid;
+    return d > 0 ? m : best;
+  });
+}
+
+function summarize(members: Member[], host: NetnsId): ProcVantage {
+  const first = members[0]!;
+  const hostNetwork = first.dev === host.dev && first.inode === host.inode;
+  const rep = pickRepresentative(members, hostNetwork);
+  const ids = new Set<string>();
+  for (const m of members) if (m.cgroup?.containerId) ids.add(m.cgroup.containerId);
+  const v: ProcVantage = {
+    dev: first.dev,
+    inode: first.inode,
+    pid: rep.pid,
+    startTime: rep.stat.startTime,
+    comm: rep.stat.comm,
+    pidCount: members.length,
+    hostNetwork,
+    containerIds: [...ids].sort(),
+  };
+  if (hostNetwork) return v; // shared by host processes and hostNetwork pods: it belongs to none of them
+  const podUid = rep.cgroup?.podUid ?? members.find((m) => m.cgroup?.podUid)?.cgroup?.podUid;
+  if (podUid) v.podUid = podUid;
+  const runtime = rep.cgroup?.runtime ?? members.find((m) => m.cgroup?.runtime)?.cgroup?.runtime;
+  if (runtime) v.runtime = runtime;
+  return v;
+}
+
+async function listPids(procRoot: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(procRoot);
+  } catch (err) {
+    throw new Error(`procRoot ${procRoot}: cannot list processes (${errCode(err)})`, { cause: err });
+  }
+  return names
+    .filter((n) => /^[1-9]\d*$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+async function resolveHost(procRoot: string, options: ScanOptions, identify: NetnsIdentify): Promise<NetnsId> {
+  if (options.hostNetns) return options.hostNetns;
+  const path = `${procRoot}/thread-self/ns/net`;
+  try {
+    return await readNetnsId(path, identify);
+  } catch (err) {
+    throw new Error(`cannot identify the host network namespace from ${path} (${(err as ProcReadError).code})`, { cause: err });
+  }
+}
+
+/**
+ * Scans procRoot. Entries that cannot be read are listed in `errors` and
+ * skipped; only an unreadable procRoot or host namespace throws. Vantages:
+ * the host first, then by inode.
+ */
+export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
+  const procRoot = options.procRoot ?? '/proc';
+  const identify = options.identify ?? 'stat';
+  const host = await resolveHost(procRoot, options, identify);
+  const pids = await listPids(procRoot);
+  const errors: ScanError[] = [];
+  const members = await mapLimit(pids, options.concurrency ?? 64, (pid) => readMember(procRoot, pid, identify, errors));
+  const groups = new Map<string, Member[]>();
+  for (const m of members) {
+    if (!m) continue;
+    const k = `${m.dev}:${m.inode}`;
+    const g = groups.get(k);
+    if (g) g.push(m);
+    else groups.set(k, [m]);
+  }
+  const vantages = [...groups.values()].map((g) => summarize(g, host));
+  vantages.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
+  errors.sort((a, b) => a.pid - b.pid || a.path.localeCompare(b.path));
+  return { vantages, errors, host, scanned: pids.length };
+}
+
+/**
+ * Places Docker containers in their network namespaces through
+ * <procRoot>/<State.Pid>, for mergeVantages(). A container whose process is
+ * gone or unreadable is left out and listed in `errors`.
+ */
+export async function locateContainers(
+  containers: DockerContainerInfo[],
+  options: Pick<ScanOptions, 'procRoot' | 'identify'> = {},
+): Promise<{ located: LocatedContainer[]; errors: ScanError[] }> {
+  const procRoot = options.procRoot ?? '/proc';
+  const errors: ScanError[] = [];
+  const located: LocatedContainer[] = [];
+  for (const c of containers) {
+    if (!Number.isInteger(c.pid) || c.pid <= 0) {
+      errors.push({ pid: c.pid, path: `${procRoot}/${c.pid}`, code: 'ESRCH' });
+      continue;
+    }
+    const m = await readIdentity(procRoot, c.pid, options.identify ?? 'stat', errors);
+    if (m) located.push({ ...c, dev: m.dev, inode: m.inode, startTime: m.stat.startTime, comm: m.stat.comm });
+  }
+  return { located, errors };
+}

@@ -1,0 +1,200 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { fileURLToPath } from 'node:url';
+import { locateContainers, readNetnsId, scanProc } from '../../src/discovery/proc-scan.js';
+import { parseProcStat } from '../../src/netns/proc-stat.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
+const HOST = 4026531840;
+// The fixtures' container IDs are sha256 of a readable name (see the trees).
+const cid = (name: string): string => crypto.createHash('sha256').update(name).digest('hex');
+const scan = (scenario: string) => scanProc({ procRoot: path.join(FIXTURES, scenario), identify: 'link-text' });
+
+t.test('parseProcStat: comm with spaces and parentheses, field 22', async (t) => {
+  const line = '3020 (my app (v2) x) S 1 3020 3020 0 -1 4194560 1520 0 3 0 12 7 0 0 20 0 1 0 61050 742195200 2211 18446744073709551615\n';
+  t.same(parseProcStat(line), { comm: 'my app (v2) x', state: 'S', startTime: 61050 });
+  t.same(parseProcStat('7 ()) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 999 1'), { comm: ')', state: 'R', startTime: 999 });
+  t.equal(parseProcStat(''), undefined);
+  t.equal(parseProcStat('12 (short) S 1 2 3'), undefined, 'too few fields');
+  t.equal(parseProcStat('12 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 abc'), undefined, 'start time not a number');
+  const own = parseProcStat(fs.readFileSync('/proc/self/stat', 'utf8'));
+  t.ok(own && own.startTime > 0, 'parses the real /proc/self/stat');
+});
+
+t.test('readNetnsId: link-text reads the fixture text; stat reads the real nsfs file', async (t) => {
+  t.same(await readNetnsId(path.join(FIXTURES, 'docker-v1/5000/ns/net'), 'link-text'), { dev: 0, inode: 4026532700 });
+  const st = fs.statSync('/proc/self/ns/net');
+  t.same(await readNetnsId('/proc/self/ns/net'), { dev: st.dev, inode: st.ino });
+  const link = fs.readlinkSync('/proc/self/ns/net');
+  t.same(await readNetnsId('/proc/self/ns/net', 'link-text'), { dev: 0, inode: Number(/\d+/.exec(link)![0]) }, 'readlink on a real link');
+  await t.rejects(readNetnsId(path.join(FIXTURES, 'unreadable-ns/8200/ns/net'), 'link-text'), { code: 'EINVAL' });
+  await t.rejects(readNetnsId(path.join(FIXTURES, 'unreadable-ns/8000/ns/net'), 'link-text'), { code: 'ENOENT' });
+});
+
+t.test('containerd, cgroup v1, cgroupfs driver', async (t) => {
+  const r = await scan('containerd-v1-cgroupfs');
+  t.same(r.host, { dev: 0, inode: HOST });
+  t.same(r.errors, []);
+  t.equal(r.scanned, 7);
+  t.same(r.vantages, [
+    { dev: 0, inode: HOST, pid: 1, startTime: 2, comm: 'systemd', pidCount: 2, hostNetwork: true, containerIds: [] },
+    {
+      dev: 0,
+      inode: 4026532301,
+      // The app container, not pause (2101) and not the later exec'd shell (2190).
+      pid: 2150,
+      startTime: 40180,
+      comm: 'coredns',
+      pidCount: 3,
+      hostNetwork: false,
+      podUid: '3c1b2a90-5e7d-4f6a-9b8c-0d1e2f3a4b5c',
+      containerIds: [cid('v1-podA-coredns'), cid('v1-podA-pause')].sort(),
+    },
+    {
+      dev: 0,
+      inode: 4026532402,
+      pid: 2310,
+      startTime: 50260,
+      comm: 'nginx',
+      pidCount: 2,
+      hostNetwork: false,
+      podUid: '5f3e9c2d1b0a49e8a7c6d5e4f3a2b1c0',
+      containerIds: [cid('v1-podB-nginx'), cid('v1-podB-pause')].sort(),
+    },
+  ]);
+});
+
+t.test('containerd, cgroup v2, systemd driver', async (t) => {
+  const r = await scan('containerd-v2-systemd');
+  t.same(r.errors, []);
+  t.equal(r.vantages.length, 2);
+  const [host, pod] = r.vantages;
+  t.equal(host!.hostNetwork, true);
+  t.equal(host!.pidCount, 3);
+  t.match(pod, {
+    inode: 4026532511,
+    pid: 3020,
+    comm: 'my app (v2) x',
+    startTime: 61050,
+    podUid: '8d2f6a1e-4b3c-4e5d-9f60-7a8b9c0d1e2f',
+    runtime: 'containerd',
+    hostNetwork: false,
+  });
+  t.same(pod!.containerIds, [cid('v2-app'), cid('v2-pause')].sort());
+});
+
+t.test('CRI-O, cgroup v2, systemd driver: conmon stays a host process without a container', async (t) => {
+  const r = await scan('crio-v2-systemd');
+  t.same(r.errors, []);
+  const [host, pod] = r.vantages;
+  t.match(host, { hostNetwork: true, pid: 1, pidCount: 3 });
+  t.same(host!.containerIds, [], 'conmon is not a container');
+  t.equal(host!.podUid, undefined, 'the host vantage belongs to no pod');
+  t.equal(host!.runtime, undefined, 'nor to a runtime');
+  t.match(pod, { inode: 4026532600, pid: 4010, comm: 'server', runtime: 'cri-o', podUid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d' });
+  t.same(pod!.containerIds, [cid('crio-app'), cid('crio-pause')].sort());
+});
+
+t.test('plain Docker, cgroup v1', async (t) => {
+  const r = await scan('docker-v1');
+  t.same(
+    r.vantages.map((v) => [v.inode, v.pid, v.pidCount, v.hostNetwork, v.runtime, v.podUid]),
+    [
+      [HOST, 1, 3, true, undefined, undefined],
+      [4026532700, 5000, 2, false, 'docker', undefined],
+      [4026532701, 5100, 1, false, 'docker', undefined],
+    ],
+  );
+  t.same(r.vantages[0]!.containerIds, [cid('docker-hostnet')], 'a --network host container is seen in the host netns');
+  t.same(r.vantages[1]!.containerIds, [cid('docker-web')]);
+});
+
+t.test('Docker as the Kubernetes runtime, cgroup v1, systemd driver', async (t) => {
+  const r = await scan('dockershim-k8s');
+  const pod = r.vantages[1]!;
+  t.match(pod, { inode: 4026532800, pid: 6010, comm: 'python3', runtime: 'docker', podUid: 'c0ffee00-1111-4222-8333-444455556666' });
+  t.same(pod.containerIds, [cid('shim-app'), cid('shim-sandbox')].sort());
+});
+
+t.test('a hostNetwork pod shares the host vantage, which stays a host process', async (t) => {
+  const r = await scan('hostnetwork-pod');
+  t.equal(r.vantages.length, 2);
+  const [host, pod] = r.vantages;
+  t.match(host, { inode: HOST, hostNetwork: true, pid: 1, comm: 'systemd', pidCount: 3 });
+  t.equal(host!.podUid, undefined);
+  t.equal(host!.runtime, undefined);
+  t.same(host!.containerIds, [cid('hn-pause'), cid('hn-proxy')].sort());
+  t.match(pod, { inode: 4026532900, hostNetwork: false, pid: 7110, podUid: '66666666-7777-4888-9999-aaaaaaaaaaaa' });
+});
+
+t.test('unreadable entries are counted and skipped, never fatal', async (t) => {
+  const root = path.join(FIXTURES, 'unreadable-ns');
+  const r = await scanProc({ procRoot: root, identify: 'link-text' });
+  t.same(r.errors, [
+    { pid: 8000, path: `${root}/8000/ns/net`, code: 'ENOENT' },
+    { pid: 8100, path: `${root}/8100/stat`, code: 'ENOENT' },
+    { pid: 8200, path: `${root}/8200/ns/net`, code: 'EINVAL' },
+    { pid: 8300, path: `${root}/8300/cgroup`, code: 'ENOENT' },
+  ]);
+  t.equal(r.scanned, 5, 'only numeric entries');
+  t.same(
+    r.vantages.map((v) => [v.inode, v.pid]),
+    [
+      [HOST, 1],
+      [4026533003, 8300],
+    ],
+    'a process without a cgroup file still has its netns',
+  );
+});
+
+t.test('the host namespace can be given explicitly', async (t) => {
+  const r = await scanProc({ procRoot: path.join(FIXTURES, 'docker-v1'), identify: 'link-text', hostNetns: { dev: 0, inode: 4026532700 } });
+  t.same(
+    r.vantages.map((v) => [v.inode, v.hostNetwork]),
+    [
+      [4026532700, true],
+      [HOST, false],
+      [4026532701, false],
+    ],
+  );
+});
+
+t.test('a missing procRoot or host namespace is a clear error', async (t) => {
+  await t.rejects(scanProc({ procRoot: path.join(FIXTURES, 'no-such-tree'), identify: 'link-text', hostNetns: { dev: 0, inode: 1 } }), {
+    message: /procRoot .*no-such-tree: cannot list processes \(ENOENT\)/,
+  });
+  await t.rejects(scanProc({ procRoot: path.join(FIXTURES, 'no-such-tree'), identify: 'link-text' }), {
+    message: /cannot identify the host network namespace from .*no-such-tree\/thread-self\/ns\/net \(ENOENT\)/,
+  });
+});
+
+t.test('locateContainers places Docker containers by State.Pid', async (t) => {
+  const root = path.join(FIXTURES, 'docker-v1');
+  const r = await locateContainers(
+    [
+      { id: cid('docker-web'), name: '/web', pid: 5005, labels: {} },
+      { id: cid('docker-gone'), name: '/gone', pid: 9999, labels: {} },
+      { id: cid('docker-stopped'), name: '/stopped', pid: 0, labels: {} },
+    ],
+    { procRoot: root, identify: 'link-text' },
+  );
+  t.same(r.located, [{ id: cid('docker-web'), name: '/web', pid: 5005, labels: {}, dev: 0, inode: 4026532700, startTime: 80020, comm: 'nginx' }]);
+  t.same(r.errors, [
+    { pid: 9999, path: `${root}/9999/ns/net`, code: 'ENOENT' },
+    { pid: 0, path: `${root}/0`, code: 'ESRCH' },
+  ]);
+});
+
+t.test('the real /proc: this process is found in the host netns', async (t) => {
+  const r = await scanProc();
+  const st = fs.statSync('/proc/thread-self/ns/net');
+  t.same(r.host, { dev: st.dev, inode: st.ino });
+  const host = r.vantages.find((v) => v.hostNetwork);
+  t.ok(host, 'a host vantage');
+  t.equal(host!.inode, st.ino);
+  t.equal(r.vantages[0], host, 'the host comes first');
+  t.ok(r.scanned > 1);
+  for (const e of r.errors) t.match(e.code, /^(EACCES|EPERM|ENOENT|ESRCH)$/, `error for pid ${e.pid} is a permission or exit race`);
+});

@@ -1,0 +1,120 @@
+// A container's resolv.conf is read once per sweep: the sweep's read goes
+// into its report and the diagnosis uses it instead of reading the file
+// again. Shown by replacing the file between the sweep and the diagnosis,
+// against this very process (its own namespace opens without root) with a
+// fixture root for its resolv.conf.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { diagnoseSweep, type Finding } from '../../src/diagnose/index.js';
+import { parseProcStat } from '../../src/netns/proc-stat.js';
+import { vantageId } from '../../src/discovery/vantage.js';
+import { type Vantage } from '../../src/model.js';
+import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
+import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
+
+const FOUR = 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\n';
+const ONE = 'nameserver 10.0.0.9\n';
+
+function fixture(t: Test): { root: string; file: string; vantage: Vantage } {
+  const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chd-once-')), 'root');
+  t.teardown(() => fs.rmSync(path.dirname(root), { recursive: true, force: true }));
+  fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+  const st = fs.statSync(`/proc/${process.pid}/ns/net`);
+  const { startTime, comm } = parseProcStat(fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
+  const vantage: Vantage = {
+    id: vantageId(st.ino),
+    dev: st.dev,
+    inode: st.ino,
+    pid: process.pid,
+    startTime,
+    comm,
+    source: 'proc',
+    hostNetwork: false,
+    podNamespace: 'shop',
+    podName: 'once-1',
+    containerIds: [],
+    containerNames: [],
+    resolvConfFile: { root, path: '/etc/resolv.conf' },
+  };
+  return { root, file: path.join(root, 'etc/resolv.conf'), vantage };
+}
+
+const probed: string[] = [];
+const probeFn: ProbeFn = async (spec) => {
+  probed.push(spec.server);
+  return { ok: true, reason: 'ok', rcode: 'NOERROR', answers: [], rttSeconds: 0.001, transport: spec.transport ?? 'udp', truncated: false };
+};
+
+const OPTS: SweepOptions = {
+  procRoot: '/proc',
+  transports: ['udp'],
+  queries: [QUERY],
+  timeoutMs: 1000,
+  attempts: 1,
+  dnsPort: 53,
+  ownNameservers: true,
+  targets: [],
+};
+
+const codes = (f: Finding[]): string[] => f.map((x) => x.code);
+
+t.test("the diagnosis uses the sweep's read, not the file as it is later", async (t) => {
+  const { file, vantage } = fixture(t);
+  fs.writeFileSync(file, FOUR);
+  probed.length = 0;
+  const report = await runSweep([vantage], OPTS, probeFn);
+  t.equal(report.vantages[0]!.status, 'probed');
+  t.same(probed.sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'the sweep probed the nameservers it read');
+  const read = report.vantages[0]!.resolvConfRead;
+  t.ok(read, 'the report carries the read');
+  t.same(
+    read!.parsed.ignoredNameservers.map((n) => n.address),
+    ['10.0.0.4'],
+  );
+
+  // The container rewrites its file after the sweep.
+  fs.writeFileSync(file, ONE);
+  const findings = await diagnoseSweep(report, { procRoot: '/proc', interfaces: false });
+  t.ok(codes(findings).includes('resolv-conf/ignored-nameservers'), 'judged from the content the sweep probed');
+
+  // Without a sweep read (own nameservers not probed), the diagnosis reads the file itself.
+  const unread = { ...report, vantages: report.vantages.map(({ resolvConfRead: _, ...r }) => r) };
+  const again = await diagnoseSweep(unread, { procRoot: '/proc', interfaces: false });
+  t.notOk(codes(again).includes('resolv-conf/ignored-nameservers'), 'the file as it is now');
+});
+
+t.test('a sweep with own nameservers off reads nothing; the diagnosis then reads once', async (t) => {
+  const { file, vantage } = fixture(t);
+  fs.writeFileSync(file, FOUR);
+  const report = await runSweep([vantage], { ...OPTS, ownNameservers: false, targets: [{ server: '10.0.0.1', port: 53, source: 'static' }] }, probeFn);
+  t.equal(report.vantages[0]!.resolvConfRead, undefined);
+  t.equal(report.vantages[0]!.resolvConf, undefined);
+  const findings = await diagnoseSweep(report, { procRoot: '/proc', interfaces: false });
+  t.ok(codes(findings).includes('resolv-conf/ignored-nameservers'));
+});
+
+t.test('hostile files through the sweep: findings, and the sweep goes on', async (t) => {
+  const { root, file, vantage } = fixture(t);
+  fs.writeFileSync(path.join(root, 'etc/big'), Buffer.alloc(200 * 1024, 'nameserver 10.0.0.1\n'));
+  fs.symlinkSync('/etc/big', file);
+  probed.length = 0;
+  const report = await runSweep([vantage], OPTS, probeFn);
+  t.same(probed, [], 'no nameserver from a file that was not read');
+  t.match(report.vantages[0]!.resolvConf, { error: /is larger than 64 KiB \(204800 bytes\) and was not read/ });
+  const findings = await diagnoseSweep(report, { procRoot: '/proc', interfaces: false });
+  const big = findings.find((f) => f.code === 'resolv-conf/too-large');
+  t.match(big, { severity: 'warning', evidence: { code: 'EFBIG', size: 204800, limit: 65536 } });
+
+  fs.rmSync(file);
+  fs.mkdirSync(file);
+  const dirReport = await runSweep([vantage], OPTS, probeFn);
+  const dirFindings = await diagnoseSweep(dirReport, { procRoot: '/proc', interfaces: false });
+  const unreadable = dirFindings.find((f) => f.code === 'resolv-conf/unreadable');
+  t.match(unreadable, {
+    severity: 'error',
+    message: `/etc/resolv.conf in container root ${root} is a directory, not a regular file: the resolver configuration of this container is unknown.`,
+    evidence: { code: 'ENOTREG', fileType: 'directory' },
+  });
+});
