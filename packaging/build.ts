@@ -2,13 +2,14 @@
 // coredns-healthd-<version>-<rev>.x86_64.rpm offline, from this checkout, its
 // node_modules (after `npm ci`) and the Node.js that runs this script.
 //
-//   node --loader @isaacs/ts-node-temp-fork-for-pr-2009/esm packaging/build.ts [options]
+//   npm run package -- [options]   (tsc, then node dist/packaging/build.js)
 //
 // Needs: dpkg-deb and dpkg-shlibdeps (dpkg, dpkg-dev), rpmbuild (rpm), g++,
 // make and python3 (node-gyp), binutils (strip, readelf).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,15 @@ import { buildDeb } from './lib/deb.js';
 import { buildRpm } from './lib/rpm.js';
 import { stage, type Stage } from './lib/stage.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The repository: the first directory above this file with a package.json (packaging/.. for the source, dist/packaging/../.. compiled). */
+function repoRoot(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('package: no package.json above packaging/build');
+  }
+}
+
+export const ROOT = repoRoot();
 export const PACKAGING = path.join(ROOT, 'packaging');
 
 export type Format = 'deb' | 'rpm';

@@ -190,6 +190,8 @@ export type VantageStatus = 'probed' | 'gone' | 'inaccessible';
 
 export interface VantageReport {
   vantage: Vantage;
+  /** Its `vantage` label in metrics, health checks and /status: unique within the sweep (discovery/vantage.ts vantageLabels). */
+  label: string;
   status: VantageStatus;
   /** Why a vantage was not probed, or notes about its resolv.conf. */
   detail?: string;

@@ -3,7 +3,7 @@
 import type { Finding } from '../diagnose/finding.js';
 import { findingsJson, findingsText } from '../diagnose/format.js';
 import type { Query, SweepReport, SweepRow, Vantage, VantageReport } from '../model.js';
-import { vantageLabel } from '../discovery/vantage.js';
+import { describeVantage } from '../discovery/vantage.js';
 import { MAX_FIELD, MAX_ITEMS, capList, capString, escapeControl } from '../text/untrusted.js';
 import { table } from './table.js';
 
@@ -41,7 +41,7 @@ export function summarize(report: SweepReport): CheckSummary {
   };
 }
 
-export { vantageLabel };
+export { describeVantage };
 
 /** A name a container chose (Docker labels, container names), capped; JSON escapes the rest. */
 const capped = (s: string | undefined): string | null => (s === undefined ? null : capString(s, MAX_FIELD));
@@ -153,7 +153,7 @@ export function summaryLine(s: CheckSummary): string {
 export function checkText(report: SweepReport, ctx: CheckContext): string {
   const rows = report.rows.map((r) => [
     r.vantage.id,
-    vantageLabel(r.vantage),
+    describeVantage(r.vantage),
     `${r.target.server.includes(':') ? `[${r.target.server}]` : r.target.server}:${r.target.port}`,
     r.transport,
     r.result.ok ? 'ok' : 'FAIL',
@@ -163,7 +163,7 @@ export function checkText(report: SweepReport, ctx: CheckContext): string {
   const out = [table(['VANTAGE', 'POD/PROCESS', 'SERVER', 'PROTO', 'RESULT', 'REASON', 'RTT'], rows)];
   const notes: string[] = [...ctx.notes];
   for (const vr of report.vantages) {
-    const who = `${vr.vantage.id} (${vantageLabel(vr.vantage)})`;
+    const who = `${vr.vantage.id} (${describeVantage(vr.vantage)})`;
     if (vr.status !== 'probed') notes.push(`${who}: ${vr.status}: ${vr.detail ?? ''}`);
     if (vr.resolvConf?.error) notes.push(`${who}: ${vr.resolvConf.error}`);
     else if (vr.resolvConf && vr.resolvConf.nameservers.length === 0) notes.push(`${who}: no nameserver in ${vr.resolvConf.path}`);

@@ -21,7 +21,7 @@ Run "coredns-healthd <command> --help" for a command's options.
 
 export function version(): string {
   const require = createRequire(import.meta.url);
-  for (const p of ['../package.json', '../../package.json']) {
+  for (const p of ['../../package.json', '../../../package.json']) {
     try {
       return (require(p) as { version: string }).version;
     } catch {

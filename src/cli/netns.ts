@@ -5,7 +5,7 @@ import { discoveryOptions } from '../config/options.js';
 import { discoverVantages } from '../discovery/discover.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import type { Io } from './check.js';
-import { vantageJson, vantageLabel } from './check-report.js';
+import { vantageJson, describeVantage } from './check-report.js';
 import { escapeControl, safeJsonStringify } from '../text/untrusted.js';
 import { table } from './table.js';
 import { DISCOVERY_OPTIONS, configFlags, parseFlags } from './flags.js';
@@ -67,7 +67,7 @@ export async function runNetns(argv: string[], io: Io): Promise<number> {
       String(e.pid),
       e.source,
       e.hostNetwork ? 'yes' : 'no',
-      vantageLabel(x),
+      describeVantage(x),
       e.containerIds.map((c) => c.slice(0, 12)).join(',') || '-',
       e.resolvConfError ? `(${e.resolvConfError})` : e.nameservers.join(',') || '(none)',
     ];

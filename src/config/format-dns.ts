@@ -14,7 +14,6 @@ const isDomainName = (v: unknown): boolean => {
   }
 };
 
-
 export const dnsName: Format<string> = {
   name: 'dns-name',
   doc: 'a domain name such as "cluster.local"',
@@ -66,4 +65,3 @@ export const queries: Format<readonly Query[]> = {
   coerce: parseJsonOr,
   normalize: (v) => v.map(configQuery),
 };
-

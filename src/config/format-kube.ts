@@ -77,4 +77,3 @@ export const quantity: Format<string> = {
     if (bytes === null || bytes <= 0) fail('must be a Kubernetes quantity greater than zero, such as "170Mi" or "1Gi"');
   },
 };
-

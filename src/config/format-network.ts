@@ -91,4 +91,3 @@ export const ipList: Format<readonly string[]> = {
   coerce: splitList,
   normalize: (v) => v.map((ip) => normalizeIp(ip) ?? ip),
 };
-

@@ -44,4 +44,3 @@ export function arrayOf(v: unknown, what: string, check: (item: unknown, i: numb
   if (!Array.isArray(v)) fail(`must be an array of ${what}`);
   (v as unknown[]).forEach(check);
 }
-

@@ -3,7 +3,23 @@
 // a value is checked (the error says what is wrong and what would be right),
 // and the canonical form the daemon sees. Registered with convict by name.
 import type { Format } from './format.js';
-import { boolean, count, countOrZero, attempts, dnsPort, ratio, factor, logLevel, remedyMode, healthOverride, path, optionalPath, duration, durationOrZero, probeTimeout } from './format-scalars.js';
+import {
+  boolean,
+  count,
+  countOrZero,
+  attempts,
+  dnsPort,
+  ratio,
+  factor,
+  logLevel,
+  remedyMode,
+  healthOverride,
+  path,
+  optionalPath,
+  duration,
+  durationOrZero,
+  probeTimeout,
+} from './format-scalars.js';
 import { listenAddress, serverList, ipList } from './format-network.js';
 import { k8sNamespace, k8sName, nodeName, objectRef, quantity } from './format-kube.js';
 import { dnsName, transports, queries } from './format-dns.js';

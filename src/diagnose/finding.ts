@@ -2,7 +2,7 @@
 // a vantage point. Every finding carries a code from the one table below, so
 // logs, metrics, the docs and Kubernetes Events speak the same fixed set; the
 // set only grows by adding an entry here, with its description.
-import { vantageLabel } from '../discovery/vantage.js';
+import { describeVantage } from '../discovery/vantage.js';
 import { type Vantage } from '../model.js';
 import { MAX_FIELD, boundJson, capString, type JsonBounds } from '../text/untrusted.js';
 
@@ -180,7 +180,7 @@ export function vantageFinding(v: Vantage, input: FindingInput): Finding {
   const f: Finding = {
     id: findingId(v.id, input.code, input.subject),
     vantage: v.id,
-    where: capString(vantageLabel(v), MAX_FIELD),
+    where: capString(describeVantage(v), MAX_FIELD),
     check: FINDING_CODES[input.code].check,
     code: input.code,
     severity: input.severity,

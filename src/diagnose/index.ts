@@ -80,7 +80,6 @@ export function diagnoseContext(config: Config, extra: Pick<DiagnoseContext, 'ku
   };
 }
 
-
 /** The default InterfaceReader: openVantage (race-safe), then the addon's dump from inside the namespace. */
 export async function readInterfacesNative(v: Vantage, procRoot: string): Promise<InterfaceDump | 'gone'> {
   const opened = openVantage(v, procRoot);

@@ -56,7 +56,6 @@ export interface DiagnosisInfo {
   error: string | null;
 }
 
-
 export class DaemonDiagnosis {
   readonly #log: Logger;
   readonly #metrics: DaemonDiagnosisOptions['metrics'];

@@ -164,15 +164,54 @@ export function mergeVantages(procList: ProcVantage[], dockerList: LocatedContai
 }
 
 /** Who lives in a vantage, for people: pod, container names, or the process. Capped (MAX_FIELD), not escaped. */
-export function vantageLabel(v: Vantage): string {
-  return capString(rawVantageLabel(v), MAX_FIELD);
+export function describeVantage(v: Vantage): string {
+  return capString(rawDescription(v), MAX_FIELD);
 }
 
-function rawVantageLabel(v: Vantage): string {
+function rawDescription(v: Vantage): string {
   if (v.hostNetwork) return 'host';
   if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
   if (v.containerNames.length > 0) return `container ${v.containerNames.join(',')}`;
   if (v.podUid) return `pod uid ${v.podUid}`;
   if (v.containerIds.length > 0) return `container ${v.containerIds[0]!.slice(0, 12)}`;
   return `pid ${v.pid}`;
+}
+
+// Two names for a vantage, for two readers:
+//  - describeVantage (above): for people, in `check`'s table and findings:
+//    the pod, else container names, else the process;
+//  - vantageLabels: the `vantage` label of metrics, health checks and /status,
+//    bounded by the number of network namespaces on the node: "host" for the
+//    host's own namespace (hostNetwork pods share it), "<namespace>/<pod>" when
+//    the pod is known, else the namespace id "netns:[<inode>]" (containerd and
+//    CRI-O pods: their pod UID is in /status and the logs, not in the label).
+//    Two namespaces that would get the same name (a pod whose sandbox was
+//    recreated while the old one lingers) are told apart by appending the
+//    namespace id to all but the first. A pod name may come from a Docker
+//    label, which a container's creator chooses: it is capped at MAX_FIELD
+//    (before the id is appended, so labels stay unique) and kept raw (JSON
+//    escapes it; metrics and text escape it). The sweep computes them once
+//    (VantageReport.label).
+
+export const HOST_LABEL = 'host';
+
+/** The vantage's name before collisions are resolved. */
+export function baseVantageLabel(v: Vantage): string {
+  if (v.hostNetwork) return HOST_LABEL;
+  if (v.podNamespace && v.podName) return `${v.podNamespace}/${v.podName}`;
+  return v.id;
+}
+
+/** vantage id → label, unique within the list (first come keeps the plain name). */
+export function vantageLabels(vantages: readonly Vantage[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const used = new Set<string>();
+  for (const v of vantages) {
+    if (out.has(v.id)) continue;
+    let label = capString(baseVantageLabel(v), MAX_FIELD);
+    if (used.has(label)) label = `${label} ${v.id}`;
+    used.add(label);
+    out.set(v.id, label);
+  }
+  return out;
 }

@@ -15,7 +15,7 @@
 // - The same namespace id holding another pod (inode reuse) starts afresh.
 import type { Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
 import { queryLabel } from '../probe/query-spec.js';
-import { targetLabel, vantageLabels } from './labels.js';
+import { targetLabel } from './labels.js';
 
 export type CheckState = 'healthy' | 'unhealthy';
 
@@ -137,7 +137,7 @@ export class HealthModel {
 
   /** Folds one sweep into the state. `at` is when the sweep completed. */
   update(report: SweepReport, at: Date = new Date()): UpdateResult {
-    const labels = vantageLabels(report.vantages.map((r) => r.vantage));
+    const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
     const seen = new Set<string>();
     const transitions: Transition[] = [];
     for (const row of report.rows) {

@@ -3,7 +3,7 @@
 // the last result's reason and RTT. Plain JSON data, built on each request.
 import type { VantageReport } from '../model.js';
 import type { Check } from './model.js';
-import { podOf, vantageLabels } from './labels.js';
+import { podOf } from './labels.js';
 import { MAX_ITEMS, capList, capString } from '../text/untrusted.js';
 import { GROUPS, type Group, type Override, type Verdict } from './verdict.js';
 
@@ -34,7 +34,7 @@ export interface StatusInput {
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
 export function statusDocument(input: StatusInput): Record<string, unknown> {
-  const labels = vantageLabels(input.vantages.map((r) => r.vantage));
+  const labels = new Map(input.vantages.map((r) => [r.vantage.id, r.label]));
   const checksPerVantage = new Map<string, { total: number; unhealthy: number }>();
   for (const c of input.checks) {
     const n = checksPerVantage.get(c.vantage.id) ?? { total: 0, unhealthy: 0 };

@@ -21,7 +21,18 @@ import { kubeLib } from './lib.js';
 import { kubeConfigOf, type KubeConnection } from './connection.js';
 import { toDeploymentInfo, toLeaseInfo, toNodeConditions, toPodInfo, toServiceInfo } from './convert.js';
 import { KubeApiError, toKubeApiError } from './errors.js';
-import type { DeploymentInfo, JsonPatchOp, KubeApi, LeaseInfo, LeaseWrite, NodeConditionInfo, NodeConditionWrite, ObjectRef, PodInfo, ServiceInfo } from './types.js';
+import type {
+  DeploymentInfo,
+  JsonPatchOp,
+  KubeApi,
+  LeaseInfo,
+  LeaseWrite,
+  NodeConditionInfo,
+  NodeConditionWrite,
+  ObjectRef,
+  PodInfo,
+  ServiceInfo,
+} from './types.js';
 import type { EventWrite } from '../model.js';
 
 /** The Events' reportingController and the field manager of every write. */

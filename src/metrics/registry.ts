@@ -8,7 +8,7 @@ import { TRANSPORTS } from '../config/format-dns.js';
 import type { SweepReport, VantageSource } from '../model.js';
 import { CHECKS as FINDING_CHECKS, SEVERITIES } from '../diagnose/finding.js';
 import type { FindingCount } from '../diagnose/format.js';
-import { vantageLabels, targetLabel } from '../health/labels.js';
+import { targetLabel } from '../health/labels.js';
 import type { Check } from '../health/model.js';
 import { GROUPS, type Group, type Verdict } from '../health/verdict.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
@@ -130,7 +130,7 @@ export class DaemonMetrics {
 
   /** One completed sweep: probe counters and RTTs from its rows, gauges from the health state after it. */
   recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date): void {
-    const labels = vantageLabels(report.vantages.map((v) => v.vantage));
+    const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
     for (const row of report.rows) {
       const { transport } = row;
       this.#probes.inc({ transport, result: row.result.ok ? 'success' : 'failure', reason: row.result.reason });

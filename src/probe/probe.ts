@@ -16,7 +16,16 @@
 // final attempt got none.
 import { performance } from 'node:perf_hooks';
 import { checkQuery, type QueryInput } from './query-spec.js';
-import { ArgumentError, exchange as nativeExchange, validatePort, validateServer, validateTimeout, type ExchangeReply, type ExchangeRequest, type NetnsRef } from '../netns/binding.js';
+import {
+  ArgumentError,
+  exchange as nativeExchange,
+  validatePort,
+  validateServer,
+  validateTimeout,
+  type ExchangeReply,
+  type ExchangeRequest,
+  type NetnsRef,
+} from '../netns/binding.js';
 import { type ExpectMatch, ProbeResult, type Reason, type Transport } from '../model.js';
 import { buildQuery, type BuiltQuery, type QueryOptions } from './query.js';
 import { reasonForCode } from './reasons.js';

@@ -8,6 +8,7 @@ import type { NetnsHandle } from '../netns/binding.js';
 import { probe } from './probe.js';
 import { openVantage } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
+import { vantageLabels } from '../discovery/vantage.js';
 
 export interface SweepOptions {
   procRoot: string;
@@ -73,12 +74,12 @@ async function probeWithAttempts(
   return { result: result!, attempts: n };
 }
 
-async function sweepVantage(v: Vantage, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[]): Promise<VantageReport> {
+async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[]): Promise<VantageReport> {
   const opened = openVantage(v, opts.procRoot);
-  if (!opened.ok) return { vantage: v, status: opened.reason, detail: opened.detail };
+  if (!opened.ok) return { vantage: v, label, status: opened.reason, detail: opened.detail };
   const handle = opened.handle;
   try {
-    const report: VantageReport = { vantage: v, status: 'probed' };
+    const report: VantageReport = { vantage: v, label, status: 'probed' };
     const own: Target[] = [];
     if (opts.ownNameservers) {
       const rc = await readResolvConf(v.resolvConfFile);
@@ -117,7 +118,8 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   const startedAt = new Date();
   const t0 = process.hrtime.bigint();
   const rows: SweepRow[] = [];
-  const reports = await Promise.all(vantages.map((v) => sweepVantage(v, opts, probeFn, rows)));
+  const labels = vantageLabels(vantages);
+  const reports = await Promise.all(vantages.map((v) => sweepVantage(v, labels.get(v.id)!, opts, probeFn, rows)));
   const order = new Map(vantages.map((v, i) => [v.id, i]));
   rows.sort(
     (a, b) =>

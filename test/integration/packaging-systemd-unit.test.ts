@@ -317,7 +317,7 @@ function assertTraceAllowed(t: Test, trace: Trace, allowed: Set<string>, what: s
 
 t.test("capabilities and system calls of check and run, in this test's namespaces", async (t) => {
   if (!requireRoot(t, 'creates network namespaces and a PID namespace, and drops capabilities with setpriv')) return;
-  if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli.js'))) {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) {
     t.fail('dist/src/cli/main.js is missing: run "npm run build" (npm test does it first)');
     return;
   }

@@ -240,7 +240,7 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
       /^-rwxr-xr-x root\/root .* \.\/usr\/bin\/coredns-healthd$/m,
       /^-rwxr-xr-x root\/root .* \.\/usr\/lib\/coredns-healthd\/node$/m,
       / \.\/usr\/lib\/coredns-healthd\/build\/Release\/healthd\.node$/m,
-      / \.\/usr\/lib\/coredns-healthd\/dist\/src\/cli\.js$/m,
+      / \.\/usr\/lib\/coredns-healthd\/dist\/src\/cli\/main\.js$/m,
       / \.\/usr\/lib\/coredns-healthd\/node_modules\/@kubernetes\/client-node\/package\.json$/m,
       / \.\/usr\/lib\/systemd\/system\/coredns-healthd\.service$/m,
       / \.\/usr\/share\/man\/man8\/coredns-healthd\.8\.gz$/m,

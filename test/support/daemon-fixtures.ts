@@ -2,6 +2,7 @@
 // daemon unit tests (no network, no root).
 import type { ProbeResult, Query, Reason, SweepReport, SweepRow, Target, Transport, Vantage, VantageReport, VantageStatus } from '../../src/model.js';
 import { checkQuery } from '../../src/probe/query-spec.js';
+import { vantageLabels } from '../../src/discovery/vantage.js';
 
 export const QUERY: Query = checkQuery({ name: 'kubernetes.default.svc.cluster.local' });
 
@@ -48,7 +49,8 @@ export function row(v: Vantage, server: string, transport: Transport, reason: Re
 }
 
 export function report(vantages: readonly Vantage[], rows: readonly SweepRow[], statuses: Record<string, VantageStatus> = {}): SweepReport {
-  const vr: VantageReport[] = vantages.map((v) => ({ vantage: v, status: statuses[v.id] ?? 'probed' }));
+  const labels = vantageLabels(vantages);
+  const vr: VantageReport[] = vantages.map((v) => ({ vantage: v, label: labels.get(v.id)!, status: statuses[v.id] ?? 'probed' }));
   return { startedAt: new Date('2024-05-01T12:00:00Z'), durationSeconds: 0.05, vantages: vr, rows: [...rows] };
 }
 

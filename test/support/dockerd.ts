@@ -6,11 +6,11 @@
 // file (it outlives the test process); stop it with test/support/dockerd-down.sh or stopDockerd().
 // Paths and names live in dockerd-env.sh, read here so the shell and TypeScript sides agree.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { sh } from './run.js';
+import { repoPath } from './paths.js';
 
-const scriptPath = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+const scriptPath = (name: string): string => repoPath('test/support', name);
 
 const ENV_KEYS = ['CHD_TEST_DOCKER_SOCK', 'CHD_TEST_DOCKER_LOG', 'CHD_TEST_BRIDGE', 'CHD_TEST_BRIDGE_ADDR', 'CHD_TEST_IMAGE'] as const;
 type EnvKey = (typeof ENV_KEYS)[number];

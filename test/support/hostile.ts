@@ -27,15 +27,15 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { createTopology, randomPrefix, removeByPrefix, type NetnsNode, type TeardownHost, type Topology } from './netns.js';
 import { host, parseCidr } from './ip-range.js';
 import { spawnResponder } from './responder-process.js';
 import { run, sleep, tryRun, which } from './run.js';
 import { TEST_BRIDGE_ADDR, TEST_DOCKER_SOCKET, cleanupContainers, ensureDockerd, removeContainers, runContainer, testDockerClient } from './dockerd.js';
+import { REPO } from './paths.js';
 
-export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const PROJECT_ROOT = REPO;
 export const BIN = path.join(PROJECT_ROOT, 'bin/coredns-healthd.js');
 
 /** Bounds of the acceptance tests. */

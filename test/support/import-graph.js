@@ -120,7 +120,8 @@ export function layerViolations(graph, layers, dir = 'src') {
     const ra = rank.get(a);
     const rb = rank.get(b);
     if (ra === undefined || rb === undefined) continue;
-    if (rb >= ra) problems.push(`${edge} goes ${rb === ra ? 'sideways' : 'up'} (${via.slice(0, 3).join(', ')}${via.length > 3 ? `, and ${via.length - 3} more` : ''})`);
+    if (rb >= ra)
+      problems.push(`${edge} goes ${rb === ra ? 'sideways' : 'up'} (${via.slice(0, 3).join(', ')}${via.length > 3 ? `, and ${via.length - 3} more` : ''})`);
   }
   return problems;
 }

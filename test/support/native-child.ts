@@ -7,9 +7,9 @@
 // the environment), build/Release/healthd.node otherwise.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO } from './paths.js';
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REPO_ROOT = REPO;
 
 /** The .node file under test (see above). */
 export function addonPath(): string {

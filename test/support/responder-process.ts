@@ -1,11 +1,11 @@
 // Starts responder.js as its own process, inside a network namespace when asked, and waits for
 // its READY line. The in-process variant is startResponder() from responder.js itself.
-import { fileURLToPath } from 'node:url';
 import type { QueryRecord, ResponderInfo, ResponderOptions } from './responder.js';
 import type { TeardownHost } from './netns.js';
 import { describeExit, spawnService, type Service } from './service.js';
+import { repoPath } from './paths.js';
 
-export const RESPONDER_SCRIPT = fileURLToPath(new URL('./responder.js', import.meta.url));
+export const RESPONDER_SCRIPT = repoPath('test/support/responder.js');
 
 export interface SpawnResponderOptions extends Omit<ResponderOptions, 'onQuery'> {
   /** Named network namespace to run in; the host netns when absent. */

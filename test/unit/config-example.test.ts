@@ -4,8 +4,9 @@ import t from 'tap';
 import { exampleConfig, renderExample } from '../../src/config/example.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SETTINGS } from '../../src/config/schema.js';
+import { repoPath } from '../support/paths.js';
 
-const SHIPPED = new URL('../../packaging/coredns-healthd.json', import.meta.url);
+const SHIPPED = repoPath('packaging/coredns-healthd.json');
 const REGENERATE = 'node --loader @isaacs/ts-node-temp-fork-for-pr-2009/esm src/config/example.ts > packaging/coredns-healthd.json';
 
 t.test('packaging/coredns-healthd.json is exactly what the schema generates', (t) => {
@@ -23,7 +24,7 @@ t.test('it holds every setting', (t) => {
 });
 
 t.test('loading it gives the built-in defaults', (t) => {
-  const fromFile = loadConfig({ file: SHIPPED.pathname, env: {} });
+  const fromFile = loadConfig({ file: SHIPPED, env: {} });
   t.same(fromFile, loadConfig({ file: false, env: {} }));
   t.end();
 });

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { main } from '../../src/cli/main.js';
+import { main, version } from '../../src/cli/main.js';
+import { repoPath } from '../support/paths.js';
 import { loadConfig } from '../../src/config/load.js';
 import { loadOptionsFrom } from '../../src/cli/config.js';
 
@@ -96,4 +97,10 @@ t.test('usage errors: unknown subcommand or option, --set without =, the same ke
   const badRun = await cli(['run', '--config', file(t, { interval: 'soon' })]);
   t.equal(badRun.code, 2, 'run with a bad configuration exits 2 before starting');
   t.match(badRun.stderr, /interval: /);
+});
+
+t.test('version() reads package.json from the source tree and from dist/ alike', async (t) => {
+  const pkg = JSON.parse(fs.readFileSync(repoPath('package.json'), 'utf8')) as { version: string };
+  t.equal(version(), pkg.version);
+  t.not(version(), 'unknown');
 });

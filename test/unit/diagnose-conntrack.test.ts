@@ -1,11 +1,11 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { checkConntrack, parseConntrackStat, readConntrack, type ConntrackFacts } from '../../src/diagnose/conntrack.js';
 import type { TextRead } from '../../src/diagnose/read.js';
+import { repoPath } from '../support/paths.js';
 
-const FILES = fileURLToPath(new URL('../fixtures/diagnose/files/', import.meta.url));
-const NODE_A = fileURLToPath(new URL('../fixtures/diagnose/node-a/proc', import.meta.url));
+const FILES = repoPath('test/fixtures/diagnose/files') + '/';
+const NODE_A = repoPath('test/fixtures/diagnose/node-a/proc');
 const text = (path: string, content: string): TextRead => ({ path, text: content });
 const missing = (path: string, code = 'ENOENT'): TextRead => ({ path, error: { code, message: `cannot read ${path}: ${code}` } });
 const facts = (count: string | null, max: string | null, stat: string | null): ConntrackFacts => ({

@@ -2,14 +2,14 @@
 // the veth pairs read from the node-a sysfs fixture.
 import t from 'tap';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { checkInterfaces, localAddresses, usable, type InterfaceFacts } from '../../src/diagnose/interfaces.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import { findPeer, listHostLinks, parseSysHex, parseSysInt, readHostLink, type HostLink } from '../../src/diagnose/sysfs-net.js';
 import { vantage } from '../fixtures/diagnose/sweep-rows.js';
+import { repoPath } from '../support/paths.js';
 
-const NETLINK = fileURLToPath(new URL('../fixtures/diagnose/netlink/', import.meta.url));
-const SYS = fileURLToPath(new URL('../fixtures/diagnose/node-a/sys', import.meta.url));
+const NETLINK = repoPath('test/fixtures/diagnose/netlink') + '/';
+const SYS = repoPath('test/fixtures/diagnose/node-a/sys');
 const parsed = (name: string) => parseInterfaceDump(Buffer.from(fs.readFileSync(`${NETLINK}${name}.hex`, 'utf8').replace(/\s+/g, ''), 'hex'), 'LE');
 const V = vantage({ pid: 2101, podNamespace: 'default', podName: 'web-1', podUid: 'u-1' });
 

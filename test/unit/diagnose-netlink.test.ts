@@ -3,7 +3,6 @@
 // on hand-built and corrupted messages.
 import t from 'tap';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   AF_INET,
   AF_INET6,
@@ -20,8 +19,9 @@ import {
   RTM_NEWADDR,
   RTM_NEWLINK,
 } from '../../src/diagnose/netlink.js';
+import { repoPath } from '../support/paths.js';
 
-const DIR = fileURLToPath(new URL('../fixtures/diagnose/netlink/', import.meta.url));
+const DIR = repoPath('test/fixtures/diagnose/netlink') + '/';
 const dump = (name: string): Buffer => Buffer.from(fs.readFileSync(`${DIR}${name}.hex`, 'utf8').replace(/\s+/g, ''), 'hex');
 
 // ---- a tiny message builder (little-endian, like the captures) ----

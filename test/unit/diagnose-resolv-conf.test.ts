@@ -1,11 +1,11 @@
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { checkResolvConf, MAX_SEARCH_CHARS } from '../../src/diagnose/resolv-conf.js';
 import { parseResolvConf, readResolvConf } from '../../src/discovery/resolv-conf.js';
 import type { KubeFacts, ResolvConfRead } from '../../src/model.js';
 import { both, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
+import { repoPath } from '../support/paths.js';
 
-const NODE_A = fileURLToPath(new URL('../fixtures/diagnose/node-a/proc', import.meta.url));
+const NODE_A = repoPath('test/fixtures/diagnose/node-a/proc');
 const V = vantage({ pid: 2201, podUid: 'uid-wrong', podNamespace: 'shop', podName: 'cart-1' });
 const read = (text: string): ResolvConfRead => ({ path: '/proc/2201/root/etc/resolv.conf', parsed: parseResolvConf(text) });
 const KUBE: KubeFacts = {

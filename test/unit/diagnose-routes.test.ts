@@ -1,6 +1,5 @@
 import t from 'tap';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   checkRoutes,
   describeRoute,
@@ -14,8 +13,9 @@ import {
 } from '../../src/diagnose/routes.js';
 import { parseIp } from '../../src/diagnose/ip.js';
 import { vantage } from '../fixtures/diagnose/sweep-rows.js';
+import { repoPath } from '../support/paths.js';
 
-const FILES = fileURLToPath(new URL('../fixtures/diagnose/files/', import.meta.url));
+const FILES = repoPath('test/fixtures/diagnose/files') + '/';
 const file = (name: string): string => fs.readFileSync(`${FILES}${name}`, 'utf8');
 const facts = (v4: string | null, v6: string | null): RoutesFacts => ({
   v4: v4 === null ? { path: '/p/net/route', error: { code: 'ENOENT', message: 'cannot read /p/net/route: ENOENT' } } : { path: '/p/net/route', text: file(v4) },

@@ -4,14 +4,14 @@
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { createDiagnoseState, diagnoseContext, diagnoseSweep, type InterfaceReader } from '../../src/diagnose/index.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import type { KubeFacts, Vantage } from '../../src/model.js';
 import { loadConfig } from '../../src/config/load.js';
 import { both, report, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
+import { repoPath } from '../support/paths.js';
 
-const ROOT = fileURLToPath(new URL('../fixtures/diagnose/node-a', import.meta.url));
+const ROOT = repoPath('test/fixtures/diagnose/node-a');
 const PROC = `${ROOT}/proc`;
 const SYS = `${ROOT}/sys`;
 

@@ -1,6 +1,10 @@
 // The daemon's discovery cache: /proc every sweep, Docker only when the scan
 // changed, the answer is old, or the socket moved; each part fails alone.
+import path from 'node:path';
 import t from 'tap';
+import { parseCheckArgs, resolveCheckOptions } from '../../src/cli/check.js';
+import { loadConfigResult } from '../../src/config/load.js';
+import { discoveryOptions, sweepOptions } from '../../src/config/options.js';
 import { DiscoveryCache, scanFingerprint, type DiscoverOptions, type DiscoveryDeps } from '../../src/discovery/discover.js';
 import type { DockerDiscovery } from '../../src/discovery/docker.js';
 import type { ScanResult } from '../../src/discovery/proc-scan.js';
@@ -175,4 +179,42 @@ t.test('an unreadable procRoot throws (the sweep fails and is counted); the fing
   const b = { ...a, vantages: [proc(2), proc(1, ['x'])] };
   t.equal(scanFingerprint(a), scanFingerprint(b));
   t.not(scanFingerprint(a), scanFingerprint({ ...a, vantages: [proc(1, ['y']), proc(2)] }));
+});
+
+t.test('check, netns and run share one configuration mapping: discovery.proc.enabled=false means no /proc scan for check too', async (t) => {
+  const dir = t.testdir({ 'c.json': JSON.stringify({ discovery: { proc: { enabled: false }, docker: { socketPath: '/run/test-docker.sock' } } }) });
+  const file = path.join(dir, 'c.json');
+  const args = parseCheckArgs(['--config', file, '--host-resolv-conf', '/tmp/host-resolv.conf']);
+  if (args === 'help') throw new Error('unexpected help');
+  const checkOpts = resolveCheckOptions(args, {});
+  const { config } = loadConfigResult({ file, env: {}, flags: { hostResolvConf: '/tmp/host-resolv.conf' } });
+  const runOpts = discoveryOptions(config);
+  t.equal(runOpts.proc, false);
+  t.same(
+    {
+      procRoot: checkOpts.procRoot,
+      hostResolvConf: checkOpts.hostResolvConf,
+      host: checkOpts.host,
+      containers: checkOpts.containers,
+      proc: checkOpts.proc,
+      docker: checkOpts.docker,
+    },
+    runOpts,
+    'check discovers exactly as the daemon does',
+  );
+  const sweep = sweepOptions(config);
+  for (const key of ['procRoot', 'timeoutMs', 'attempts', 'dnsPort', 'targets'] as const) {
+    t.same(checkOpts[key], sweep[key], `check sweeps with the daemon's ${key}`);
+  }
+  const { state, deps } = fakes();
+  const found = await new DiscoveryCache(deps).discover(checkOpts);
+  t.equal(state.scans, 0, '/proc is not scanned');
+  t.equal(state.dockerCalls, 1, 'containers come from Docker alone');
+  t.same(
+    found.vantages.map((v) => [v.hostNetwork, v.podName ?? null]),
+    [
+      [true, null],
+      [false, 'web-1'],
+    ],
+  );
 });

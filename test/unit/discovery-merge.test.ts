@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { locateContainers, scanProc } from '../../src/discovery/proc-scan.js';
 import { readResolvConf } from '../../src/discovery/resolv-conf.js';
 import { mergeVantages, type LocatedContainer, type ProcVantage } from '../../src/discovery/vantage.js';
+import { repoPath } from '../support/paths.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
+const FIXTURES = repoPath('test/fixtures/proc');
 const cid = (name: string): string => crypto.createHash('sha256').update(name).digest('hex');
 const HOST = 4026531840;
 const UID = 'c0ffee00-1111-4222-8333-444455556666';

@@ -2,11 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { locateContainers, readNetnsId, scanProc } from '../../src/discovery/proc-scan.js';
 import { parseProcStat } from '../../src/netns/proc-stat.js';
+import { repoPath } from '../support/paths.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
+const FIXTURES = repoPath('test/fixtures/proc');
 const HOST = 4026531840;
 // The fixtures' container IDs are sha256 of a readable name (see the trees).
 const cid = (name: string): string => crypto.createHash('sha256').update(name).digest('hex');

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import {
   MAX_DOMAIN_KEPT,
   MAX_IGNORED_KEPT,
@@ -13,8 +12,9 @@ import {
   parseResolvConf,
   readResolvConf,
 } from '../../src/discovery/resolv-conf.js';
+import { repoPath } from '../support/paths.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
+const FIXTURES = repoPath('test/fixtures/proc');
 
 t.test('a kubelet-written resolv.conf', async (t) => {
   const r = parseResolvConf(

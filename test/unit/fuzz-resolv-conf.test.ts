@@ -3,7 +3,16 @@
 // whatever the input, and warnings that never quote the file.
 import t from 'tap';
 import fc from 'fast-check';
-import { MAX_DOMAIN_KEPT, MAX_IGNORED_KEPT, MAX_LINE_WARNINGS, MAX_OPTION_KEPT, MAX_OPTIONS_KEPT, MAX_SEARCH_KEPT, MAXNS, parseResolvConf } from '../../src/discovery/resolv-conf.js';
+import {
+  MAX_DOMAIN_KEPT,
+  MAX_IGNORED_KEPT,
+  MAX_LINE_WARNINGS,
+  MAX_OPTION_KEPT,
+  MAX_OPTIONS_KEPT,
+  MAX_SEARCH_KEPT,
+  MAXNS,
+  parseResolvConf,
+} from '../../src/discovery/resolv-conf.js';
 import { type ResolvConf } from '../../src/model.js';
 import { checkResolvConf } from '../../src/diagnose/resolv-conf.js';
 import { vantage } from '../fixtures/diagnose/sweep-rows.js';

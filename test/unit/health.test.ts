@@ -2,7 +2,8 @@
 // dropping what a sweep no longer has, labels, group verdicts and /status.
 import t from 'tap';
 import { HealthModel, checkKey } from '../../src/health/model.js';
-import { baseVantageLabel, podOf, targetLabel, vantageLabels } from '../../src/health/labels.js';
+import { podOf, targetLabel } from '../../src/health/labels.js';
+import { baseVantageLabel, vantageLabels } from '../../src/discovery/vantage.js';
 import { evaluate, evaluateAll, GROUPS, type VerdictInput } from '../../src/health/verdict.js';
 import { statusDocument } from '../../src/health/status.js';
 import { HOST, POD_A, POD_B, QUERY, report, row, uniform, vantage } from '../support/daemon-fixtures.js';
@@ -205,7 +206,7 @@ t.test('a long list of failures names three and counts the rest', (t) => {
 t.test('/status: every vantage and check with reason, RTT and since', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
   const rep = uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'tcp' ? 'refused' : 'ok'));
-  rep.vantages.push({ vantage: POD_B, status: 'inaccessible', detail: 'EACCES' });
+  rep.vantages.push({ vantage: POD_B, label: baseVantageLabel(POD_B), status: 'inaccessible', detail: 'EACCES' });
   m.update(rep, at(0));
   const checks = m.checks();
   const input = { checks, lastSweepAt: at(0), now: at(3), staleAfterMs: 60_000, override: 'none' as const };

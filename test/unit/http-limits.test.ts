@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { loadConfigResult } from '../../src/config/load.js';
 import { SETTINGS_BY_KEY } from '../../src/config/schema.js';
@@ -24,9 +23,10 @@ import {
   readFdLimit,
 } from '../../src/http/limits.js';
 import { DEFAULT_HTTP_LIMITS, HttpServer, type HttpLimits } from '../../src/http/server.js';
+import { REPO, repoPath } from '../support/paths.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHILD = fileURLToPath(new URL('../support/http-limits-server.ts', import.meta.url));
+const ROOT = REPO;
+const CHILD = repoPath('test/support/http-limits-server.ts');
 
 const app: HttpApp = {
   metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'x 1\n' }),

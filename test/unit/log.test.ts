@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createLogger, serializeError, type Level } from '../../src/log.js';
+import { repoPath } from '../support/paths.js';
 
 /** A logger writing into an array of parsed records. */
 function capture(level?: Level) {
@@ -150,8 +151,7 @@ t.test('process.stdout is the default output', (t) => {
 
 t.test('a closed stdout (EPIPE) does not end the process', async (t) => {
   const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const logModule = fileURLToPath(new URL('../../src/log.ts', import.meta.url));
+  const logModule = repoPath('src/log.ts');
   // The child logs to its real stdout, whose reading end the parent closes at once.
   const script = `
     const { createLogger } = await import(${JSON.stringify(logModule)});

@@ -12,6 +12,7 @@ import { DaemonMetrics } from '../../src/metrics/registry.js';
 import { tryRun, which } from '../support/run.js';
 import { HOST, POD_A, POD_B, report, row, uniform, vantage } from '../support/daemon-fixtures.js';
 import { samples } from '../support/http-probe.js';
+import { baseVantageLabel } from '../../src/discovery/vantage.js';
 
 const engine = { running: true, inFlight: 3, queued: 1, fatalErrno: 0 };
 
@@ -65,7 +66,7 @@ t.test('a sweep sets success, health, RTT, counters and vantage gauges', async (
   const { metrics, sweep } = setup();
   const rep = uniform([HOST, POD_A], '10.96.0.10', (v, tr) => (v === POD_A && tr === 'tcp' ? 'refused' : 'ok'));
   rep.rows[0]!.attempts = 2;
-  rep.vantages.push({ vantage: POD_B, status: 'gone', detail: 'exited' });
+  rep.vantages.push({ vantage: POD_B, label: baseVantageLabel(POD_B), status: 'gone', detail: 'exited' });
   const at = sweep(rep);
   metrics.setHealth(evaluateAll({ checks: [], lastSweepAt: at, now: at, staleAfterMs: 60_000, override: 'none' }));
   metrics.setConfigReload(false, new Date(1_700_000_000_000));

@@ -6,10 +6,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
+import { REPO } from '../support/paths.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const root = REPO;
 const payload = Buffer.from('query');
 
 async function udpServer(reply: (msg: Buffer) => Buffer | null, type: 'udp4' | 'udp6' = 'udp4') {

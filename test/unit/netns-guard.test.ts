@@ -4,13 +4,13 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { fileURLToPath } from 'node:url';
 import { openVantage } from '../../src/netns/guard.js';
 import { parseProcStat } from '../../src/netns/proc-stat.js';
 import { vantageId } from '../../src/discovery/vantage.js';
 import { type Vantage } from '../../src/model.js';
+import { repoPath } from '../support/paths.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/proc');
+const FIXTURES = repoPath('test/fixtures/proc');
 const fdCount = (): number => fs.readdirSync('/proc/self/fd').length;
 
 function selfVantage(over: Partial<Vantage> = {}): Vantage {

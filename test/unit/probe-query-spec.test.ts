@@ -33,7 +33,14 @@ t.test('the configuration and a probe turn the same input into the same Query', 
     t.same(config.queries, [q], `config: ${JSON.stringify(input)}`);
     const spec = checkProbeOptions({ server: '10.96.0.10', timeoutMs: 500, ...input });
     t.same(
-      { name: spec.query.name, type: spec.query.type, validRcodes: spec.validRcodes, requireAnswers: spec.requireAnswers, expectAnswers: spec.expectAnswers ?? [], expectMatch: spec.expectMatch },
+      {
+        name: spec.query.name,
+        type: spec.query.type,
+        validRcodes: spec.validRcodes,
+        requireAnswers: spec.requireAnswers,
+        expectAnswers: spec.expectAnswers ?? [],
+        expectMatch: spec.expectMatch,
+      },
       q,
       `probe: ${JSON.stringify(input)}`,
     );
@@ -76,7 +83,10 @@ t.test('one check, one error: the field is named in the configuration and in a p
     }
     t.match(message, `[0].${field}: ${detail}`, `the configuration says "queries[0].${field}: ${detail}"`);
     if (field === 'expect') continue; // a probe's options have more keys than a query
-    const r = await probe({ server: '10.96.0.10', timeoutMs: 500, ...(input as { name: string }) }, { exchange: async () => t.fail('nothing is sent') as never });
+    const r = await probe(
+      { server: '10.96.0.10', timeoutMs: 500, ...(input as { name: string }) },
+      { exchange: async () => t.fail('nothing is sent') as never },
+    );
     t.match(r, { ok: false, reason: 'error', detail: `${field}: ${detail}` }, `a probe's result names ${field}`);
   }
   t.same(checkQuery({ name: NAME, expectAnswers: [] }).expectAnswers, [], 'no expected addresses checks none');
@@ -91,5 +101,9 @@ t.test("'contain' passes a reply with more addresses than expected; 'equal' does
   const base = { server: '10.96.0.10', name: NAME, timeoutMs: 500, expectAnswers: ['10.96.0.1'] };
   t.match(await probe(base, { exchange }), { ok: true, reason: 'ok' }, 'the default (contain)');
   t.match(await probe({ ...base, expectMatch: 'equal' }, { exchange }), { ok: false, reason: 'wrong-answer' }, 'equal');
-  t.match(await probe({ ...base, expectAnswers: ['10.96.0.3'] }, { exchange }), { ok: false, reason: 'wrong-answer' }, 'contain still needs every expected address');
+  t.match(
+    await probe({ ...base, expectAnswers: ['10.96.0.3'] }, { exchange }),
+    { ok: false, reason: 'wrong-answer' },
+    'contain still needs every expected address',
+  );
 });

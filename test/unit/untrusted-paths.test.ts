@@ -17,7 +17,16 @@ import { checkInterfaces } from '../../src/diagnose/interfaces.js';
 import type { NetInterface } from '../../src/diagnose/netlink.js';
 import { checkResolvConf } from '../../src/diagnose/resolv-conf.js';
 import { probe, type ExchangeFn } from '../../src/probe/probe.js';
-import { vantageLabels } from '../../src/health/labels.js';
+import {
+  LABEL_CONTAINER_NAME,
+  LABEL_POD_NAME,
+  LABEL_POD_NAMESPACE,
+  LABEL_POD_UID,
+  type LocatedContainer,
+  mergeVantages,
+  describeVantage,
+  vantageLabels,
+} from '../../src/discovery/vantage.js';
 import { HealthModel } from '../../src/health/model.js';
 import { statusDocument } from '../../src/health/status.js';
 import { evaluateAll } from '../../src/health/verdict.js';
@@ -29,15 +38,6 @@ import { classifyDockerError, parseContainerInspect } from '../../src/discovery/
 import { parseProcStat } from '../../src/netns/proc-stat.js';
 import { parseResolvConf } from '../../src/discovery/resolv-conf.js';
 import type { ResolvConfRead, SweepReport, SweepRow, VantageReport } from '../../src/model.js';
-import {
-  LABEL_CONTAINER_NAME,
-  LABEL_POD_NAME,
-  LABEL_POD_NAMESPACE,
-  LABEL_POD_UID,
-  mergeVantages,
-  vantageLabel,
-  type LocatedContainer,
-} from '../../src/discovery/vantage.js';
 import { STATUS_MAX, statusLine } from '../../src/daemon/notify.js';
 import { MAX_FIELD, MAX_ITEMS, safeJsonStringify } from '../../src/text/untrusted.js';
 import { QUERY, row, vantage } from '../support/daemon-fixtures.js';
@@ -136,8 +136,8 @@ t.test('the vantage merge: pod names, container names and process names capped; 
   t.equal(v!.containerNames.at(-1), '…and 984 more');
   t.equal(vantageJson(v!).containerNames.at(-1), '…and 984 more', '--json keeps the count');
   t.ok(v!.podName!.length <= MAX_FIELD + 32 && v!.comm!.length <= MAX_FIELD + 32);
-  t.ok(vantageLabel(v!).length <= MAX_FIELD + 32, 'the label for people is capped');
-  t.ok(vantageLabel(HOSTILE_POD).length <= MAX_FIELD + 32);
+  t.ok(describeVantage(v!).length <= MAX_FIELD + 32, 'the label for people is capped');
+  t.ok(describeVantage(HOSTILE_POD).length <= MAX_FIELD + 32);
   const labels = vantageLabels([HOSTILE_POD, { ...HOSTILE_POD, id: 'netns:[1]', inode: 1 }]);
   const [a, b] = [...labels.values()];
   t.ok(a!.length <= MAX_FIELD + 32 && b!.length <= MAX_FIELD + 64, 'metric/status labels capped');
@@ -255,7 +255,7 @@ t.test('DNS replies: a hostile question name gives a capped detail, escaped in e
   const rep: SweepReport = {
     startedAt: new Date(0),
     durationSeconds: 0.1,
-    vantages: [{ vantage: v, status: 'probed' }],
+    vantages: [{ vantage: v, label: vantageLabels([v]).get(v.id)!, status: 'probed' }],
     rows: [{ vantage: v, target: { server: '10.96.0.10', port: 53, source: 'resolv.conf' }, transport: 'tcp', query: QUERY, attempts: 1, result: r }],
   };
   const model = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
@@ -326,12 +326,15 @@ t.test('sd_notify STATUS=: one line, escaped, at most 512 characters', async (t)
 });
 
 t.test('the check table and report: every cell and note escaped, JSON capped', async (t) => {
+  const goneV = { ...HOSTILE_POD, id: 'netns:[9]', inode: 9 };
+  const labels = vantageLabels([HOSTILE_POD, goneV]);
   const vr: VantageReport = {
     vantage: HOSTILE_POD,
+    label: labels.get(HOSTILE_POD.id)!,
     status: 'probed',
     resolvConf: { path: '/proc/2101/root/etc/resolv.conf', nameservers: ['10.96.0.10'], warnings: [`line 3: ${ESC}`], error: ESC },
   };
-  const gone: VantageReport = { vantage: { ...HOSTILE_POD, id: 'netns:[9]', inode: 9 }, status: 'gone', detail: ESC };
+  const gone: VantageReport = { vantage: goneV, label: labels.get(goneV.id)!, status: 'gone', detail: ESC };
   const rows = [row(HOSTILE_POD, '10.96.0.10', 'udp', 'timeout')];
   rows[0]!.result = { ...rows[0]!.result, detail: ESC, answers: MANY.slice(0, 17) };
   const rep: SweepReport = { startedAt: new Date(0), durationSeconds: 0.1, vantages: [vr, gone], rows };
@@ -377,7 +380,7 @@ t.test('metric labels: capped and escaped, no raw control character in the scrap
   const rep: SweepReport = {
     startedAt: new Date(0),
     durationSeconds: 0.1,
-    vantages: [{ vantage: HOSTILE_POD, status: 'probed' }],
+    vantages: [{ vantage: HOSTILE_POD, label: vantageLabels([HOSTILE_POD]).get(HOSTILE_POD.id)!, status: 'probed' }],
     rows: [row(HOSTILE_POD, '10.96.0.10', 'udp', 'ok')],
   };
   model.update(rep, new Date(0));

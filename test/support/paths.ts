@@ -1,0 +1,21 @@
+// Where the repository is, from wherever a test runs: test/ (tap on the .ts
+// sources) or dist/test/ (the unit lane runs the compiled .js, see
+// run-suites.js). Tests name fixtures and scripts from here, never from
+// import.meta.url, which differs between the two.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findRepo(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'coredns-healthd') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no coredns-healthd package.json above ${from}`);
+  }
+}
+
+/** The repository root (where package.json is). */
+export const REPO = findRepo(path.dirname(fileURLToPath(import.meta.url)));
+
+/** A path inside the repository: repoPath('test/fixtures/proc'). */
+export const repoPath = (...parts: string[]): string => path.join(REPO, ...parts);

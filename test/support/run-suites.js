@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// `npm test`: the whole suite in two lanes at once, each a tap run.
+//
+//   integration  the integration tests that share real resources, one file at
+//                a time (--jobs=1): the test dockerd and its bridge (check,
+//                discovery-docker, hostile-containers-*, daemon), network
+//                namespaces seen through the host's /proc (a daemon sweeping
+//                /proc would see another test's namespaces come and go), and
+//                probe timings on 2 cores (a sweep of 100 namespaces "takes
+//                about one timeout" only when nothing else competes).
+//   unit         test/unit/* in parallel (--jobs=2), with coverage and its floor
+//                (package.json "tap"), and the integration tests that share
+//                nothing with the others: the packaging tests (their own Debian
+//                root, PID namespace and netns prefix) and those that talk to a
+//                fake Kubernetes API server on a loopback port of their own.
+//                Unit tests run as compiled by `pretest` (dist/test/unit/*.js):
+//                tap's TypeScript loader costs each file ~2 s of CPU, more than
+//                most unit tests take.
+//
+// The integration lane starts first: every tap run clears .tap/processinfo and
+// .tap/coverage when it starts, so the lane with coverage starts after it.
+// Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TAP = path.join(ROOT, 'node_modules', '.bin', 'tap');
+const PARALLEL = new Set([
+  'packaging.test.ts',
+  'packaging-systemd-unit.test.ts',
+  'packaging-man.test.ts',
+  'packaging-observability.test.ts',
+  'kube-fake.test.ts',
+  'kube-targets.test.ts',
+  'remedy-actions.test.ts',
+  'remedy-engine.test.ts',
+  'daemon-kubernetes.test.ts',
+]);
+
+const files = (dir) =>
+  fs
+    .readdirSync(path.join(ROOT, dir))
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => `${dir}/${f}`);
+
+/** Runs tap; every output line goes to stdout with the lane's tag. Resolves with the exit code. */
+function lane(name, args, onFirstTest) {
+  return new Promise((resolve) => {
+    const child = spawn(TAP, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tag = `[${name}] `;
+    let started = false;
+    const relay = (stream, out) => {
+      let rest = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop();
+        for (const l of lines) {
+          out.write(tag + l + '\n');
+          if (!started && /# Subtest:/.test(l)) {
+            started = true;
+            onFirstTest?.();
+          }
+        }
+      });
+      stream.on('end', () => rest && out.write(tag + rest + '\n'));
+    };
+    relay(child.stdout, process.stdout);
+    relay(child.stderr, process.stderr);
+    child.on('close', (code, signal) => {
+      if (!started) onFirstTest?.();
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
+async function main(argv) {
+  if (argv.length > 0) return lane('tap', argv);
+  const integration = files('test/integration');
+  const serial = integration.filter((f) => !PARALLEL.has(path.basename(f)));
+  const compiled = files('test/unit').map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
+  const missing = compiled.filter((f) => !fs.existsSync(path.join(ROOT, f)));
+  if (missing.length) throw new Error(`not compiled (run "npm run build"; npm test does it first): ${missing.join(', ')}`);
+  const parallel = [...compiled, ...integration.filter((f) => PARALLEL.has(path.basename(f)))];
+  const t0 = Date.now();
+  let startUnit;
+  const integrationStarted = new Promise((resolve) => (startUnit = resolve));
+  const results = {};
+  const a = lane(
+    'integration',
+    ['--jobs=1', '--disable-coverage', '--coverage-report=none', '--allow-empty-coverage', '--allow-incomplete-coverage', ...serial],
+    startUnit,
+  ).then((code) => (results.integration = { code, s: (Date.now() - t0) / 1000 }));
+  await integrationStarted;
+  const b = lane('unit', ['--jobs=2', ...parallel]).then((code) => (results.unit = { code, s: (Date.now() - t0) / 1000 }));
+  await Promise.all([a, b]);
+  for (const [name, r] of Object.entries(results))
+    console.log(`# lane ${name}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} after ${r.s.toFixed(0)} s`);
+  return Object.values(results).every((r) => r.code === 0) ? 0 : 1;
+}
+
+process.exitCode = await main(process.argv.slice(2));
