@@ -155,7 +155,17 @@ export async function stage(opts: StageOptions): Promise<Stage> {
   await fs.rm(tscOut, { recursive: true, force: true });
   await exec(
     nodeBinary,
-    [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json'), '--outDir', tscOut, '--sourceMap', 'false'],
+    [
+      path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      path.join(root, 'tsconfig.json'),
+      '--outDir',
+      tscOut,
+      '--tsBuildInfoFile',
+      path.join(tscOut, '.tsbuildinfo'),
+      '--sourceMap',
+      'false',
+    ],
     {
       cwd: root,
     },

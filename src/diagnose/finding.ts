@@ -10,11 +10,12 @@ export const SEVERITIES = ['error', 'warning', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
 /** The checks, one file each under src/diagnose/. Metric label values. */
-export const CHECKS = ['resolv-conf', 'routes', 'interfaces', 'firewall', 'protocol', 'path', 'conntrack'] as const;
-export type Check = (typeof CHECKS)[number];
+export const FINDING_AREAS = ['resolv-conf', 'routes', 'interfaces', 'firewall', 'protocol', 'path', 'conntrack'] as const;
+/** What a finding is about (its `check` field in JSON, Events and metrics): one file of this folder each. */
+export type FindingArea = (typeof FINDING_AREAS)[number];
 
 interface CodeInfo {
-  readonly check: Check;
+  readonly check: FindingArea;
   readonly description: string;
 }
 
@@ -134,7 +135,7 @@ export interface Finding {
   vantage: string;
   /** Who lives in the vantage, for people: "host", "namespace/pod", "container x", "pid n"; "node". */
   where: string;
-  check: Check;
+  check: FindingArea;
   code: FindingCode;
   severity: Severity;
   /** One or two sentences that say what is wrong and what it breaks. */
@@ -220,7 +221,7 @@ export function sortFindings(findings: readonly Finding[], vantageOrder: readonl
       rank(a) - rank(b) ||
       a.vantage.localeCompare(b.vantage) ||
       SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] ||
-      CHECKS.indexOf(a.check) - CHECKS.indexOf(b.check) ||
+      FINDING_AREAS.indexOf(a.check) - FINDING_AREAS.indexOf(b.check) ||
       a.id.localeCompare(b.id),
   );
 }

@@ -4,7 +4,7 @@
 // only call them.
 import type { EventWrite } from '../model.js';
 import { escapeControl } from '../text/untrusted.js';
-import { CHECKS, SEVERITIES, type Check, type Finding, type FindingPod, type Severity } from './finding.js';
+import { FINDING_AREAS, SEVERITIES, type FindingArea, type Finding, type FindingPod, type Severity } from './finding.js';
 
 export const FINDINGS_JSON_VERSION = 1;
 
@@ -13,7 +13,7 @@ export interface FindingJson {
   id: string;
   vantage: string;
   where: string;
-  check: Check;
+  check: FindingArea;
   code: string;
   severity: Severity;
   message: string;
@@ -75,7 +75,7 @@ export function findingsText(findings: readonly Finding[], opts: TextOptions = {
 }
 
 export interface FindingCount {
-  check: Check;
+  check: FindingArea;
   severity: Severity;
   count: number;
 }
@@ -86,7 +86,7 @@ export interface FindingCount {
  */
 export function findingCounts(findings: readonly Finding[]): FindingCount[] {
   const out: FindingCount[] = [];
-  for (const check of CHECKS) {
+  for (const check of FINDING_AREAS) {
     for (const severity of SEVERITIES) out.push({ check, severity, count: findings.filter((f) => f.check === check && f.severity === severity).length });
   }
   return out;

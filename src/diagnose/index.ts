@@ -30,7 +30,7 @@ import { byVantage } from './rows.js';
 import { findPeer, listHostLinks, readHostLink, type HostLink, type HostLinkIndex } from './sysfs-net.js';
 import { errorMessage } from '../text/untrusted.js';
 
-export { CHECKS, FINDING_CODES, NODE, SEVERITIES, type Check, type Finding, type FindingCode, type Severity } from './finding.js';
+export { FINDING_AREAS, FINDING_CODES, NODE, SEVERITIES, type FindingArea, type Finding, type FindingCode, type Severity } from './finding.js';
 export { FindingTracker, type FindingChanges } from './tracker.js';
 export { findingCounts, findingEvent, findingJson, findingLogRecord, findingsJson, findingsText, summaryLine } from './format.js';
 export type { DnsPolicy, KubeFacts, KubePod } from '../model.js';

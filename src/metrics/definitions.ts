@@ -10,7 +10,7 @@
 //              nameservers, the configured targets).
 //   transport  udp | tcp.   query  "name TYPE" from the configuration.
 //   reason     the fixed set in src/probe/reasons.ts.
-//   check, severity  the fixed sets in src/diagnose/finding.ts (CHECKS, SEVERITIES).
+//   check, severity  the fixed sets in src/diagnose/finding.ts (FINDING_AREAS, SEVERITIES).
 //   action, result, reason (remedy decisions)  the fixed sets in src/remedy/decision.ts.
 import { REASONS } from '../model.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TRANSPORTS } from '../config/format-dns.js';
 import type { SweepReport, VantageSource } from '../model.js';
-import { CHECKS as FINDING_CHECKS, SEVERITIES } from '../diagnose/finding.js';
+import { FINDING_AREAS, SEVERITIES } from '../diagnose/finding.js';
 import type { FindingCount } from '../diagnose/format.js';
 import { targetLabel } from '../health/labels.js';
 import type { Check } from '../health/model.js';
@@ -113,7 +113,7 @@ export class DaemonMetrics {
     for (const state of ['healthy', 'unhealthy']) this.#checks.set({ state }, 0);
     this.#oomKills.inc(0);
     for (const labels of REMEDY_ZERO_SERIES) this.#remedyDecisions.inc({ ...labels }, 0);
-    for (const check of FINDING_CHECKS) for (const severity of SEVERITIES) this.#findings.set({ check, severity }, 0);
+    for (const check of FINDING_AREAS) for (const severity of SEVERITIES) this.#findings.set({ check, severity }, 0);
 
     if (options.engineStats) this.#engineGauges(options.engineStats);
     if (options.processMetrics ?? true) this.#processMetrics();

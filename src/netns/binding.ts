@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileType, Transport } from '../model.js';
 import { errorMessage } from '../text/untrusted.js';
+import { NotRegularFileError } from './bounded-read.js';
 
 /** What the .node file exports. */
 export interface NativeBinding {
@@ -487,30 +488,6 @@ export function dumpInterfaces(netns: NetnsRef, timeoutMs = DUMP_TIMEOUT_MS): Pr
 // ---------------------------------------------------------------------------
 // Files inside a container's root
 
-/** A path inside a container's root names something other than a regular file. */
-export class FileTypeError extends Error {
-  readonly code = 'ENOTREG';
-  readonly fileType: FileType;
-  readonly path: string;
-  constructor(p: string, fileType: FileType) {
-    super(`${p} is ${FILE_TYPE_TEXT[fileType]}, not a regular file`);
-    this.name = 'FileTypeError';
-    this.fileType = fileType;
-    this.path = p;
-  }
-}
-
-const FILE_TYPE_TEXT: Readonly<Record<FileType, string>> = {
-  regular: 'a regular file',
-  directory: 'a directory',
-  fifo: 'a FIFO',
-  socket: 'a socket',
-  'char-device': 'a character device',
-  'block-device': 'a block device',
-  symlink: 'a symlink',
-  unknown: 'of an unknown file type',
-};
-
 export interface InRootFile {
   data: Buffer;
   /** st_size of the file. */
@@ -527,7 +504,7 @@ export const MAX_READ_BYTES = 16 * 1024 * 1024;
  * would see it: every symlink and ".." resolves inside that root
  * (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, or an in-root walk with
  * O_PATH | O_NOFOLLOW when openat2 is missing or `walk` is set). Only a
- * regular file is opened for reading (FileTypeError otherwise, with nothing
+ * regular file is opened for reading (NotRegularFileError otherwise, with nothing
  * opened that could block or have side effects), and at most maxBytes are
  * read, off the JS thread. Rejects with ExchangeError (ENOENT, ELOOP, ...)
  * when the path cannot be resolved.
@@ -552,7 +529,7 @@ export function readFileInRoot(root: string, relPath: string, opts: { maxBytes: 
   }
   return started.then((r) => {
     if (r.errno !== 0) throw new ExchangeError(r.errno, r.syscall || 'open', shown);
-    if (!r.data) throw new FileTypeError(shown, r.fileType === '' ? 'unknown' : r.fileType);
+    if (!r.data) throw new NotRegularFileError(shown, r.fileType === '' ? 'unknown' : r.fileType);
     return { data: r.data, size: r.size, truncated: r.truncated };
   });
 }

@@ -10,17 +10,15 @@
 // from fstat.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import type { FileType } from '../model.js';
 
 /** Cap for small /proc and /sys files (stat, comm, cgroup, counters). */
 export const SMALL_FILE_MAX = 64 * 1024;
 /** Cap for /proc tables a namespace's owner can grow (net/route, net/ipv6_route, net/stat/*). */
 export const TABLE_FILE_MAX = 1024 * 1024;
 
-/** The type of a file, as stat(2) reports it. */
-export type StatFileType = 'regular' | 'directory' | 'fifo' | 'socket' | 'char-device' | 'block-device' | 'symlink' | 'unknown';
-
 /** How people call each type, for messages ("is a FIFO, not a regular file"). */
-export const FILE_TYPE_NAMES: Readonly<Record<StatFileType, string>> = {
+export const FILE_TYPE_NAMES: Readonly<Record<FileType, string>> = {
   regular: 'a regular file',
   directory: 'a directory',
   fifo: 'a FIFO',
@@ -31,7 +29,7 @@ export const FILE_TYPE_NAMES: Readonly<Record<StatFileType, string>> = {
   unknown: 'a file of unknown type',
 };
 
-export function statFileType(st: fs.Stats): StatFileType {
+export function statFileType(st: fs.Stats): FileType {
   if (st.isFile()) return 'regular';
   if (st.isDirectory()) return 'directory';
   if (st.isFIFO()) return 'fifo';
@@ -42,12 +40,12 @@ export function statFileType(st: fs.Stats): StatFileType {
   return 'unknown';
 }
 
-/** Thrown (with code ENOTREG, like the addon's FileTypeError) for anything but a regular file. */
+/** Thrown (code ENOTREG) for anything but a regular file: by the bounded reads here and by readFileInRoot (binding.ts). */
 export class NotRegularFileError extends Error {
   readonly code = 'ENOTREG';
-  readonly fileType: StatFileType;
+  readonly fileType: FileType;
   readonly path: string;
-  constructor(path: string, fileType: StatFileType) {
+  constructor(path: string, fileType: FileType) {
     super(`${path} is ${FILE_TYPE_NAMES[fileType]}, not a regular file`);
     this.name = 'NotRegularFileError';
     this.path = path;

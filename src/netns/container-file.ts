@@ -15,10 +15,10 @@
 // resolv.conf: trusted) are read with a plain bounded read that still refuses
 // non-regular files and has the same cap. A FileRef says which of the two a
 // path is.
-import { FileTypeError, readFileInRoot, type InRootFile } from './binding.js';
-import { FILE_TYPE_NAMES, NotRegularFileError, formatBytes, readBounded, type StatFileType } from './bounded-read.js';
+import { FileRef, type FileType } from '../model.js';
+import { readFileInRoot, type InRootFile } from './binding.js';
+import { FILE_TYPE_NAMES, NotRegularFileError, formatBytes, readBounded } from './bounded-read.js';
 import util from 'node:util';
-import { FileRef } from '../model.js';
 
 /** The most a container file (resolv.conf, ...) may hold: 64 KiB. */
 export const CONTAINER_FILE_MAX = 64 * 1024;
@@ -48,8 +48,6 @@ export function describeFile(ref: FileRef): string {
   return ref.root === null ? ref.path : `${ref.path} in container root ${ref.root}`;
 }
 
-export type FileType = StatFileType;
-
 export type FileReadResult =
   | { status: 'ok'; file: FileRef; path: string; text: string; bytes: number }
   /** Larger than the cap: nothing of it is used. `size` is st_size (0 when the file system does not tell). */
@@ -75,7 +73,7 @@ const ERRNO_TEXT = new Map<string, string>([...SYSTEM_ERRORS.values()].map(([nam
 function errorResult(file: FileRef, err: unknown): FileReadResult {
   const path = displayPath(file);
   const what = describeFile(file);
-  if (err instanceof FileTypeError || err instanceof NotRegularFileError) {
+  if (err instanceof NotRegularFileError) {
     const fileType = err.fileType;
     const name = FILE_TYPE_NAMES[fileType] ?? FILE_TYPE_NAMES.unknown;
     return { status: 'error', file, path, code: 'ENOTREG', fileType, message: `${what} is ${name}, not a regular file` };

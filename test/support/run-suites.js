@@ -19,7 +19,8 @@
 //
 // The integration lane starts first: every tap run clears .tap/processinfo and
 // .tap/coverage when it starts, so the lane with coverage starts after it.
-// Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them.
+// Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them, with the
+// coverage floor reported but not enforced.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -78,13 +79,18 @@ function lane(name, args, onFirstTest) {
 }
 
 async function main(argv) {
-  if (argv.length > 0) return lane('tap', argv);
+  // A few files cannot meet the coverage floor of the whole unit suite: it is reported, not enforced.
+  if (argv.length > 0) return lane('tap', ['--allow-incomplete-coverage', ...argv]);
   const integration = files('test/integration');
   const serial = integration.filter((f) => !PARALLEL.has(path.basename(f)));
   const compiled = files('test/unit').map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
   const missing = compiled.filter((f) => !fs.existsSync(path.join(ROOT, f)));
   if (missing.length) throw new Error(`not compiled (run "npm run build"; npm test does it first): ${missing.join(', ')}`);
-  const parallel = [...compiled, ...integration.filter((f) => PARALLEL.has(path.basename(f)))];
+  // The longest first (tap keeps the order given when it has no timings of its own yet):
+  // the packaging build and install take minutes; the unit files fill the other slot meanwhile.
+  const independent = integration.filter((f) => PARALLEL.has(path.basename(f)));
+  const longest = ['test/integration/packaging.test.ts', 'test/integration/packaging-systemd-unit.test.ts'].filter((f) => independent.includes(f));
+  const parallel = [...longest, ...compiled, ...independent.filter((f) => !longest.includes(f))];
   const t0 = Date.now();
   let startUnit;
   const integrationStarted = new Promise((resolve) => (startUnit = resolve));

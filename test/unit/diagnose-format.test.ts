@@ -1,6 +1,6 @@
 import t from 'tap';
 import { eventReason, findingCounts, findingEvent, findingJson, findingLogRecord, findingsText, summaryLine } from '../../src/diagnose/format.js';
-import { CHECKS, FINDING_CODES, SEVERITIES, nodeFinding, sortFindings, vantageFinding } from '../../src/diagnose/finding.js';
+import { FINDING_AREAS, FINDING_CODES, SEVERITIES, nodeFinding, sortFindings, vantageFinding } from '../../src/diagnose/finding.js';
 import { HOST, vantage } from '../fixtures/diagnose/sweep-rows.js';
 
 const POD = vantage({ pid: 2101, podNamespace: 'shop', podName: 'cart-1', podUid: 'u1' });
@@ -17,7 +17,7 @@ const hostFw = vantageFinding(HOST, { code: 'firewall/blocked-locally', severity
 
 t.test('every code names a known check and has a description', async (t) => {
   for (const [code, info] of Object.entries(FINDING_CODES)) {
-    t.ok(CHECKS.includes(info.check), `${code}: check ${info.check}`);
+    t.ok(FINDING_AREAS.includes(info.check), `${code}: check ${info.check}`);
     t.ok(code.startsWith(`${info.check}/`), `${code} is under its check`);
     t.ok(info.description.length > 20 && info.description.endsWith('.'), `${code} is documented`);
   }
@@ -53,7 +53,7 @@ t.test('JSON, text and sorting', async (t) => {
 
 t.test('metric counts cover every check and severity, zeros included', async (t) => {
   const counts = findingCounts([down, ct, hostFw]);
-  t.equal(counts.length, CHECKS.length * SEVERITIES.length);
+  t.equal(counts.length, FINDING_AREAS.length * SEVERITIES.length);
   t.same(
     counts.filter((c) => c.count > 0),
     [

@@ -3,7 +3,7 @@
 // promtool-clean.
 import t from 'tap';
 import { register as globalRegistry } from 'prom-client';
-import { CHECKS, SEVERITIES, nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
+import { FINDING_AREAS, SEVERITIES, nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
 import { findingCounts } from '../../src/diagnose/format.js';
 import { HealthModel } from '../../src/health/model.js';
 import { evaluateAll } from '../../src/health/verdict.js';
@@ -183,7 +183,7 @@ t.test('coredns_healthd_findings: every check × severity from the start, set fr
   const metrics = new DaemonMetrics({ version: '9.9.9', processMetrics: false });
   const series = (s: Map<string, number>) => [...s.keys()].filter((k) => k.startsWith('coredns_healthd_findings{'));
   let s = samples(await metrics.scrape());
-  t.equal(series(s).length, CHECKS.length * SEVERITIES.length);
+  t.equal(series(s).length, FINDING_AREAS.length * SEVERITIES.length);
   t.ok(series(s).every((k) => s.get(k) === 0));
   const down = vantageFinding(POD_A, { code: 'interfaces/down', severity: 'error', message: 'eth0 is down.', subject: 'eth0' });
   const noRoute = vantageFinding(POD_B, { code: 'routes/no-route', severity: 'error', message: 'No route.', subject: '10.96.0.10' });
