@@ -13,7 +13,7 @@
 // - Checks absent from a sweep are dropped (the vantage is gone, the target
 //   left resolv.conf or the configuration): the state stays as big as the node.
 // - The same namespace id holding another pod (inode reuse) starts afresh.
-import type { Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
+import type { ProbeResult, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
 import { queryLabel } from '../probe/query-spec.js';
 import { targetLabel } from './labels.js';
 
@@ -26,18 +26,12 @@ export interface Thresholds {
   successThreshold: number;
 }
 
-export interface LastResult {
-  ok: boolean;
-  reason: Reason;
-  rcode: string | null;
-  rttSeconds: number | null;
+/** A check's last probe: the sweep's result as it came, with its tries and when. */
+export type LastResult = ProbeResult & {
   /** Tries this probe took. */
   attempts: number;
-  answers: readonly string[];
-  truncated: boolean;
-  detail?: string;
   at: Date;
-}
+};
 
 export interface Check {
   readonly key: string;
@@ -79,17 +73,7 @@ const NEUTRAL: ReadonlySet<Reason> = new Set<Reason>(['cancelled', 'netns-gone']
 export const checkKey = (vantage: Pick<Vantage, 'dev' | 'inode'>, target: Pick<Target, 'server' | 'port'>, transport: Transport, query: string): string =>
   `${vantage.dev}:${vantage.inode}|${targetLabel(target)}|${transport}|${query}`;
 
-const lastOf = (row: SweepRow, at: Date): LastResult => ({
-  ok: row.result.ok,
-  reason: row.result.reason,
-  rcode: row.result.rcode,
-  rttSeconds: row.result.rttSeconds,
-  attempts: row.attempts,
-  answers: [...row.result.answers],
-  truncated: row.result.truncated,
-  ...(row.result.detail === undefined ? {} : { detail: row.result.detail }),
-  at,
-});
+const lastOf = (row: SweepRow, at: Date): LastResult => ({ ...row.result, attempts: row.attempts, at });
 
 function checkThresholds(t: Thresholds): Thresholds {
   for (const k of ['failureThreshold', 'successThreshold'] as const) {
