@@ -6,12 +6,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { METRICS, type MetricDef } from '../../src/metrics/definitions.js';
 import { tryRun, which } from '../support/run.js';
+import { REPO } from '../support/paths.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = REPO;
 const ALERTS = path.join(ROOT, 'packaging', 'prometheus', 'alerts.yml');
 const ALERT_TESTS = path.join(ROOT, 'packaging', 'prometheus', 'alerts.test.yml');
 const DASHBOARD = path.join(ROOT, 'packaging', 'grafana', 'coredns-healthd.json');

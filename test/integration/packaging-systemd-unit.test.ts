@@ -12,15 +12,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { requireRoot } from '../support/root.js';
 import { createNetns, removeByPrefix, randomPrefix } from '../support/netns.js';
 import { RESPONDER_SCRIPT } from '../support/responder-process.js';
 import { tryRun, run, sleep, which } from '../support/run.js';
 import { spawnService, type Service } from '../support/service.js';
+import { REPO } from '../support/paths.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = REPO;
 const UNIT = path.join(ROOT, 'systemd', 'coredns-healthd.service');
 const BIN = path.join(ROOT, 'bin', 'coredns-healthd.js');
 const EXPOSURE_LIMIT = 3.0;

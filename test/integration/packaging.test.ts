@@ -14,7 +14,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { buildPackages, type BuildResult } from '../../packaging/build.js';
@@ -25,8 +24,9 @@ import { createNetns, removeByPrefix, randomPrefix } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';
 import { requireRoot } from '../support/root.js';
 import { run, tryRun, which, type RunResult } from '../support/run.js';
+import { REPO } from '../support/paths.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROOT = REPO;
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const MIRROR = process.env.DEBIAN_MIRROR || aptMirror('bookworm');
 

@@ -5,7 +5,6 @@
 // condition without RBAC, and the whole daemon side under the least-privilege
 // RBAC of packaging/kubernetes/rbac.yaml.
 import t, { type Test } from 'tap';
-import { fileURLToPath } from 'node:url';
 import { DEPLOYMENT, EVENT, LEASE, NODE, POD, startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { grantsFromManifest, userOf } from '../support/fake-kube/rbac-file.js';
 import { brief, nodeSide, until } from '../support/fake-kube/world.js';
@@ -15,8 +14,9 @@ import { evictPod } from '../../src/remedy/evict.js';
 import { RemedyLease } from '../../src/remedy/lease.js';
 import { NodeConditionReporter } from '../../src/remedy/node-condition.js';
 import { applyRaise, planRaise } from '../../src/remedy/raise-memory.js';
+import { repoPath } from '../support/paths.js';
 
-const RBAC = fileURLToPath(new URL('../../packaging/kubernetes/rbac.yaml', import.meta.url));
+const RBAC = repoPath('packaging/kubernetes/rbac.yaml');
 
 async function fake(t: Test, opts: Parameters<typeof startFakeKube>[0] = {}): Promise<FakeKube> {
   const kube = await startFakeKube({ podReadyDelayMs: 30, podTerminationMs: 30, ...opts });

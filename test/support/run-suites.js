@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: the whole suite in three lanes at once, each a tap run.
+// `npm test`: the whole suite in two lanes at once, each a tap run.
 //
 //   integration  the integration tests that share real resources, one file at
 //                a time (--jobs=1): the test dockerd and its bridge (check,
@@ -8,18 +8,17 @@
 //                /proc would see another test's namespaces come and go), and
 //                probe timings on 2 cores (a sweep of 100 namespaces "takes
 //                about one timeout" only when nothing else competes).
-//   packaging    the packaging tests, one at a time: their own Debian root, PID
-//                namespace and netns prefix; the build and install take minutes,
-//                so they start at once rather than after the unit files.
-//   unit         test/unit/* two at a time, with coverage and its floor
-//                (package.json "tap"), and the integration tests that talk to a
-//                fake Kubernetes API server of their own. Unit tests run as
-//                compiled by `pretest` (dist/test/unit/*.js): tap's TypeScript
-//                loader costs each file ~2 s of CPU, more than most unit tests take.
+//   unit         test/unit/* in parallel (--jobs=2), with coverage and its floor
+//                (package.json "tap"), and the integration tests that share
+//                nothing with the others: the packaging tests (their own Debian
+//                root, PID namespace and netns prefix) and those that talk to a
+//                fake Kubernetes API server on a loopback port of their own.
+//                Unit tests run as compiled by `pretest` (dist/test/unit/*.js):
+//                tap's TypeScript loader costs each file ~2 s of CPU, more than
+//                most unit tests take.
 //
-// Lanes start one after the other, each once the previous one runs its first
-// test: every tap run clears .tap/processinfo and .tap/coverage when it starts,
-// so the lane with coverage starts last.
+// The integration lane starts first: every tap run clears .tap/processinfo and
+// .tap/coverage when it starts, so the lane with coverage starts after it.
 // Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them, with the
 // coverage floor reported but not enforced.
 import { spawn } from 'node:child_process';
@@ -29,10 +28,17 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TAP = path.join(ROOT, 'node_modules', '.bin', 'tap');
-/** The packaging tests: a lane of their own, started at once (the build and install take minutes). */
-const PACKAGING = new Set(['packaging.test.ts', 'packaging-systemd-unit.test.ts', 'packaging-man.test.ts', 'packaging-observability.test.ts']);
-/** Integration tests that share nothing with the others: each talks to its own fake API server on a loopback port. */
-const INDEPENDENT = new Set(['kube-fake.test.ts', 'kube-targets.test.ts', 'remedy-actions.test.ts', 'remedy-engine.test.ts', 'daemon-kubernetes.test.ts']);
+const PARALLEL = new Set([
+  'packaging.test.ts',
+  'packaging-systemd-unit.test.ts',
+  'packaging-man.test.ts',
+  'packaging-observability.test.ts',
+  'kube-fake.test.ts',
+  'kube-targets.test.ts',
+  'remedy-actions.test.ts',
+  'remedy-engine.test.ts',
+  'daemon-kubernetes.test.ts',
+]);
 
 const files = (dir) =>
   fs
@@ -72,35 +78,33 @@ function lane(name, args, onFirstTest) {
   });
 }
 
-const NO_COVERAGE = ['--disable-coverage', '--coverage-report=none', '--allow-empty-coverage', '--allow-incomplete-coverage'];
-
 async function main(argv) {
   // A few files cannot meet the coverage floor of the whole unit suite: it is reported, not enforced.
   if (argv.length > 0) return lane('tap', ['--allow-incomplete-coverage', ...argv]);
   const integration = files('test/integration');
+  const serial = integration.filter((f) => !PARALLEL.has(path.basename(f)));
   const compiled = files('test/unit').map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
-  const missing = compiled.filter((f) => !fs.existsSync(path.join(ROOT, f)));
+  // These run compiled too: tap runs files in path order, so dist/test/integration/packaging*
+  // (minutes of build and installs) starts first and the unit files fill the other slot.
+  // (A third lane for the packaging tests was measured slower: four processes on two cores.)
+  const independent = integration.filter((f) => PARALLEL.has(path.basename(f))).map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
+  const parallel = [...independent, ...compiled];
+  const missing = parallel.filter((f) => !fs.existsSync(path.join(ROOT, f)));
   if (missing.length) throw new Error(`not compiled (run "npm run build"; npm test does it first): ${missing.join(', ')}`);
-  const lanes = [
-    ['integration', ['--jobs=1', ...NO_COVERAGE, ...integration.filter((f) => !PACKAGING.has(path.basename(f)) && !INDEPENDENT.has(path.basename(f)))]],
-    ['packaging', ['--jobs=1', ...NO_COVERAGE, ...integration.filter((f) => PACKAGING.has(path.basename(f)))]],
-    ['unit', ['--jobs=2', ...compiled, ...integration.filter((f) => INDEPENDENT.has(path.basename(f)))]],
-  ];
   const t0 = Date.now();
+  let startUnit;
+  const integrationStarted = new Promise((resolve) => (startUnit = resolve));
   const results = {};
-  const running = [];
-  // One after the other, each once the previous one runs its first test (its clean-up is done).
-  for (const [name, args] of lanes) {
-    let started;
-    const first = new Promise((resolve) => (started = resolve));
-    running.push(lane(name, args, started).then((code) => (results[name] = { code, s: (Date.now() - t0) / 1000 })));
-    await first;
-  }
-  await Promise.all(running);
-  for (const [name] of lanes) {
-    const r = results[name];
+  const a = lane(
+    'integration',
+    ['--jobs=1', '--disable-coverage', '--coverage-report=none', '--allow-empty-coverage', '--allow-incomplete-coverage', ...serial],
+    startUnit,
+  ).then((code) => (results.integration = { code, s: (Date.now() - t0) / 1000 }));
+  await integrationStarted;
+  const b = lane('unit', ['--jobs=2', ...parallel]).then((code) => (results.unit = { code, s: (Date.now() - t0) / 1000 }));
+  await Promise.all([a, b]);
+  for (const [name, r] of Object.entries(results))
     console.log(`# lane ${name}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} after ${r.s.toFixed(0)} s`);
-  }
   return Object.values(results).every((r) => r.code === 0) ? 0 : 1;
 }
 
