@@ -8,6 +8,10 @@ import { binTargets, copyrightOf, dropReason, licenseOf, packageName, production
 import { baselineProblems, compareVersions, newestVersions, parseReadelf } from '../../packaging/lib/elf.js';
 import { renderSpec, rpmChangelogDate } from '../../packaging/lib/rpm.js';
 import { minNodeMajor } from '../../packaging/lib/stage.js';
+import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { repoPath } from '../support/paths.js';
 
 t.test('productionPaths: what npm ci --omit=dev --omit=optional installs', async (t) => {
   const lock = {
@@ -187,4 +191,15 @@ t.test('control file, changelogs, spec', async (t) => {
   t.throws(() => renderSpec('Packager: @PACKAGER@\n', { PACKAGER: '%(rm -rf /)' }), /holds a newline or %/, 'no macro injection');
   t.equal(minNodeMajor('>=20'), 20);
   t.throws(() => minNodeMajor(undefined), /engines\.node/);
+});
+
+t.test('npm run package runs the compiled build script, which finds the repository from dist/', async (t) => {
+  const pkg = JSON.parse(fs.readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> };
+  t.equal(pkg.scripts.package, 'tsc -p tsconfig.json && node dist/packaging/build.js');
+  t.notMatch(pkg.scripts.package, /ts-node|--loader/, 'no TypeScript loader');
+  const r = spawnSync(process.execPath, [repoPath('dist/packaging/build.js'), '--help'], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /Usage: npm run package/);
+  const { ROOT } = (await import(pathToFileURL(repoPath('dist/packaging/build.js')).href)) as { ROOT: string };
+  t.equal(ROOT, repoPath(), 'ROOT is the repository, not dist/');
 });
