@@ -211,7 +211,13 @@ t.test('API server down, 403 and slow answers: retried with backoff, the last ta
   w.kube.faults.add({ match: { verb: 'list' }, delayMs: 800, times: 2 });
   w.kube.store.compact();
   w.kube.server.dropWatches();
-  await until('recovered after 403 and timeouts', () => w.kube.server.openWatches === 4, 10_000);
+  // Recovered as the watcher sees it: the server's count of open watches can include one the client
+  // has already dropped (it is between retries then), so the client's own status is what is awaited.
+  await until(
+    'recovered after 403 and timeouts',
+    () => w.kube.server.openWatches === 4 && w.watcher.status().watches.every((s) => s.synced && s.watching),
+    10_000,
+  );
   t.ok(
     w.logs.some((l) => l.reason === 'forbidden'),
     '403 logged',
