@@ -97,7 +97,10 @@ export interface ResolvConf {
 }
 
 export interface ResolvConfRead {
-  /** For display and findings: /proc/<pid>/root/etc/resolv.conf, or the host path. */
+  /**
+   * For display and findings only, never opened: /proc/<pid>/root/etc/resolv.conf, or the host
+   * path. The file was read through `file`, resolved inside the container's root.
+   */
   path: string;
   /** Where it was read (inside a container root, or on the host). */
   file?: FileRef;
