@@ -2,8 +2,7 @@
 // at its default, generated from the schema so it can never drift from it.
 // A unit test compares the shipped file with renderExample().
 //
-//   node --loader @isaacs/ts-node-temp-fork-for-pr-2009/esm src/config/example.ts > packaging/coredns-healthd.json
-//   (or, after `npm run build`: node dist/src/config/example.js > packaging/coredns-healthd.json)
+//   npm run build && node dist/src/config/example.js > packaging/coredns-healthd.json
 import { pathToFileURL } from 'node:url';
 import { SCHEMA, isSetting, type Section } from './schema.js';
 

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/main.js';
 import { discoverVantages } from '../../src/discovery/discover.js';
 import { runSweep } from '../../src/probe/sweep.js';
@@ -17,8 +16,8 @@ import { BUSYBOX_IMAGE, TEST_BRIDGE_ADDR, TEST_DOCKER_SOCKET, cleanupContainers,
 import { blockPortRuleset } from '../support/netns.js';
 import { run, which } from '../support/run.js';
 import { checkQuery } from '../../src/probe/query-spec.js';
+import { repoPath } from '../support/paths.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WHY = 'starts a dockerd, containers and nftables rules inside them';
 const PREFIX = `chc${process.pid.toString(36)}`;
 const DEAD = TEST_BRIDGE_ADDR.replace(/\.\d+$/, '.250'); // on the test bridge, nobody there
@@ -173,7 +172,7 @@ t.test('check end to end with real containers', async (t) => {
   });
 
   await t.test('the installed entry point runs the same check (bin → dist)', async (t) => {
-    const bin = path.join(root, 'bin/coredns-healthd.js');
+    const bin = repoPath('bin/coredns-healthd.js');
     const res = spawnSync(process.execPath, [bin, ...base, '--json', ...only(healthy)], { encoding: 'utf8', timeout: 60_000 });
     t.equal(res.status, 0, res.stderr);
     t.equal((JSON.parse(res.stdout) as { summary: { ok: number } }).summary.ok, 2);
@@ -273,7 +272,7 @@ t.test('not root: check explains and exits 2 (host-only still works)', async (t)
       '--regid=65534',
       '--clear-groups',
       process.execPath,
-      path.join(root, 'bin/coredns-healthd.js'),
+      repoPath('bin/coredns-healthd.js'),
       'check',
       '--config',
       path.join(tmp, 'c.json'),

@@ -11,21 +11,19 @@
 // probes from) any other namespace on this machine. Docker discovery points
 // at a socket that does not exist.
 //
-// The child-process tests run src/cli/main.ts through the TypeScript loader tap
-// itself uses (`node --import @isaacs/ts-node-temp-fork-for-pr-2009/import`),
-// not bin/coredns-healthd.js: the bin runs dist/, which is only as fresh as
-// the last `npm run build`; this way the tests always run the code under test.
+// The child-process tests run dist/src/cli/main.js, compiled by `npm test`
+// like the test itself.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ConfigHolder } from '../../src/config/reloader.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { FindingChange } from '../../src/diagnose/format.js';
 import { createLogger } from '../../src/log.js';
 import { Notifier } from '../../src/daemon/notify.js';
+import { compiled, REPO } from '../support/paths.js';
 import { requireRoot } from '../support/root.js';
 import { blockPortRuleset, createTopology, inNetns, nft, randomPrefix, type NetnsNode, type Topology } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
@@ -35,8 +33,7 @@ import { startNotifyReceiver } from '../support/notify-receiver.js';
 import { get, samples, waitFor } from '../support/http-probe.js';
 
 const WHY = 'creates network namespaces, a bridge, nftables rules and /etc/netns files, and enters namespaces';
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const CLI = compiled('src/cli/main.ts');
 const Q = 'kubernetes.default.svc.cluster.local A';
 
 const success = (vantage: string, target: string, transport: string) =>
@@ -372,7 +369,7 @@ t.test('in-process daemon: a real fault becomes findings in /status and the gaug
   t.equal((await get(port, '/healthz')).status, 200);
 });
 
-/** Runs `coredns-healthd run` from the sources in a child process. */
+/** Runs `coredns-healthd run` (compiled) in a child process. */
 function spawnDaemon(args: string[], env: Record<string, string>, onLine: (line: string) => void): Service {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')),
@@ -381,12 +378,10 @@ function spawnDaemon(args: string[], env: Record<string, string>, onLine: (line:
   return spawnService(
     'env',
     [
-      `--chdir=${ROOT}`, // the loader is resolved from the working directory
+      `--chdir=${REPO}`,
       '-i',
-      ...Object.entries({ ...clean, TS_NODE_TRANSPILE_ONLY: '1', ...env }).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries({ ...clean, ...env }).map(([k, v]) => `${k}=${v}`),
       process.execPath,
-      '--import',
-      '@isaacs/ts-node-temp-fork-for-pr-2009/import',
       '--input-type=module',
       '-e',
       script,

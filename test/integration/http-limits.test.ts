@@ -15,21 +15,20 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { get, waitFor } from '../support/http-probe.js';
 import { spawnResponder } from '../support/responder-process.js';
+import { compiled, REPO } from '../support/paths.js';
 import { requireRoot } from '../support/root.js';
 import { spawnService, type Service } from '../support/service.js';
 
 const WHY = 'the daemon probes from the host vantage, and entering a network namespace (setns) needs CAP_SYS_ADMIN';
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const CLI = compiled('src/cli/main.ts');
 const FD_LIMIT = 300;
 const CLIENTS = 1_000;
 const QUERIES = 16;
 
-/** `coredns-healthd run` from the sources, with RLIMIT_NOFILE set to `fdLimit` (soft and hard). */
+/** `coredns-healthd run` (compiled), with RLIMIT_NOFILE set to `fdLimit` (soft and hard). */
 function spawnDaemon(args: string[], fdLimit: number, onLine: (line: string) => void): Service {
   const clean = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('COREDNS_HEALTHD_') && !k.startsWith('NOTIFY_') && !k.startsWith('WATCHDOG_')),
@@ -42,12 +41,10 @@ function spawnDaemon(args: string[], fdLimit: number, onLine: (line: string) => 
       `ulimit -n ${fdLimit} && exec "$@"`,
       'sh',
       'env',
-      `--chdir=${ROOT}`,
+      `--chdir=${REPO}`,
       '-i',
-      ...Object.entries({ ...clean, TS_NODE_TRANSPILE_ONLY: '1' }).map(([k, v]) => `${k}=${v}`),
+      ...Object.entries(clean).map(([k, v]) => `${k}=${v}`),
       process.execPath,
-      '--import',
-      '@isaacs/ts-node-temp-fork-for-pr-2009/import',
       '--input-type=module',
       '-e',
       script,

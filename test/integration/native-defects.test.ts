@@ -15,16 +15,16 @@ import t, { type Test } from 'tap';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import packet from 'dns-packet';
 import { ExchangeError, NetnsHandle, dumpInterfaces, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
 import { buildQuery } from '../../src/probe/query.js';
 import { NLM_F_DUMP_INTR, NLMSG_HDRLEN, parseInterfaceDump } from '../../src/diagnose/netlink.js';
+import { compiled } from '../support/paths.js';
 import { requireRoot } from '../support/root.js';
 import { createNetns, randomPrefix, removeByPrefix } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';
 import { run, tryRun, which } from '../support/run.js';
-import { CRASH_RE, REPO_ROOT, TS_ENV, TS_NODE_ARGS, addonPath, cleanNodeOptionsPrefix, describeChild, startChild, startNode } from '../support/native-child.js';
+import { CRASH_RE, addonPath, childEnv, cleanNodeOptionsPrefix, describeChild, startChild, startNode } from '../support/native-child.js';
 
 const NAME = 'kubernetes.default.svc.cluster.local';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -184,8 +184,8 @@ t.test('defect 3: a thread that cannot be created is an EAGAIN pthread_create er
   // with prlimit: the engine's thread is then the one thread that cannot start. (prlimit from
   // the test on the child would need CAP_SYS_RESOURCE over another user's process, which root
   // may lack in a container; the child's own user may lower it, and later raise it again.)
-  // The child uses the real binding (TypeScript, through the loader tap uses).
-  const binding = new URL(`file://${path.join(REPO_ROOT, 'src/netns/binding.ts')}`).href;
+  // The child uses the real binding (compiled, as the daemon runs it).
+  const binding = new URL(`file://${compiled('src/netns/binding.ts')}`).href;
   const child = startNode(
     String.raw`
       import fs from 'node:fs';
@@ -208,8 +208,8 @@ t.test('defect 3: a thread that cannot be created is an EAGAIN pthread_create er
       process.stdin.pause();`,
     {
       prefix: [...cleanNodeOptionsPrefix(which('env')), which('setpriv'), '--reuid=nobody', '--regid=nogroup', '--clear-groups'],
-      nodeArgs: TS_NODE_ARGS,
-      env: TS_ENV(),
+      nodeArgs: ['--input-type=module'],
+      env: childEnv(),
       timeoutMs: 60_000,
     },
   );

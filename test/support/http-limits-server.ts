@@ -2,7 +2,7 @@
 // that must count the server's own file descriptors (/proc/<pid>/fd) apart
 // from their clients'. Usage (from the repository root, through the TypeScript
 // loader tap uses):
-//   node --import @isaacs/ts-node-temp-fork-for-pr-2009/import test/support/http-limits-server.ts '<HttpLimits JSON>'
+//   node dist/test/support/http-limits-server.js '<HttpLimits JSON>'
 // Prints "READY <port>" once listening on 127.0.0.1; exits on SIGTERM or when stdin closes.
 import { createHandler, type HttpApp } from '../../src/http/routes.js';
 import { HttpServer, type HttpLimits } from '../../src/http/server.js';

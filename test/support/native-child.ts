@@ -58,13 +58,6 @@ export function describeChild(e: ChildExit): string {
 }
 
 /**
- * TypeScript sources in a child: the loader tap itself uses (as test/integration/daemon.test.ts
- * does), resolved from the repository root. Script is then an ES module.
- */
-export const TS_NODE_ARGS: readonly string[] = ['--import', '@isaacs/ts-node-temp-fork-for-pr-2009/import', '--input-type=module'];
-export const TS_ENV = (): NodeJS.ProcessEnv => ({ ...childEnv(), TS_NODE_TRANSPILE_ONLY: '1' });
-
-/**
  * This process's environment without tap's process-info hook (NODE_OPTIONS --import of
  * @tapjs/processinfo, _TAPJS_PROCESSINFO_*): a child that runs as another user cannot write
  * tap's .tap/processinfo files. Everything else (LD_PRELOAD, ASAN_OPTIONS, ...) is kept.

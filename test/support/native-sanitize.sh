@@ -13,6 +13,8 @@
 # names into build-sanitize/tree, then built there by node-gyp with the sanitizer flags added).
 # The default test set is globbed, so new native test files are picked up:
 #   test/unit/*binding*.test.ts  test/integration/netns-engine*.test.ts  test/**/native*.test.ts
+# Tests run compiled (dist/test/..., see test/support/run-suites.js): tsc runs first, and a test
+# named by its .ts source runs as its compiled .js.
 # Tests load the sanitized addon through COREDNS_HEALTHD_ADDON (src/netns/binding.ts); a test
 # that spawns its own node must require process.env.COREDNS_HEALTHD_ADDON when set.
 #
@@ -214,7 +216,15 @@ if [ ${#files[@]} -eq 0 ]; then
   shopt -u globstar nullglob
 fi
 [ ${#files[@]} -gt 0 ] || die "no test files matched"
+"$ROOT/node_modules/.bin/tsc" -p "$ROOT/tsconfig.json" || die "tsc failed"
+for i in "${!files[@]}"; do
+  f=${files[$i]}
+  case $f in dist/*) ;; *.ts) files[$i]=dist/${f%.ts}.js ;; esac
+  [ -f "${files[$i]}" ] || die "${files[$i]}: no such compiled test"
+done
 for f in "${files[@]}"; do
+  f=${f#dist/}
+  f=${f%.js}.ts
   if grep -n 'build/Release/healthd.node' "$f" | grep -v COREDNS_HEALTHD_ADDON >/dev/null; then
     echo "native-sanitize: warning: $f names build/Release/healthd.node without COREDNS_HEALTHD_ADDON: that part runs the unsanitized addon" >&2
   fi

@@ -1,7 +1,6 @@
-// Where the repository is, from wherever a test runs: test/ (tap on the .ts
-// sources) or dist/test/ (the unit lane runs the compiled .js, see
-// run-suites.js). Tests name fixtures and scripts from here, never from
-// import.meta.url, which differs between the two.
+// Where the repository is, from wherever a test runs: tests run compiled, from
+// dist/test/ (see run-suites.js), and their fixtures and scripts stay under
+// test/. Tests name fixtures and scripts from here, never from import.meta.url.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,3 +18,10 @@ export const REPO = findRepo(path.dirname(fileURLToPath(import.meta.url)));
 
 /** A path inside the repository: repoPath('test/fixtures/proc'). */
 export const repoPath = (...parts: string[]): string => path.join(REPO, ...parts);
+
+/**
+ * The compiled JavaScript of a TypeScript file of the repository: compiled('src/log.ts') is
+ * <repo>/dist/src/log.js. A child process runs this (`npm test` compiles first): tests run
+ * without a TypeScript loader.
+ */
+export const compiled = (tsPath: string): string => path.join(REPO, 'dist', tsPath.replace(/\.ts$/, '.js'));

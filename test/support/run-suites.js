@@ -8,19 +8,26 @@
 //                /proc would see another test's namespaces come and go), and
 //                probe timings on 2 cores (a sweep of 100 namespaces "takes
 //                about one timeout" only when nothing else competes).
-//   unit         test/unit/* in parallel (--jobs=2), with coverage and its floor
-//                (package.json "tap"), and the integration tests that share
-//                nothing with the others: the packaging tests (their own Debian
-//                root, PID namespace and netns prefix) and those that talk to a
-//                fake Kubernetes API server on a loopback port of their own.
-//                Unit tests run as compiled by `pretest` (dist/test/unit/*.js):
-//                tap's TypeScript loader costs each file ~2 s of CPU, more than
-//                most unit tests take.
+//   parallel     the rest, two files at a time (--jobs=2): test/unit/* with
+//                coverage and its floor (package.json "tap"), test/fuzz/* (the
+//                property-based fuzz tests: 10,000 cases per property, CPU-bound,
+//                no coverage), and the integration tests that share nothing with
+//                the others: the packaging tests (their own Debian root, PID
+//                namespace and netns prefix) and those that talk to a fake
+//                Kubernetes API server on a loopback port of their own.
+//
+// Every test runs as compiled by `pretest` (dist/test/**/*.js), and tap runs
+// without its TypeScript plugin (package.json "tap".plugin): its loader (ts-node
+// and the TypeScript compiler) cost every test process ~2 s of CPU, even for a
+// .js file, more than most unit tests take; the children tests start (the
+// daemon, helper servers) run compiled too.
 //
 // The integration lane starts first: every tap run clears .tap/processinfo and
 // .tap/coverage when it starts, so the lane with coverage starts after it.
-// Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them, with the
-// coverage floor reported but not enforced.
+// `npm run test:unit` (--unit) runs test/unit/* alone, four files at a time (the
+// longest unit tests wait on real timers more than they compute), with the
+// coverage floor. Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them (a .ts test
+// file as its compiled dist/....js), with the coverage floor reported but not enforced.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,6 +53,23 @@ const files = (dir) =>
     .filter((f) => f.endsWith('.test.ts'))
     .sort()
     .map((f) => `${dir}/${f}`);
+
+/**
+ * test/unit/x.test.ts -> dist/test/unit/x.test.js, test/unit -> dist/test/unit; other arguments
+ * (options, compiled files) as they are.
+ */
+function compiledPath(arg) {
+  if (arg.startsWith('-')) return arg;
+  const rel = path.relative(ROOT, path.resolve(ROOT, arg));
+  if (!rel.startsWith('test')) return arg;
+  if (arg.endsWith('.ts')) return path.join('dist', rel.replace(/\.ts$/, '.js'));
+  return fs.existsSync(path.join(ROOT, rel)) && fs.statSync(path.join(ROOT, rel)).isDirectory() ? path.join('dist', rel) : arg;
+}
+
+function requireCompiled(list) {
+  const missing = list.filter((f) => !f.startsWith('-') && !fs.existsSync(path.join(ROOT, f)));
+  if (missing.length) throw new Error(`not compiled (run "npm run build"; npm test does it first): ${missing.join(', ')}`);
+}
 
 /** Runs tap; every output line goes to stdout with the lane's tag. Resolves with the exit code. */
 function lane(name, args, onFirstTest) {
@@ -80,17 +104,27 @@ function lane(name, args, onFirstTest) {
 
 async function main(argv) {
   // A few files cannot meet the coverage floor of the whole unit suite: it is reported, not enforced.
-  if (argv.length > 0) return lane('tap', ['--allow-incomplete-coverage', ...argv]);
+  if (argv[0] === '--unit') {
+    const unit = files('test/unit').map(compiledPath);
+    requireCompiled(unit);
+    const t0 = Date.now();
+    const code = await lane('unit', ['--jobs=4', ...argv.slice(1), ...unit]);
+    console.log(`# unit tests: ${code === 0 ? 'passed' : `FAILED (exit ${code})`} after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return code;
+  }
+  if (argv.length > 0) {
+    const args = argv.map(compiledPath);
+    requireCompiled(args);
+    return lane('tap', ['--allow-incomplete-coverage', '--allow-empty-coverage', ...args]);
+  }
   const integration = files('test/integration');
-  const serial = integration.filter((f) => !PARALLEL.has(path.basename(f)));
-  const compiled = files('test/unit').map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
-  // These run compiled too: tap runs files in path order, so dist/test/integration/packaging*
-  // (minutes of build and installs) starts first and the unit files fill the other slot.
+  const serial = integration.filter((f) => !PARALLEL.has(path.basename(f))).map(compiledPath);
+  // tap runs files in path order, so dist/test/integration/packaging* (minutes of build and
+  // installs) starts first and the unit files fill the other slot.
   // (A third lane for the packaging tests was measured slower: four processes on two cores.)
-  const independent = integration.filter((f) => PARALLEL.has(path.basename(f))).map((f) => path.join('dist', f.replace(/\.ts$/, '.js')));
-  const parallel = [...independent, ...compiled];
-  const missing = parallel.filter((f) => !fs.existsSync(path.join(ROOT, f)));
-  if (missing.length) throw new Error(`not compiled (run "npm run build"; npm test does it first): ${missing.join(', ')}`);
+  const independent = integration.filter((f) => PARALLEL.has(path.basename(f))).map(compiledPath);
+  const parallel = [...independent, ...files('test/fuzz').map(compiledPath), ...files('test/unit').map(compiledPath)];
+  requireCompiled([...serial, ...parallel]);
   const t0 = Date.now();
   let startUnit;
   const integrationStarted = new Promise((resolve) => (startUnit = resolve));
@@ -101,7 +135,7 @@ async function main(argv) {
     startUnit,
   ).then((code) => (results.integration = { code, s: (Date.now() - t0) / 1000 }));
   await integrationStarted;
-  const b = lane('unit', ['--jobs=2', ...parallel]).then((code) => (results.unit = { code, s: (Date.now() - t0) / 1000 }));
+  const b = lane('parallel', ['--jobs=2', ...parallel]).then((code) => (results.parallel = { code, s: (Date.now() - t0) / 1000 }));
   await Promise.all([a, b]);
   for (const [name, r] of Object.entries(results))
     console.log(`# lane ${name}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} after ${r.s.toFixed(0)} s`);

@@ -7,7 +7,7 @@ import { SETTINGS } from '../../src/config/schema.js';
 import { repoPath } from '../support/paths.js';
 
 const SHIPPED = repoPath('packaging/coredns-healthd.json');
-const REGENERATE = 'node --loader @isaacs/ts-node-temp-fork-for-pr-2009/esm src/config/example.ts > packaging/coredns-healthd.json';
+const REGENERATE = 'npm run build && node dist/src/config/example.js > packaging/coredns-healthd.json';
 
 t.test('packaging/coredns-healthd.json is exactly what the schema generates', (t) => {
   t.equal(fs.readFileSync(SHIPPED, 'utf8'), renderExample(), `out of date: regenerate with\n  ${REGENERATE}`);

@@ -23,10 +23,10 @@ import {
   readFdLimit,
 } from '../../src/http/limits.js';
 import { DEFAULT_HTTP_LIMITS, HttpServer, type HttpLimits } from '../../src/http/server.js';
-import { REPO, repoPath } from '../support/paths.js';
+import { REPO, compiled } from '../support/paths.js';
 
 const ROOT = REPO;
-const CHILD = repoPath('test/support/http-limits-server.ts');
+const CHILD = compiled('test/support/http-limits-server.ts');
 
 const app: HttpApp = {
   metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: 'x 1\n' }),
@@ -318,9 +318,8 @@ t.test("thousands of idle clients do not raise the server's fd count above the c
   // The server runs in a child so that /proc/<pid>/fd counts its sockets, not the clients'.
   // Long timeouts: connections are closed by the cap only.
   const limits: Partial<HttpLimits> = { maxConnections: CAP, headersTimeoutMs: 120_000, requestTimeoutMs: 120_000 };
-  const child = spawn(process.execPath, ['--import', '@isaacs/ts-node-temp-fork-for-pr-2009/import', CHILD, JSON.stringify(limits)], {
+  const child = spawn(process.execPath, [CHILD, JSON.stringify(limits)], {
     cwd: ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';

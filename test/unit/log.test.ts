@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createLogger, serializeError, type Level } from '../../src/log.js';
-import { repoPath } from '../support/paths.js';
+import { compiled } from '../support/paths.js';
 
 /** A logger writing into an array of parsed records. */
 function capture(level?: Level) {
@@ -151,7 +151,7 @@ t.test('process.stdout is the default output', (t) => {
 
 t.test('a closed stdout (EPIPE) does not end the process', async (t) => {
   const { spawn } = await import('node:child_process');
-  const logModule = repoPath('src/log.ts');
+  const logModule = compiled('src/log.ts');
   // The child logs to its real stdout, whose reading end the parent closes at once.
   const script = `
     const { createLogger } = await import(${JSON.stringify(logModule)});
