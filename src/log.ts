@@ -1,5 +1,9 @@
 // A small JSON-lines logger: one object per line on stdout (journald collects
-// it), {"time","level","msg", ...fields}. Errors are serialised under `err`
+// it), {"time","level","msg", ...fields}. When stdout is journald's stream
+// ($JOURNAL_STREAM names stdout's device and inode), each line starts with its
+// syslog priority, `<3>` error, `<4>` warn, `<6>` info, `<7>` debug, which
+// journald reads and strips (systemd's SyslogLevelPrefix=, on by default): the
+// journal then knows each line's priority (`journalctl -p err`). Errors are serialised under `err`
 // as {type, message, code, stack, ...}. Child loggers add fields and share
 // their root's level and output, so a reload that changes the level changes
 // it everywhere.
@@ -10,6 +14,7 @@
 // record that would be longer is cut harder, then reduced to its message).
 // JSON escapes C0 controls; what it leaves raw (DEL, C1 such as U+009B, the
 // U+2028/2029 separators, bidi overrides) is written as \uXXXX too.
+import fs from 'node:fs';
 import { capString, escapeJsonText } from './text/untrusted.js';
 
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -39,6 +44,11 @@ export interface LogSink {
 export interface LoggerOptions {
   level?: Level | undefined;
   stream?: LogSink;
+  /**
+   * Start each line with its syslog priority (`<3>`...`<7>`). Default: when writing to
+   * process.stdout and that is journald's stream (see journaldStdout()).
+   */
+  priorityPrefix?: boolean;
   /** Fields on every record. */
   fields?: Fields;
   now?: () => Date;
@@ -55,6 +65,24 @@ export interface SerializedError {
 }
 
 const RANK: Readonly<Record<Level, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+/** syslog(3) priorities: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG. */
+export const SYSLOG_PRIORITY: Readonly<Record<Level, number>> = { error: 3, warn: 4, info: 6, debug: 7 };
+
+/**
+ * True when file descriptor `fd` is the stream journald gave this service: systemd sets
+ * $JOURNAL_STREAM to "<device>:<inode>" of it (decimal), and a process whose stdout was
+ * redirected elsewhere keeps the variable, so both must match (sd_journal_stream_fd(3)).
+ */
+export function isJournalStream(fd: number, journalStream: string | undefined = process.env.JOURNAL_STREAM): boolean {
+  const m = /^(\d+):(\d+)$/.exec(journalStream ?? '');
+  if (!m) return false;
+  try {
+    const st = fs.fstatSync(fd, { bigint: true });
+    return st.dev === BigInt(m[1]!) && st.ino === BigInt(m[2]!);
+  } catch {
+    return false;
+  }
+}
 /** The record's own keys; a field with one of these names is written as "<name>_". */
 const RESERVED = new Set(['time', 'level', 'msg']);
 const MAX_CAUSE_DEPTH = 5;
@@ -173,6 +201,7 @@ interface Shared {
   level: Level;
   stream: LogSink;
   now: () => Date;
+  priorityPrefix: boolean;
 }
 
 export class Logger {
@@ -181,7 +210,12 @@ export class Logger {
 
   constructor(options: LoggerOptions = {}) {
     if (!options.stream) quietStdoutErrors();
-    this.#shared = { level: options.level ?? 'info', stream: options.stream ?? process.stdout, now: options.now ?? (() => new Date()) };
+    this.#shared = {
+      level: options.level ?? 'info',
+      stream: options.stream ?? process.stdout,
+      now: options.now ?? (() => new Date()),
+      priorityPrefix: options.priorityPrefix ?? (options.stream === undefined && isJournalStream(1)),
+    };
     this.#fields = { ...options.fields };
   }
 
@@ -195,9 +229,10 @@ export class Logger {
     this.#shared.level = level;
   }
 
-  /** Sends every logger of this family to another output (tests). */
-  setStream(stream: LogSink): void {
+  /** Sends every logger of this family to another output (tests); priority prefixes as `priorityPrefix` says (default: none). */
+  setStream(stream: LogSink, priorityPrefix = false): void {
     this.#shared.stream = stream;
+    this.#shared.priorityPrefix = priorityPrefix;
   }
 
   isLevelEnabled(level: Level): boolean {
@@ -235,7 +270,8 @@ export class Logger {
       record[RESERVED.has(k) ? `${k}_` : k] = k === 'err' ? serializeError(v) : v;
     }
     try {
-      this.#shared.stream.write(formatLine(record));
+      const line = formatLine(record);
+      this.#shared.stream.write(this.#shared.priorityPrefix ? `<${SYSLOG_PRIORITY[level]}>${line}` : line);
     } catch {
       // A log line that cannot be written must not take the daemon down.
     }

@@ -1,10 +1,11 @@
 // `coredns-healthd run`: the daemon systemd starts. Exit codes: 0 after
 // SIGTERM/SIGINT, 1 when it cannot start (HTTP address in use), 2 for a bad
 // configuration or command line, or a kubeconfig that cannot be used.
-import { ConfigError } from '../config/load.js';
+import { ConfigError, loadConfigResult } from '../config/load.js';
 import { ConfigHolder } from '../config/reloader.js';
 import { Daemon } from '../daemon/daemon.js';
 import { KubeConfigError } from '../kube/connection.js';
+import { webConfigLoader } from '../http/web-config.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Io } from './check.js';
 import { CONFIG_OPTIONS_USAGE, parseConfigArgs, reportConfigError } from './config.js';
@@ -13,8 +14,8 @@ export const RUN_USAGE = `Usage: coredns-healthd run [options]
 
 Probes cluster DNS continuously from every network namespace on this node
 and serves /metrics, /healthz, /healthz/{host,pods,udp,tcp} and /status.
-Logs are JSON lines on stdout. SIGHUP reloads the configuration (a bad file
-keeps the last good one); SIGTERM or SIGINT stop it.
+Logs are JSON lines on stdout. SIGHUP reloads the configuration and the web
+configuration (a bad file keeps the last good ones); SIGTERM or SIGINT stop it.
 
 Options:
 ${CONFIG_OPTIONS_USAGE}
@@ -35,9 +36,11 @@ export async function runDaemon(argv: string[], io: Io, ctx: RunContext): Promis
     io.stdout(RUN_USAGE);
     return 0;
   }
+  // Every load (start, SIGHUP) also reads the web configuration file (TLS, basic auth): a bad one fails it.
+  const web = webConfigLoader(loadConfigResult);
   let holder: ConfigHolder;
   try {
-    holder = new ConfigHolder(args.load);
+    holder = new ConfigHolder({ ...args.load, load: web.load });
   } catch (err) {
     if (err instanceof ConfigError) return reportConfigError(err, io);
     throw err;
@@ -50,7 +53,7 @@ export async function runDaemon(argv: string[], io: Io, ctx: RunContext): Promis
   }
   let daemon: Daemon;
   try {
-    daemon = new Daemon({ holder, log, version: ctx.version });
+    daemon = new Daemon({ holder, log, version: ctx.version, web: web.current });
   } catch (err) {
     if (!(err instanceof KubeConfigError)) throw err;
     log.error('cannot use the kubeconfig', { path: err.path, err });

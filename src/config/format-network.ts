@@ -22,7 +22,7 @@ function parsePort(text: string, min: number): number | null {
 
 /** "IP", "IP:PORT", "[IPv6]:PORT" or a bare IPv6 address. Throws an Error saying what is wrong. */
 function parseAddressPort(text: string, defaultPort: number | null, minPort: number): HostPort {
-  const what = defaultPort === null ? 'IP:PORT or [IPv6]:PORT' : 'IP, IP:PORT or [IPv6]:PORT';
+  const what = defaultPort === null ? 'IP:PORT, [IPv6]:PORT or :PORT' : 'IP, IP:PORT or [IPv6]:PORT';
   let host: string;
   let portText: string | null = null;
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
@@ -50,17 +50,36 @@ function parseAddressPort(text: string, defaultPort: number | null, minPort: num
 /** A DNS server target: "10.96.0.10", "10.96.0.10:53", "[fd00::10]:53" or "fd00::10". */
 export const parseServerTarget = (text: string, defaultPort: number): HostPort => parseAddressPort(text.trim(), defaultPort, 1);
 
-/** An HTTP listen address: "0.0.0.0:9890", "127.0.0.1:0" (any free port) or "[::]:9890". */
-export const parseListenAddress = (text: string): HostPort => parseAddressPort(text.trim(), null, 0);
+/** Where an HTTP server listens: one address, or (address null) every address of the host. */
+export interface ListenAddress {
+  /** null for ":PORT": IPv6 and IPv4 (dual-stack) when the host has IPv6, else every IPv4 address. */
+  address: string | null;
+  port: number;
+  family: 4 | 6 | null;
+}
+
+/**
+ * An HTTP listen address: "0.0.0.0:9890", "127.0.0.1:0" (any free port), "[::]:9890", or
+ * ":9890" (every address, as Go's and node_exporter's --web.listen-address read it).
+ */
+export function parseListenAddress(text: string): ListenAddress {
+  const trimmed = text.trim();
+  const any = /^:([^:]*)$/.exec(trimmed);
+  if (!any) return parseAddressPort(trimmed, null, 0);
+  const port = parsePort(any[1]!, 0);
+  if (port === null) fail(`${JSON.stringify(text)}: port must be a number from 0 to 65535`);
+  return { address: null, port: port!, family: null };
+}
 
 export const listenAddress: Format<string> = {
   name: 'listen-address',
-  doc: 'an IP address and port: "0.0.0.0:9890", "[::]:9890", "127.0.0.1:0" (port 0: any free port)',
+  doc: 'an IP address and port: "0.0.0.0:9890", "[::]:9890", "127.0.0.1:0" (port 0: any free port), or ":9890" (every address: IPv6 and IPv4 when the host has IPv6)',
   json: ['string'],
   validate: (v) => {
-    if (typeof v !== 'string') fail('must be a string such as "0.0.0.0:9890"');
+    if (typeof v !== 'string') fail('must be a string such as "0.0.0.0:9890" or ":9890"');
     parseListenAddress(v as string);
   },
+  normalize: (v) => v.trim(),
 };
 
 export const serverList: Format<readonly string[]> = {

@@ -103,6 +103,22 @@ const DEFINITION = {
         'for 111 vantages, plus 512 for the rest of the daemon; never below 16. Clients must send their request headers within 10s and the whole request within 30s; ' +
         'idle keep-alive connections are closed after 5s; request bodies are not read.',
     ),
+    webConfigFile: setting(
+      F.optionalPath,
+      '',
+      "A web configuration file in the format of Prometheus' exporter-toolkit (YAML, node_exporter's --web.config.file): " +
+        'TLS (tls_server_config), basic authentication with bcrypt hashes (basic_auth_users) and response headers (http_server_config.headers). ' +
+        'Read at start and on every reload (certificates rotate without a restart); a bad file keeps the last good one. "" serves plain HTTP without authentication.',
+    ),
+  },
+  metrics: {
+    perVantageDetail: setting(
+      F.boolean,
+      false,
+      'Also export per-vantage probe results: coredns_healthd_probe_success (one series per check) and coredns_healthd_vantage_probe_rtt_seconds ' +
+        '(a histogram per vantage, target and transport: 15 series each). Off by default: at 110 pods that is ~20,000 more series per node. ' +
+        'coredns_healthd_check_healthy (per check) and coredns_healthd_probe_rtt_seconds (by target and transport) are always exported.',
+    ),
   },
   log: {
     level: setting(F.logLevel, 'info', 'The least severe level written to stdout (JSON lines).'),
@@ -151,6 +167,31 @@ const DEFINITION = {
     memory: {
       factor: setting(F.factor, 2, "After an OOMKilled, the CoreDNS container's memory limit is multiplied by this."),
       cap: setting(F.quantity, '1Gi', 'The memory limit is never raised above this.'),
+    },
+    quorum: {
+      namespace: setting(
+        F.k8sNamespace,
+        'coredns-healthd',
+        'Namespace of the nodes\' verdict Leases ("coredns-healthd-verdict-<node>"): a namespace of their own, so that RBAC can allow them without allowing kube-system\'s Leases (packaging/kubernetes/rbac.yaml creates it).',
+      ),
+      minNodes: setting(
+        F.count,
+        2,
+        'A CoreDNS pod is evicted only when at least this many nodes see it failing while another CoreDNS endpoint answers from them ' +
+          '(each node publishes its verdicts in a Lease in remedy.quorum.namespace). 1 allows a one-node cluster to act alone.',
+      ),
+      fraction: setting(F.ratio, 0.5, 'And at least this share of the nodes that reported on the pod within remedy.quorum.window see it failing.'),
+      window: setting(F.duration, '15m', 'Reports older than this do not count (a node that stopped reporting). Longer than remedy.quorum.refresh.'),
+      refresh: setting(
+        F.duration,
+        '5m',
+        'A node rewrites its verdicts this often when nothing changed, so that its report stays fresh; otherwise only when a verdict changes.',
+      ),
+      maxFailingPods: setting(
+        F.count,
+        2,
+        'More CoreDNS pods failing by quorum at once than this is reported as a network partition or a cluster-wide fault, and nothing is evicted.',
+      ),
     },
     evict: {
       allowDelete: setting(

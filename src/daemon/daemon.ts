@@ -30,11 +30,12 @@ import { DaemonDiagnosis, type FindingChangeHook } from '../diagnose/runner.js';
 import { findingEvent, type DiagnoseContext, type Finding, type KubeFacts } from '../diagnose/index.js';
 import { DiscoveryCache, type Discovery, type DiscoverOptions } from '../discovery/discover.js';
 import { HealthModel } from '../health/model.js';
-import { type SweepInfo } from '../health/status.js';
+import { RECENT_SWEEPS, type SweepInfo } from '../health/status.js';
 import { evaluate, evaluateAll, type Group, type Verdict, type VerdictInput } from '../health/verdict.js';
 import { createHandler } from '../http/routes.js';
 import { connectionLimit } from '../http/limits.js';
 import { HttpServer, type BoundAddress } from '../http/server.js';
+import { describeWebConfig, PLAIN_WEB_CONFIG, type WebConfig } from '../http/web-config.js';
 import type { Logger } from '../log.js';
 import { DaemonMetrics, type EngineView } from '../metrics/registry.js';
 import type { SweepReport, Vantage, VantageReport } from '../model.js';
@@ -86,6 +87,12 @@ export interface DaemonOptions {
   deps?: DaemonDeps;
   /** Options of the Kubernetes runtime built from the configuration. */
   kube?: DaemonKubeOptions;
+  /**
+   * The web configuration (TLS, basic auth) of the holder's current configuration:
+   * webConfigLoader(...).current, whose load the holder uses. Required when
+   * http.webConfigFile is set; default plain HTTP.
+   */
+  web?: () => WebConfig;
 }
 
 /** Setting keys whose value differs between two configurations. */
@@ -104,6 +111,7 @@ export class Daemon {
   readonly #log: Logger;
   readonly #version: string;
   readonly #http: HttpServer;
+  readonly #web: () => WebConfig;
   readonly #discover: (opts: DiscoverOptions) => Promise<Discovery>;
   readonly #sweep: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
   readonly #cancelAll: () => void;
@@ -115,6 +123,7 @@ export class Daemon {
   readonly #sweepLog: SweepLog;
   readonly #decisions = new RecentDecisions();
   #lastSweep: SweepInfo | null = null;
+  #recentSweeps: SweepInfo[] = [];
   #lastVantages: VantageReport[] = [];
   #sweeps = 0;
   #ready = false;
@@ -128,6 +137,10 @@ export class Daemon {
     this.#holder = options.holder;
     this.#log = options.log;
     this.#version = options.version;
+    if (!options.web && this.#holder.current.http.webConfigFile !== '') {
+      throw new Error('Daemon: http.webConfigFile is set but no web configuration was given (options.web)');
+    }
+    this.#web = options.web ?? (() => PLAIN_WEB_CONFIG);
     this.notifier = options.notifier ?? new Notifier({ log: options.log });
     const deps = options.deps ?? {};
     const cache = deps.discover ? null : new DiscoveryCache();
@@ -180,7 +193,7 @@ export class Daemon {
         },
         this.#log,
       ),
-      { log: this.#log },
+      { log: this.#log, web: this.#web() },
     );
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
@@ -208,7 +221,13 @@ export class Daemon {
     const c = this.config;
     this.#applyConnectionLimit(c);
     const bound = await this.#http.listen(c.http.listen);
-    this.#log.info('http listening', { listen: c.http.listen, address: bound.address, port: bound.port, maxConnections: this.#http.maxConnections });
+    this.#log.info('http listening', {
+      listen: c.http.listen,
+      address: bound.address,
+      port: bound.port,
+      maxConnections: this.#http.maxConnections,
+      ...this.#webFields(this.#http.web),
+    });
     this.#log.info('started', {
       version: this.#version,
       configFile: this.#holder.file,
@@ -243,6 +262,8 @@ export class Daemon {
       startedAt: this.#startedAt,
       sweeps: this.#sweeps,
       lastSweep: this.#lastSweep,
+      recentSweeps: this.#recentSweeps,
+      intervalMs: this.config.interval,
       sweepRunning: this.#scheduler.sweepRunning,
       vantages: this.#lastVantages,
       verdicts: evaluateAll(input),
@@ -272,8 +293,10 @@ export class Daemon {
       if (next.log.level !== previous.log.level) this.#log.setLevel(next.log.level);
       this.#kube.reload(next);
       this.#applyConnectionLimit(next);
-      // Not awaited: reload answers at once; #rebind logs its own outcome and never rejects.
-      if (next.http.listen !== previous.http.listen) void this.#rebind(next.http.listen);
+      // Not awaited: reload answers at once; #reconfigureHttp logs its own outcome and never rejects.
+      // The web configuration was read again with the configuration (certificates rotate on reload).
+      const web = this.#web();
+      if (next.http.listen !== previous.http.listen || web !== this.#http.web) void this.#reconfigureHttp(next.http.listen, web);
       if (next.interval !== previous.interval || next.jitter !== previous.jitter) this.#scheduler.reschedule();
     }
     // READY=1 ends the reload; before the first sweep it would announce a daemon that has not probed yet.
@@ -379,9 +402,10 @@ export class Daemon {
     // In the background: a slow or absent API server never delays probing (onSweep never throws).
     this.#kube.onSweep(report).catch((err: unknown) => this.#log.error('the remedy engine failed on a sweep', { err }));
     const checks = this.health.checks();
-    this.metrics.recordSweep(report, checks, completedAt);
+    this.metrics.recordSweep(report, checks, completedAt, this.config.metrics.perVantageDetail);
     this.#sweeps++;
     this.#lastSweep = { number: this.#sweeps, startedAt: report.startedAt, completedAt, durationSeconds: report.durationSeconds };
+    this.#recentSweeps = [...this.#recentSweeps.slice(1 - RECENT_SWEEPS), this.#lastSweep];
     this.#lastVantages = report.vantages;
     this.#sweepLog.transitions(update.transitions);
     this.#sweepLog.vantages(report.vantages);
@@ -427,10 +451,17 @@ export class Daemon {
     });
   }
 
-  async #rebind(listen: string): Promise<void> {
+  /** Log fields of a web configuration; its warnings are logged on their own. */
+  #webFields(web: WebConfig): Record<string, unknown> {
+    for (const warning of web.warnings) this.#log.warn('web configuration', { file: web.file, warning });
+    return web.file === null ? { tls: false } : { webConfigFile: web.file, ...describeWebConfig(web) };
+  }
+
+  async #reconfigureHttp(listen: string, web: WebConfig): Promise<void> {
     try {
-      const bound = await this.#http.rebind(listen);
-      this.#log.info('http listening', { listen, address: bound.address, port: bound.port });
+      const { bound, action } = await this.#http.reconfigure(listen, web);
+      if (action === 'updated') this.#log.info('http web configuration applied', { listen, ...this.#webFields(web) });
+      else this.#log.info('http listening', { listen, address: bound.address, port: bound.port, ...this.#webFields(web) });
     } catch (err) {
       const still = this.#http.bound;
       this.#log.error('cannot move the HTTP server; it stays where it was', { listen, stillListening: still ? `${still.address}:${still.port}` : null, err });

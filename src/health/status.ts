@@ -23,6 +23,10 @@ export interface StatusInput {
   /** Sweeps completed. */
   sweeps: number;
   lastSweep: SweepInfo | null;
+  /** The last completed sweeps, oldest first; /status keeps the last RECENT_SWEEPS. */
+  recentSweeps?: readonly SweepInfo[];
+  /** The configured time between sweeps, when known. */
+  intervalMs?: number;
   sweepRunning: boolean;
   vantages: readonly VantageReport[];
   checks: readonly Check[];
@@ -32,6 +36,9 @@ export interface StatusInput {
 }
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+/** Completed sweeps /status lists under sweep.recent. */
+export const RECENT_SWEEPS = 10;
 
 export function statusDocument(input: StatusInput): Record<string, unknown> {
   const labels = new Map(input.vantages.map((r) => [r.vantage.id, r.label]));
@@ -62,6 +69,10 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
               durationSeconds: input.lastSweep.durationSeconds,
               ageSeconds: Math.max(0, (input.now.getTime() - input.lastSweep.completedAt.getTime()) / 1000),
             },
+      ...(input.intervalMs === undefined ? {} : { intervalSeconds: input.intervalMs / 1000 }),
+      recent: (input.recentSweeps ?? [])
+        .slice(-RECENT_SWEEPS)
+        .map((s) => ({ number: s.number, completedAt: iso(s.completedAt), durationSeconds: s.durationSeconds })),
     },
     discovery: input.discovery,
     config: { file: input.config.file, lastReloadAt: iso(input.config.lastReloadAt), lastReloadSuccessful: input.config.lastReloadOk },

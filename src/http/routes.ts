@@ -7,13 +7,18 @@
 //   GET /healthz/udp      UDP checks only
 //   GET /healthz/tcp      TCP checks only
 //   GET /status           JSON: every vantage and check
-//   GET /                 a short index of these
+//   GET /                 a short index of these; for a browser (Accept prefers
+//                         text/html) the status page (./status-page.ts)
 // HEAD is answered like GET without a body; other methods get 405 with
-// Allow; other paths 404. Query strings are ignored.
+// Allow; other paths 404. Query strings are ignored. Bodies of 1 KiB and more
+// are gzipped when the client accepts it (Prometheus asks for it).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import zlib from 'node:zlib';
 import { GROUP_PATHS, GROUPS, type Group, type Verdict } from '../health/verdict.js';
 import type { Logger } from '../log.js';
 import { capString, escapeControl, safeJsonStringify, safeText } from '../text/untrusted.js';
+import { prefersHtml, renderStatusPage, STATUS_PAGE_CSP } from './status-page.js';
 
 export interface HttpApp {
   metrics(): Promise<{ contentType: string; body: string }>;
@@ -39,16 +44,60 @@ ${GROUPS.filter((g) => g !== 'all')
 /status         JSON: every vantage, target and result
 `;
 
+/** Bodies at least this long are gzipped for a client that accepts it (shorter ones gain nothing). */
+export const GZIP_MIN_BYTES = 1024;
+
+/**
+ * True when an Accept-Encoding header accepts gzip: `gzip` (or `x-gzip`), or `*` without an
+ * explicit `gzip`, with a q-value above 0 (RFC 9110 12.5.3).
+ */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  let gzip: number | undefined;
+  let star: number | undefined;
+  for (const part of value.slice(0, 1024).split(',')) {
+    const [coding = '', ...params] = part.split(';').map((p) => p.trim().toLowerCase());
+    const qParam = params.find((p) => p.startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    const weight = Number.isFinite(q) ? q : 0;
+    if (coding === 'gzip' || coding === 'x-gzip') gzip = Math.max(gzip ?? 0, weight);
+    else if (coding === '*') star = weight;
+  }
+  return (gzip ?? star ?? 0) > 0;
+}
+
 function send(req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
   const buf = Buffer.from(body, 'utf8');
-  res.writeHead(status, {
+  const head: Record<string, string> = {
     'Content-Type': contentType,
-    'Content-Length': String(buf.length),
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     ...headers,
+  };
+  const plain = (): void => {
+    res.writeHead(status, { ...head, 'Content-Length': String(buf.length) });
+    res.end(req.method === 'HEAD' ? undefined : buf);
+  };
+  if (buf.length < GZIP_MIN_BYTES) {
+    plain();
+    return;
+  }
+  // The body may be gzipped: caches must key on Accept-Encoding.
+  head.Vary = head.Vary === undefined ? 'Accept-Encoding' : `${head.Vary}, Accept-Encoding`;
+  if (!acceptsGzip(req.headers['accept-encoding'])) {
+    plain();
+    return;
+  }
+  // Off the event loop's critical path (a /metrics body of a busy node is hundreds of KiB).
+  zlib.gzip(buf, { level: 6 }, (err, gz) => {
+    if (res.destroyed) return;
+    if (err) {
+      plain();
+      return;
+    }
+    res.writeHead(status, { ...head, 'Content-Encoding': 'gzip', 'Content-Length': String(gz.length) });
+    res.end(req.method === 'HEAD' ? undefined : gz);
   });
-  res.end(req.method === 'HEAD' ? undefined : buf);
 }
 
 /** The path without query string; null when the target is not an origin-form path. */
@@ -71,7 +120,17 @@ export function createHandler(app: HttpApp, log?: Logger): (req: IncomingMessage
       return;
     }
     if (path === '/') {
-      send(req, res, 200, TEXT, INDEX);
+      // One URL, two representations: caches must key on Accept.
+      if (prefersHtml(req.headers.accept)) {
+        send(req, res, 200, 'text/html; charset=utf-8', renderStatusPage(app.status(), { hostname: hostname() }), {
+          Vary: 'Accept',
+          'Content-Security-Policy': STATUS_PAGE_CSP,
+          'X-Frame-Options': 'DENY',
+          'Referrer-Policy': 'no-referrer',
+        });
+      } else {
+        send(req, res, 200, TEXT, INDEX, { Vary: 'Accept' });
+      }
     } else if (path === '/metrics') {
       const m = await app.metrics();
       send(req, res, 200, m.contentType, m.body);

@@ -174,6 +174,18 @@ export class KubeClient implements KubeApi {
     return this.#maybe(`get lease ${ref.namespace}/${ref.name}`, async () => toLeaseInfo(await this.#coordination.readNamespacedLease(ref, this.#options())));
   }
 
+  async listLeases(namespace: string, labelSelector: string): Promise<LeaseInfo[]> {
+    const list = await this.#call(`list leases in ${namespace} (${labelSelector})`, () =>
+      this.#coordination.listNamespacedLease({ namespace, labelSelector }, this.#options()),
+    );
+    return (list.items ?? []).map((l: unknown) => toLeaseInfo(l));
+  }
+
+  async getNodeLabels(node: string): Promise<Record<string, string> | undefined> {
+    const n = await this.#maybe(`get node ${node}`, () => this.#core.readNode({ name: node }, this.#options()));
+    return n === undefined ? undefined : { ...(n.metadata?.labels ?? {}) };
+  }
+
   async getNodeConditions(node: string): Promise<NodeConditionInfo[] | undefined> {
     const n = await this.#maybe(`get node ${node}`, () => this.#core.readNode({ name: node }, this.#options()));
     return n === undefined ? undefined : toNodeConditions(n);
@@ -224,6 +236,7 @@ export class KubeClient implements KubeApi {
         namespace: l.namespace,
         ...(l.resourceVersion ? { resourceVersion: l.resourceVersion } : {}),
         ...(l.annotations ? { annotations: l.annotations } : {}),
+        ...(l.labels ? { labels: l.labels } : {}),
       },
       spec: {
         ...(l.holderIdentity ? { holderIdentity: l.holderIdentity } : {}),

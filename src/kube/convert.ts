@@ -189,7 +189,14 @@ export function toDeploymentInfo(o: unknown): DeploymentInfo {
 export function toLeaseInfo(o: unknown): LeaseInfo {
   const spec = obj(obj(o).spec);
   const m = metaOf(o);
-  const info: LeaseInfo = { namespace: m.namespace, name: m.name, resourceVersion: m.resourceVersion, annotations: strMap(obj(obj(o).metadata).annotations) };
+  const info: LeaseInfo = {
+    namespace: m.namespace,
+    name: m.name,
+    resourceVersion: m.resourceVersion,
+    annotations: strMap(obj(obj(o).metadata).annotations),
+  };
+  const labels = strMap(obj(obj(o).metadata).labels);
+  if (Object.keys(labels).length > 0) info.labels = labels;
   const holder = str(spec.holderIdentity);
   if (holder) info.holderIdentity = holder;
   const duration = num(spec.leaseDurationSeconds);

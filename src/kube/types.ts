@@ -130,6 +130,7 @@ export interface LeaseInfo {
   renewTime?: string;
   leaseTransitions?: number;
   annotations: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
 export interface LeaseWrite {
@@ -143,6 +144,7 @@ export interface LeaseWrite {
   renewTime?: Date;
   leaseTransitions?: number;
   annotations?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
 /** RFC 6902 operations (the JSON Patch a Deployment change is sent as). */
@@ -183,9 +185,13 @@ export interface KubeApi {
   getLease(ref: ObjectRef): Promise<LeaseInfo | undefined>;
   createLease(lease: LeaseWrite): Promise<LeaseInfo>;
   updateLease(lease: LeaseWrite): Promise<LeaseInfo>;
+  /** The Leases of a namespace that match a label selector. */
+  listLeases(namespace: string, labelSelector: string): Promise<LeaseInfo[]>;
   createEvent(event: EventWrite): Promise<void>;
   /** The node's conditions, or undefined when there is no such node. */
   getNodeConditions(node: string): Promise<NodeConditionInfo[] | undefined>;
+  /** The node's labels, or undefined when there is no such node. */
+  getNodeLabels(node: string): Promise<Record<string, string> | undefined>;
   /** Sets conditions (merged by type) on the node's status. */
   patchNodeConditions(node: string, conditions: NodeConditionWrite[]): Promise<void>;
 }

@@ -37,6 +37,7 @@ export const SWEEP_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 
 export const CHECK_LABELS = ['vantage', 'target', 'transport', 'query'] as const;
 export const PATH_LABELS = ['vantage', 'target', 'transport'] as const;
+export const TARGET_LABELS = ['target', 'transport'] as const;
 
 /**
  * Series of coredns_healthd_remedy_decisions_total present (at 0) from the
@@ -52,7 +53,12 @@ export const REMEDY_ZERO_SERIES = [
 ] as const satisfies ReadonlyArray<{ action: RemedyAction; result: DecisionResult; reason: DecisionReason }>;
 
 export const METRICS = {
-  probeSuccess: def(`${PREFIX}probe_success`, 'gauge', 'Whether the last probe of this check passed (1) or failed (0), before hysteresis.', CHECK_LABELS),
+  probeSuccess: def(
+    `${PREFIX}probe_success`,
+    'gauge',
+    'Whether the last probe of this check passed (1) or failed (0), before hysteresis. Only with metrics.perVantageDetail.',
+    CHECK_LABELS,
+  ),
   checkHealthy: def(
     `${PREFIX}check_healthy`,
     'gauge',
@@ -62,7 +68,14 @@ export const METRICS = {
   probeRtt: def(
     `${PREFIX}probe_rtt_seconds`,
     'histogram',
-    'Round-trip time of the DNS exchange of each probe that got a reply, in seconds.',
+    'Round-trip time of the DNS exchange of each probe that got a reply, in seconds, by target and transport (every vantage together).',
+    TARGET_LABELS,
+    RTT_BUCKETS,
+  ),
+  vantageProbeRtt: def(
+    `${PREFIX}vantage_probe_rtt_seconds`,
+    'histogram',
+    'Round-trip time of the DNS exchange of each probe that got a reply, in seconds, per vantage, target and transport. Only with metrics.perVantageDetail.',
     PATH_LABELS,
     RTT_BUCKETS,
   ),
@@ -124,6 +137,8 @@ export const METRICS = {
   processCpu: def('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.'),
   processRss: def('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.'),
   processFds: def('process_open_fds', 'gauge', 'Number of open file descriptors.'),
+  processMaxFds: def('process_max_fds', 'gauge', 'Maximum number of open file descriptors.'),
+  processVirtualMemory: def('process_virtual_memory_bytes', 'gauge', 'Virtual memory size in bytes.'),
   processStart: def('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.'),
 } as const satisfies Record<string, MetricDef>;
 
@@ -142,7 +157,7 @@ export const ORIGINAL_NAMES: ReadonlyArray<{ original: string; replacement: stri
   {
     original: 'dns_query_response_time',
     replacement: `${PREFIX}probe_rtt_seconds`,
-    note: 'a histogram in seconds, per vantage, target and transport',
+    note: 'a histogram in seconds, by target and transport (per vantage too with metrics.perVantageDetail: vantage_probe_rtt_seconds)',
   },
 ];
 

@@ -26,12 +26,13 @@ export interface MetricsOptions {
   version: string;
   /** The native engine's counters (binding.engineStats); null or a throw leaves those gauges out of the scrape. */
   engineStats?: () => EngineView | null;
-  /** process_* metrics (CPU, memory, fds, start time). Default true. */
+  /** process_* metrics (CPU, memory, virtual memory, fds and their limit, start time). Default true. */
   processMetrics?: boolean;
 }
 
 type CheckLabels = Record<'vantage' | 'target' | 'transport' | 'query', string>;
 type PathLabels = Record<'vantage' | 'target' | 'transport', string>;
+type TargetLabels = Record<'target' | 'transport', string>;
 
 const VANTAGE_SOURCES: readonly VantageSource[] = ['host', 'proc', 'docker', 'proc+docker'];
 const VANTAGE_STATUSES = ['probed', 'gone', 'inaccessible'] as const;
@@ -45,6 +46,7 @@ export const MAX_LABEL_VALUE = 2 * MAX_FIELD;
 export const labelValue = (s: string): string => escapeControl(capString(s, MAX_LABEL_VALUE));
 
 const pathKey = (l: PathLabels): string => `${l.vantage}\u0000${l.target}\u0000${l.transport}`;
+const targetKey = (l: TargetLabels): string => `${l.target}\u0000${l.transport}`;
 const sameLabels = (a: Record<string, string>, b: Record<string, string>): boolean => Object.keys(a).every((k) => a[k] === b[k]);
 
 function countFds(): number | null {
@@ -55,11 +57,34 @@ function countFds(): number | null {
   }
 }
 
+/** The soft limit on open files from /proc/self/limits (what node_exporter's process_max_fds shows); null if unknown or unlimited. */
+export function parseMaxFds(limits: string): number | null {
+  const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(limits);
+  return m === null || m[1] === 'unlimited' ? null : Number(m[1]);
+}
+
+/** vsize (field 23 of /proc/self/stat, after the parenthesised comm) in bytes; null if unreadable. */
+export function parseVsize(stat: string): number | null {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const v = Number(rest[20]); // fields from 3 (state) on: vsize is field 23
+  return stat.includes(')') && Number.isSafeInteger(v) ? v : null;
+}
+
+function readProcSelf(name: string): string | null {
+  try {
+    // /proc/self files are the daemon's own, a few hundred bytes: no bound needed beyond the kernel's.
+    return fs.readFileSync(`/proc/self/${name}`, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #probeSuccess: Gauge<keyof CheckLabels>;
   readonly #checkHealthy: Gauge<keyof CheckLabels>;
-  readonly #rtt: Histogram<keyof PathLabels>;
+  readonly #rtt: Histogram<keyof TargetLabels>;
+  readonly #vantageRtt: Histogram<keyof PathLabels>;
   readonly #probes: Counter<'transport' | 'result' | 'reason'>;
   readonly #attempts: Counter<'transport'>;
   readonly #ignoredReplies: Counter<'transport'>;
@@ -78,6 +103,7 @@ export class DaemonMetrics {
   /** check key → the labels its per-check series carry now. */
   readonly #checkSeries = new Map<string, CheckLabels>();
   readonly #pathSeries = new Map<string, PathLabels>();
+  readonly #targetSeries = new Map<string, TargetLabels>();
 
   constructor(options: MetricsOptions) {
     const r = [this.registry];
@@ -85,6 +111,7 @@ export class DaemonMetrics {
     this.#probeSuccess = new Gauge(opts(METRICS.probeSuccess));
     this.#checkHealthy = new Gauge(opts(METRICS.checkHealthy));
     this.#rtt = new Histogram({ ...opts(METRICS.probeRtt), buckets: RTT_BUCKETS });
+    this.#vantageRtt = new Histogram({ ...opts(METRICS.vantageProbeRtt), buckets: RTT_BUCKETS });
     this.#probes = new Counter(opts(METRICS.probes));
     this.#attempts = new Counter(opts(METRICS.probeAttempts));
     this.#ignoredReplies = new Counter(opts(METRICS.ignoredReplies));
@@ -128,8 +155,12 @@ export class DaemonMetrics {
     return this.registry.metrics();
   }
 
-  /** One completed sweep: probe counters and RTTs from its rows, gauges from the health state after it. */
-  recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date): void {
+  /**
+   * One completed sweep: probe counters and RTTs from its rows, gauges from the health state after it.
+   * Per-vantage detail (probe_success, vantage_probe_rtt_seconds) only when `perVantageDetail`
+   * (metrics.perVantageDetail); turned off, its series are removed.
+   */
+  recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false): void {
     const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
     for (const row of report.rows) {
       const { transport } = row;
@@ -140,12 +171,17 @@ export class DaemonMetrics {
 
     const checkSeries = new Map<string, CheckLabels>();
     const pathSeries = new Map<string, PathLabels>();
+    const targetSeries = new Map<string, TargetLabels>();
     const counts = { healthy: 0, unhealthy: 0 };
     for (const c of checks) {
       const l: CheckLabels = { vantage: labelValue(c.vantageLabel), target: labelValue(c.targetLabel), transport: c.transport, query: labelValue(c.query) };
       checkSeries.set(c.key, l);
-      const p: PathLabels = { vantage: l.vantage, target: l.target, transport: l.transport };
-      pathSeries.set(pathKey(p), p);
+      const tl: TargetLabels = { target: l.target, transport: l.transport };
+      targetSeries.set(targetKey(tl), tl);
+      if (perVantageDetail) {
+        const p: PathLabels = { vantage: l.vantage, target: l.target, transport: l.transport };
+        pathSeries.set(pathKey(p), p);
+      }
       counts[c.state]++;
     }
     // Series first, removals second: a label that moved to another check keeps its new value.
@@ -154,27 +190,31 @@ export class DaemonMetrics {
       if (now === undefined || !sameLabels(old, now)) {
         this.#probeSuccess.remove(old);
         this.#checkHealthy.remove(old);
+      } else if (!perVantageDetail) {
+        this.#probeSuccess.remove(old);
       }
     }
-    for (const [key, old] of this.#pathSeries) if (!pathSeries.has(key)) this.#rtt.remove(old);
+    for (const [key, old] of this.#pathSeries) if (!pathSeries.has(key)) this.#vantageRtt.remove(old);
+    for (const [key, old] of this.#targetSeries) if (!targetSeries.has(key)) this.#rtt.remove(old);
     for (const c of checks) {
       const l = checkSeries.get(c.key)!;
-      this.#probeSuccess.set(l, c.last.ok ? 1 : 0);
+      if (perVantageDetail) this.#probeSuccess.set(l, c.last.ok ? 1 : 0);
       this.#checkHealthy.set(l, c.state === 'healthy' ? 1 : 0);
     }
     this.#checkSeries.clear();
     for (const [k, v] of checkSeries) this.#checkSeries.set(k, v);
     this.#pathSeries.clear();
     for (const [k, v] of pathSeries) this.#pathSeries.set(k, v);
+    this.#targetSeries.clear();
+    for (const [k, v] of targetSeries) this.#targetSeries.set(k, v);
 
     for (const row of report.rows) {
       if (row.result.rttSeconds === null) continue;
-      const p: PathLabels = {
-        vantage: labelValue(labels.get(row.vantage.id) ?? row.vantage.id),
-        target: labelValue(targetLabel(row.target)),
-        transport: row.transport,
-      };
-      if (pathSeries.has(pathKey(p))) this.#rtt.observe(p, row.result.rttSeconds);
+      const tl: TargetLabels = { target: labelValue(targetLabel(row.target)), transport: row.transport };
+      if (targetSeries.has(targetKey(tl))) this.#rtt.observe(tl, row.result.rttSeconds);
+      if (!perVantageDetail) continue;
+      const p: PathLabels = { vantage: labelValue(labels.get(row.vantage.id) ?? row.vantage.id), ...tl };
+      if (pathSeries.has(pathKey(p))) this.#vantageRtt.observe(p, row.result.rttSeconds);
     }
 
     for (const source of VANTAGE_SOURCES) for (const status of VANTAGE_STATUSES) this.#vantages.set({ source, status }, 0);
@@ -275,6 +315,28 @@ export class DaemonMetrics {
       registers: r,
       collect() {
         const n = countFds();
+        if (n === null) this.reset();
+        else this.set(n);
+      },
+    });
+    new Gauge({
+      name: METRICS.processMaxFds.name,
+      help: METRICS.processMaxFds.help,
+      registers: r,
+      collect() {
+        const limits = readProcSelf('limits');
+        const n = limits === null ? null : parseMaxFds(limits);
+        if (n === null) this.reset();
+        else this.set(n);
+      },
+    });
+    new Gauge({
+      name: METRICS.processVirtualMemory.name,
+      help: METRICS.processVirtualMemory.help,
+      registers: r,
+      collect() {
+        const stat = readProcSelf('stat');
+        const n = stat === null ? null : parseVsize(stat);
         if (n === null) this.reset();
         else this.set(n);
       },

@@ -16,6 +16,9 @@ export const DECISION_REASONS = [
   'all-endpoints-failed',
   'below-threshold',
   'node-local-fault',
+  'local-failure',
+  'no-quorum',
+  'partition',
   'min-ready-pods',
   'cooldown',
   'hourly-cap',
@@ -44,6 +47,12 @@ export const DECISION_REASON_DESCRIPTIONS: Readonly<Record<DecisionReason, strin
   'all-endpoints-failed': 'Every CoreDNS endpoint failed from this node: the fault is local to the node, so nothing is restarted.',
   'below-threshold': 'The pod failed, but not yet in enough consecutive sweeps.',
   'node-local-fault': 'Not restarted: every CoreDNS endpoint fails from this node, so the pod is not the fault.',
+  'local-failure':
+    "Not counted against the pod: its probes from this node failed only for local reasons (blocked-locally by this node's firewall, unreachable from this node, netns-gone, error).",
+  'no-quorum':
+    'Not evicted: fewer than remedy.quorum.minNodes nodes, or less than remedy.quorum.fraction of the nodes that reported on the pod, see it failing while another CoreDNS endpoint answers. The path from this node to the pod is the suspect (an Event on the node says so).',
+  partition:
+    'Not evicted: the nodes that see the pod failing all share a zone while the others see it answer, or more than remedy.quorum.maxFailingPods pods fail by quorum at once: a network partition or cluster-wide fault.',
   'min-ready-pods': 'Not evicted: fewer Ready CoreDNS pods than remedy.minReadyPods would be left.',
   cooldown: 'The same pod or Deployment was acted on less than remedy.cooldown ago (by this node, or by any node per the Lease).',
   'hourly-cap': 'This node already took remedy.maxActionsPerHour actions in the last hour.',

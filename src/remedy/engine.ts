@@ -13,12 +13,24 @@ import type { Logger } from '../log.js';
 import { reasonForKubeError, type RemedyDecision } from './decision.js';
 import { evictPod, type ActionOutcome } from './evict.js';
 import { EventRecorder } from './events.js';
-import { decision, deploymentKey, initialGateState, markOomHandled, planSweep, podKey, recordAction, type Candidate, type GateState } from './gate.js';
+import {
+  decision,
+  deploymentKey,
+  initialGateState,
+  markOomHandled,
+  planSweep,
+  podKey,
+  recordAction,
+  recordWouldAct,
+  type Candidate,
+  type GateState,
+} from './gate.js';
 import { RemedyLease, type LastAction } from './lease.js';
 import { conditionFromSweep, NodeConditionReporter } from './node-condition.js';
 import { applyRaise, planRaise } from './raise-memory.js';
 import type { RemedySettings } from './settings.js';
 import type { SweepSummary } from './sweep-summary.js';
+import { VerdictPublisher, evaluateQuorum, type NodeVerdicts, type QuorumVerdict } from './verdicts.js';
 
 export interface RemedyEngineOptions {
   api: KubeApi;
@@ -51,6 +63,21 @@ export interface RemedyStatus {
   cooldowns: { target: string; until: string }[];
   nodeCondition: { enabled: boolean; detail?: string };
   eventsWritten: number;
+  /** This node's published verdicts and the last quorum evaluation per pod. */
+  quorum: {
+    verdictWrites: number;
+    published?: NodeVerdicts;
+    evaluations: {
+      pod: string;
+      uid: string;
+      at: string;
+      result: 'quorum' | 'no-quorum' | 'partition';
+      failing: string[];
+      answering: string[];
+      failingAlone: string[];
+      message: string;
+    }[];
+  };
 }
 
 /** OOM outcomes after which the same termination is not looked at again. */
@@ -68,6 +95,9 @@ export class RemedyEngine {
   readonly #now: () => number;
   readonly #pollMs: number;
   readonly #lease: RemedyLease;
+  readonly #verdicts: VerdictPublisher;
+  /** The last quorum evaluation per pod UID (for /status). */
+  readonly #quorum = new Map<string, QuorumVerdict & { at: string }>();
   #state: GateState = initialGateState();
   #acting: { action: string; target: string; since: string; done: Promise<void> } | undefined;
   readonly #abort = new AbortController();
@@ -90,6 +120,13 @@ export class RemedyEngine {
         ? undefined
         : new NodeConditionReporter({ api: o.api, nodeName: o.nodeName, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
     this.#lease = new RemedyLease(o.api, this.#leaseSettings(), this.#now);
+    this.#verdicts = new VerdictPublisher({
+      api: o.api,
+      namespace: () => this.#settings.quorum.namespace,
+      nodeName: o.nodeName,
+      now: this.#now,
+      logger: o.logger,
+    });
   }
 
   #leaseSettings(): { namespace: string; name: string; durationMs: number; holder: string } {
@@ -132,6 +169,9 @@ export class RemedyEngine {
   }
 
   async #onSweep(summary: SweepSummary): Promise<RemedyDecision[]> {
+    // This node's verdicts, for the other nodes' quorum: written only when one changes (and on the
+    // slow refresh). Not awaited; #track keeps it for stop() and swallows its rejection.
+    if (this.#settings.mode !== 'off') void this.#track(this.#verdicts.update(summary, this.#settings.quorum.refreshMs));
     const condition = conditionFromSweep(summary);
     // Not awaited: the node condition write must not hold up deciding. #track keeps it for stop() to drain and swallows its rejection.
     if (this.#condition && condition) void this.#track(this.#condition.update(condition));
@@ -203,9 +243,14 @@ export class RemedyEngine {
       c.action === 'evict'
         ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered`
         : '';
+    if (c.action === 'evict') {
+      const q = await this.#checkQuorum(c);
+      if (q) return q;
+    }
     if (s.mode === 'dry-run') {
+      // Not an action: no cooldown, no hourly cap; the same "would" is just not repeated every sweep.
       if (c.action === 'evict') {
-        this.#state = recordAction(this.#state, [this.#key(c)], this.#now());
+        this.#state = recordWouldAct(this.#state, [this.#key(c)], this.#now());
         return this.#decide(c, {
           result: 'would-act',
           reason: 'threshold-reached',
@@ -217,7 +262,7 @@ export class RemedyEngine {
         if (TERMINAL_OOM.has(plan.outcome.reason)) this.#state = markOomHandled(this.#state, c.oomKeys);
         return this.#decide(c, plan.outcome);
       }
-      this.#state = markOomHandled(recordAction(this.#state, [this.#key(c)], this.#now()), c.oomKeys);
+      this.#state = markOomHandled(recordWouldAct(this.#state, [this.#key(c)], this.#now()), c.oomKeys);
       return this.#decide(c, {
         result: 'would-act',
         reason: 'oom-killed',
@@ -312,12 +357,12 @@ export class RemedyEngine {
     }
     if (this.#abort.signal.aborted) return;
     const waited = Math.round(performance.now() - started);
-    const regarding: { apiVersion: string; kind: string; namespace: string; name: string } =
-      c.action === 'evict' && c.pod.ownerDeployment
-        ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.pod.ownerDeployment }
-        : c.action === 'raise-memory'
-          ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.deployment }
-          : { apiVersion: 'v1', kind: 'Pod', namespace: c.pod.namespace, name: c.pod.name };
+    // The evicted pod (gone by now, but its Events are where `kubectl get events` for it looks),
+    // or the Deployment whose memory limit was raised.
+    const regarding: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } =
+      c.action === 'raise-memory'
+        ? { apiVersion: 'apps/v1', kind: 'Deployment', ...c.deployment }
+        : { apiVersion: 'v1', kind: 'Pod', namespace: c.pod.namespace, name: c.pod.name, uid: c.pod.uid };
     const what =
       c.action === 'evict'
         ? `a replacement for pod ${c.pod.namespace}/${c.pod.name}`
@@ -385,6 +430,44 @@ export class RemedyEngine {
     return false;
   }
 
+  /**
+   * Reads every node's verdicts and decides whether they allow evicting this pod; a decision when
+   * they do not (no quorum, a partition, or the reports cannot be read), else undefined.
+   */
+  async #checkQuorum(c: Candidate & { action: 'evict' }): Promise<RemedyDecision | undefined> {
+    const s = this.#settings.quorum;
+    let q: QuorumVerdict;
+    try {
+      q = evaluateQuorum(c.pod.uid, await this.#verdicts.reports(s.windowMs), s);
+    } catch (err) {
+      if (!(err instanceof KubeApiError)) throw err;
+      return this.#decide(c, {
+        result: 'skipped',
+        reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason),
+        message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: the other nodes' verdicts cannot be read (${err.message}); no action without quorum`,
+      });
+    }
+    this.#quorum.set(c.pod.uid, { ...q, at: new Date(this.#now()).toISOString() });
+    if (q.ok) return undefined;
+    const details = { failingNodes: q.pod.failing.length, answeringNodes: q.pod.answering.length, ...(q.zone === undefined ? {} : { zone: q.zone }) };
+    // The node's own Event: what it sees is about its path to the pod, or about a partition.
+    this.#events?.write(
+      {
+        namespace: 'default',
+        regarding: { apiVersion: 'v1', kind: 'Node', name: this.#node },
+        type: 'Warning',
+        reason: q.reason === 'partition' ? 'NetworkPartitionSuspected' : 'CoreDNSPathSuspect',
+        action: 'Report',
+        note:
+          q.reason === 'partition'
+            ? `CoreDNS pod ${c.pod.namespace}/${c.pod.name} fails from this node: ${q.message}; nothing is evicted`
+            : `CoreDNS pod ${c.pod.namespace}/${c.pod.name} fails from node ${this.#node} while most nodes reach it: check the path between this node and the pod (${c.pod.ip || 'its IP'}): overlay tunnel, MTU, NIC, firewall. ${q.message}`,
+      },
+      `quorum/${q.reason}/${c.pod.uid}`,
+    );
+    return this.#decide(c, { result: 'skipped', reason: q.reason, message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: ${q.message}`, details });
+  }
+
   /** Resolves when no action is being completed and every Event and condition write is done. */
   async idle(): Promise<void> {
     while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
@@ -406,6 +489,20 @@ export class RemedyEngine {
         ? { enabled: !this.#condition.disabled, ...(this.#condition.disabled ? { detail: this.#condition.disabled } : {}) }
         : { enabled: false, detail: 'kubernetes.nodeCondition is false' },
       eventsWritten: this.#events?.written ?? 0,
+      quorum: {
+        verdictWrites: this.#verdicts.writes,
+        ...(this.#verdicts.current ? { published: this.#verdicts.current } : {}),
+        evaluations: [...this.#quorum.values()].map((q) => ({
+          pod: pods.get(q.pod.uid) ?? q.pod.uid,
+          uid: q.pod.uid,
+          at: q.at,
+          result: q.ok ? 'quorum' : q.reason,
+          failing: q.pod.failing,
+          answering: q.pod.answering,
+          failingAlone: q.pod.failingAlone,
+          message: q.message,
+        })),
+      },
     };
   }
 

@@ -15,22 +15,27 @@
 import type { ContainerInfo, KubeTargets, ObjectRef, PodInfo } from '../kube/types.js';
 import type { DecisionReason, RemedyDecision } from './decision.js';
 import type { RemedySettings } from './settings.js';
-import type { SweepSummary } from './sweep-summary.js';
+import type { PodProbeSummary, SweepSummary } from './sweep-summary.js';
 
 const HOUR_MS = 3_600_000;
 
 export interface GateState {
   /** Consecutive failed host sweeps (while another endpoint answered), per CoreDNS pod UID. */
   readonly failed: ReadonlyMap<string, number>;
-  /** When each target was last acted on (or would have been, in dry-run): "pod:<uid>" or "deployment:<ns>/<name>". */
+  /** When each target was last acted on: "pod:<uid>" or "deployment:<ns>/<name>". */
   readonly lastAction: ReadonlyMap<string, number>;
+  /**
+   * Dry-run: when this node last said what it would do to each target. Never an action (no
+   * cooldown, no hourly cap); it only keeps the same "would" from being repeated every sweep.
+   */
+  readonly wouldAct: ReadonlyMap<string, number>;
   /** This node's actions in the last hour (ms timestamps). */
   readonly actions: readonly number[];
   /** OOM terminations already decided on: "<pod uid>/<container>/<finishedAt>". */
   readonly oomHandled: ReadonlySet<string>;
 }
 
-export const initialGateState = (): GateState => ({ failed: new Map(), lastAction: new Map(), actions: [], oomHandled: new Set() });
+export const initialGateState = (): GateState => ({ failed: new Map(), lastAction: new Map(), wouldAct: new Map(), actions: [], oomHandled: new Set() });
 
 export interface GateInput {
   now: number;
@@ -90,6 +95,13 @@ export function recordAction(state: GateState, keys: readonly string[], now: num
   return { ...state, lastAction, actions: [...state.actions, now] };
 }
 
+/** The state after a dry-run said what it would do to these targets (not an action). */
+export function recordWouldAct(state: GateState, keys: readonly string[], now: number): GateState {
+  const wouldAct = new Map(state.wouldAct);
+  for (const k of keys) wouldAct.set(k, now);
+  return { ...state, wouldAct };
+}
+
 /** The state with these OOM terminations decided on. */
 export function markOomHandled(state: GateState, keys: readonly string[]): GateState {
   return { ...state, oomHandled: new Set([...state.oomHandled, ...keys]) };
@@ -98,6 +110,17 @@ export function markOomHandled(state: GateState, keys: readonly string[]): GateS
 /** Why an action on these targets may not run now (cooldown, hourly cap, busy), or undefined. */
 function blocked(state: GateState, input: GateInput, keys: readonly string[]): { reason: DecisionReason; message: string } | undefined {
   const { now, settings } = input;
+  if (settings.mode === 'dry-run') {
+    for (const k of keys) {
+      const said = state.wouldAct.get(k);
+      if (said !== undefined && now - said < settings.cooldownMs) {
+        return {
+          reason: 'cooldown',
+          message: `dry-run: said ${minutes(now - said)} ago what it would do (nothing was done); says it again after ${minutes(settings.cooldownMs)}`,
+        };
+      }
+    }
+  }
   for (const k of keys) {
     const last = state.lastAction.get(k);
     if (last !== undefined && now - last < settings.cooldownMs) {
@@ -123,14 +146,17 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
   const probed = summary.pods.filter((p) => podsByUid.has(p.uid));
   const allFailed = probed.length > 0 && probed.every((p) => p.status === 'failed');
 
-  // Counts: +1 for a failed sweep while another endpoint answered; anything else starts again.
+  // Counts: +1 for a failed sweep while another endpoint answered; anything else starts again,
+  // including a failure for reasons local to this node (its own firewall, no route): no evidence.
+  const evidence = (p: PodProbeSummary): boolean => p.status === 'failed' && p.localOnly !== true;
   const failed = new Map<string, number>();
-  for (const p of probed) failed.set(p.uid, !allFailed && p.status === 'failed' ? (prev.failed.get(p.uid) ?? 0) + 1 : 0);
+  for (const p of probed) failed.set(p.uid, !allFailed && evidence(p) ? (prev.failed.get(p.uid) ?? 0) + 1 : 0);
   const keep = Math.max(settings.cooldownMs, HOUR_MS);
   const lastAction = new Map([...prev.lastAction].filter(([, t]) => now - t < keep));
+  const wouldAct = new Map([...prev.wouldAct].filter(([, t]) => now - t < keep));
   const live = new Set(targets.corednsPods.flatMap((p) => p.containers.map((c) => oomKey(p, c))));
   const oomHandled = new Set([...prev.oomHandled].filter((k) => live.has(k)));
-  const state: GateState = { failed, lastAction, actions: prev.actions.filter((t) => now - t < HOUR_MS), oomHandled };
+  const state: GateState = { failed, lastAction, wouldAct, actions: prev.actions.filter((t) => now - t < HOUR_MS), oomHandled };
 
   if (allFailed) {
     const reasons = [...new Set(probed.flatMap((p) => p.reasons))].sort();
@@ -212,6 +238,20 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
     for (const s of probed) {
       if (s.status !== 'failed') continue;
       const pod = podsByUid.get(s.uid)!;
+      if (s.localOnly === true) {
+        decisions.push(
+          decision(now, {
+            action: 'evict',
+            result: 'skipped',
+            reason: 'local-failure',
+            target: podTarget(pod),
+            pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+            message: `not counting against pod ${pod.namespace}/${pod.name}: it fails from this node only for local reasons (${s.reasons.join(', ')}), which say nothing about the pod`,
+            details: { reasons: s.reasons.join(', ') },
+          }),
+        );
+        continue;
+      }
       const n = state.failed.get(s.uid) ?? 0;
       const base = { action: 'evict' as const, target: podTarget(pod), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid } };
       const why = s.reasons.length ? ` (${s.reasons.join(', ')})` : '';

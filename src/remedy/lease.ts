@@ -43,6 +43,9 @@ export function parseLastAction(lease: LeaseInfo | undefined): LastAction | unde
   return undefined;
 }
 
+/** Tries to release the Lease (see release()). */
+export const RELEASE_ATTEMPTS = 3;
+
 export class RemedyLease {
   readonly #api: KubeApi;
   #s: LeaseSettings;
@@ -180,18 +183,23 @@ export class RemedyLease {
     const held = this.#held;
     this.#held = undefined;
     if (!held) return true;
-    try {
-      await this.#api.updateLease({
-        ...this.ref,
-        resourceVersion: held.resourceVersion,
-        leaseDurationSeconds: held.leaseDurationSeconds ?? this.#durationSeconds(),
-        ...(held.leaseTransitions !== undefined ? { leaseTransitions: held.leaseTransitions } : {}),
-        renewTime: new Date(this.#now()),
-        annotations: held.annotations,
-      });
-      return true;
-    } catch {
-      return false;
+    // A slow or failing API server gets three tries: a Lease left held blocks every node's
+    // remedies until it expires. A conflict means someone else wrote it: nothing to release.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#api.updateLease({
+          ...this.ref,
+          resourceVersion: held.resourceVersion,
+          leaseDurationSeconds: held.leaseDurationSeconds ?? this.#durationSeconds(),
+          ...(held.leaseTransitions !== undefined ? { leaseTransitions: held.leaseTransitions } : {}),
+          renewTime: new Date(this.#now()),
+          annotations: held.annotations,
+        });
+        return true;
+      } catch (err) {
+        if (attempt >= RELEASE_ATTEMPTS || (err instanceof KubeApiError && (err.reason === 'conflict' || err.reason === 'not-found'))) return false;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
     }
   }
 }

@@ -1,7 +1,8 @@
 // The ClusterDNSReachable condition on this node's status, as
 // node-problem-detector keeps its conditions: True when cluster DNS answers
 // from the host, False (with a reason) when it does not. Written when the
-// status or reason changes and at least every heartbeat otherwise;
+// status or reason changes and at least every heartbeat otherwise (a change of
+// the message alone waits for the heartbeat);
 // lastTransitionTime moves only when the status does. A 403 or a missing
 // Node turns the condition off (logged once): it is optional.
 import { KubeApiError } from '../kube/errors.js';
@@ -82,7 +83,9 @@ export class NodeConditionReporter {
     const now = this.#now();
     const last = this.#last;
     const same = last && last.status === next.status && last.reason === next.reason;
-    if (same && now - last.written < this.#heartbeatMs && last.message === next.message) return 'unchanged';
+    // A message that only recounts ("2 of 2" -> "1 of 2 pods answer") waits for the heartbeat: one
+    // pod replacement must not PATCH every node's status several times.
+    if (same && now - last.written < this.#heartbeatMs) return 'unchanged';
     this.#busy = true;
     try {
       let transition = same ? last.transition : now;

@@ -2,6 +2,7 @@
 // configuration (remedy.*, kubernetes.nodeName) in one place.
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
+import type { QuorumSettings } from './verdicts.js';
 
 export type RemedyMode = 'off' | 'dry-run' | 'enforce';
 
@@ -17,6 +18,8 @@ export interface RemedySettings {
   lease: { namespace: string; name: string; durationMs: number };
   memory: { factor: number; cap: string };
   allowDelete: boolean;
+  /** Quorum across nodes before an eviction (src/remedy/verdicts.ts). */
+  quorum: QuorumSettings;
 }
 
 export function remedySettings(c: Config): RemedySettings {
@@ -31,6 +34,14 @@ export function remedySettings(c: Config): RemedySettings {
     lease: { namespace: r.lease.namespace, name: r.lease.name, durationMs: r.lease.duration },
     memory: { factor: r.memory.factor, cap: r.memory.cap },
     allowDelete: r.evict.allowDelete,
+    quorum: {
+      namespace: r.quorum.namespace,
+      minNodes: r.quorum.minNodes,
+      fraction: r.quorum.fraction,
+      windowMs: r.quorum.window,
+      refreshMs: r.quorum.refresh,
+      maxFailingPods: r.quorum.maxFailingPods,
+    },
   };
 }
 

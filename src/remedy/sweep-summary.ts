@@ -15,7 +15,19 @@ export interface PodProbeSummary {
   status: ProbeStatus;
   /** Distinct failure reasons (src/probe/reasons.ts), sorted. */
   reasons: string[];
+  /**
+   * Every failure had a reason local to this node (LOCAL_REASONS): it says nothing about the
+   * pod, so it is never evidence against it. Absent: false.
+   */
+  localOnly?: boolean;
 }
+
+/**
+ * Failure reasons that are about this node, not about the server: its own firewall refused to
+ * send (blocked-locally), it has no route (unreachable), the namespace went away, a local error,
+ * or a shutdown. A CoreDNS pod is never restarted for them.
+ */
+export const LOCAL_REASONS: ReadonlySet<string> = new Set(['blocked-locally', 'unreachable', 'netns-gone', 'error', 'cancelled']);
 
 export interface SweepSummary {
   /** When the sweep started. */
@@ -23,13 +35,14 @@ export interface SweepSummary {
   /** The CoreDNS pods probed from the host in this sweep. */
   pods: PodProbeSummary[];
   /** The DNS Service's ClusterIP(s) from the host; undefined when not probed. */
-  service?: { status: ProbeStatus; reasons: string[] };
+  service?: { status: ProbeStatus; reasons: string[]; localOnly?: boolean };
 }
 
-function statusOf(rows: readonly { result: { ok: boolean; reason?: string | null } }[]): { status: ProbeStatus; reasons: string[] } {
+function statusOf(rows: readonly { result: { ok: boolean; reason?: string | null } }[]): { status: ProbeStatus; reasons: string[]; localOnly?: true } {
   const passed = rows.filter((r) => r.result.ok).length;
   const reasons = [...new Set(rows.filter((r) => !r.result.ok).map((r) => String(r.result.reason ?? 'unknown')))].sort();
-  return { status: passed === rows.length ? 'ok' : passed === 0 ? 'failed' : 'partial', reasons };
+  const localOnly = reasons.length > 0 && reasons.every((r) => LOCAL_REASONS.has(r));
+  return { status: passed === rows.length ? 'ok' : passed === 0 ? 'failed' : 'partial', reasons, ...(localOnly ? { localOnly: true as const } : {}) };
 }
 
 /**

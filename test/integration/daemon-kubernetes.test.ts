@@ -64,7 +64,14 @@ t.test('with Kubernetes: targets, answers, names, facts, remedies from sweep rep
   const decisions: RemedyDecision[] = [];
   const ooms: string[] = [];
   const rt = new KubeRuntime({
-    config: config({ 'kubernetes.kubeconfig': path, 'kubernetes.nodeName': 'node-a', 'remedy.mode': 'enforce', 'remedy.readyTimeout': '5s' }),
+    config: config({
+      'kubernetes.kubeconfig': path,
+      'kubernetes.nodeName': 'node-a',
+      'remedy.mode': 'enforce',
+      'remedy.readyTimeout': '5s',
+      // One node here: a one-node cluster may act alone (remedy-quorum.test.ts has three).
+      'remedy.quorum.minNodes': 1,
+    }),
     logger,
     onDecision: (d) => decisions.push(d),
     onOomKill: (p, c) => ooms.push(`${p.name}/${c}`),

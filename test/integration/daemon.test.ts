@@ -103,6 +103,8 @@ async function world(t: Test, prefix = 'chr'): Promise<World> {
     discovery: { procRoot, docker: { enabled: true, socketPath: path.join(dir, 'no-docker.sock') } },
     health: { failureThreshold: 2, successThreshold: 1, staleAfter: '2s' },
     http: { listen: '127.0.0.1:0' },
+    // Per-check probe_success (off by default) is asserted below: the option end to end.
+    metrics: { perVantageDetail: true },
     log: { level: 'info' },
     kubernetes: { enabled: false },
   };
@@ -182,7 +184,7 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
     [...m.keys()].some((k) => k.includes(dropTarget)),
     'series of the removed target are gone',
   );
-  t.ok((m.get(`coredns_healthd_probe_rtt_seconds_count{vantage="${w.podLabel}",target="${dnsTarget}",transport="udp"}`) ?? 0) >= 1, 'RTT observed');
+  t.ok((m.get(`coredns_healthd_vantage_probe_rtt_seconds_count{vantage="${w.podLabel}",target="${dnsTarget}",transport="udp"}`) ?? 0) >= 1, 'RTT observed');
   t.equal(m.get('coredns_healthd_vantages{source="host",status="probed"}'), 1);
   t.equal(m.get('coredns_healthd_vantages{source="proc",status="probed"}'), 1);
   await promtool(t, (await get(port, '/metrics')).body);

@@ -32,7 +32,8 @@ function metricOf(series: string): MetricDef | undefined {
 /** Every `coredns_healthd_x{...}` selector in a PromQL expression: the name and the label names it matches on. */
 export function selectors(expr: string): { name: string; labels: string[] }[] {
   const out: { name: string; labels: string[] }[] = [];
-  for (const m of expr.matchAll(/\b(coredns_healthd_[a-z0-9_]+)\s*(\{([^}]*)\})?/g)) {
+  // Not inside a recording rule's name (level:coredns_healthd_x:operation).
+  for (const m of expr.matchAll(/(?<![\w:])(coredns_healthd_[a-z0-9_]+)(?![\w:])\s*(\{([^}]*)\})?/g)) {
     const labels = [...(m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)].map((l) => l[1] as string);
     out.push({ name: m[1] as string, labels });
   }
@@ -49,9 +50,31 @@ function groupingLabels(expr: string): string[] {
   );
 }
 
+/**
+ * The recording rules of alerts.yml: name -> the labels its series keep (those of its
+ * expression's `by (...)`).
+ */
+const RECORDED = new Map<string, string[]>(
+  [...fs.readFileSync(ALERTS, 'utf8').matchAll(/- record: (\S+)\n\s+expr: \|\n((?:\s{10}.*\n)+)/g)].map((m) => [
+    m[1] as string,
+    groupingLabels(/\bby\s*\([^)]*\)/.exec(m[2] as string)?.[0] ?? ''),
+  ]),
+);
+
 function checkExpr(t: Test, where: string, expr: string): void {
   const used = selectors(expr);
   const known = new Set(TARGET_LABELS);
+  for (const m of expr.matchAll(/(?<![\w:])([a-z_][a-z0-9_]*:[a-z0-9_:]+)\s*(\{([^}]*)\})?/g)) {
+    const labels = RECORDED.get(m[1] as string);
+    t.ok(labels, `${where}: ${m[1]} is a recording rule of alerts.yml`);
+    for (const l of labels ?? []) known.add(l);
+    const matched = [...(m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)].map((l) => l[1] as string);
+    t.same(
+      matched.filter((l) => !(labels ?? []).includes(l)),
+      [],
+      `${where}: ${m[1]} has the labels it is matched on`,
+    );
+  }
   for (const { name, labels } of used) {
     const def = metricOf(name);
     t.ok(def, `${where}: ${name} is a metric the daemon exports`);
@@ -61,7 +84,7 @@ function checkExpr(t: Test, where: string, expr: string): void {
     const unknown = labels.filter((l) => !TARGET_LABELS.includes(l) && !def.labels.includes(l));
     t.same(unknown, [], `${where}: ${name} has the labels it is matched on`);
   }
-  if (used.length && !/\bup\b/.test(expr)) {
+  if ((used.length || RECORDED.size) && !/\bup\b/.test(expr)) {
     const unknownGroup = groupingLabels(expr).filter((l) => !known.has(l));
     t.same(unknownGroup, [], `${where}: grouping labels exist on its metrics`);
   }
@@ -85,7 +108,9 @@ t.test('promtool test rules: every alert fires when it should, and only then', a
     'every alert has a test case',
   );
   for (const needed of [
+    'CoreDNSHealthdHostCannotResolve',
     'CoreDNSHealthdNodePodsCannotResolve',
+    'CoreDNSHealthdPodCannotResolve',
     'CoreDNSHealthdUDPFailsTCPWorks',
     'CoreDNSHealthdRemedyActed',
     'CoreDNSHealthdDown',
@@ -99,6 +124,8 @@ t.test('the alerting rules use only exported metrics and labels', async (t) => {
   const text = fs.readFileSync(ALERTS, 'utf8');
   const exprs = [...text.matchAll(/expr: \|\n((?:\s{10}.*\n)+)/g)].map((m) => (m[1] as string).trim());
   t.ok(exprs.length >= 4, `${exprs.length} expressions`);
+  t.same([...RECORDED.keys()], ['instance_vantage:coredns_healthd_check_healthy:max', 'instance:coredns_healthd_pods_without_dns:ratio']);
+  t.same(RECORDED.get('instance_vantage:coredns_healthd_check_healthy:max'), ['job', 'instance', 'vantage']);
   exprs.forEach((e, i) => checkExpr(t, `rule ${i + 1}`, e));
 });
 
@@ -150,7 +177,7 @@ t.test('the dashboard is well formed', async (t) => {
     t.ok(p.targets?.length, `${p.title}: has queries`);
   }
   const titles = dashboard.panels.map((p) => p.title).join(' | ');
-  for (const want of [/success by node/i, /latency by node/i, /success by pod/i, /latency by pod/i, /findings/i, /remed/i]) t.match(titles, want);
+  for (const want of [/success by node/i, /latency by node/i, /healthy checks by pod/i, /latency by target/i, /findings/i, /remed/i]) t.match(titles, want);
 });
 
 t.test('every dashboard query is valid PromQL on exported metrics and labels', async (t) => {

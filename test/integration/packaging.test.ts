@@ -10,7 +10,7 @@
 // debootstrap ~35 s (the machine's own apt mirror; $DEBIAN_MIRROR overrides, and
 // $COREDNS_HEALTHD_TEST_ROOTFS names a directory to keep the bootstrapped
 // system in between runs), installs and checks ~30 s.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +23,7 @@ import { describeConfig } from '../../src/config/schema.js';
 import { createNetns, removeByPrefix, randomPrefix } from '../support/netns.js';
 import { spawnResponder } from '../support/responder-process.js';
 import { requireRoot } from '../support/root.js';
-import { run, tryRun, which, type RunResult } from '../support/run.js';
+import { run, sleep, tryRun, which, type RunResult } from '../support/run.js';
 import { REPO } from '../support/paths.js';
 
 const ROOT = REPO;
@@ -80,19 +80,73 @@ function inRoot(root: string, argv: readonly string[], netns?: string): Promise<
 
 const ok = (t: Test, r: RunResult, what: string): boolean => t.equal(r.code, 0, `${what} (${(r.stderr || r.stdout).trim().slice(0, 2000)})`);
 
-async function bootstrap(t: Test): Promise<string> {
+/**
+ * A stock Debian 12: minbase (no init; packages are installed into copies of it with chroot),
+ * or minbase with systemd as init (booted with systemd-nspawn). procps is in neither.
+ */
+async function bootstrap(t: Test, kind: 'minbase' | 'systemd'): Promise<string> {
   const cache = process.env.COREDNS_HEALTHD_TEST_ROOTFS;
-  const dir = cache ? path.resolve(cache) : fs.mkdtempSync(path.join(os.tmpdir(), 'chz-debian12-'));
+  const suffix = kind === 'systemd' ? '-systemd' : '';
+  const dir = cache ? `${path.resolve(cache)}${suffix}` : fs.mkdtempSync(path.join(os.tmpdir(), `chz-debian12${suffix}-`));
   if (!cache) t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   if (fs.existsSync(path.join(dir, 'var', 'lib', 'dpkg', 'status'))) {
-    t.comment(`Debian 12 root: reusing ${dir}`);
+    t.comment(`Debian 12 root (${kind}): reusing ${dir}`);
     return dir;
   }
   const t0 = process.hrtime.bigint();
-  const r = await tryRun(which('debootstrap', 'debootstrap'), ['--variant=minbase', 'bookworm', dir, MIRROR], { timeoutMs: 900_000 });
+  const include = kind === 'systemd' ? ['--include=systemd,systemd-sysv,dbus'] : [];
+  const r = await tryRun(which('debootstrap', 'debootstrap'), ['--variant=minbase', ...include, 'bookworm', dir, MIRROR], { timeoutMs: 900_000 });
   if (r.code !== 0) throw new Error(`debootstrap bookworm from ${MIRROR} failed (set DEBIAN_MIRROR to a reachable mirror): ${r.stderr.slice(-2000)}`);
-  t.comment(`debootstrap --variant=minbase bookworm: ${seconds(t0)}`);
+  t.comment(`debootstrap --variant=minbase ${include.join(' ')} bookworm: ${seconds(t0)}`);
   return dir;
+}
+
+/** Resolves once `check` is true (polls every 200 ms); rejects after `ms` with `what`. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** Parent PID and command name of a process, if it still exists. */
+function procInfo(pid: number): { ppid: number; comm: string } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    return { ppid: Number(stat.slice(close + 2).split(' ')[1]), comm: stat.slice(open + 1, close) };
+  } catch {
+    return undefined; // exited meanwhile
+  }
+}
+
+/**
+ * The container's init under systemd-nspawn `parent`: a descendant named systemd in a PID
+ * namespace other than ours (nspawn may fork helpers first), if it runs yet.
+ */
+function containerInit(parent: number): number | undefined {
+  const ours = fs.readlinkSync('/proc/self/ns/pid');
+  const pids = fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
+  const info = new Map(pids.map((p) => [p, procInfo(p)]));
+  const descends = (p: number): boolean => {
+    for (let q = info.get(p)?.ppid, hops = 0; q !== undefined && q > 1 && hops < 4; q = info.get(q)?.ppid, hops++) if (q === parent) return true;
+    return false;
+  };
+  return pids.find((p) => {
+    if (info.get(p)?.comm !== 'systemd' || !descends(p)) return false;
+    try {
+      return fs.readlinkSync(`/proc/${p}/ns/pid`) !== ours;
+    } catch {
+      return false;
+    }
+  });
 }
 
 function copyRoot(t: Test, from: string): string {
@@ -184,9 +238,15 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     ['rpmlint', 'rpmlint'],
     ['debootstrap', 'debootstrap'],
     ['readelf', 'binutils'],
+    ['systemd-nspawn', 'systemd-container'],
+    ['curl', 'curl'],
   ] as const) {
     which(bin, pkg);
   }
+  // The two Debian roots are bootstrapped while the packages build (mostly downloads and unpacking).
+  const roots = { minbase: bootstrap(t, 'minbase'), systemd: bootstrap(t, 'systemd') };
+  roots.minbase.catch(() => undefined); // awaited below; a failure is reported there
+  roots.systemd.catch(() => undefined);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'chz-packages-'));
   t.teardown(() => fs.rmSync(out, { recursive: true, force: true }));
 
@@ -308,7 +368,7 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
   const netns = `${prefix}-pkg`;
   await createNetns(netns);
   await spawnResponder({ netns, listen: '127.0.0.1', port: 53, name: 'kubernetes.default.svc.cluster.local', addresses: ['10.96.0.1'], t });
-  const debian = await bootstrap(t);
+  const debian = await roots.minbase;
 
   await t.test('deb on a stock Debian 12: install, run, upgrade, remove, purge', async (t) => {
     const root = copyRoot(t, debian);
@@ -345,6 +405,132 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     }).stdout.trim();
     t.equal(leftovers, '', 'purge: no enablement link, mask or deb-systemd-helper state is left');
     t.not((await dpkg('-s', 'coredns-healthd')).code, 0, 'purge: dpkg no longer knows the package');
+  });
+
+  await t.test('deb under systemd (systemd-nspawn -b): start after a sweep, reload, journal priorities, metrics, stop', async (t) => {
+    const root = copyRoot(t, await roots.systemd);
+    fs.copyFileSync(deb1, path.join(root, 'tmp', 'r1.deb'));
+    ok(t, await tryRun('/usr/bin/env', ['-i', ...CLEAN_ENV, 'chroot', root, 'dpkg', '-i', '/tmp/r1.deb'], { timeoutMs: 300_000 }), 'dpkg -i');
+    t.notOk(fs.existsSync(path.join(root, 'bin', 'kill')), 'no /bin/kill (procps is not installed): reload must not need it');
+    // Enabled by postinst; started below with `systemctl enable --now`, once the DNS server runs.
+    fs.rmSync(path.join(root, 'etc', 'systemd', 'system', 'multi-user.target.wants', 'coredns-healthd.service'));
+    // The host vantage probes the test's DNS server on the container's loopback; no Docker.
+    const configFile = path.join(root, 'etc', 'coredns-healthd.json');
+    const shipped = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, Record<string, unknown>> & {
+      discovery: { docker: { enabled: boolean } };
+    };
+    const good = { ...shipped, interval: '2s', hostResolvConf: '/etc/chz-resolv.conf', http: { ...shipped.http, listen: '127.0.0.1:9890' } };
+    good.discovery.docker.enabled = false;
+    const writeConfig = (c: unknown) => fs.writeFileSync(configFile, `${JSON.stringify(c, null, 2)}\n`);
+    writeConfig(good);
+    fs.writeFileSync(path.join(root, 'etc', 'chz-resolv.conf'), 'nameserver 127.0.0.1\n');
+
+    const t0 = process.hrtime.bigint();
+    const nspawn = spawn(which('systemd-nspawn', 'systemd-container'), ['-q', '-D', root, '-b', '--private-network', '--register=no', '--keep-unit'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let nspawnErr = '';
+    nspawn.stderr.setEncoding('utf8').on('data', (d: string) => (nspawnErr += d.slice(0, 4000)));
+    const gone = new Promise<void>((resolve) => nspawn.once('exit', () => resolve()));
+    let leader = 0;
+    // The container must never outlive the test: systemd-nspawn killed with SIGKILL leaves its
+    // init running (reparented to PID 1), and a leftover container keeps the next one's boot
+    // from finishing. So: a clean poweroff, then SIGKILL to the container's init (which ends its
+    // whole PID namespace) and to systemd-nspawn.
+    t.teardown(async () => {
+      if (leader) await tryRun(which('nsenter'), ['-t', String(leader), '-a', 'systemctl', 'poweroff'], { timeoutMs: 10_000 });
+      const exited = await Promise.race([gone.then(() => true), sleep(15_000).then(() => false)]);
+      if (!exited) {
+        if (leader) {
+          try {
+            process.kill(leader, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        nspawn.kill('SIGKILL');
+        await gone;
+      }
+      if (leader) await until('the container to end', 10_000, () => (procInfo(leader) === undefined ? true : undefined)).catch(() => undefined);
+    });
+    leader = await until("the container's init", 60_000, () =>
+      nspawn.exitCode !== null ? Promise.reject(new Error(`systemd-nspawn exited: ${nspawnErr}`)) : containerInit(nspawn.pid!),
+    );
+    const inside = (...args: string[]): Promise<RunResult> =>
+      tryRun('/usr/bin/env', ['-i', ...CLEAN_ENV, which('nsenter'), '-t', String(leader), '-a', ...args], { timeoutMs: 60_000 });
+    let last = '';
+    const state = await until('systemd to finish booting', 120_000, async () => {
+      const r = await inside('systemctl', 'is-system-running');
+      last = `${r.stdout.trim()} ${r.stderr.trim()}`.trim();
+      return /^(running|degraded)$/.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; is-system-running said: ${last}; systemd-nspawn: ${nspawnErr.slice(-1000)}`);
+    });
+    t.comment(`booted (${state}) in ${seconds(t0)}`);
+
+    // The container's network namespace, named for `ip netns exec` (unnamed again in teardown).
+    const netnsName = `${prefix}-boot`;
+    await run(which('ip'), ['netns', 'attach', netnsName, String(leader)]);
+    t.teardown(() => tryRun(which('ip'), ['netns', 'delete', netnsName]));
+    await spawnResponder({ netns: netnsName, listen: '127.0.0.1', port: 53, name: 'kubernetes.default.svc.cluster.local', addresses: ['10.96.0.1'], t });
+    const curl = (urlPath: string) =>
+      tryRun(which('ip'), ['netns', 'exec', netnsName, which('curl', 'curl'), '-sS', '--max-time', '10', `http://127.0.0.1:9890${urlPath}`]);
+    const show = async (prop: string) => (await inside('systemctl', 'show', '-p', prop, '--value', 'coredns-healthd')).stdout.trim();
+    const journal = async (...args: string[]) => (await inside('journalctl', '-u', 'coredns-healthd', '--no-pager', '-o', 'cat', ...args)).stdout;
+
+    const t1 = process.hrtime.bigint();
+    ok(t, await inside('systemctl', 'enable', '--now', 'coredns-healthd'), 'systemctl enable --now (returns once the daemon said READY=1)');
+    t.comment(`started in ${seconds(t1)}`);
+    t.equal(await show('ActiveState'), 'active', 'active');
+    t.match(await show('StatusText'), /^ok: .*\(1 vantage, [1-9]\d* sweeps\)$/, 'READY=1 came after a completed sweep (STATUS= counts it)');
+    const mainPid = await show('MainPID');
+    const metrics = await curl('/metrics');
+    ok(t, metrics, 'curl :9890/metrics');
+    t.match(metrics.stdout, /^coredns_healthd_check_healthy\{vantage="host",target="127\.0\.0\.1:53",transport="udp",.*\} 1$/m, 'the host vantage is healthy');
+    t.match((await curl('/healthz/host')).stdout, /^ok/, '/healthz/host');
+
+    // systemctl reload: a good file is applied (config check, then SIGHUP from the shell's kill).
+    writeConfig({ ...good, log: { level: 'debug' } });
+    const reload = await inside('systemctl', 'reload', 'coredns-healthd');
+    ok(t, reload, 'systemctl reload with a good file');
+    await until('the reload in the journal', 15_000, async () => ((await journal()).includes('"msg":"configuration reloaded"') ? true : undefined));
+    t.equal(await show('MainPID'), mainPid, 'the same process (reloaded, not restarted)');
+    t.equal(await show('ActiveState'), 'active');
+
+    // A bad file: `systemctl reload` fails and says why; the daemon keeps running.
+    fs.writeFileSync(configFile, '{ "interval": ');
+    const bad = await inside('systemctl', 'reload', 'coredns-healthd');
+    t.not(bad.code, 0, 'systemctl reload with a bad file fails');
+    t.match(await journal(), /coredns-healthd\.json/, 'the journal names the file (ExecReload=config check)');
+    t.equal(await show('ActiveState'), 'active', 'still active');
+    t.equal(await show('MainPID'), mainPid, 'still the same process');
+
+    // A SIGHUP that bypasses the check: the daemon logs an error, at priority err in the journal.
+    ok(t, await inside('/bin/sh', '-c', `kill -HUP ${mainPid}`), 'SIGHUP to the main process');
+    const errors = await until('an error in the journal', 15_000, async () => {
+      const text = await journal('-p', 'err');
+      return text.includes('configuration reload failed') ? text : undefined;
+    });
+    const errLines = errors.split('\n').filter((l) => l.startsWith('{'));
+    t.ok(errLines.length >= 1, `journalctl -p err shows the daemon's error: ${errLines[0] ?? ''}`);
+    t.ok(
+      errLines.every((l) => /"level":"error"/.test(l)),
+      'and only errors (info lines are priority 6)',
+    );
+    t.match(await journal('-p', 'info'), /"level":"info"/, 'info lines are in the journal at priority info');
+    t.notMatch(await journal(), /^<\d>/m, 'journald stripped the priority prefixes');
+    writeConfig(good);
+    ok(t, await inside('systemctl', 'reload', 'coredns-healthd'), 'a good file again');
+    const mem = await inside('/bin/sh', '-c', `grep -E '^(VmRSS|VmHWM)' /proc/${mainPid}/status`);
+    t.comment(`daemon memory under systemd after ${(await show('StatusText')).replace(/.*\((.*)\)$/, '$1')}: ${mem.stdout.replace(/\s+/g, ' ').trim()}`);
+
+    const t2 = process.hrtime.bigint();
+    ok(t, await inside('systemctl', 'stop', 'coredns-healthd'), 'systemctl stop');
+    const stopMs = Number(process.hrtime.bigint() - t2) / 1e6;
+    t.comment(`stopped in ${stopMs.toFixed(0)} ms`);
+    t.ok(stopMs < 2000, `stopped within 2 s (${stopMs.toFixed(0)} ms): SIGTERM is handled, not waited out`);
+    t.equal(await show('Result'), 'success', 'exit 0 on SIGTERM');
+    t.equal(await show('ActiveState'), 'inactive');
   });
 
   await t.test('rpm with rpm --root: install, run, upgrade, erase', async (t) => {

@@ -129,7 +129,16 @@ t.test('the Lease: held, expired and taken over, raced, released', async (t) => 
   t.match(await a.acquire(), { ok: true, lease: { holderIdentity: 'node-a', leaseTransitions: 1 } });
   await t.rejects(b.renew(), /the remedy Lease kube-system\/remedy is now held by node-a/, 'node-b finds out it lost the Lease');
   await t.rejects(b.renew(), /does not hold/, 'and no longer holds it');
-  await a.release();
+  // A release that fails (500, timeout) is tried again: a Lease left held blocks every node.
+  const f500 = kube.faults.add({ match: { resource: 'leases', verb: 'update' }, status: 500, times: 2 });
+  t.equal(await a.release(), true, 'released on the third try');
+  t.equal(f500.hits, 2);
+  t.equal(kube.store.mustGet(LEASE, 'kube-system', 'remedy').spec.holderIdentity, undefined);
+  t.ok((await a.acquire()).ok);
+  const always = kube.faults.add({ match: { resource: 'leases', verb: 'update' }, status: 500, times: 3 });
+  t.equal(await a.release(), false, 'three failures: given up (the Lease expires on its own)');
+  t.equal(always.hits, 3);
+  await new Promise((r) => setTimeout(r, 2100));
 
   // A race: both read the free Lease, both write; the API server lets one win.
   const c = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-c' });
@@ -162,6 +171,32 @@ t.test('the node condition is optional: a 403 turns it off, once', async (t) => 
   t.equal(await missing.update({ status: 'True', reason: 'ClusterDNSAnswers', message: 'ok' }), 'disabled');
   t.match(missing.disabled, /does not exist/);
   t.notOk(kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.some((c: { type: string }) => c.type === 'ClusterDNSReachable'));
+});
+
+t.test('the node condition is written when its status or reason changes, not when only its message recounts', async (t) => {
+  const kube = await fake(t);
+  const api = await client(kube);
+  let now = 1_000_000;
+  const r = new NodeConditionReporter({ api, nodeName: 'node-a', heartbeatMs: 300_000, now: () => now });
+  const patches = () => kube.server.requests.filter((q) => q.resource === 'nodes' && q.subresource === 'status' && q.verb === 'patch').length;
+  t.equal(await r.update({ status: 'True', reason: 'ClusterDNSAnswers', message: '2 of 2 CoreDNS pods answer from the host' }), 'written');
+  // One pod replacement: the count in the message moves three times.
+  for (const m of ['1 of 2', '1 of 1', '2 of 2']) {
+    now += 3_000;
+    t.equal(await r.update({ status: 'True', reason: 'ClusterDNSAnswers', message: `${m} CoreDNS pods answer from the host` }), 'unchanged', m);
+  }
+  t.equal(patches(), 1, 'one PATCH for the whole replacement');
+  now += 300_000;
+  t.equal(await r.update({ status: 'True', reason: 'ClusterDNSAnswers', message: '2 of 2 CoreDNS pods answer from the host' }), 'written', 'the heartbeat');
+  now += 1_000;
+  t.equal(
+    await r.update({ status: 'False', reason: 'AllEndpointsFailed', message: 'none of 2 CoreDNS pods answer from the host' }),
+    'written',
+    'a new status at once',
+  );
+  t.equal(patches(), 3);
+  const cond = kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.find((c: { type: string }) => c.type === 'ClusterDNSReachable');
+  t.match(cond, { status: 'False', reason: 'AllEndpointsFailed' });
 });
 
 t.test('the least-privilege RBAC of packaging/kubernetes/rbac.yaml is enough, and no more', async (t) => {

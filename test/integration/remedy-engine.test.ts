@@ -70,6 +70,11 @@ t.test('one CoreDNS pod stops answering: after N sweeps exactly that pod is evic
     events.find((e) => e.reason === 'EvictedUnhealthyCoreDNS'),
     { type: 'Warning', action: 'Evict', regarding: { kind: 'Pod', name: victim!.name, uid: victim!.uid } },
   );
+  t.match(
+    events.find((e) => e.reason === 'RemedyCompleted'),
+    { type: 'Normal', action: 'Evict', regarding: { kind: 'Pod', name: victim!.name, uid: victim!.uid } },
+    'the result is on the evicted pod, beside the eviction',
+  );
   t.equal(a.engine.status().actionsLastHour, 1);
   t.same(
     a.engine.status().cooldowns.map((c) => c.target),
@@ -86,7 +91,11 @@ t.test('every CoreDNS endpoint fails from this node: no eviction, a node finding
   }
   await a.engine.idle();
   t.equal(kube.server.requests.filter((r) => r.subresource === 'eviction').length, 0, 'nothing evicted');
-  t.equal(kube.server.requests.filter((r) => r.resource === 'leases').length, 0, 'the Lease is not even asked for');
+  t.equal(
+    kube.server.requests.filter((r) => r.resource === 'leases' && (r.name ?? '') === 'coredns-healthd-remedy').length,
+    0,
+    'the remedy Lease is not even asked for (the node only publishes its verdicts)',
+  );
   const events = kube.store.list(EVENT);
   const finding = events.filter((e) => e.reason === 'ClusterDNSUnreachableFromNode');
   t.equal(finding.length, 1, 'one Event for four identical findings');
@@ -256,11 +265,33 @@ t.test('dry-run changes nothing and says what it would do', async (t) => {
       `would evict pod kube-system/${victim.name} (dry-run): it failed from the host in 3 consecutive sweeps (timeout) while another CoreDNS endpoint answered`,
     ],
   );
-  t.match(all.at(-1), { action: 'evict', result: 'skipped', reason: 'cooldown' }, 'a would-be action starts the cooldown, as a real one would');
+  t.match(
+    all.at(-1),
+    {
+      action: 'evict',
+      result: 'skipped',
+      reason: 'cooldown',
+      message: /^not evicting pod kube-system\/coredns-\S+: dry-run: said \d+s ago what it would do \(nothing was done\); says it again after 10m/,
+    },
+    'the same "would" is not repeated every sweep, and the message does not claim an action',
+  );
+  t.notOk(
+    all.some((d) => /acted on/.test(d.message)),
+    'no decision says it acted',
+  );
+  t.equal(a.engine.status().actionsLastHour, 0, 'dry-run decisions are not actions: the hourly cap is untouched');
+  t.same(a.engine.status().cooldowns, [], 'and no cooldown runs');
   const changed = writes(kube)
     .slice(before)
-    .filter((r) => !(r.resource === 'events' || (r.resource === 'nodes' && r.subresource === 'status')));
-  t.same(changed, [], 'no eviction, no patch, no Lease: only Events and the node condition were written');
+    .filter((r) => !(r.resource === 'events' || (r.resource === 'nodes' && r.subresource === 'status')))
+    .filter(
+      (r) =>
+        !(
+          r.resource === 'leases' &&
+          String(r.name ?? (r.body as { metadata?: { name?: string } } | undefined)?.metadata?.name).startsWith('coredns-healthd-verdict-')
+        ),
+    );
+  t.same(changed, [], "no eviction, no patch, no remedy Lease: only Events, the node condition and this node's verdicts were written");
   t.equal(kube.store.mustGet(DEPLOYMENT, 'kube-system', 'coredns').spec.template.spec.containers[0].resources.limits.memory, '170Mi');
   t.ok(kube.store.list(EVENT).some((e) => e.reason === 'WouldEvict' && e.type === 'Normal'));
   t.ok(kube.store.list(EVENT).some((e) => e.reason === 'WouldRaiseMemoryLimit'));

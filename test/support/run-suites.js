@@ -44,7 +44,10 @@ const PARALLEL = new Set([
   'kube-targets.test.ts',
   'remedy-actions.test.ts',
   'remedy-engine.test.ts',
+  'remedy-quorum.test.ts',
   'daemon-kubernetes.test.ts',
+  // Host vantage only, on loopback ports of its own (a daemon, curl, Prometheus).
+  'http-web-config.test.ts',
 ]);
 
 const files = (dir) =>

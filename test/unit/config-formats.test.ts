@@ -48,7 +48,12 @@ t.test('parseListenAddress', (t) => {
   t.same(parseListenAddress('[::]:9890'), { address: '::', port: 9890, family: 6 });
   t.throws(() => parseListenAddress('0.0.0.0'), /has no port/);
   t.throws(() => parseListenAddress('::'), /has no port/);
-  t.throws(() => parseListenAddress(':9890'), /is not IP:PORT/);
+  t.same(parseListenAddress(':9890'), { address: null, port: 9890, family: null }, '":PORT": every address, as Go reads it');
+  t.same(parseListenAddress(' :0 '), { address: null, port: 0, family: null });
+  t.throws(() => parseListenAddress(':'), /port must be a number from 0 to 65535/);
+  t.throws(() => parseListenAddress(':65536'), /port must be a number/);
+  t.throws(() => parseListenAddress(':x'), /port must be a number/);
+  t.throws(() => parseListenAddress('localhost:9890'), /is not IP:PORT, \[IPv6\]:PORT or :PORT \(host names are not accepted\)/);
   t.end();
 });
 

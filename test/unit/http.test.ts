@@ -3,7 +3,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import t, { type Test } from 'tap';
-import { createHandler, INDEX, requestPath, type HttpApp } from '../../src/http/routes.js';
+import zlib from 'node:zlib';
+import { GZIP_MIN_BYTES, acceptsGzip, createHandler, INDEX, requestPath, type HttpApp } from '../../src/http/routes.js';
 import { HttpServer } from '../../src/http/server.js';
 import type { Group, Verdict } from '../../src/health/verdict.js';
 
@@ -174,4 +175,74 @@ t.test('close does not wait for idle keep-alive connections', async (t) => {
   const t0 = Date.now();
   await s.close();
   t.ok(Date.now() - t0 < 900, `closed in ${Date.now() - t0} ms with an idle keep-alive connection open`);
+});
+
+/** GET with request headers; the body as raw bytes. */
+function rawRequest(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('gzip: bodies of 1 KiB and more when the client accepts it (Prometheus does); Vary: Accept-Encoding', async (t) => {
+  const big = `# HELP x y\n# TYPE x gauge\n${Array.from({ length: 200 }, (_, i) => `x{i="${i}"} ${i}`).join('\n')}\n`;
+  t.ok(Buffer.byteLength(big) >= GZIP_MIN_BYTES);
+  const { port } = await serve(t, app({ metrics: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: big }) }));
+
+  const prom = await rawRequest(port, '/metrics', { 'Accept-Encoding': 'gzip' });
+  t.equal(prom.headers['content-encoding'], 'gzip');
+  t.equal(prom.headers.vary, 'Accept-Encoding');
+  t.equal(Number(prom.headers['content-length']), prom.body.length, 'Content-Length is the compressed length');
+  t.ok(prom.body.length < Buffer.byteLength(big) / 2, `${prom.body.length} bytes for ${Buffer.byteLength(big)}`);
+  t.equal(zlib.gunzipSync(prom.body).toString('utf8'), big, 'the same text once decompressed');
+
+  const plain = await rawRequest(port, '/metrics', {});
+  t.equal(plain.headers['content-encoding'], undefined, 'no Accept-Encoding: identity');
+  t.equal(plain.headers.vary, 'Accept-Encoding');
+  t.equal(plain.body.toString('utf8'), big);
+  const refused = await rawRequest(port, '/metrics', { 'Accept-Encoding': 'gzip;q=0, identity' });
+  t.equal(refused.headers['content-encoding'], undefined, 'gzip;q=0 refuses gzip');
+
+  const head = await rawRequest(port, '/metrics', { 'Accept-Encoding': 'gzip' }, 'HEAD');
+  t.equal(head.headers['content-encoding'], 'gzip');
+  t.equal(head.body.length, 0, 'HEAD: no body');
+  t.equal(head.headers['content-length'], prom.headers['content-length']);
+
+  const small = await rawRequest(port, '/healthz', { 'Accept-Encoding': 'gzip' });
+  t.equal(small.headers['content-encoding'], undefined, 'a short body is sent as it is');
+  t.equal(small.headers.vary, undefined);
+});
+
+t.test('acceptsGzip', (t) => {
+  for (const [header, want] of [
+    ['gzip', true],
+    ['deflate, gzip;q=1.0, *;q=0.5', true],
+    ['GZIP', true],
+    ['x-gzip', true],
+    ['*', true],
+    ['br, *;q=0.1', true],
+    [undefined, false],
+    ['', false],
+    ['identity', false],
+    ['gzip;q=0', false],
+    ['gzip;q=0.000', false],
+    ['*;q=0', false],
+    ['*, gzip;q=0', false],
+    ['gzip;q=nonsense', false],
+    [['br', 'gzip'], true],
+  ] as const) {
+    t.equal(acceptsGzip(header as string | string[] | undefined), want, JSON.stringify(header));
+  }
+  t.end();
 });

@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
-import { createLogger, serializeError, type Level } from '../../src/log.js';
+import { createLogger, isJournalStream, serializeError, type Level } from '../../src/log.js';
 import { compiled } from '../support/paths.js';
 
 /** A logger writing into an array of parsed records. */
@@ -165,4 +168,67 @@ t.test('a closed stdout (EPIPE) does not end the process', async (t) => {
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   t.equal(code, 0, stderr);
   t.match(stderr, /still alive/);
+});
+
+t.test('journald: each line starts with its syslog priority, only when stdout is the journal stream', (t) => {
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', priorityPrefix: true, stream: { write: (s: string) => lines.push(s) } });
+  log.debug('d');
+  log.info('i');
+  log.warn('w');
+  log.error('e');
+  t.same(
+    lines.map((l) => l.slice(0, 3)),
+    ['<7>', '<6>', '<4>', '<3>'],
+  );
+  t.same(
+    lines.map((l) => (JSON.parse(l.slice(3)) as { msg: string }).msg),
+    ['d', 'i', 'w', 'e'],
+    'the rest of the line is the JSON record',
+  );
+  const plain: string[] = [];
+  createLogger({ stream: { write: (s: string) => plain.push(s) } }).error('e');
+  t.equal(plain[0]![0], '{', 'a stream of its own: no prefix by default');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'log-journal-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'stream');
+  const fd = fs.openSync(file, 'w');
+  t.teardown(() => fs.closeSync(fd));
+  const st = fs.fstatSync(fd);
+  t.ok(isJournalStream(fd, `${st.dev}:${st.ino}`), 'device and inode match');
+  t.notOk(isJournalStream(fd, `${st.dev}:${st.ino + 1}`), 'another inode (stdout redirected after systemd set the variable)');
+  t.notOk(isJournalStream(fd, undefined), 'no JOURNAL_STREAM');
+  t.notOk(isJournalStream(fd, 'garbage'), 'a malformed JOURNAL_STREAM');
+  t.notOk(isJournalStream(9999, `${st.dev}:${st.ino}`), 'a closed descriptor');
+  t.end();
+});
+
+t.test('journald: a process whose stdout is $JOURNAL_STREAM prefixes its lines; another stdout does not', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'log-journal-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const script = `
+    const { createLogger } = await import(${JSON.stringify(compiled('src/log.ts'))});
+    const log = createLogger({});
+    log.error('boom');
+    log.info('fine');`;
+  const run = (journalStream: (st: fs.Stats) => string) => {
+    const file = path.join(dir, `out-${Math.random().toString(36).slice(2)}`);
+    const fd = fs.openSync(file, 'w');
+    try {
+      const res = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', fd, 'pipe'],
+        env: { ...process.env, JOURNAL_STREAM: journalStream(fs.fstatSync(fd)) },
+      });
+      t.equal(res.status, 0, res.stderr.toString());
+    } finally {
+      fs.closeSync(fd);
+    }
+    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  };
+  const journal = run((st) => `${st.dev}:${st.ino}`);
+  t.match(journal, [/^<3>\{.*"msg":"boom"/, /^<6>\{.*"msg":"fine"/]);
+  const other = run((st) => `${st.dev}:${st.ino + 1}`);
+  t.match(other, [/^\{.*"msg":"boom"/, /^\{.*"msg":"fine"/]);
 });

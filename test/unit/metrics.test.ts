@@ -1,6 +1,7 @@
 // The metrics registry: its own Registry, names and types as documented,
 // values from sweeps, series of vanished checks removed, findings counts,
 // promtool-clean.
+import fs from 'node:fs';
 import t from 'tap';
 import { register as globalRegistry } from 'prom-client';
 import { FINDING_AREAS, SEVERITIES, nodeFinding, vantageFinding } from '../../src/diagnose/finding.js';
@@ -8,7 +9,7 @@ import { findingCounts } from '../../src/diagnose/format.js';
 import { HealthModel } from '../../src/health/model.js';
 import { evaluateAll } from '../../src/health/verdict.js';
 import { METRICS, ORIGINAL_NAMES, PREFIX } from '../../src/metrics/definitions.js';
-import { DaemonMetrics } from '../../src/metrics/registry.js';
+import { DaemonMetrics, parseMaxFds, parseVsize } from '../../src/metrics/registry.js';
 import { tryRun, which } from '../support/run.js';
 import { HOST, POD_A, POD_B, report, row, uniform, vantage } from '../support/daemon-fixtures.js';
 import { samples } from '../support/http-probe.js';
@@ -16,13 +17,14 @@ import { baseVantageLabel } from '../../src/discovery/vantage.js';
 
 const engine = { running: true, inFlight: 3, queued: 1, fatalErrno: 0 };
 
-function setup() {
+/** A registry fed by sweeps; `detail`: metrics.perVantageDetail (per-vantage series on). */
+function setup(detail = true) {
   const metrics = new DaemonMetrics({ version: '9.9.9', engineStats: () => engine });
   const model = new HealthModel({ failureThreshold: 2, successThreshold: 1 });
-  const sweep = (rep: ReturnType<typeof report>, s = 0) => {
+  const sweep = (rep: ReturnType<typeof report>, s = 0, perVantage = detail) => {
     const at = new Date(Date.UTC(2024, 4, 1, 12, 0, s));
     model.update(rep, at);
-    metrics.recordSweep(rep, model.checks(), at);
+    metrics.recordSweep(rep, model.checks(), at, perVantage);
     return at;
   };
   return { metrics, model, sweep };
@@ -74,10 +76,16 @@ t.test('a sweep sets success, health, RTT, counters and vantage gauges', async (
   t.equal(s.get(success('host', 'udp')), 1);
   t.equal(s.get(success('default/web-1', 'tcp')), 0);
   t.equal(s.get(healthy('default/web-1', 'tcp')), 0, 'first result failed: unhealthy at once');
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_bucket{le="0.0025",vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_bucket{le="0.001",vantage="host",target="10.96.0.10:53",transport="udp"}'), 0);
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="default/web-1",target="10.96.0.10:53",transport="tcp"}'), undefined, 'no reply, no RTT');
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_bucket{le="0.0025",vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_bucket{le="0.001",vantage="host",target="10.96.0.10:53",transport="udp"}'), 0);
+  t.equal(
+    s.get('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="default/web-1",target="10.96.0.10:53",transport="tcp"}'),
+    undefined,
+    'no reply, no RTT',
+  );
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{target="10.96.0.10:53",transport="udp"}'), 2, 'by target: both vantages');
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{target="10.96.0.10:53",transport="tcp"}'), 1, 'by target: the one reply');
   t.equal(s.get('coredns_healthd_probes_total{transport="tcp",result="failure",reason="refused"}'), 1);
   t.equal(s.get('coredns_healthd_probes_total{transport="udp",result="success",reason="ok"}'), 2);
   t.equal(s.get('coredns_healthd_probes_total{transport="udp",result="failure",reason="timeout"}'), 0, 'zero series exist from the start');
@@ -100,6 +108,9 @@ t.test('a sweep sets success, health, RTT, counters and vantage gauges', async (
   t.equal(s.get(`coredns_healthd_build_info{version="9.9.9",nodejs_version="${process.version}"}`), 1);
   t.ok((s.get('process_open_fds') ?? 0) > 0);
   t.ok((s.get('process_resident_memory_bytes') ?? 0) > 1e6);
+  const soft = /^Max open files\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
+  t.equal(s.get('process_max_fds'), soft === null ? undefined : Number(soft[1]), "the soft limit, as node_exporter's");
+  t.ok((s.get('process_virtual_memory_bytes') ?? 0) > (s.get('process_resident_memory_bytes') ?? 0), 'virtual memory above resident');
 
   engine.running = false;
   t.equal(samples(await metrics.scrape()).get('coredns_healthd_native_engine_up'), 0, 'read at scrape time');
@@ -111,7 +122,7 @@ t.test('series of checks that leave the state are removed; a relabelled vantage 
   sweep(uniform([HOST, POD_A, POD_B], '10.96.0.10', 'ok'), 0);
   let s = samples(await metrics.scrape());
   t.ok(s.has(success('netns:[4026532002]', 'udp')));
-  t.ok(s.has('coredns_healthd_probe_rtt_seconds_count{vantage="netns:[4026532002]",target="10.96.0.10:53",transport="udp"}'));
+  t.ok(s.has('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="netns:[4026532002]",target="10.96.0.10:53",transport="udp"}'));
 
   // POD_B is gone; POD_A lost its pod name (now known by netns id only).
   const renamed = vantage(POD_A.inode, { podUid: 'uid-a' });
@@ -127,13 +138,60 @@ t.test('series of checks that leave the state are removed; a relabelled vantage 
     'no series under the old label',
   );
   t.equal(s.get(success('netns:[4026532001]', 'udp')), 1);
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="netns:[4026532001]",target="10.96.0.10:53",transport="udp"}'), 1);
-  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 2, 'survivors keep their history');
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="netns:[4026532001]",target="10.96.0.10:53",transport="udp"}'), 1);
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 2, 'survivors keep their history');
 
   // 100 sweeps of churning pods: the series count follows the live set.
   for (let i = 0; i < 100; i++) sweep(uniform([HOST, vantage(4026540000 + i)], '10.96.0.10', 'ok'), 20 + i);
   const lines = (await metrics.scrape()).split('\n').filter((l) => l.startsWith('coredns_healthd_probe_success'));
   t.equal(lines.length, 4, 'host and the last pod, two transports each');
+});
+
+t.test('without metrics.perVantageDetail (the default): check_healthy per check, RTT by target only; turning it off removes the detail', async (t) => {
+  const { metrics, sweep } = setup(false);
+  sweep(uniform([HOST, POD_A, POD_B], '10.96.0.10', 'ok'), 0);
+  let text = await metrics.scrape();
+  let s = samples(text);
+  t.equal(s.get(healthy('host', 'udp')), 1, 'health state per check');
+  t.notOk(
+    [...s.keys()].some((k) => k.startsWith('coredns_healthd_probe_success') || k.startsWith('coredns_healthd_vantage_probe_rtt')),
+    'no per-vantage detail',
+  );
+  t.equal(s.get('coredns_healthd_probe_rtt_seconds_count{target="10.96.0.10:53",transport="udp"}'), 3);
+  t.ok(text.includes('# TYPE coredns_healthd_probe_success gauge'), 'the metric is still declared (0 series)');
+
+  sweep(uniform([HOST, POD_A], '10.96.0.10', 'ok'), 1, true);
+  s = samples(await metrics.scrape());
+  t.equal(s.get(success('host', 'udp')), 1, 'turned on by a reload: the detail appears');
+  t.equal(s.get('coredns_healthd_vantage_probe_rtt_seconds_count{vantage="host",target="10.96.0.10:53",transport="udp"}'), 1);
+  sweep(uniform([HOST, POD_A], '10.96.0.10', 'ok'), 2, false);
+  text = await metrics.scrape();
+  s = samples(text);
+  t.notOk(
+    [...s.keys()].some((k) => k.startsWith('coredns_healthd_probe_success') || k.startsWith('coredns_healthd_vantage_probe_rtt')),
+    'turned off again: its series are removed',
+  );
+  t.equal(s.get(healthy('default/web-1', 'tcp')), 1);
+});
+
+t.test('series per node at 110 pods: a scrape of the registry after a realistic sweep', async (t) => {
+  // 110 pods + the host; targets: 3 CoreDNS pods, the kube-dns Service IP and each vantage's own nameserver
+  // (the Service IP again for pods, the host's own resolver for the host); UDP and TCP; one query.
+  const pods = Array.from({ length: 110 }, (_, i) => vantage(4026560000 + i, { podName: `web-${i}`, podNamespace: 'default', podUid: `uid-${i}` }));
+  const servers = ['10.244.1.5', '10.244.2.7', '10.244.3.9', '10.96.0.10'];
+  const rows = [HOST, ...pods].flatMap((v) => servers.flatMap((ip) => (['udp', 'tcp'] as const).map((tr) => row(v, ip, tr, 'ok'))));
+  rows.push(...(['udp', 'tcp'] as const).map((tr) => row(HOST, '192.0.2.53', tr, 'ok')));
+  const count = async (detail: boolean) => {
+    const { metrics, sweep } = setup(detail);
+    sweep(report([HOST, ...pods], rows));
+    const lines = (await metrics.scrape()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    return lines.length;
+  };
+  const lean = await count(false);
+  const detailed = await count(true);
+  t.comment(`series per node at 110 pods: ${lean} by default, ${detailed} with metrics.perVantageDetail`);
+  t.ok(lean < 1500, `default: ${lean} series (check_healthy per check + fixed sets)`);
+  t.ok(detailed > 10 * lean, `per-vantage detail: ${detailed} series`);
 });
 
 t.test('remedy decisions and OOM kills', async (t) => {
@@ -213,4 +271,17 @@ t.test('coredns_healthd_ignored_replies_total counts what each probe dropped, by
   const text = await metrics.scrape();
   t.match(text, /^coredns_healthd_ignored_replies_total\{transport="udp"\} 10$/m);
   t.match(text, /^coredns_healthd_ignored_replies_total\{transport="tcp"\} 0$/m);
+});
+
+t.test('parseMaxFds and parseVsize', (t) => {
+  const limits =
+    'Limit                     Soft Limit           Hard Limit           Units     \nMax processes             95063                95063                processes \nMax open files            1024                 524288               files     \n';
+  t.equal(parseMaxFds(limits), 1024);
+  t.equal(parseMaxFds(limits.replace('1024  ', 'unlimited')), null);
+  t.equal(parseMaxFds('garbage'), null);
+  // comm may hold spaces and parentheses: fields are counted after the last ')'.
+  const stat = `4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 11 0 123 987654321 2000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0`;
+  t.equal(parseVsize(stat), 987654321);
+  t.equal(parseVsize('no parenthesis here'), null);
+  t.end();
 });

@@ -19,6 +19,8 @@ const SETTINGS: RemedySettings = {
   lease: { namespace: 'kube-system', name: 'coredns-healthd-remedy', durationMs: 60_000 },
   memory: { factor: 2, cap: '1Gi' },
   allowDelete: false,
+  // One node acts alone here (a one-node cluster, allowed explicitly); quorum tests set their own.
+  quorum: { namespace: 'coredns-healthd', minNodes: 1, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
 };
 
 function pod(name: string, o: Partial<PodInfo> & { containers?: ContainerInfo[] } = {}): PodInfo {
@@ -43,13 +45,17 @@ function pod(name: string, o: Partial<PodInfo> & { containers?: ContainerInfo[] 
 
 const targets = (pods: PodInfo[]): KubeTargets => ({ synced: true, corednsPods: pods, expectedAnswer: ['10.96.0.1'], podsByUid: new Map(), nodePods: [] });
 
-function sweep(statuses: Record<string, ProbeStatus>): SweepSummary {
+/** A pod's status; 'failed-locally': failed with only local reasons (blocked-locally). */
+type Status = ProbeStatus | 'failed-locally';
+
+function sweep(statuses: Record<string, Status>): SweepSummary {
   const pods: PodProbeSummary[] = Object.entries(statuses).map(([name, status]) => ({
     namespace: 'kube-system',
     name,
     uid: `uid-${name}`,
-    status,
-    reasons: status === 'ok' ? [] : ['timeout'],
+    ...(status === 'failed-locally'
+      ? { status: 'failed', reasons: ['blocked-locally'], localOnly: true }
+      : { status, reasons: status === 'ok' ? [] : ['timeout'] }),
   }));
   return { at: new Date(0), pods };
 }
@@ -57,7 +63,7 @@ function sweep(statuses: Record<string, ProbeStatus>): SweepSummary {
 /** Runs sweeps through the gate, carrying the state. */
 function run(
   pods: PodInfo[],
-  sweeps: Record<string, ProbeStatus>[],
+  sweeps: Record<string, Status>[],
   o: Partial<Omit<GateInput, 'settings'>> & { state?: GateState; settings?: Partial<RemedySettings> } = {},
 ) {
   let state = o.state ?? initialGateState();
@@ -93,6 +99,32 @@ t.test('a pod that fails N consecutive sweeps while another answers becomes the 
   t.same(out[2]!.decisions, [], 'the candidate itself is decided by the engine');
   t.equal(state.failed.get('uid-a'), 3);
   t.equal(state.failed.get('uid-b'), 0);
+  t.end();
+});
+
+t.test("a failure for local reasons only (this node's firewall, no route) is never evidence against the pod", (t) => {
+  const pods = [pod('a'), pod('b')];
+  const { out, state } = run(pods, [
+    { a: 'failed-locally', b: 'ok' },
+    { a: 'failed-locally', b: 'ok' },
+    { a: 'failed-locally', b: 'ok' },
+    { a: 'failed-locally', b: 'ok' },
+  ]);
+  for (const o of out) {
+    t.equal(o.candidate, undefined, 'no candidate');
+    t.same(o.decisions.map(brief), ['evict/skipped/local-failure pod kube-system/a']);
+  }
+  t.match(out[0]!.decisions[0], { message: /only for local reasons \(blocked-locally\)/, details: { reasons: 'blocked-locally' } });
+  t.equal(state.failed.get('uid-a'), 0, 'the count never grows');
+  // Local failures between real ones start the count again.
+  const mixed = run(pods, [
+    { a: 'failed', b: 'ok' },
+    { a: 'failed', b: 'ok' },
+    { a: 'failed-locally', b: 'ok' },
+    { a: 'failed', b: 'ok' },
+  ]);
+  t.equal(mixed.state.failed.get('uid-a'), 1);
+  t.equal(mixed.out[3]!.candidate, undefined);
   t.end();
 });
 

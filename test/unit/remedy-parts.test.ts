@@ -109,6 +109,24 @@ t.test('the sweep summary: host rows only, grouped by pod over both families, an
   });
   t.same(conditionFromSweep(s), { status: 'True', reason: 'ClusterDNSAnswers', message: 'the DNS Service and 1 of 2 CoreDNS pods answer from the host' });
   t.same(summarizeSweep({ ...report, rows: [] }, targets), { at: report.startedAt, pods: [] });
+
+  // Failures for local reasons only (this node's firewall, no route) are marked: never evidence.
+  const local = summarizeSweep(
+    {
+      ...report,
+      rows: [
+        row(true, 'coredns-pod', '10.0.0.1', false, 'blocked-locally'),
+        row(true, 'coredns-pod', 'fd00::1', false, 'unreachable'),
+        row(true, 'coredns-pod', '10.0.0.2', false, 'blocked-locally'),
+        row(true, 'coredns-pod', '10.0.0.2', false, 'timeout'),
+      ],
+    },
+    targets,
+  );
+  t.same(local.pods, [
+    { namespace: 'kube-system', name: 'a', uid: 'ua', status: 'failed', reasons: ['blocked-locally', 'unreachable'], localOnly: true },
+    { namespace: 'kube-system', name: 'b', uid: 'ub', status: 'failed', reasons: ['blocked-locally', 'timeout'] },
+  ]);
   t.end();
 });
 
@@ -196,6 +214,7 @@ t.test('settings from the configuration', (t) => {
     lease: { namespace: 'kube-system', name: 'coredns-healthd-remedy', durationMs: 60_000 },
     memory: { factor: 2, cap: '1Gi' },
     allowDelete: false,
+    quorum: { namespace: 'coredns-healthd', minNodes: 2, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
   });
   t.equal(
     nodeNameOf(c, () => 'Worker-1'),

@@ -384,7 +384,7 @@ t.test('metric labels: capped and escaped, no raw control character in the scrap
     rows: [row(HOSTILE_POD, '10.96.0.10', 'udp', 'ok')],
   };
   model.update(rep, new Date(0));
-  metrics.recordSweep(rep, model.checks(), new Date(0));
+  metrics.recordSweep(rep, model.checks(), new Date(0), true); // metrics.perVantageDetail: every per-vantage series
   const text = await metrics.scrape();
   assertClean(t, text, '/metrics');
   const line = text.split('\n').find((l) => l.startsWith('coredns_healthd_probe_success{'))!;

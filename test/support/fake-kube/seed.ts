@@ -51,7 +51,8 @@ export function seedCoreDns(cluster: Cluster, s: CoreDnsSeed = {}): SeededCoreDn
   const nodes = s.nodes ?? { 'node-a': '10.0.0.1', 'node-b': '10.0.0.2' };
   const port = s.dnsPort ?? 53;
   const existing = new Set(cluster.store.list('/namespaces').map((n) => n.metadata.name));
-  for (const ns of ['default', 'kube-system', namespace]) {
+  // coredns-healthd: the namespace of the verdict Leases (packaging/kubernetes/rbac.yaml creates it).
+  for (const ns of ['default', 'kube-system', 'coredns-healthd', namespace]) {
     if (!existing.has(ns)) {
       cluster.addNamespace(ns);
       existing.add(ns);

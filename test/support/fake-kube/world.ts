@@ -25,6 +25,8 @@ export const TEST_SETTINGS: RemedySettings = {
   lease: { namespace: 'kube-system', name: 'coredns-healthd-remedy', durationMs: 15_000 },
   memory: { factor: 2, cap: '1Gi' },
   allowDelete: false,
+  // One node acts alone here (a one-node cluster, allowed explicitly); quorum tests set their own.
+  quorum: { namespace: 'coredns-healthd', minNodes: 1, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
 };
 
 export interface NodeSide {

@@ -1,0 +1,91 @@
+// Quorum across nodes, end to end: three remedy engines as three nodes, each with its own
+// client, against one fake API server (real HTTP, the real @kubernetes/client-node). Each
+// publishes its verdicts in its own Lease; a pod is evicted only when enough of them agree.
+import t, { type Test } from 'tap';
+import { EVENT, LEASE, POD, startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { brief, nodeSide, until, type NodeSide } from '../support/fake-kube/world.js';
+import { VERDICT_ANNOTATION, verdictLeaseName, type NodeVerdicts } from '../../src/remedy/verdicts.js';
+import type { PodInfo } from '../../src/kube/types.js';
+
+const QUORUM = { namespace: 'coredns-healthd', minNodes: 2, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 };
+
+async function cluster(t: Test, nodes = ['node-a', 'node-b', 'node-c']): Promise<{ kube: FakeKube; sides: NodeSide[] }> {
+  const kube = await startFakeKube({ podReadyDelayMs: 30, podTerminationMs: 30, seed: { replicas: 3 } });
+  t.teardown(() => kube.close());
+  const sides: NodeSide[] = [];
+  for (const node of nodes) sides.push(await nodeSide(t, kube, { node, nodeCondition: false, settings: { quorum: QUORUM, cooldownMs: 0 } }));
+  return { kube, sides };
+}
+
+const verdictsOf = (kube: FakeKube, node: string): NodeVerdicts | undefined => {
+  const l = kube.store.list(LEASE, { namespace: 'coredns-healthd' }).find((x) => x.metadata.name === verdictLeaseName(node));
+  const raw = l?.metadata.annotations?.[VERDICT_ANNOTATION];
+  return raw === undefined ? undefined : (JSON.parse(raw) as NodeVerdicts);
+};
+const evictions = (kube: FakeKube) => kube.server.requests.filter((r) => r.subresource === 'eviction');
+const leaseWrites = (kube: FakeKube) =>
+  kube.server.requests.filter(
+    (r) =>
+      r.resource === 'leases' &&
+      ['POST', 'PUT'].includes(r.method) &&
+      String(r.name ?? (r.body as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '').startsWith('coredns-healthd-verdict-'),
+  );
+
+/** One sweep on every node; `failing(node, pod)` says which pods fail from which node. */
+async function sweepAll(sides: NodeSide[], failing: (node: string, pod: PodInfo) => boolean) {
+  const out = [];
+  for (const s of sides) out.push(...(await s.engine.onSweep(s.summary((p) => (failing(s.node, p) ? 'failed' : 'ok'), 'ok'))));
+  for (const s of sides) await s.engine.idle();
+  return out;
+}
+
+t.test('one node that cannot reach a pod never evicts it; it reports its own path instead', async (t) => {
+  const { kube, sides } = await cluster(t);
+  const victim = sides[0]!.pods()[0]!;
+  for (let i = 0; i < 5; i++) await sweepAll(sides, (node, p) => node === 'node-a' && p.uid === victim.uid);
+  t.equal(evictions(kube).length, 0, 'no eviction');
+  const a = sides[0]!;
+  t.match(
+    a.decisions.filter((d) => d.reason === 'no-quorum').map((d) => d.message),
+    [
+      /^not evicting pod kube-system\/coredns-\S+: 1 of 3 nodes that reported on it see it failing while another CoreDNS endpoint answers; needed: at least 2 and 50% \(remedy.quorum\): the path from node-a to the pod is the suspect/,
+    ],
+  );
+  t.match(verdictsOf(kube, 'node-a')?.pods[victim.uid], { state: 'failing', otherAnswered: true }, "node-a's Lease says what it sees");
+  t.match(verdictsOf(kube, 'node-b')?.pods[victim.uid], { state: 'answering' });
+  const ev = kube.store.list(EVENT).find((e) => e.reason === 'CoreDNSPathSuspect');
+  t.match(ev, { type: 'Warning', regarding: { kind: 'Node', name: 'node-a' }, note: /check the path between this node and the pod/ });
+  t.match(a.engine.status().quorum.evaluations, [{ uid: victim.uid, result: 'no-quorum', failing: ['node-a'], answering: ['node-b', 'node-c'] }]);
+});
+
+t.test('two of three nodes see the pod failing: exactly one eviction, by one node', async (t) => {
+  const { kube, sides } = await cluster(t);
+  const victim = sides[0]!.pods()[0]!;
+  for (let i = 0; i < 4; i++) await sweepAll(sides, (node, p) => node !== 'node-c' && p.uid === victim.uid);
+  await until('the eviction', () => evictions(kube).length > 0);
+  for (const s of sides) await s.engine.idle();
+  t.equal(evictions(kube).length, 1, 'one eviction in the cluster');
+  t.equal(evictions(kube)[0]!.name, victim.name);
+  const acted = sides.flatMap((s) => s.decisions.filter((d) => d.result === 'acted').map((d) => `${s.engine.settings.mode} ${brief(d)}`));
+  t.same(acted, ['enforce evict/acted/threshold-reached'], 'by one node');
+  t.notOk(
+    kube.store.list(POD, { namespace: 'kube-system' }).some((p) => p.metadata.uid === victim.uid && !p.metadata.deletionTimestamp),
+    'the sick pod is gone',
+  );
+});
+
+t.test('zero verdict writes per sweep in steady state; a change writes once', async (t) => {
+  const { kube, sides } = await cluster(t);
+  await sweepAll(sides, () => false);
+  const first = leaseWrites(kube).length;
+  t.equal(first, 3, 'each node wrote its Lease once');
+  for (let i = 0; i < 10; i++) await sweepAll(sides, () => false);
+  t.equal(leaseWrites(kube).length, first, '10 more sweeps with nothing changed: no write');
+  const victim = sides[0]!.pods()[1]!;
+  await sweepAll(sides, (node, p) => node === 'node-b' && p.uid === victim.uid);
+  t.equal(leaseWrites(kube).length, first + 1, "node-b's verdict changed: one write");
+  t.same(
+    sides.map((s) => s.engine.status().quorum.verdictWrites),
+    [1, 2, 1],
+  );
+});
