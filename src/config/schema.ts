@@ -156,8 +156,12 @@ const DEFINITION = {
       'Consecutive sweeps in which a CoreDNS pod failed from the host vantage, while another endpoint answered, before it may be restarted.',
     ),
     minReadyPods: setting(F.countOrZero, 1, 'Never evict a CoreDNS pod when that would leave fewer Ready CoreDNS pods than this.'),
-    cooldown: setting(F.durationOrZero, '10m', 'Least time between two actions on the same pod or Deployment.'),
-    maxActionsPerHour: setting(F.count, 3, 'At most this many actions by this node in any hour.'),
+    cooldown: setting(F.durationOrZero, '10m', 'Least time between two actions on the same pod or Deployment, by any node.'),
+    maxActionsPerHour: setting(
+      F.count,
+      3,
+      'At most this many actions in any hour in the whole cluster (counted from the history every node records on the remedy Lease).',
+    ),
     readyTimeout: setting(F.duration, '5m', 'How long to wait for the replacement pod to be Ready before releasing the Lease anyway.'),
     lease: {
       namespace: setting(F.k8sNamespace, 'kube-system', 'Namespace of the coordination.k8s.io Lease that lets one node act at a time in the whole cluster.'),

@@ -55,7 +55,7 @@ export const DECISION_REASON_DESCRIPTIONS: Readonly<Record<DecisionReason, strin
     'Not evicted: the nodes that see the pod failing all share a zone while the others see it answer, or more than remedy.quorum.maxFailingPods pods fail by quorum at once: a network partition or cluster-wide fault.',
   'min-ready-pods': 'Not evicted: fewer Ready CoreDNS pods than remedy.minReadyPods would be left.',
   cooldown: 'The same pod or Deployment was acted on less than remedy.cooldown ago (by this node, or by any node per the Lease).',
-  'hourly-cap': 'This node already took remedy.maxActionsPerHour actions in the last hour.',
+  'hourly-cap': 'remedy.maxActionsPerHour actions were already taken in the last hour, in the whole cluster (the history on the remedy Lease) or by this node.',
   'action-in-progress': 'This node is still acting (waiting for a replacement to be Ready).',
   'one-at-a-time': 'Another action was chosen in this sweep; one action at a time.',
   'lease-held': 'Another node holds the remedy Lease: one action at a time in the cluster.',

@@ -291,15 +291,29 @@ export class RemedyEngine {
         details: { holder: acquired.holder },
       });
     }
+    // The cluster-wide budget, from the history every node records on the Lease.
     const key = this.#key(c);
-    const last = acquired.lastAction;
-    if (last && last.key === key && this.#now() - Date.parse(last.at) < s.cooldownMs) {
+    const now = this.#now();
+    const history = acquired.history;
+    const last = [...history].reverse().find((a) => a.key === key && now - Date.parse(a.at) < s.cooldownMs);
+    if (last) {
       await this.#lease.release();
       return this.#decide(c, {
         result: 'skipped',
         reason: 'cooldown',
         message: `node ${last.node} acted on ${key.replace(/^(pod|deployment):/, '$1 ')} at ${last.at}; cooldown ${Math.round(s.cooldownMs / 1000)}s`,
         details: { by: last.node },
+      });
+    }
+    const lastHour = history.filter((a) => now - Date.parse(a.at) < 3_600_000);
+    if (lastHour.length >= s.maxActionsPerHour) {
+      await this.#lease.release();
+      const nodes = [...new Set(lastHour.map((a) => a.node))].sort();
+      return this.#decide(c, {
+        result: 'skipped',
+        reason: 'hourly-cap',
+        message: `${lastHour.length} actions in the cluster in the last hour (by ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` and ${nodes.length - 5} more` : ''}); at most ${s.maxActionsPerHour} (remedy.maxActionsPerHour, cluster-wide)`,
+        details: { clusterActions: lastHour.length },
       });
     }
     let outcome: ActionOutcome;

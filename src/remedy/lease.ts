@@ -5,12 +5,18 @@
 // renewing (renewTime + leaseDurationSeconds in the past) may be taken over;
 // this assumes node clocks agree to well within the duration (NTP).
 //
-// The Lease also carries the last action (annotation), so a node that takes
-// it next can see that another node already acted on the same target.
+// The Lease also carries the actions of the last hours (annotation
+// coredns-healthd/actions, and the last one alone in coredns-healthd/last-action),
+// so that a node that takes it next sees what every node did: cooldowns per
+// target and remedy.maxActionsPerHour hold for the whole cluster, not per node.
 import { KubeApiError } from '../kube/errors.js';
 import type { KubeApi, LeaseInfo, ObjectRef } from '../kube/types.js';
 
 export const LAST_ACTION_ANNOTATION = 'coredns-healthd/last-action';
+export const ACTIONS_ANNOTATION = 'coredns-healthd/actions';
+/** The history kept on the Lease: actions of the last day, at most this many. */
+export const MAX_HISTORY = 64;
+const HISTORY_MS = 24 * 3_600_000;
 
 export interface LastAction {
   action: string;
@@ -29,14 +35,39 @@ export interface LeaseSettings {
   holder: string;
 }
 
-export type AcquireResult = { ok: true; lease: LeaseInfo; lastAction?: LastAction } | { ok: false; holder: string; renewTime?: string };
+export type AcquireResult = { ok: true; lease: LeaseInfo; lastAction?: LastAction; history: LastAction[] } | { ok: false; holder: string; renewTime?: string };
+
+const isAction = (v: Partial<LastAction> | null | undefined): v is LastAction =>
+  typeof v === 'object' && v !== null && typeof v.key === 'string' && typeof v.at === 'string' && typeof v.node === 'string' && typeof v.action === 'string';
+
+/** The actions recorded on the Lease (the history, or the last action of an older writer), oldest first. */
+export function parseActions(lease: LeaseInfo | undefined): LastAction[] {
+  const text = lease?.annotations[ACTIONS_ANNOTATION];
+  let list: LastAction[] = [];
+  if (text && text.length <= 64 * 1024) {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (Array.isArray(v)) list = (v as Partial<LastAction>[]).filter(isAction);
+    } catch {
+      // An unreadable history is no history.
+    }
+  }
+  const last = parseLastAction(lease);
+  if (last && !list.some((a) => a.key === last.key && a.at === last.at)) list.push(last);
+  return list.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+}
+
+/** The history with `record` added: the last day's actions, at most MAX_HISTORY. */
+export function withAction(history: readonly LastAction[], record: LastAction, now: number): LastAction[] {
+  return [...history, record].filter((a) => now - Date.parse(a.at) < HISTORY_MS).slice(-MAX_HISTORY);
+}
 
 export function parseLastAction(lease: LeaseInfo | undefined): LastAction | undefined {
   const text = lease?.annotations[LAST_ACTION_ANNOTATION];
   if (!text) return undefined;
   try {
     const v = JSON.parse(text) as Partial<LastAction>;
-    if (typeof v.key === 'string' && typeof v.at === 'string' && typeof v.node === 'string' && typeof v.action === 'string') return v as LastAction;
+    if (isAction(v)) return v;
   } catch {
     // An unreadable record is no record.
   }
@@ -102,7 +133,7 @@ export class RemedyLease {
           renewTime: now,
           leaseTransitions: 0,
         });
-        return { ok: true, lease: this.#held };
+        return { ok: true, lease: this.#held, history: [] };
       } catch (err) {
         if (err instanceof KubeApiError && err.reason === 'conflict') return this.#lost();
         throw err;
@@ -127,7 +158,7 @@ export class RemedyLease {
       throw err;
     }
     const last = parseLastAction(current);
-    return { ok: true, lease: this.#held, ...(last ? { lastAction: last } : {}) };
+    return { ok: true, lease: this.#held, ...(last ? { lastAction: last } : {}), history: parseActions(current) };
   }
 
   /** Another node won: who holds it now (best effort). */
@@ -149,7 +180,15 @@ export class RemedyLease {
     for (let attempt = 0; ; attempt++) {
       const held = this.#held;
       if (!held) throw new Error('renew: this node does not hold the remedy Lease');
-      const annotations = { ...held.annotations, ...(lastAction ? { [LAST_ACTION_ANNOTATION]: JSON.stringify(lastAction) } : {}) };
+      const annotations = {
+        ...held.annotations,
+        ...(lastAction
+          ? {
+              [LAST_ACTION_ANNOTATION]: JSON.stringify(lastAction),
+              [ACTIONS_ANNOTATION]: JSON.stringify(withAction(parseActions(held), lastAction, this.#now())),
+            }
+          : {}),
+      };
       try {
         this.#held = await this.#api.updateLease({
           ...this.ref,

@@ -6,14 +6,19 @@ import { EVENT, LEASE, POD, startFakeKube, type FakeKube } from '../support/fake
 import { brief, nodeSide, until, type NodeSide } from '../support/fake-kube/world.js';
 import { VERDICT_ANNOTATION, verdictLeaseName, type NodeVerdicts } from '../../src/remedy/verdicts.js';
 import type { PodInfo } from '../../src/kube/types.js';
+import type { RemedySettings } from '../../src/remedy/settings.js';
 
 const QUORUM = { namespace: 'coredns-healthd', minNodes: 2, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 };
 
-async function cluster(t: Test, nodes = ['node-a', 'node-b', 'node-c']): Promise<{ kube: FakeKube; sides: NodeSide[] }> {
+async function cluster(
+  t: Test,
+  nodes = ['node-a', 'node-b', 'node-c'],
+  settings: Partial<RemedySettings> = {},
+): Promise<{ kube: FakeKube; sides: NodeSide[] }> {
   const kube = await startFakeKube({ podReadyDelayMs: 30, podTerminationMs: 30, seed: { replicas: 3 } });
   t.teardown(() => kube.close());
   const sides: NodeSide[] = [];
-  for (const node of nodes) sides.push(await nodeSide(t, kube, { node, nodeCondition: false, settings: { quorum: QUORUM, cooldownMs: 0 } }));
+  for (const node of nodes) sides.push(await nodeSide(t, kube, { node, nodeCondition: false, settings: { quorum: QUORUM, cooldownMs: 0, ...settings } }));
   return { kube, sides };
 }
 
@@ -88,4 +93,20 @@ t.test('zero verdict writes per sweep in steady state; a change writes once', as
     sides.map((s) => s.engine.status().quorum.verdictWrites),
     [1, 2, 1],
   );
+});
+
+t.test('the hourly budget holds for the whole cluster: the history on the remedy Lease', async (t) => {
+  const { kube, sides } = await cluster(t, ['node-a', 'node-b', 'node-c'], { maxActionsPerHour: 1 });
+  const [x, y] = sides[0]!.pods();
+  // Both pods fail from every node (two pods: within remedy.quorum.maxFailingPods).
+  for (let i = 0; i < 6; i++) await sweepAll(sides, (_node, p) => p.uid === x!.uid || p.uid === y!.uid);
+  await until('an eviction', () => evictions(kube).length > 0);
+  for (let i = 0; i < 4; i++) await sweepAll(sides, (_node, p) => p.uid === y!.uid || p.uid === x!.uid);
+  t.equal(evictions(kube).length, 1, 'one action in the hour, whichever node tries next');
+  const capped = sides.flatMap((s) => s.decisions.filter((d) => d.reason === 'hourly-cap' && /cluster-wide/.test(d.message)));
+  t.ok(capped.length > 0, 'the other nodes were capped by the cluster-wide count');
+  t.match(capped[0]!.message, /^1 actions in the cluster in the last hour \(by node-\w\); at most 1 \(remedy\.maxActionsPerHour, cluster-wide\)$/);
+  const lease = kube.store.mustGet(LEASE, 'kube-system', 'coredns-healthd-remedy');
+  const history = JSON.parse(lease.metadata.annotations!['coredns-healthd/actions']!) as { node: string; key: string }[];
+  t.equal(history.length, 1, 'the Lease holds the history');
 });

@@ -5,7 +5,7 @@ import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { RemedyDecision } from '../../src/remedy/decision.js';
 import { eventFor, eventReason } from '../../src/remedy/events.js';
-import { parseLastAction, LAST_ACTION_ANNOTATION } from '../../src/remedy/lease.js';
+import { ACTIONS_ANNOTATION, LAST_ACTION_ANNOTATION, MAX_HISTORY, parseActions, parseLastAction, withAction } from '../../src/remedy/lease.js';
 import { conditionFromSweep } from '../../src/remedy/node-condition.js';
 import { formatBytes, raisedLimit } from '../../src/remedy/quantity.js';
 import { nodeNameOf, remedySettings } from '../../src/remedy/settings.js';
@@ -198,6 +198,34 @@ t.test('the last action recorded on the Lease', (t) => {
   t.equal(parseLastAction(lease(JSON.stringify({ key: 1 }))), undefined);
   t.equal(parseLastAction(lease()), undefined);
   t.equal(parseLastAction(undefined), undefined);
+
+  // The history of the whole cluster's actions: read defensively, the last action of an older
+  // writer folded in, pruned to a day and MAX_HISTORY entries when an action is added.
+  const a = (node: string, at: string, key = 'pod:u') => ({ action: 'evict', key, node, at });
+  const withHistory = (history: unknown, last?: unknown) => ({
+    namespace: 'n',
+    name: 'l',
+    resourceVersion: '1',
+    annotations: {
+      [ACTIONS_ANNOTATION]: typeof history === 'string' ? history : JSON.stringify(history),
+      ...(last === undefined ? {} : { [LAST_ACTION_ANNOTATION]: JSON.stringify(last) }),
+    } as Record<string, string>,
+  });
+  t.same(parseActions(withHistory([a('n2', '2024-05-01T01:00:00Z'), { key: 5 }, a('n1', '2024-05-01T00:00:00Z')])), [
+    a('n1', '2024-05-01T00:00:00Z'),
+    a('n2', '2024-05-01T01:00:00Z'),
+  ]);
+  t.same(parseActions(withHistory('{', a('n3', '2024-05-01T02:00:00Z'))), [a('n3', '2024-05-01T02:00:00Z')], 'an older writer: its last action');
+  t.same(parseActions(withHistory([a('n3', '2024-05-01T02:00:00Z')], a('n3', '2024-05-01T02:00:00Z'))).length, 1, 'not counted twice');
+  const now = Date.parse('2024-05-02T00:30:00Z');
+  const many = Array.from({ length: 100 }, (_, i) => a(`n${i}`, new Date(now - (100 - i) * 60_000).toISOString()));
+  const kept = withAction([a('old', '2024-04-30T00:00:00Z'), ...many], a('me', new Date(now).toISOString()), now);
+  t.equal(kept.length, MAX_HISTORY);
+  t.equal(kept.at(-1)!.node, 'me');
+  t.notOk(
+    kept.some((x) => x.node === 'old'),
+    'older than a day: dropped',
+  );
   t.end();
 });
 
