@@ -80,6 +80,9 @@ export interface RemedyStatus {
   };
 }
 
+/** After a quorum that did not allow an eviction, the same pod is not evaluated again for this long. */
+export const QUORUM_RETRY_MS = 30_000;
+
 /** OOM outcomes after which the same termination is not looked at again. */
 const TERMINAL_OOM = new Set(['acted', 'at-cap', 'no-memory-limit', 'container-not-found', 'no-deployment']);
 
@@ -98,6 +101,8 @@ export class RemedyEngine {
   readonly #verdicts: VerdictPublisher;
   /** The last quorum evaluation per pod UID (for /status). */
   readonly #quorum = new Map<string, QuorumVerdict & { at: string }>();
+  /** When each pod's failed quorum may be asked again. */
+  readonly #quorumRetry = new Map<string, number>();
   #state: GateState = initialGateState();
   #acting: { action: string; target: string; since: string; done: Promise<void> } | undefined;
   readonly #abort = new AbortController();
@@ -244,8 +249,16 @@ export class RemedyEngine {
         ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered`
         : '';
     if (c.action === 'evict') {
-      const q = await this.#checkQuorum(c);
-      if (q) return q;
+      // A pod that just had no quorum is not looked at again for QUORUM_RETRY_MS: no LIST, no
+      // Lease write each sweep from a node whose own path is broken.
+      const held = this.#quorumHeld(c);
+      if (held) return held;
+      // Dry-run takes no Lease, so it reads the quorum now; enforce reads it once it holds the
+      // Lease (only the one node about to act LISTs the verdicts).
+      if (s.mode === 'dry-run') {
+        const q = await this.#checkQuorum(c);
+        if (q) return q;
+      }
     }
     if (s.mode === 'dry-run') {
       // Not an action: no cooldown, no hourly cap; the same "would" is just not repeated every sweep.
@@ -315,6 +328,13 @@ export class RemedyEngine {
         message: `${lastHour.length} actions in the cluster in the last hour (by ${nodes.slice(0, 5).join(', ')}${nodes.length > 5 ? ` and ${nodes.length - 5} more` : ''}); at most ${s.maxActionsPerHour} (remedy.maxActionsPerHour, cluster-wide)`,
         details: { clusterActions: lastHour.length },
       });
+    }
+    if (c.action === 'evict') {
+      const q = await this.#checkQuorum(c);
+      if (q) {
+        await this.#lease.release();
+        return q;
+      }
     }
     let outcome: ActionOutcome;
     let generation: number | undefined;
@@ -444,6 +464,18 @@ export class RemedyEngine {
     return false;
   }
 
+  /** The decision again, without asking the API, while a pod's last quorum evaluation is recent and failed. */
+  #quorumHeld(c: Candidate & { action: 'evict' }): RemedyDecision | undefined {
+    const until = this.#quorumRetry.get(c.pod.uid);
+    const last = this.#quorum.get(c.pod.uid);
+    if (until === undefined || this.#now() >= until || !last || last.ok) return undefined;
+    return this.#decide(c, {
+      result: 'skipped',
+      reason: last.reason,
+      message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: ${last.message} (as of ${last.at}; asked again after ${Math.round(QUORUM_RETRY_MS / 1000)}s)`,
+    });
+  }
+
   /**
    * Reads every node's verdicts and decides whether they allow evicting this pod; a decision when
    * they do not (no quorum, a partition, or the reports cannot be read), else undefined.
@@ -463,6 +495,7 @@ export class RemedyEngine {
     }
     this.#quorum.set(c.pod.uid, { ...q, at: new Date(this.#now()).toISOString() });
     if (q.ok) return undefined;
+    this.#quorumRetry.set(c.pod.uid, this.#now() + QUORUM_RETRY_MS);
     const details = { failingNodes: q.pod.failing.length, answeringNodes: q.pod.answering.length, ...(q.zone === undefined ? {} : { zone: q.zone }) };
     // The node's own Event: what it sees is about its path to the pod, or about a partition.
     this.#events?.write(

@@ -49,6 +49,22 @@ t.test('one node that cannot reach a pod never evicts it; it reports its own pat
   const victim = sides[0]!.pods()[0]!;
   for (let i = 0; i < 5; i++) await sweepAll(sides, (node, p) => node === 'node-a' && p.uid === victim.uid);
   t.equal(evictions(kube).length, 0, 'no eviction');
+  t.equal(
+    kube.server.requests.filter((r) => r.verb === 'list' && r.resource === 'leases').length,
+    1,
+    'the verdicts were read once in 5 sweeps: a failed quorum is asked again only after 30 s',
+  );
+  const remedyLeaseWrites = kube.server.requests.filter(
+    (r) =>
+      r.resource === 'leases' &&
+      ['create', 'update'].includes(r.verb) &&
+      (r.name ?? (r.body as { metadata?: { name?: string } } | undefined)?.metadata?.name) === 'coredns-healthd-remedy',
+  );
+  t.same(
+    remedyLeaseWrites.map((r) => r.verb),
+    ['create', 'update'],
+    'and the remedy Lease taken (created) and released once',
+  );
   const a = sides[0]!;
   t.match(
     a.decisions.filter((d) => d.reason === 'no-quorum').map((d) => d.message),
