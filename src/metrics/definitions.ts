@@ -50,6 +50,9 @@ export const REMEDY_ZERO_SERIES = [
   { action: 'raise-memory', result: 'acted', reason: 'oom-killed' },
   { action: 'raise-memory', result: 'would-act', reason: 'oom-killed' },
   { action: 'node-finding', result: 'reported', reason: 'all-endpoints-failed' },
+  // Quorum across nodes: a node whose path to a pod is broken, a partition.
+  { action: 'evict', result: 'skipped', reason: 'no-quorum' },
+  { action: 'evict', result: 'skipped', reason: 'partition' },
 ] as const satisfies ReadonlyArray<{ action: RemedyAction; result: DecisionResult; reason: DecisionReason }>;
 
 export const METRICS = {

@@ -26,7 +26,7 @@ import {
   type GateState,
 } from './gate.js';
 import { RemedyLease, type LastAction } from './lease.js';
-import { conditionFromSweep, NodeConditionReporter } from './node-condition.js';
+import { conditionFromSweep, NodeConditionReporter, type ConditionState } from './node-condition.js';
 import { applyRaise, planRaise } from './raise-memory.js';
 import type { RemedySettings } from './settings.js';
 import type { SweepSummary } from './sweep-summary.js';
@@ -82,6 +82,9 @@ export interface RemedyStatus {
 
 /** After a quorum that did not allow an eviction, the same pod is not evaluated again for this long. */
 export const QUORUM_RETRY_MS = 30_000;
+
+/** How long the node condition's reason says NetworkPartitionSuspected after a partition verdict. */
+export const PARTITION_CONDITION_MS = 5 * 60_000;
 
 /** OOM outcomes after which the same termination is not looked at again. */
 const TERMINAL_OOM = new Set(['acted', 'at-cap', 'no-memory-limit', 'container-not-found', 'no-deployment']);
@@ -177,7 +180,7 @@ export class RemedyEngine {
     // This node's verdicts, for the other nodes' quorum: written only when one changes (and on the
     // slow refresh). Not awaited; #track keeps it for stop() and swallows its rejection.
     if (this.#settings.mode !== 'off') void this.#track(this.#verdicts.update(summary, this.#settings.quorum.refreshMs));
-    const condition = conditionFromSweep(summary);
+    const condition = this.#withPartition(conditionFromSweep(summary));
     // Not awaited: the node condition write must not hold up deciding. #track keeps it for stop() to drain and swallows its rejection.
     if (this.#condition && condition) void this.#track(this.#condition.update(condition));
     let decisions: RemedyDecision[];
@@ -462,6 +465,19 @@ export class RemedyEngine {
       });
     }
     return false;
+  }
+
+  /**
+   * The node condition while a partition was seen in the last PARTITION_CONDITION_MS: its status
+   * stays what the sweep says (DNS may still answer from this node), its reason says partition.
+   */
+  #withPartition(c: ConditionState | undefined): ConditionState | undefined {
+    if (!c) return c;
+    const now = this.#now();
+    const recent = [...this.#quorum.values()]
+      .filter((q): q is QuorumVerdict & { ok: false; at: string } => !q.ok && q.reason === 'partition' && now - Date.parse(q.at) < PARTITION_CONDITION_MS)
+      .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
+    return recent ? { status: c.status, reason: 'NetworkPartitionSuspected', message: `${c.message}; ${recent.message}` } : c;
   }
 
   /** The decision again, without asking the API, while a pod's last quorum evaluation is recent and failed. */

@@ -2,7 +2,7 @@
 // client, against one fake API server (real HTTP, the real @kubernetes/client-node). Each
 // publishes its verdicts in its own Lease; a pod is evicted only when enough of them agree.
 import t, { type Test } from 'tap';
-import { EVENT, LEASE, POD, startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
+import { EVENT, LEASE, NODE, POD, startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { brief, nodeSide, until, type NodeSide } from '../support/fake-kube/world.js';
 import { VERDICT_ANNOTATION, verdictLeaseName, type NodeVerdicts } from '../../src/remedy/verdicts.js';
 import type { PodInfo } from '../../src/kube/types.js';
@@ -125,4 +125,36 @@ t.test('the hourly budget holds for the whole cluster: the history on the remedy
   const lease = kube.store.mustGet(LEASE, 'kube-system', 'coredns-healthd-remedy');
   const history = JSON.parse(lease.metadata.annotations!['coredns-healthd/actions']!) as { node: string; key: string }[];
   t.equal(history.length, 1, 'the Lease holds the history');
+});
+
+t.test('a zone partition: the nodes of one zone fail a pod the rest reach; nothing is evicted, the partition is reported', async (t) => {
+  const nodes = ['node-a', 'node-b', 'node-c', 'node-d'];
+  const zone = (n: string) => (n === 'node-a' || n === 'node-b' ? 'zone-b' : 'zone-a');
+  const kube = await startFakeKube({ podReadyDelayMs: 30, podTerminationMs: 30, seed: { replicas: 3 } });
+  t.teardown(() => kube.close());
+  for (const [i, n] of nodes.entries()) {
+    const node = kube.store.get(NODE, undefined, n) ?? kube.cluster.addNode(n, `10.0.0.${10 + i}`);
+    const labels = { ...(node.metadata.labels ?? {}), 'topology.kubernetes.io/zone': zone(n) };
+    kube.store.update(NODE, { ...node, metadata: { ...node.metadata, labels } } as typeof node);
+  }
+  const sides: NodeSide[] = [];
+  for (const node of nodes) sides.push(await nodeSide(t, kube, { node, settings: { quorum: QUORUM, cooldownMs: 0 } }));
+  const victim = sides[0]!.pods()[0]!;
+  for (let i = 0; i < 4; i++) await sweepAll(sides, (node, p) => zone(node) === 'zone-b' && p.uid === victim.uid);
+  t.equal(evictions(kube).length, 0, 'no eviction');
+  const partition = sides.flatMap((s) => s.decisions.filter((d) => d.reason === 'partition'));
+  t.ok(partition.length > 0, 'reported as a partition');
+  t.match(partition[0]!.message, /2 of 4 nodes .*, all of them in zone zone-b, while the 2 nodes outside it see it answer: a network partition of zone zone-b/);
+  t.ok(
+    kube.store.list(EVENT).some((e) => e.reason === 'NetworkPartitionSuspected' && e.regarding.kind === 'Node'),
+    'an Event on the node',
+  );
+  const decided = sides.find((s) => s.decisions.some((d) => d.reason === 'partition'))!;
+  await sweepAll(sides, (node, p) => zone(node) === 'zone-b' && p.uid === victim.uid);
+  await until('the node condition', () =>
+    (kube.store.mustGet(NODE, undefined, decided.node).status.conditions as { type: string; reason: string }[]).some(
+      (c) => c.type === 'ClusterDNSReachable' && c.reason === 'NetworkPartitionSuspected',
+    ),
+  );
+  t.pass(`the node condition of ${decided.node} says NetworkPartitionSuspected`);
 });
