@@ -135,7 +135,7 @@ t.test('a zone partition: the nodes of one zone fail a pod the rest reach; nothi
   for (const [i, n] of nodes.entries()) {
     const node = kube.store.get(NODE, undefined, n) ?? kube.cluster.addNode(n, `10.0.0.${10 + i}`);
     const labels = { ...(node.metadata.labels ?? {}), 'topology.kubernetes.io/zone': zone(n) };
-    kube.store.update(NODE, { ...node, metadata: { ...node.metadata, labels } } as typeof node);
+    kube.store.update(NODE, { ...node, metadata: { ...node.metadata, labels } });
   }
   const sides: NodeSide[] = [];
   for (const node of nodes) sides.push(await nodeSide(t, kube, { node, settings: { quorum: QUORUM, cooldownMs: 0 } }));
