@@ -458,15 +458,22 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     );
     const inside = (...args: string[]): Promise<RunResult> =>
       tryRun('/usr/bin/env', ['-i', ...CLEAN_ENV, which('nsenter'), '-t', String(leader), '-a', ...args], { timeoutMs: 60_000 });
+    // systemd answers once its manager runs: "starting" while boot jobs run, then "running" (or
+    // "degraded"). A busy machine can hold an unrelated boot job for long (seen in the full
+    // suite, never alone): the daemon's unit does not wait for it, so 20 s of "starting" is
+    // enough, and what is still queued is printed.
     let last = '';
-    const state = await until('systemd to finish booting', 120_000, async () => {
+    const bootDeadline = Date.now() + 20_000;
+    const state = await until('systemd to answer', 120_000, async () => {
       const r = await inside('systemctl', 'is-system-running');
       last = `${r.stdout.trim()} ${r.stderr.trim()}`.trim();
-      return /^(running|degraded)$/.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+      const st = r.stdout.trim();
+      return /^(running|degraded)$/.test(st) || (st === 'starting' && Date.now() > bootDeadline) ? st : undefined;
     }).catch((err: Error) => {
       throw new Error(`${err.message}; is-system-running said: ${last}; systemd-nspawn: ${nspawnErr.slice(-1000)}`);
     });
     t.comment(`booted (${state}) in ${seconds(t0)}`);
+    if (state === 'starting') t.comment(`boot jobs still queued:\n${(await inside('systemctl', 'list-jobs', '--no-pager')).stdout.trim()}`);
 
     // The container's network namespace, named for `ip netns exec` (unnamed again in teardown).
     const netnsName = `${prefix}-boot`;
@@ -479,7 +486,9 @@ t.test('packages: build, lint, install on a stock Debian 12, upgrade, remove', a
     const journal = async (...args: string[]) => (await inside('journalctl', '-u', 'coredns-healthd', '--no-pager', '-o', 'cat', ...args)).stdout;
 
     const t1 = process.hrtime.bigint();
-    ok(t, await inside('systemctl', 'enable', '--now', 'coredns-healthd'), 'systemctl enable --now (returns once the daemon said READY=1)');
+    const enabled = await inside('systemctl', 'enable', '--now', 'coredns-healthd');
+    ok(t, enabled, 'systemctl enable --now (returns once the daemon said READY=1)');
+    if (enabled.code !== 0) t.comment(`jobs:\n${(await inside('systemctl', 'list-jobs', '--no-pager')).stdout.trim()}`);
     t.comment(`started in ${seconds(t1)}`);
     t.equal(await show('ActiveState'), 'active', 'active');
     t.match(await show('StatusText'), /^ok: .*\(1 vantage, [1-9]\d* sweeps\)$/, 'READY=1 came after a completed sweep (STATUS= counts it)');
