@@ -240,7 +240,11 @@ export async function stage(opts: StageOptions): Promise<Stage> {
   const metrics = (await import(pathToFileURL(path.join(app, 'dist', 'src', 'metrics', 'definitions.js')).href)) as {
     METRICS: Record<string, MetricDef>;
   };
+  const decisions = (await import(pathToFileURL(path.join(app, 'dist', 'src', 'remedy', 'decision.js')).href)) as {
+    DECISION_REASON_DESCRIPTIONS: Record<string, string>;
+  };
   const man = renderManPage({
+    decisionReasons: decisions.DECISION_REASON_DESCRIPTIONS,
     version: pkg.version,
     date: new Date(sourceDateEpoch * 1000).toISOString().slice(0, 10),
     commands: await collectCommandHelp(runCli),

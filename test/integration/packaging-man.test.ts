@@ -8,6 +8,7 @@ import { collectCommandHelp, parseCommandList, renderManPage, roffText } from '.
 import { main } from '../../src/cli/main.js';
 import { describeConfig } from '../../src/config/schema.js';
 import { METRICS } from '../../src/metrics/definitions.js';
+import { DECISION_REASON_DESCRIPTIONS } from '../../src/remedy/decision.js';
 import { which } from '../support/run.js';
 
 /** The CLI in this process, its output captured. */
@@ -40,7 +41,7 @@ t.test('the generated page', async (t) => {
   t.ok(commands.find((c) => c.name === 'check')?.usage?.includes('--host-resolv-conf'), "check's options come from its --help");
   const settings = describeConfig();
   const metrics = Object.values(METRICS);
-  const roff = renderManPage({ version: '0.0.0-test', date: '2025-01-02', commands, settings, metrics });
+  const roff = renderManPage({ version: '0.0.0-test', date: '2025-01-02', commands, settings, metrics, decisionReasons: DECISION_REASON_DESCRIPTIONS });
 
   const strict = groff(roff, ['-Tutf8', '-ww', '-z']);
   t.equal(strict.status, 0, 'groff renders it');
@@ -58,6 +59,7 @@ t.test('the generated page', async (t) => {
     'COMMANDS',
     'CONFIGURATION',
     'METRICS',
+    'REMEDY DECISIONS',
     'SIGNALS',
     'EXIT STATUS',
     'ENVIRONMENT',
@@ -76,6 +78,11 @@ t.test('the generated page', async (t) => {
     metrics.filter((m) => !text.includes(m.name)).map((m) => m.name),
     [],
     'every metric',
+  );
+  t.same(
+    Object.keys(DECISION_REASON_DESCRIPTIONS).filter((r) => !new RegExp(`^ {7}${r}( |$)`, 'm').test(text)),
+    [],
+    'every remedy decision reason (no-quorum, partition, local-failure, ...) under REMEDY DECISIONS',
   );
   t.match(text, /--host-resolv-conf/, 'option names are plain "--" (typed as shown)');
   t.match(text, /Default: "10s"/, 'defaults as written in the file');
