@@ -35,11 +35,14 @@ export function capList(items: readonly unknown[], maxItems = MAX_ITEMS, maxFiel
   return kept;
 }
 
-// C0 controls, DEL, C1 controls, and the Unicode line/paragraph separators and
-// bidi overrides that can reorder or forge what a terminal shows. Backslash is
-// escaped too, so an escaped string cannot be confused with a forged escape.
+// C0 controls, DEL, C1 controls, the Unicode line/paragraph separators, the
+// bidi marks, overrides and isolates (U+061C ALM among them) that can reorder or
+// forge what a terminal shows, and the invisible zero-width characters
+// (U+200B-U+200D, U+2060-U+2064, U+FEFF) that make two names look the same.
+// Backslash is escaped too, so an escaped string cannot be confused with a
+// forged escape.
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\\]/g;
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
@@ -95,9 +98,10 @@ export function capCounted(items: readonly unknown[], total: number, maxItems = 
 }
 
 // What JSON.stringify leaves raw inside strings although a terminal acts on
-// it: DEL, the C1 controls (U+009B is a CSI), the line/paragraph separators
-// and the bidi marks, overrides and isolates. C0 is escaped by JSON itself.
-const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// it: DEL, the C1 controls (U+009B is a CSI), the line/paragraph separators,
+// the bidi marks, overrides and isolates, and the zero-width characters (as
+// UNSAFE above). C0 is escaped by JSON itself.
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 
 /**
  * Escapes, in serialized JSON, what JSON.stringify leaves raw (see above) as

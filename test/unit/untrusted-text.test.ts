@@ -16,12 +16,12 @@ import {
   safeText,
 } from '../../src/text/untrusted.js';
 
-/** Raw control characters, C1, line separators and bidi controls: none may be left in text output. */
+/** Raw control characters, C1, line separators, bidi controls and zero-width characters: none may be left in text output. */
 // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
-export const UNSAFE_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+export const UNSAFE_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 /** The same, newline included (text that must stay one line). */
 // eslint-disable-next-line no-control-regex -- finding raw control characters is the point
-const UNSAFE_LINE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_LINE_RE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 
 const HOSTILE = [
   '\x1b[2J\x1b[H',
@@ -34,6 +34,8 @@ const HOSTILE = [
   'sep\u2028sep\u2029',
   'iso\u2066x\u2069',
   'nul\x00',
+  'alm\u061cmark',
+  'zero\u200bwidth\u200d\u2060\ufeffjoin',
 ];
 const MB = 'x'.repeat(1024 * 1024);
 
