@@ -309,37 +309,27 @@ export class DaemonMetrics {
         this.set(process.memoryUsage.rss());
       },
     });
-    new Gauge({
-      name: METRICS.processFds.name,
-      help: METRICS.processFds.help,
-      registers: r,
-      collect() {
-        const n = countFds();
-        if (n === null) this.reset();
-        else this.set(n);
-      },
+    // Read at scrape time; a value that cannot be read leaves the gauge out of the scrape.
+    const optional = (d: MetricDef, read: () => number | null): void => {
+      new Gauge({
+        name: d.name,
+        help: d.help,
+        registers: r,
+        collect() {
+          const n = read();
+          if (n === null) this.reset();
+          else this.set(n);
+        },
+      });
+    };
+    optional(METRICS.processFds, countFds);
+    optional(METRICS.processMaxFds, () => {
+      const limits = readProcSelf('limits');
+      return limits === null ? null : parseMaxFds(limits);
     });
-    new Gauge({
-      name: METRICS.processMaxFds.name,
-      help: METRICS.processMaxFds.help,
-      registers: r,
-      collect() {
-        const limits = readProcSelf('limits');
-        const n = limits === null ? null : parseMaxFds(limits);
-        if (n === null) this.reset();
-        else this.set(n);
-      },
-    });
-    new Gauge({
-      name: METRICS.processVirtualMemory.name,
-      help: METRICS.processVirtualMemory.help,
-      registers: r,
-      collect() {
-        const stat = readProcSelf('stat');
-        const n = stat === null ? null : parseVsize(stat);
-        if (n === null) this.reset();
-        else this.set(n);
-      },
+    optional(METRICS.processVirtualMemory, () => {
+      const stat = readProcSelf('stat');
+      return stat === null ? null : parseVsize(stat);
     });
     new Gauge({ name: METRICS.processStart.name, help: METRICS.processStart.help, registers: r }).set(Math.round(Date.now() / 1000 - process.uptime()));
   }

@@ -104,8 +104,6 @@ export class RemedyEngine {
   readonly #verdicts: VerdictPublisher;
   /** The last quorum evaluation per pod UID (for /status). */
   readonly #quorum = new Map<string, QuorumVerdict & { at: string }>();
-  /** When each pod's failed quorum may be asked again. */
-  readonly #quorumRetry = new Map<string, number>();
   #state: GateState = initialGateState();
   #acting: { action: string; target: string; since: string; done: Promise<void> } | undefined;
   readonly #abort = new AbortController();
@@ -482,9 +480,8 @@ export class RemedyEngine {
 
   /** The decision again, without asking the API, while a pod's last quorum evaluation is recent and failed. */
   #quorumHeld(c: Candidate & { action: 'evict' }): RemedyDecision | undefined {
-    const until = this.#quorumRetry.get(c.pod.uid);
     const last = this.#quorum.get(c.pod.uid);
-    if (until === undefined || this.#now() >= until || !last || last.ok) return undefined;
+    if (!last || last.ok || this.#now() >= Date.parse(last.at) + QUORUM_RETRY_MS) return undefined;
     return this.#decide(c, {
       result: 'skipped',
       reason: last.reason,
@@ -511,7 +508,6 @@ export class RemedyEngine {
     }
     this.#quorum.set(c.pod.uid, { ...q, at: new Date(this.#now()).toISOString() });
     if (q.ok) return undefined;
-    this.#quorumRetry.set(c.pod.uid, this.#now() + QUORUM_RETRY_MS);
     const details = { failingNodes: q.pod.failing.length, answeringNodes: q.pod.answering.length, ...(q.zone === undefined ? {} : { zone: q.zone }) };
     // The node's own Event: what it sees is about its path to the pod, or about a partition.
     this.#events?.write(
