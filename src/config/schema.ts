@@ -143,6 +143,12 @@ const DEFINITION = {
     ),
     nodeName: setting(F.nodeName, '', 'This node\'s name in Kubernetes; "" uses the host name.'),
     nodeCondition: setting(F.boolean, true, "Keep a ClusterDNSReachable condition on this node's status, when RBAC allows it."),
+    nodeConditionHeartbeat: setting(
+      F.durationOrZero,
+      '1h',
+      'Rewrite an unchanged ClusterDNSReachable condition this often (its lastHeartbeatTime; a message that only recounts pods waits for it). ' +
+        'It is written at once when its status or reason changes. 0: only then. Liveness is on the verdict Lease, renewed every remedy.quorum.refresh.',
+    ),
   },
   remedy: {
     mode: setting(

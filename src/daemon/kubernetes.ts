@@ -58,6 +58,8 @@ export class KubeRuntime {
   readonly #ooms = new Set<string>();
 
   /** Throws a KubeConfigError when a configured (or $KUBECONFIG) file cannot be used. */
+  #client: KubeClient | undefined;
+
   constructor(o: KubeRuntimeOptions) {
     this.#o = o;
     this.#log = o.logger.child({ component: 'kubernetes' });
@@ -78,6 +80,7 @@ export class KubeRuntime {
     const node = nodeNameOf(o.config);
     this.#node = node;
     const client = new KubeClient(conn, { reportingInstance: node, ...(o.requestTimeoutMs ? { requestTimeoutMs: o.requestTimeoutMs } : {}) });
+    this.#client = client;
     const dns = parseObjectRef(k.dnsService)!;
     this.#watcher = new KubeTargetWatcher({ client, dnsService: dns, nodeName: node, logger: this.#log, ...(o.backoff ? { backoff: o.backoff } : {}) });
     this.#events = new EventRecorder({ api: client, logger: this.#log });
@@ -226,5 +229,6 @@ export class KubeRuntime {
   /** Stops the watches and the engine (releasing the Lease if held), flushes Events. */
   async stop(): Promise<void> {
     await Promise.all([this.#engine?.stop(), this.#watcher?.stop(), this.#events?.flush()]);
+    this.#client?.close();
   }
 }

@@ -50,9 +50,9 @@ export const DECISION_REASON_DESCRIPTIONS: Readonly<Record<DecisionReason, strin
   'local-failure':
     "Not counted against the pod: its probes from this node failed only for local reasons (blocked-locally by this node's firewall, unreachable from this node, netns-gone, error).",
   'no-quorum':
-    'Not evicted: fewer than remedy.quorum.minNodes nodes, or less than remedy.quorum.fraction of the nodes that reported on the pod, see it failing while another CoreDNS endpoint answers. The path from this node to the pod is the suspect (an Event on the node says so).',
+    'Not evicted: fewer than remedy.quorum.minNodes nodes, or less than remedy.quorum.fraction of the nodes that reported on the pod, see it failing while another CoreDNS endpoint answers. The path from this node to the pod is the suspect (an Event on the node says so). The node asks again after 30 s, then 1, 2, 4 and every 5 minutes while it keeps failing to find a quorum.',
   partition:
-    'Not evicted: the nodes that see the pod failing all share a zone while the others see it answer, or more than remedy.quorum.maxFailingPods pods fail by quorum at once: a network partition or cluster-wide fault.',
+    'Not evicted: the nodes that see the pod failing (at least remedy.quorum.minNodes, and at least remedy.quorum.fraction of their zone) all share a zone while the nodes outside it see it answer, whether they are a minority of the cluster or not; or more than remedy.quorum.maxFailingPods pods fail by quorum at once: a network partition or cluster-wide fault. The node condition says NetworkPartitionSuspected for 5 minutes.',
   'min-ready-pods': 'Not evicted: fewer Ready CoreDNS pods than remedy.minReadyPods would be left.',
   cooldown: 'The same pod or Deployment was acted on less than remedy.cooldown ago (by this node, or by any node per the Lease).',
   'hourly-cap': 'remedy.maxActionsPerHour actions were already taken in the last hour, in the whole cluster (the history on the remedy Lease) or by this node.',
@@ -69,9 +69,10 @@ export const DECISION_REASON_DESCRIPTIONS: Readonly<Record<DecisionReason, strin
   conflict: 'The object changed while the action was prepared (409 or a failed patch test); tried again in a later sweep.',
   forbidden: 'The API server refused the request (403): RBAC does not allow it.',
   unauthorized: 'The API server did not accept the credentials (401).',
-  'api-unreachable': 'The API server could not be reached (or TLS failed). Probing goes on.',
-  'api-timeout': 'The API server did not answer in time. Probing goes on.',
-  'api-error': 'The API server failed the request (5xx) or answered unexpectedly.',
+  'api-unreachable':
+    'The API server could not be reached (or TLS failed). Probing goes on. After such a failure a node takes no action for two sweep intervals, so that every node publishes its verdicts again first. Not an Event.',
+  'api-timeout': 'The API server did not answer in time. Probing goes on; as for api-unreachable, no action for two sweep intervals after it. Not an Event.',
+  'api-error': 'The API server failed the request (5xx) or answered unexpectedly; after a 5xx, no action for two sweep intervals.',
 };
 
 export interface RemedyDecision {

@@ -6,10 +6,10 @@
 // the replacement to be Ready (or the rollout to finish), renewing the Lease,
 // then releases it. The API being slow or down only ever turns into skipped
 // decisions: onSweep never throws and never stops probing.
-import { performance } from 'node:perf_hooks';
 import { KubeApiError } from '../kube/errors.js';
 import type { KubeApi, KubeTargets, ObjectRef } from '../kube/types.js';
 import type { Logger } from '../log.js';
+import { realClock, type RemedyClock } from './clock.js';
 import { reasonForKubeError, type RemedyDecision } from './decision.js';
 import { evictPod, type ActionOutcome } from './evict.js';
 import { EventRecorder } from './events.js';
@@ -30,7 +30,7 @@ import { conditionFromSweep, NodeConditionReporter, type ConditionState } from '
 import { applyRaise, planRaise } from './raise-memory.js';
 import type { RemedySettings } from './settings.js';
 import type { SweepSummary } from './sweep-summary.js';
-import { VerdictPublisher, evaluateQuorum, type NodeVerdicts, type QuorumVerdict } from './verdicts.js';
+import { API_DOWN, VerdictPublisher, evaluateQuorum, type NodeVerdicts, type QuorumVerdict } from './verdicts.js';
 
 export interface RemedyEngineOptions {
   api: KubeApi;
@@ -46,8 +46,10 @@ export interface RemedyEngineOptions {
   events?: boolean;
   /** Keep the ClusterDNSReachable node condition (kubernetes.nodeCondition; default true). */
   nodeCondition?: boolean;
-  /** Clock of the gate (cooldowns, hourly cap). */
+  /** Clock of the gate (cooldowns, hourly cap); overrides clock.now. */
   now?: () => number;
+  /** Wall clock, durations and sleeps (default the real ones; the cluster simulation passes a fake). */
+  clock?: RemedyClock;
   /** How often to check whether the replacement is Ready. Default 2 s. */
   pollMs?: number;
 }
@@ -80,8 +82,18 @@ export interface RemedyStatus {
   };
 }
 
-/** After a quorum that did not allow an eviction, the same pod is not evaluated again for this long. */
+/**
+ * After a quorum that did not allow an eviction, the same pod is not evaluated again for this
+ * long; each further failed evaluation in a row doubles it, up to QUORUM_RETRY_MAX_MS. A node
+ * whose own path to a pod is broken (or flaps) then reads every node's verdicts at most every
+ * five minutes, not twice a minute. A pod that no node has evaluated for twice the cap starts
+ * again at QUORUM_RETRY_MS.
+ */
 export const QUORUM_RETRY_MS = 30_000;
+export const QUORUM_RETRY_MAX_MS = 300_000;
+
+/** The wait after the `failures`-th failed quorum evaluation in a row. */
+export const quorumRetryMs = (failures: number): number => Math.min(QUORUM_RETRY_MAX_MS, QUORUM_RETRY_MS * 2 ** Math.max(0, failures - 1));
 
 /** How long the node condition's reason says NetworkPartitionSuspected after a partition verdict. */
 export const PARTITION_CONDITION_MS = 5 * 60_000;
@@ -99,17 +111,20 @@ export class RemedyEngine {
   readonly #events: EventRecorder | undefined;
   readonly #condition: NodeConditionReporter | undefined;
   readonly #now: () => number;
+  readonly #clock: RemedyClock;
   readonly #pollMs: number;
   readonly #lease: RemedyLease;
   readonly #verdicts: VerdictPublisher;
-  /** The last quorum evaluation per pod UID (for /status). */
-  readonly #quorum = new Map<string, QuorumVerdict & { at: string }>();
+  /** The last quorum evaluation per pod UID (for /status), and how many in a row failed. */
+  readonly #quorum = new Map<string, QuorumVerdict & { at: string; failures: number }>();
   #state: GateState = initialGateState();
   #acting: { action: string; target: string; since: string; done: Promise<void> } | undefined;
   readonly #abort = new AbortController();
   readonly #background = new Set<Promise<unknown>>();
   #stopped = false;
   #deciding = false;
+  /** The last API failure of this engine's own calls (the Lease, the verdict LIST). */
+  #apiFailure: { at: number; reason: KubeApiError['reason']; message: string } | undefined;
 
   constructor(o: RemedyEngineOptions) {
     this.#api = o.api;
@@ -118,14 +133,22 @@ export class RemedyEngine {
     this.#targets = o.targets;
     this.#log = o.logger;
     this.#onDecision = o.onDecision;
-    this.#now = o.now ?? Date.now;
+    this.#clock = o.clock ?? realClock;
+    const clock = this.#clock;
+    this.#now = o.now ?? (() => clock.now());
     this.#pollMs = o.pollMs ?? 2000;
     this.#events = o.events === false ? undefined : new EventRecorder({ api: o.api, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
     this.#condition =
       o.nodeCondition === false
         ? undefined
-        : new NodeConditionReporter({ api: o.api, nodeName: o.nodeName, ...(o.logger ? { logger: o.logger } : {}), now: this.#now });
-    this.#lease = new RemedyLease(o.api, this.#leaseSettings(), this.#now);
+        : new NodeConditionReporter({
+            api: o.api,
+            nodeName: o.nodeName,
+            ...(o.logger ? { logger: o.logger } : {}),
+            now: this.#now,
+            heartbeatMs: () => this.#settings.conditionHeartbeatMs,
+          });
+    this.#lease = new RemedyLease(o.api, this.#leaseSettings(), this.#now, this.#clock);
     this.#verdicts = new VerdictPublisher({
       api: o.api,
       namespace: () => this.#settings.quorum.namespace,
@@ -249,8 +272,10 @@ export class RemedyEngine {
       c.action === 'evict'
         ? `failed from the host in ${c.failedSweeps} consecutive sweeps${c.reasons.length ? ` (${c.reasons.join(', ')})` : ''} while another CoreDNS endpoint answered`
         : '';
+    const settling = this.#apiSettling(c);
+    if (settling) return settling;
     if (c.action === 'evict') {
-      // A pod that just had no quorum is not looked at again for QUORUM_RETRY_MS: no LIST, no
+      // A pod that just had no quorum is not looked at again for quorumRetryMs(): no LIST, no
       // Lease write each sweep from a node whose own path is broken.
       const held = this.#quorumHeld(c);
       if (held) return held;
@@ -291,6 +316,7 @@ export class RemedyEngine {
       acquired = await this.#lease.acquire();
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
+      this.#noteApiFailure(err);
       return this.#decide(c, {
         result: 'skipped',
         reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason),
@@ -375,7 +401,7 @@ export class RemedyEngine {
 
   /** After an action: record it on the Lease, wait for the result (renewing the Lease), release it. */
   async #complete(c: Candidate, record: LastAction, before: ReadonlySet<string>, generation: number | undefined): Promise<void> {
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     try {
       await this.#lease.renew(record);
     } catch (err) {
@@ -391,7 +417,7 @@ export class RemedyEngine {
       await this.#lease.release();
     }
     if (this.#abort.signal.aborted) return;
-    const waited = Math.round(performance.now() - started);
+    const waited = Math.round(this.#clock.monotonic() - started);
     // The evicted pod (gone by now, but its Events are where `kubectl get events` for it looks),
     // or the Deployment whose memory limit was raised.
     const regarding: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string } =
@@ -437,12 +463,13 @@ export class RemedyEngine {
 
   /** Polls until check() or readyTimeout; renews the Lease every third of its duration. */
   async #waitFor(check: () => boolean | Promise<boolean>): Promise<boolean> {
-    const deadline = performance.now() + this.#settings.readyTimeoutMs;
-    let renewAt = performance.now() + this.#settings.lease.durationMs / 3;
+    const clock = this.#clock;
+    const deadline = clock.monotonic() + this.#settings.readyTimeoutMs;
+    let renewAt = clock.monotonic() + this.#settings.lease.durationMs / 3;
     const signal = this.#abort.signal;
     while (!signal.aborted) {
       if (await check()) return true;
-      const now = performance.now();
+      const now = clock.monotonic();
       if (now >= deadline) return false;
       if (now >= renewAt) {
         renewAt = now + this.#settings.lease.durationMs / 3;
@@ -452,15 +479,7 @@ export class RemedyEngine {
           this.#log?.warn('cannot renew the remedy Lease while waiting', { err });
         }
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, Math.min(this.#pollMs, Math.max(1, deadline - now)));
-        function done(): void {
-          clearTimeout(t);
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        signal.addEventListener('abort', done, { once: true });
-      });
+      await clock.sleep(Math.min(this.#pollMs, Math.max(1, deadline - now)), signal);
     }
     return false;
   }
@@ -473,19 +492,49 @@ export class RemedyEngine {
     if (!c) return c;
     const now = this.#now();
     const recent = [...this.#quorum.values()]
-      .filter((q): q is QuorumVerdict & { ok: false; at: string } => !q.ok && q.reason === 'partition' && now - Date.parse(q.at) < PARTITION_CONDITION_MS)
+      .filter(
+        (q): q is QuorumVerdict & { ok: false; at: string; failures: number } =>
+          !q.ok && q.reason === 'partition' && now - Date.parse(q.at) < PARTITION_CONDITION_MS,
+      )
       .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
     return recent ? { status: c.status, reason: 'NetworkPartitionSuspected', message: `${c.message}; ${recent.message}` } : c;
+  }
+
+  #noteApiFailure(err: KubeApiError): void {
+    if (API_DOWN.has(err.reason)) this.#apiFailure = { at: this.#now(), reason: err.reason, message: err.message };
+  }
+
+  /**
+   * A skipped decision while the API server failed one of this node's calls (unreachable, slow,
+   * 5xx) less than settings.apiSettleMs ago: every node whose verdict write failed meanwhile
+   * publishes it again first (at its next sweep), so no quorum is read from reports the outage
+   * left stale, and a recovering API server is not met by every node's Lease attempt each sweep.
+   */
+  #apiSettling(c: Candidate): RemedyDecision | undefined {
+    const own = this.#apiFailure;
+    const publish = this.#verdicts.lastApiFailure;
+    const last = own && publish ? (own.at >= publish.at ? own : publish) : (own ?? publish);
+    if (!last) return undefined;
+    const ago = this.#now() - last.at;
+    const settle = this.#settings.apiSettleMs;
+    if (ago >= settle) return undefined;
+    return this.#decide(c, {
+      result: 'skipped',
+      reason: reasonForKubeError(last.reason),
+      message: `no action: the API server failed ${Math.round(ago / 1000)}s ago (${last.message}); actions wait until ${Math.round(settle / 1000)}s after the last failure, so that every node's verdicts are published again first`,
+    });
   }
 
   /** The decision again, without asking the API, while a pod's last quorum evaluation is recent and failed. */
   #quorumHeld(c: Candidate & { action: 'evict' }): RemedyDecision | undefined {
     const last = this.#quorum.get(c.pod.uid);
-    if (!last || last.ok || this.#now() >= Date.parse(last.at) + QUORUM_RETRY_MS) return undefined;
+    if (!last || last.ok) return undefined;
+    const wait = quorumRetryMs(last.failures);
+    if (this.#now() >= Date.parse(last.at) + wait) return undefined;
     return this.#decide(c, {
       result: 'skipped',
       reason: last.reason,
-      message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: ${last.message} (as of ${last.at}; asked again after ${Math.round(QUORUM_RETRY_MS / 1000)}s)`,
+      message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: ${last.message} (as of ${last.at}; asked again after ${Math.round(wait / 1000)}s)`,
     });
   }
 
@@ -500,13 +549,18 @@ export class RemedyEngine {
       q = evaluateQuorum(c.pod.uid, await this.#verdicts.reports(s.windowMs), s);
     } catch (err) {
       if (!(err instanceof KubeApiError)) throw err;
+      this.#noteApiFailure(err);
       return this.#decide(c, {
         result: 'skipped',
         reason: reasonForKubeError(err.reason === 'not-found' ? 'server-error' : err.reason),
         message: `not evicting pod ${c.pod.namespace}/${c.pod.name}: the other nodes' verdicts cannot be read (${err.message}); no action without quorum`,
       });
     }
-    this.#quorum.set(c.pod.uid, { ...q, at: new Date(this.#now()).toISOString() });
+    const now = this.#now();
+    const prev = this.#quorum.get(c.pod.uid);
+    // Failed evaluations in a row; a pod not evaluated for twice the longest wait starts over.
+    const failures = q.ok ? 0 : prev && !prev.ok && now - Date.parse(prev.at) < 2 * QUORUM_RETRY_MAX_MS ? prev.failures + 1 : 1;
+    this.#quorum.set(c.pod.uid, { ...q, at: new Date(now).toISOString(), failures });
     if (q.ok) return undefined;
     const details = { failingNodes: q.pod.failing.length, answeringNodes: q.pod.answering.length, ...(q.zone === undefined ? {} : { zone: q.zone }) };
     // The node's own Event: what it sees is about its path to the pod, or about a partition.

@@ -2,7 +2,8 @@
 // the Deployment or the Node it is about: reportingController
 // coredns-healthd, reportingInstance = this node. The same decision repeated
 // sweep after sweep (a cooldown, a node finding) is written once per
-// dedupe window. "below-threshold" is not an Event: it is a count, not news.
+// dedupe window. "below-threshold" is not an Event: it is a count, not news;
+// neither is an unreachable or silent API server.
 // Writing an Event never blocks or fails a decision; a refused write is
 // logged once per cause.
 import { KubeApiError } from '../kube/errors.js';
@@ -19,7 +20,10 @@ export interface EventRecorderOptions {
   now?: () => number;
 }
 
-const QUIET_REASONS = new Set(['below-threshold']);
+// An unreachable or silent API server is not news worth an Event: the Event could not be written
+// then, and a thousand nodes writing "it was unreachable" once it is back is noise. Both are in
+// the decisions metric and the log.
+const QUIET_REASONS = new Set(['below-threshold', 'api-unreachable', 'api-timeout']);
 
 const ACTION_VERB: Readonly<Record<RemedyDecision['action'], string>> = { evict: 'Evict', 'raise-memory': 'RaiseMemoryLimit', 'node-finding': 'Report' };
 

@@ -11,6 +11,7 @@
 // target and remedy.maxActionsPerHour hold for the whole cluster, not per node.
 import { KubeApiError } from '../kube/errors.js';
 import type { KubeApi, LeaseInfo, ObjectRef } from '../kube/types.js';
+import { realClock, type RemedyClock } from './clock.js';
 
 export const LAST_ACTION_ANNOTATION = 'coredns-healthd/last-action';
 export const ACTIONS_ANNOTATION = 'coredns-healthd/actions';
@@ -81,13 +82,15 @@ export class RemedyLease {
   readonly #api: KubeApi;
   #s: LeaseSettings;
   readonly #now: () => number;
+  readonly #clock: RemedyClock;
   /** The Lease as last written by this node while it holds it. */
   #held: LeaseInfo | undefined;
 
-  constructor(api: KubeApi, settings: LeaseSettings, now: () => number = Date.now) {
+  constructor(api: KubeApi, settings: LeaseSettings, now: () => number = Date.now, clock: RemedyClock = realClock) {
     this.#api = api;
     this.#s = settings;
     this.#now = now;
+    this.#clock = clock;
   }
 
   get ref(): ObjectRef {
@@ -237,7 +240,7 @@ export class RemedyLease {
         return true;
       } catch (err) {
         if (attempt >= RELEASE_ATTEMPTS || (err instanceof KubeApiError && (err.reason === 'conflict' || err.reason === 'not-found'))) return false;
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+        await this.#clock.sleep(100 * attempt, new AbortController().signal);
       }
     }
   }

@@ -2,7 +2,9 @@
 // node-problem-detector keeps its conditions: True when cluster DNS answers
 // from the host, False (with a reason) when it does not. Written when the
 // status or reason changes and at least every heartbeat otherwise (a change of
-// the message alone waits for the heartbeat);
+// the message alone waits for the heartbeat; kubernetes.nodeConditionHeartbeat,
+// default 1 h: a Node status write reaches every watcher of Nodes, which is why
+// the kubelet itself moved its heartbeat to a Lease, KEP-589);
 // lastTransitionTime moves only when the status does. A 403 or a missing
 // Node turns the condition off (logged once): it is optional.
 import { KubeApiError } from '../kube/errors.js';
@@ -50,8 +52,8 @@ export interface NodeConditionOptions {
   api: KubeApi;
   nodeName: string;
   logger?: Logger;
-  /** Rewrite an unchanged condition this often. Default 5 min. */
-  heartbeatMs?: number;
+  /** Rewrite an unchanged condition this often (read at each update); 0 never. Default 1 h. */
+  heartbeatMs?: number | (() => number);
   now?: () => number;
 }
 
@@ -59,7 +61,7 @@ export type ConditionWriteResult = 'written' | 'unchanged' | 'disabled' | 'faile
 
 export class NodeConditionReporter {
   readonly #o: NodeConditionOptions;
-  readonly #heartbeatMs: number;
+  readonly #heartbeatMs: () => number;
   readonly #now: () => number;
   #last: (ConditionState & { transition: number; written: number }) | undefined;
   #disabled: string | undefined;
@@ -67,7 +69,8 @@ export class NodeConditionReporter {
 
   constructor(o: NodeConditionOptions) {
     this.#o = o;
-    this.#heartbeatMs = o.heartbeatMs ?? 300_000;
+    const hb = o.heartbeatMs ?? 3_600_000;
+    this.#heartbeatMs = typeof hb === 'number' ? () => hb : hb;
     this.#now = o.now ?? Date.now;
   }
 
@@ -85,7 +88,8 @@ export class NodeConditionReporter {
     const same = last && last.status === next.status && last.reason === next.reason;
     // A message that only recounts ("2 of 2" -> "1 of 2 pods answer") waits for the heartbeat: one
     // pod replacement must not PATCH every node's status several times.
-    if (same && now - last.written < this.#heartbeatMs) return 'unchanged';
+    const heartbeat = this.#heartbeatMs();
+    if (same && (heartbeat === 0 || now - last.written < heartbeat)) return 'unchanged';
     this.#busy = true;
     try {
       let transition = same ? last.transition : now;

@@ -20,6 +20,14 @@ export interface RemedySettings {
   allowDelete: boolean;
   /** Quorum across nodes before an eviction (src/remedy/verdicts.ts). */
   quorum: QuorumSettings;
+  /** kubernetes.nodeConditionHeartbeat: rewrite an unchanged node condition this often; 0 never. */
+  conditionHeartbeatMs: number;
+  /**
+   * After the API server failed this node, no action until this long after the last failure:
+   * two sweep intervals (interval + jitter), so every node has swept, and published again the
+   * verdicts it could not write, before anyone reads them.
+   */
+  apiSettleMs: number;
 }
 
 export function remedySettings(c: Config): RemedySettings {
@@ -42,6 +50,8 @@ export function remedySettings(c: Config): RemedySettings {
       refreshMs: r.quorum.refresh,
       maxFailingPods: r.quorum.maxFailingPods,
     },
+    conditionHeartbeatMs: c.kubernetes.nodeConditionHeartbeat,
+    apiSettleMs: 2 * (c.interval + c.jitter),
   };
 }
 

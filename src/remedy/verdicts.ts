@@ -15,14 +15,16 @@
 //              answers from them. Else: no-quorum, and this node's path to
 //              the pod is the suspect, not the pod.
 //   partition  the nodes that see it failing all share a zone
-//              (topology.kubernetes.io/zone) while the nodes outside that
-//              zone see it answering, or more than remedy.quorum.maxFailingPods
+//              (topology.kubernetes.io/zone), are at least remedy.quorum.fraction
+//              of that zone's reporting nodes, and the nodes outside that
+//              zone see it answering (checked first: a partitioned zone may be
+//              a minority or a majority of the cluster), or more than remedy.quorum.maxFailingPods
 //              pods are failing by quorum at once: a network partition or a
 //              cluster-wide fault, which evicting pods does not fix.
 // Failures for local reasons (this node's firewall, no route) are no verdict
 // at all (sweep-summary.ts LOCAL_REASONS): the node does not report on that pod.
 import { createHash } from 'node:crypto';
-import { KubeApiError } from '../kube/errors.js';
+import { KubeApiError, type KubeErrorReason } from '../kube/errors.js';
 import type { KubeApi, LeaseInfo } from '../kube/types.js';
 import type { Logger } from '../log.js';
 import type { SweepSummary } from './sweep-summary.js';
@@ -33,6 +35,9 @@ export const VERDICT_SELECTOR = Object.entries(VERDICT_LABELS)
   .map(([k, v]) => `${k}=${v}`)
   .join(',');
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+/** Failures that say the API server is unreachable, slow or failing (not a refusal). */
+export const API_DOWN: ReadonlySet<KubeErrorReason> = new Set(['unreachable', 'tls', 'timeout', 'server-error']);
 
 export interface PodVerdict {
   state: 'failing' | 'answering';
@@ -166,6 +171,26 @@ export function evaluateQuorum(uid: string, reports: readonly NodeVerdicts[], s:
   const pod = podQuorum(uid, reports);
   const reporting = pod.failing.length + pod.answering.length;
   const counts = `${pod.failing.length} of ${reporting} node${reporting === 1 ? '' : 's'} that reported on it see it failing while another CoreDNS endpoint answers`;
+  // Partition first: the failing nodes (at least minNodes of them) all in one zone, at least
+  // `fraction` of that zone's reporting nodes among them, while every node outside the zone sees
+  // the pod answer. Whether they are a majority of the cluster or not, it is the zone's path.
+  const zoneOf = new Map(reports.map((r) => [r.node, r.zone]));
+  const zones = new Set(pod.failing.map((n) => zoneOf.get(n)));
+  const [zone] = zones;
+  if (pod.failing.length >= s.minNodes && zones.size === 1 && zone !== undefined) {
+    const inZone = [...pod.failing, ...pod.answering].filter((n) => zoneOf.get(n) === zone);
+    const outside = [...pod.failing, ...pod.answering].filter((n) => zoneOf.get(n) !== zone);
+    const outsideAnswering = outside.filter((n) => pod.answering.includes(n));
+    if (outside.length > 0 && outsideAnswering.length === outside.length && pod.failing.length >= s.fraction * inZone.length) {
+      return {
+        ok: false,
+        reason: 'partition',
+        pod,
+        zone,
+        message: `${counts}: ${pod.failing.length} of the ${inZone.length} in zone ${zone}, while the ${outside.length} node${outside.length === 1 ? '' : 's'} outside it see it answer: a network partition of zone ${zone}, not a sick pod`,
+      };
+    }
+  }
   if (pod.failing.length < s.minNodes || pod.failing.length < s.fraction * reporting) {
     return {
       ok: false,
@@ -173,23 +198,6 @@ export function evaluateQuorum(uid: string, reports: readonly NodeVerdicts[], s:
       pod,
       message: `${counts}; needed: at least ${s.minNodes} and ${Math.round(s.fraction * 100)}% (remedy.quorum): the path from ${names(pod.failing)} to the pod is the suspect, not the pod`,
     };
-  }
-  // Partition: the failing nodes all in one zone, while the nodes outside it see the pod answer.
-  const zoneOf = new Map(reports.map((r) => [r.node, r.zone]));
-  const zones = new Set(pod.failing.map((n) => zoneOf.get(n)));
-  const [zone] = zones;
-  if (zones.size === 1 && zone !== undefined) {
-    const outside = [...pod.failing, ...pod.answering].filter((n) => zoneOf.get(n) !== zone);
-    const outsideAnswering = outside.filter((n) => pod.answering.includes(n));
-    if (outside.length > 0 && outsideAnswering.length === outside.length) {
-      return {
-        ok: false,
-        reason: 'partition',
-        pod,
-        zone,
-        message: `${counts}, all of them in zone ${zone}, while the ${outside.length} node${outside.length === 1 ? '' : 's'} outside it see it answer: a network partition of zone ${zone}, not a sick pod`,
-      };
-    }
   }
   // Many pods failing by quorum at once: a cluster-wide fault (upstream, configuration, network).
   const uids = new Set(reports.flatMap((r) => Object.keys(r.pods)));
@@ -218,19 +226,24 @@ export class VerdictPublisher {
   readonly #namespace: () => string;
   readonly #node: string;
   readonly #now: () => number;
+  readonly #random: () => number;
   #zone: string | undefined | null = null; // null: not read yet
   #current: NodeVerdicts | undefined;
-  #written: { verdicts: NodeVerdicts; at: number; resourceVersion: string } | undefined;
+  /** The last write, and when the next refresh is due. */
+  #written: { verdicts: NodeVerdicts; at: number; due: number; resourceVersion: string } | undefined;
   readonly #log: Logger | undefined;
   #warned: string | undefined;
   #busy = false;
   writes = 0;
+  /** When a write last failed because the API server was unreachable, slow or failing (5xx), and how. */
+  lastApiFailure: { at: number; reason: KubeErrorReason; message: string } | undefined;
 
-  constructor(o: { api: KubeApi; namespace: () => string; nodeName: string; now?: () => number; logger?: Logger | undefined }) {
+  constructor(o: { api: KubeApi; namespace: () => string; nodeName: string; now?: () => number; logger?: Logger | undefined; random?: () => number }) {
     this.#api = o.api;
     this.#namespace = o.namespace;
     this.#node = o.nodeName;
     this.#now = o.now ?? Date.now;
+    this.#random = o.random ?? Math.random;
     this.#log = o.logger;
   }
 
@@ -256,7 +269,7 @@ export class VerdictPublisher {
     this.#current = next;
     if (this.#busy) return false;
     const w = this.#written;
-    if (w && sameVerdicts(w.verdicts, next) && this.#now() - w.at < refreshMs) return false;
+    if (w && sameVerdicts(w.verdicts, next) && this.#now() < Math.min(w.due, w.at + refreshMs)) return false;
     this.#busy = true;
     try {
       const ref = { namespace: this.#namespace(), name: verdictLeaseName(this.#node) };
@@ -277,13 +290,19 @@ export class VerdictPublisher {
         if (!resourceVersion) throw err;
         out = await this.#api.updateLease({ ...body, resourceVersion });
       }
-      this.#written = { verdicts: next, at: this.#now(), resourceVersion: out.resourceVersion };
+      const at = this.#now();
+      // The first refresh after a (re)start or a failed write comes after a random half to whole
+      // refresh period, then every period: nodes that all started, or all got the API back, at
+      // once do not refresh in lockstep for ever after.
+      const due = at + (w ? refreshMs : refreshMs * (0.5 + 0.5 * this.#random()));
+      this.#written = { verdicts: next, at, due, resourceVersion: out.resourceVersion };
       this.writes++;
       this.#warned = undefined;
       return true;
     } catch (err) {
       this.#written = undefined; // written again with the next sweep
       const cause = err instanceof KubeApiError ? err.reason : 'error';
+      if (err instanceof KubeApiError && API_DOWN.has(err.reason)) this.lastApiFailure = { at: this.#now(), reason: err.reason, message: err.message };
       if (this.#warned !== cause) {
         // Once per cause: without its verdicts, this node does not count in any quorum.
         this.#warned = cause;

@@ -190,6 +190,23 @@ t.test('auth: token, client certificate and exec plugin kubeconfigs; 401 without
   t.equal((err as KubeApiError).reason, 'tls', (err as Error).message);
 });
 
+t.test('the typed calls reuse one kept-alive TLS connection (the library would open one per request)', async (t) => {
+  const kube = await fake(t, { seed: { replicas: 1 } });
+  for (const auth of ['token', 'cert'] as const) {
+    const client = new KubeClient(resolveKubeConnection({ kubeconfig: await kube.kubeconfig({ auth, user: `reuse-${auth}` }) }), {
+      reportingInstance: 'node-a',
+    });
+    const before = kube.server.connections;
+    for (let i = 0; i < 20; i++) await client.getLease({ namespace: 'kube-system', name: 'absent' });
+    t.equal(kube.server.connections - before, 1, `${auth}: 20 requests, one connection`);
+    t.equal(kube.server.requests.at(-1)?.user, `reuse-${auth}`, `${auth}: still authenticated as the kubeconfig's user`);
+    client.close();
+    await client.getLease({ namespace: 'kube-system', name: 'absent' });
+    t.equal(kube.server.connections - before, 2, `${auth}: after close(), a new connection`);
+    client.close();
+  }
+});
+
 t.test('wire semantics: 409 on create and on a stale update, 422 for a bad MicroTime, 410 for a compacted watch', async (t) => {
   const kube = await fake(t, { seed: { replicas: 1 } });
   const kc = new KubeConfig();

@@ -177,7 +177,17 @@ t.test('the dashboard is well formed', async (t) => {
     t.ok(p.targets?.length, `${p.title}: has queries`);
   }
   const titles = dashboard.panels.map((p) => p.title).join(' | ');
-  for (const want of [/success by node/i, /latency by node/i, /healthy checks by pod/i, /latency by target/i, /findings/i, /remed/i]) t.match(titles, want);
+  for (const want of [
+    /success by node/i,
+    /latency by node/i,
+    /healthy checks by pod/i,
+    /latency by target/i,
+    /findings/i,
+    /remed/i,
+    /no quorum/i,
+    /partition/i,
+  ])
+    t.match(titles, want);
 });
 
 t.test('every dashboard query is valid PromQL on exported metrics and labels', async (t) => {

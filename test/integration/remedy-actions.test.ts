@@ -143,6 +143,9 @@ t.test('the Lease: held, expired and taken over, raced, released', async (t) => 
   // A race: both read the free Lease, both write; the API server lets one win.
   const c = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-c' });
   const d = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-d' });
+  // Both reads are held 100 ms so that both see the Lease free (the calls share one kept-alive
+  // connection pool: without it, whichever read comes second could already see the winner).
+  kube.faults.add({ match: { resource: 'leases', verb: 'get', name: 'race' }, delayMs: 100, times: 2 });
   const results = await Promise.all([c.acquire(), d.acquire()]);
   t.same(results.map((r) => r.ok).sort(), [false, true], 'exactly one wins the create');
   const winner = results[0].ok ? 'node-c' : 'node-d';

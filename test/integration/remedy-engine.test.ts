@@ -299,11 +299,16 @@ t.test('dry-run changes nothing and says what it would do', async (t) => {
 
 t.test('API server down, 403, 500, slow or a dropped watch: skipped with that reason, never an exception', async (t) => {
   const kube = await fake(t, { seed: { replicas: 3 } });
-  const a = await nodeSide(t, kube, { requestTimeoutMs: 300, nodeCondition: false });
+  // The engine's clock, moved past settings.apiSettleMs (30 s here) after each API failure (the Lease times are
+  // checked against it too, so it starts at the real time).
+  const API_SETTLE_MS = 30_000;
+  let now = Date.now();
+  const a = await nodeSide(t, kube, { requestTimeoutMs: 300, nodeCondition: false, now: () => now });
   const victim = a.pods()[0]!;
   const failing = (p: { uid: string }) => (p.uid === victim.uid ? 'failed' : 'ok');
   for (let i = 0; i < 2; i++) await a.engine.onSweep(a.summary(failing));
   const sweep = async () => (await a.engine.onSweep(a.summary(failing))).map((d) => `${brief(d)}`);
+  const leaseReads = () => kube.server.requests.filter((r) => r.resource === 'leases' && r.verb === 'get').length;
 
   const f403 = kube.faults.add({ match: { verb: 'create', subresource: 'eviction' }, status: 403, times: 1 });
   t.same(await sweep(), ['evict/skipped/forbidden']);
@@ -313,10 +318,18 @@ t.test('API server down, 403, 500, slow or a dropped watch: skipped with that re
 
   kube.faults.add({ match: { resource: 'leases', verb: 'get' }, status: 500, times: 1 });
   t.same(await sweep(), ['evict/skipped/api-error']);
+  // A refusal (403) is not an outage; a 500 is: for apiSettleMs no Lease attempt at all.
+  const reads = leaseReads();
+  now += API_SETTLE_MS - 1000;
+  t.same(await sweep(), ['evict/skipped/api-error'], 'within API_SETTLE_MS of the failure: skipped without asking');
+  t.match(a.decisions.at(-1)?.message, /^no action: the API server failed 29s ago \(.*\); actions wait until 30s after the last failure/);
+  t.equal(leaseReads(), reads, 'and the Lease was not read');
+  now += 1000;
   kube.faults.add({ match: { resource: 'leases', verb: 'get' }, delayMs: 1000, times: 1 });
   const slow = sweep();
   t.same(await a.engine.onSweep(a.summary(failing)), [], 'a sweep arriving while the previous one is being decided is not counted');
   t.same(await slow, ['evict/skipped/api-timeout']);
+  now += API_SETTLE_MS;
 
   kube.server.dropWatches();
   await kube.down();
@@ -326,6 +339,17 @@ t.test('API server down, 403, 500, slow or a dropped watch: skipped with that re
   t.equal(a.pods().length, 3, 'the last known targets are kept while the API server is down');
   await kube.up();
   await until('the watches are back', () => kube.server.openWatches === 4);
+  t.same(await sweep(), ['evict/skipped/api-unreachable'], 'back, but the last failure was just now: the verdicts are published again first');
+  now += API_SETTLE_MS;
   t.same(await sweep(), ['evict/acted/threshold-reached'], 'and remedies work again once it is back');
   await a.engine.idle();
+  const notes = kube.store.list(EVENT).map((e) => String(e.note));
+  t.notOk(
+    notes.some((n) => /\[skipped: api-(unreachable|timeout)\]$/.test(n)),
+    'an unreachable or silent API server is no Event (a thousand nodes would write one each once it is back)',
+  );
+  t.ok(
+    notes.some((n) => /\[skipped: forbidden\]$/.test(n)),
+    'a refusal is',
+  );
 });

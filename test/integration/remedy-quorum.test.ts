@@ -54,6 +54,11 @@ t.test('one node that cannot reach a pod never evicts it; it reports its own pat
     1,
     'the verdicts were read once in 5 sweeps: a failed quorum is asked again only after 30 s',
   );
+  t.match(
+    kube.server.requests.find((r) => r.verb === 'list' && r.resource === 'leases')?.query,
+    { resourceVersion: '0', labelSelector: 'app.kubernetes.io/name=coredns-healthd,coredns-healthd/role=verdict' },
+    "from the API server's cache (resourceVersion 0), by label",
+  );
   const remedyLeaseWrites = kube.server.requests.filter(
     (r) =>
       r.resource === 'leases' &&
@@ -144,7 +149,7 @@ t.test('a zone partition: the nodes of one zone fail a pod the rest reach; nothi
   t.equal(evictions(kube).length, 0, 'no eviction');
   const partition = sides.flatMap((s) => s.decisions.filter((d) => d.reason === 'partition'));
   t.ok(partition.length > 0, 'reported as a partition');
-  t.match(partition[0]!.message, /2 of 4 nodes .*, all of them in zone zone-b, while the 2 nodes outside it see it answer: a network partition of zone zone-b/);
+  t.match(partition[0]!.message, /2 of 4 nodes .*: 2 of the 2 in zone zone-b, while the 2 nodes outside it see it answer: a network partition of zone zone-b/);
   t.ok(
     kube.store.list(EVENT).some((e) => e.reason === 'NetworkPartitionSuspected' && e.regarding.kind === 'Node'),
     'an Event on the node',

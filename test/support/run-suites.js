@@ -45,6 +45,9 @@ const PARALLEL = new Set([
   'remedy-actions.test.ts',
   'remedy-engine.test.ts',
   'remedy-quorum.test.ts',
+  // The cluster simulation: one process, loopback only (the fake API server).
+  'remedy-simulation.test.ts',
+  'remedy-simulation-hour.test.ts',
   'daemon-kubernetes.test.ts',
   // Host vantage only, on loopback ports of its own (a daemon, curl, Prometheus).
   'http-web-config.test.ts',

@@ -21,6 +21,8 @@ const SETTINGS: RemedySettings = {
   allowDelete: false,
   // One node acts alone here (a one-node cluster, allowed explicitly); quorum tests set their own.
   quorum: { namespace: 'coredns-healthd', minNodes: 1, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
+  conditionHeartbeatMs: 3_600_000,
+  apiSettleMs: 30_000,
 };
 
 function pod(name: string, o: Partial<PodInfo> & { containers?: ContainerInfo[] } = {}): PodInfo {

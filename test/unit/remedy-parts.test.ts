@@ -243,6 +243,8 @@ t.test('settings from the configuration', (t) => {
     memory: { factor: 2, cap: '1Gi' },
     allowDelete: false,
     quorum: { namespace: 'coredns-healthd', minNodes: 2, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
+    conditionHeartbeatMs: 3_600_000,
+    apiSettleMs: 22_000,
   });
   t.equal(
     nodeNameOf(c, () => 'Worker-1'),

@@ -186,7 +186,42 @@ t.test('partition: the failing nodes in one zone while the rest see it answer; o
     reports(10, (i) => i < 6, zone),
     Q,
   );
-  t.match(partition, { ok: false, reason: 'partition', zone: 'zone-b', message: /all of them in zone zone-b, while the 4 nodes outside it see it answer/ });
+  t.match(partition, { ok: false, reason: 'partition', zone: 'zone-b', message: /: 6 of the 6 in zone zone-b, while the 4 nodes outside it see it answer/ });
+  // A zone that is a minority of the cluster: 3 of 10 nodes, all of zone-b, see it failing.
+  const minority = evaluateQuorum(
+    'uid-a',
+    reports(
+      10,
+      (i) => i < 3,
+      (i) => (i < 3 ? 'zone-b' : i < 6 ? 'zone-c' : 'zone-a'),
+    ),
+    Q,
+  );
+  t.match(
+    minority,
+    { ok: false, reason: 'partition', zone: 'zone-b', message: /^3 of 10 nodes .*: 3 of the 3 in zone zone-b, while the 7 nodes outside/ },
+    'a minority zone is a partition too, not no-quorum',
+  );
+  const fewInZone = evaluateQuorum(
+    'uid-a',
+    reports(
+      10,
+      (i) => i < 2,
+      (i) => (i < 6 ? 'zone-b' : 'zone-a'),
+    ),
+    Q,
+  );
+  t.match(fewInZone, { ok: false, reason: 'no-quorum' }, '2 of the 6 nodes of zone-b: below the share, so their own paths, not the zone');
+  const single = evaluateQuorum(
+    'uid-a',
+    reports(
+      10,
+      (i) => i === 0,
+      (i) => (i === 0 ? 'zone-b' : 'zone-a'),
+    ),
+    Q,
+  );
+  t.match(single, { ok: false, reason: 'no-quorum' }, 'a zone of one failing node: fewer than remedy.quorum.minNodes, so no-quorum');
   const everywhere = evaluateQuorum(
     'uid-a',
     reports(10, (i) => i < 6 || i === 9, zone),

@@ -151,6 +151,8 @@ export class FakeApiServer {
   readonly #o: ServerOptions;
   readonly #server: https.Server;
   readonly #sockets = new Set<Socket>();
+  /** TCP connections accepted so far (each one a TLS handshake). */
+  connections = 0;
   readonly #watches = new Set<{ res: ServerResponse; end: () => void }>();
   readonly requests: RequestRecord[] = [];
   #port = 0;
@@ -165,6 +167,7 @@ export class FakeApiServer {
       },
     );
     this.#server.on('connection', (s: Socket) => {
+      this.connections++;
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });

@@ -27,6 +27,8 @@ export const TEST_SETTINGS: RemedySettings = {
   allowDelete: false,
   // One node acts alone here (a one-node cluster, allowed explicitly); quorum tests set their own.
   quorum: { namespace: 'coredns-healthd', minNodes: 1, fraction: 0.5, windowMs: 900_000, refreshMs: 300_000, maxFailingPods: 2 },
+  conditionHeartbeatMs: 3_600_000,
+  apiSettleMs: 30_000,
 };
 
 export interface NodeSide {
@@ -48,6 +50,8 @@ export interface NodeSideOptions {
   kubeconfig?: KubeconfigOptions;
   nodeCondition?: boolean;
   requestTimeoutMs?: number;
+  /** The engine's wall clock (default the real one). */
+  now?: () => number;
 }
 
 export async function nodeSide(t: Test, kube: FakeKube, o: NodeSideOptions = {}): Promise<NodeSide> {
@@ -78,6 +82,7 @@ export async function nodeSide(t: Test, kube: FakeKube, o: NodeSideOptions = {})
     onDecision: (d) => decisions.push(d),
     pollMs: 20,
     ...(o.nodeCondition !== undefined ? { nodeCondition: o.nodeCondition } : {}),
+    ...(o.now ? { now: o.now } : {}),
   });
   t.teardown(() => engine.stop());
   const pods = (): PodInfo[] => watcher.current().corednsPods.filter((p) => p.phase === 'Running' && !p.terminating && p.ips.length > 0);
