@@ -200,6 +200,16 @@ t.test('the node condition is written when its status or reason changes, not whe
   t.equal(patches(), 3);
   const cond = kube.store.mustGet(NODE, undefined, 'node-a').status.conditions.find((c: { type: string }) => c.type === 'ClusterDNSReachable');
   t.match(cond, { status: 'False', reason: 'AllEndpointsFailed' });
+
+  // kubernetes.nodeConditionHeartbeat 0: only a change is written, however long it stays the same.
+  let heartbeat = 0;
+  const quiet = new NodeConditionReporter({ api, nodeName: 'node-a', heartbeatMs: () => heartbeat, now: () => now });
+  const same = { status: 'False', reason: 'AllEndpointsFailed', message: 'none of 2 CoreDNS pods answer from the host' } as const;
+  t.equal(await quiet.update(same), 'written', 'its first write');
+  now += 86_400_000;
+  t.equal(await quiet.update(same), 'unchanged', 'a day later, unchanged: no heartbeat');
+  heartbeat = 3_600_000;
+  t.equal(await quiet.update(same), 'written', 'the heartbeat read at each update (a configuration reload)');
 });
 
 t.test('the least-privilege RBAC of packaging/kubernetes/rbac.yaml is enough, and no more', async (t) => {

@@ -135,8 +135,13 @@ export interface SimResult {
   maxActing: number;
   /** Condition reasons on the nodes' ClusterDNSReachable at the end, by reason. */
   conditions: Record<string, number>;
-  /** Requests per simulated interval, after the first one (steady state). */
+  /** The engines' requests in each simulated interval. */
   requestsPerInterval: number[];
+  /** The first interval's requests (every node's start: zone label, node condition, verdict Lease) by verb. */
+  startRequests: Record<string, number>;
+  /** Requests after the first interval, by verb, and their writes by resource. */
+  laterRequests: Record<string, number>;
+  laterWrites: Record<string, number>;
   settings: RemedySettings;
   intervalMs: number;
 }
@@ -290,6 +295,7 @@ export async function simulate(s: Scenario, o: SimOptions = {}): Promise<SimResu
     };
 
     const intervals = Math.ceil(s.durationMs / intervalMs);
+    let afterStart = firstRequest;
     let sweeps = 0;
     let sweepsDone = 0;
     let slowest = 0;
@@ -326,6 +332,7 @@ export async function simulate(s: Scenario, o: SimOptions = {}): Promise<SimResu
           .filter((p) => p.metadata.labels?.['k8s-app'] === 'kube-dns' && isReady(p) && !p.metadata.deletionTimestamp).length,
       );
       requestsPerInterval.push(kube.server.requests.slice(before).filter((r) => r.user !== 'simulation').length);
+      if (k === 0) afterStart = kube.server.requests.length;
       if (o.progress && (k + 1) % 60 === 0)
         o.progress(`  ${s.name}: ${Math.round(((k + 1) * intervalMs) / 60_000)} simulated min, ${Math.round(performance.now() - wall)} ms\n`);
     }
@@ -335,14 +342,19 @@ export async function simulate(s: Scenario, o: SimOptions = {}): Promise<SimResu
     await watcher.stop();
     for (const c of [...clients, watcherClient]) c.close();
 
-    const mine = (r: RequestRecord): boolean => r.user !== 'simulation' && kube.server.requests.indexOf(r) >= firstRequest;
+    const mine = (r: RequestRecord): boolean => r.user !== 'simulation';
     const reqs = kube.server.requests.slice(firstRequest).filter(mine);
-    const requests: Record<string, number> = {};
-    const writes: Record<string, number> = {};
-    for (const r of reqs) {
-      count(requests, r.verb);
-      if (['create', 'update', 'patch'].includes(r.verb)) count(writes, `${r.resource}${r.subresource ? `/${r.subresource}` : ''}`);
-    }
+    const tally = (list: readonly RequestRecord[]): { requests: Record<string, number>; writes: Record<string, number> } => {
+      const requests: Record<string, number> = {};
+      const writes: Record<string, number> = {};
+      for (const r of list) {
+        count(requests, r.verb);
+        if (['create', 'update', 'patch'].includes(r.verb)) count(writes, `${r.resource}${r.subresource ? `/${r.subresource}` : ''}`);
+      }
+      return { requests, writes };
+    };
+    const { requests, writes } = tally(reqs);
+    const later = tally(kube.server.requests.slice(afterStart).filter(mine));
     const events: Record<string, number> = {};
     for (const e of kube.store.list(EVENT)) count(events, String(e.reason));
     const conditions: Record<string, number> = {};
@@ -370,6 +382,9 @@ export async function simulate(s: Scenario, o: SimOptions = {}): Promise<SimResu
       maxActing,
       conditions,
       requestsPerInterval,
+      startRequests: tally(kube.server.requests.slice(firstRequest, afterStart).filter(mine)).requests,
+      laterRequests: later.requests,
+      laterWrites: later.writes,
       settings,
       intervalMs,
     };

@@ -1,9 +1,10 @@
 // The small pure parts of remedies: raising a memory limit (factor, cap,
 // style), the host-vantage sweep summary, the node condition it implies, the
-// Event a decision becomes, and the settings read from the configuration.
+// Event a decision becomes, the settings read from the configuration, and the quorum retry.
 import t from 'tap';
 import { loadConfig } from '../../src/config/load.js';
 import type { RemedyDecision } from '../../src/remedy/decision.js';
+import { quorumRetryMs } from '../../src/remedy/engine.js';
 import { eventFor, eventReason } from '../../src/remedy/events.js';
 import { ACTIONS_ANNOTATION, LAST_ACTION_ANNOTATION, MAX_HISTORY, parseActions, parseLastAction, withAction } from '../../src/remedy/lease.js';
 import { conditionFromSweep } from '../../src/remedy/node-condition.js';
@@ -250,6 +251,14 @@ t.test('settings from the configuration', (t) => {
     nodeNameOf(c, () => 'Worker-1'),
     'worker-1',
     'the host name, as the kubelet names the node',
+  );
+  t.end();
+});
+
+t.test('a failed quorum is asked again after 30 s, then twice as long each time, at most every 5 minutes', (t) => {
+  t.same(
+    [1, 2, 3, 4, 5, 6, 20].map((n) => quorumRetryMs(n) / 1000),
+    [30, 60, 120, 240, 300, 300, 300],
   );
   t.end();
 });
