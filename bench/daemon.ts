@@ -1,0 +1,262 @@
+// The daemon half of `npm run bench -- --daemon`: the real `coredns-healthd run`
+// (discovery, sweep, health, metrics, diagnosis) in a child process over the
+// bench's namespaces, measured from outside.
+//
+// Each namespace gets one process (`sleep`, started by `ip netns exec`, so its
+// /etc/resolv.conf is /etc/netns/<ns>/resolv.conf naming the bench's dnsmasq).
+// The daemon scans a procRoot of the bench's own: symlinks to /proc/<pid> of
+// those processes and to /proc/thread-self, so it never sees (or probes from)
+// another namespace on this machine; its host vantage reads a resolv.conf file
+// of the bench's own (never this machine's /etc/resolv.conf). Docker and
+// Kubernetes are off. The child runs under the node flags of the packaged
+// launcher (packaging/lib/stage.ts: --max-semi-space-size=2).
+//
+// Figures:
+//   wall per sweep  the daemon's own coredns_healthd_sweep_duration_seconds
+//                   (sum / count over the measured sweeps)
+//   CPU per sweep   utime + stime of the child (/proc/PID/stat) over the
+//                   measured sweeps, divided by their number: everything the
+//                   process does (diagnosis, discovery, metrics, GC, the
+//                   addon's thread) counts
+//   RSS             VmRSS sampled every second (first, last, max) and VmHWM
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Topology } from '../test/support/netns.js';
+import { get, samples } from '../test/support/http-probe.js';
+import { spawnService, type Service } from '../test/support/service.js';
+import { repoPath } from '../test/support/paths.js';
+import { mapLimit, which } from '../test/support/run.js';
+
+const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
+
+export interface DaemonBenchOptions {
+  topo: Topology;
+  /** The DNS server every namespace's resolv.conf names. */
+  server: string;
+  name: string;
+  answer: string;
+  /** Sweeps measured (after the warm-up). */
+  sweeps: number;
+  warmupSweeps: number;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Node flags of the daemon's process. */
+  nodeFlags: readonly string[];
+  log: (s: string) => void;
+}
+
+export interface DaemonBenchResult {
+  vantages: number;
+  sweeps: number;
+  intervalMs: number;
+  nodeFlags: readonly string[];
+  meanWallMs: number;
+  cpuPerSweepMs: number;
+  /** VmRSS after the warm-up, at the end, the largest sample; VmHWM at the end. */
+  rssStartMiB: number;
+  rssEndMiB: number;
+  rssMaxMiB: number;
+  peakRssMiB: number;
+  rssSamples: number[];
+  probes: number;
+  failedProbes: number;
+  diagnosis: { lastMs: number | null; skippedSweeps: number };
+}
+
+/** utime + stime of a process, in seconds. */
+export function processCpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM of a process, in MiB. */
+export function processRss(pid: number): { rss: number; hwm: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+}
+
+interface Scrape {
+  sweeps: number;
+  durationSum: number;
+  durationCount: number;
+  probes: number;
+  failed: number;
+}
+
+async function scrape(port: number): Promise<Scrape> {
+  const res = await get(port, '/metrics');
+  if (res.status !== 200) throw new Error(`GET /metrics: ${res.status}`);
+  const m = samples(res.body);
+  let probes = 0;
+  let failed = 0;
+  for (const [k, v] of m) {
+    if (!k.startsWith('coredns_healthd_probes_total{')) continue;
+    probes += v;
+    if (!k.includes('result="success"')) failed += v;
+  }
+  return {
+    sweeps: m.get('coredns_healthd_sweeps_total{result="success"}') ?? 0,
+    durationSum: m.get('coredns_healthd_sweep_duration_seconds_sum') ?? 0,
+    durationCount: m.get('coredns_healthd_sweep_duration_seconds_count') ?? 0,
+    probes,
+    failed,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const round = (x: number, digits = 1) => Number(x.toFixed(digits));
+
+async function waitForSweeps(port: number, count: number, timeoutMs: number, child: ChildProcess): Promise<Scrape> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode})`);
+    const s = await scrape(port).catch(() => null);
+    if (s && s.sweeps >= count) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for sweep ${count} (at ${s?.sweeps ?? 'none'})`);
+    await sleep(200);
+  }
+}
+
+/**
+ * Runs the daemon over the topology's namespaces and measures it. Cleans up the
+ * processes, files and the daemon it made, also on failure.
+ */
+export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchResult> {
+  const { topo } = o;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${topo.prefix}-daemon-`));
+  const etcDirs = topo.namespaces.map((n) => path.join('/etc/netns', n.name));
+  const pods: Service[] = [];
+  let child: ChildProcess | undefined;
+  try {
+    for (const etc of etcDirs) {
+      fs.mkdirSync(etc, { recursive: true });
+      fs.writeFileSync(path.join(etc, 'resolv.conf'), `nameserver ${o.server}\noptions ndots:5\n`);
+    }
+    o.log(`  starting one process in each of ${topo.namespaces.length} namespaces ...`);
+    const sleepBin = which('sleep');
+    await mapLimit(topo.namespaces, 16, async (n) => {
+      const s = spawnService(sleepBin, ['86400'], { netns: n.name });
+      pods.push(s);
+      // ip netns exec execs the command: the pid is sleep's once it is in the namespace with its resolv.conf.
+      const ino = fs.statSync(n.path).ino;
+      for (let i = 0; ; i++) {
+        try {
+          if (fs.statSync(`/proc/${s.pid}/ns/net`).ino === ino && fs.readFileSync(`/proc/${s.pid}/root/etc/resolv.conf`, 'utf8').includes(o.server)) break;
+        } catch {
+          // not there yet
+        }
+        if (i > 400) throw new Error(`the process in ${n.name} did not start: ${s.stderr()}`);
+        await sleep(25);
+      }
+    });
+    const procRoot = path.join(dir, 'proc');
+    fs.mkdirSync(procRoot);
+    fs.symlinkSync('/proc/thread-self', path.join(procRoot, 'thread-self'));
+    for (const p of pods) fs.symlinkSync(`/proc/${p.pid}`, path.join(procRoot, String(p.pid)));
+    const hostResolvConf = path.join(dir, 'host-resolv.conf');
+    fs.writeFileSync(hostResolvConf, `nameserver ${o.server}\n`);
+    const configFile = path.join(dir, 'coredns-healthd.json');
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify(
+        {
+          interval: `${o.intervalMs}ms`,
+          jitter: 0,
+          probe: { timeout: `${o.timeoutMs}ms`, attempts: 1, transports: ['udp'] },
+          queries: [{ name: o.name, type: 'A', expectAnswers: [o.answer] }],
+          hostResolvConf,
+          discovery: { procRoot, docker: { enabled: false } },
+          http: { listen: '127.0.0.1:0' },
+          log: { level: 'info' },
+          kubernetes: { enabled: false },
+        },
+        null,
+        2,
+      ),
+    );
+
+    o.log(`  starting the daemon (node ${o.nodeFlags.join(' ')}) ...`);
+    child = spawn(process.execPath, [...o.nodeFlags, repoPath('bin/coredns-healthd.js'), 'run', '--config', configFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pid = child.pid!;
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-8192)));
+    const port = await new Promise<number>((resolve, reject) => {
+      const lines = createInterface({ input: child!.stdout! });
+      const timer = setTimeout(() => reject(new Error(`the daemon did not listen within 30 s: ${stderr}`)), 30_000);
+      lines.on('line', (line) => {
+        try {
+          const rec = JSON.parse(line) as { msg?: string; port?: number };
+          if (rec.msg === 'http listening' && typeof rec.port === 'number') {
+            clearTimeout(timer);
+            resolve(rec.port);
+          }
+        } catch {
+          // not a log line
+        }
+      });
+      child!.once('exit', (code) => reject(new Error(`the daemon exited (${code}): ${stderr}`)));
+    });
+    const rssSamples: number[] = [];
+    const sampler = setInterval(() => {
+      try {
+        rssSamples.push(round(processRss(pid).rss));
+      } catch {
+        // exited
+      }
+    }, 1000);
+    try {
+      const slack = o.intervalMs + o.timeoutMs + 30_000;
+      const a = await waitForSweeps(port, o.warmupSweeps, o.warmupSweeps * (o.intervalMs + o.timeoutMs) + 60_000, child);
+      const cpu0 = processCpuSeconds(pid);
+      const rssStart = processRss(pid).rss;
+      o.log(`  warm-up done (${a.sweeps} sweeps); measuring ${o.sweeps} sweeps at a ${o.intervalMs} ms interval ...`);
+      const b = await waitForSweeps(port, a.sweeps + o.sweeps, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child);
+      const cpu1 = processCpuSeconds(pid);
+      const rss = processRss(pid);
+      const status = JSON.parse((await get(port, '/status')).body) as {
+        diagnosis?: { skippedSweeps?: number; last?: { durationSeconds?: number } | null };
+      };
+      const n = b.sweeps - a.sweeps;
+      const vantagesSeen = topo.namespaces.length + 1;
+      return {
+        vantages: vantagesSeen,
+        sweeps: n,
+        intervalMs: o.intervalMs,
+        nodeFlags: o.nodeFlags,
+        meanWallMs: round(((b.durationSum - a.durationSum) / Math.max(1, b.durationCount - a.durationCount)) * 1000, 2),
+        cpuPerSweepMs: round(((cpu1 - cpu0) / Math.max(1, n)) * 1000, 1),
+        rssStartMiB: round(rssStart),
+        rssEndMiB: round(rss.rss),
+        rssMaxMiB: Math.max(...rssSamples, round(rss.rss)),
+        peakRssMiB: round(rss.hwm),
+        rssSamples,
+        probes: b.probes - a.probes,
+        failedProbes: b.failed - a.failed,
+        diagnosis: {
+          lastMs: status.diagnosis?.last?.durationSeconds === undefined ? null : round(status.diagnosis.last.durationSeconds * 1000, 1),
+          skippedSweeps: status.diagnosis?.skippedSweeps ?? 0,
+        },
+      };
+    } finally {
+      clearInterval(sampler);
+    }
+  } finally {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child!.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await Promise.all(pods.map((p) => p.stop()));
+    for (const etc of etcDirs) fs.rmSync(etc, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
