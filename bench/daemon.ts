@@ -111,8 +111,13 @@ async function scrape(port: number): Promise<Scrape> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
-async function waitForSweeps(port: number, count: number, timeoutMs: number, child: ChildProcess): Promise<Scrape> {
+/**
+ * Waits until the daemon has completed `count` sweeps. Scrapes cost the daemon
+ * CPU too: it sleeps through most of the expected time first, then polls.
+ */
+async function waitForSweeps(port: number, count: number, from: number, intervalMs: number, timeoutMs: number, child: ChildProcess): Promise<Scrape> {
   const deadline = Date.now() + timeoutMs;
+  await sleep(Math.max(0, count - from - 2) * intervalMs);
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode})`);
     const s = await scrape(port).catch(() => null);
@@ -213,11 +218,11 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
     }, 1000);
     try {
       const slack = o.intervalMs + o.timeoutMs + 30_000;
-      const a = await waitForSweeps(port, o.warmupSweeps, o.warmupSweeps * (o.intervalMs + o.timeoutMs) + 60_000, child);
+      const a = await waitForSweeps(port, o.warmupSweeps, 0, o.intervalMs, o.warmupSweeps * (o.intervalMs + o.timeoutMs) + 60_000, child);
       const cpu0 = processCpuSeconds(pid);
       const rssStart = processRss(pid).rss;
       o.log(`  warm-up done (${a.sweeps} sweeps); measuring ${o.sweeps} sweeps at a ${o.intervalMs} ms interval ...`);
-      const b = await waitForSweeps(port, a.sweeps + o.sweeps, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child);
+      const b = await waitForSweeps(port, a.sweeps + o.sweeps, a.sweeps, o.intervalMs, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child);
       const cpu1 = processCpuSeconds(pid);
       const rss = processRss(pid);
       const status = JSON.parse((await get(port, '/status')).body) as {
