@@ -3,7 +3,11 @@
 // bench's namespaces, measured from outside.
 //
 // Each namespace gets one process (`sleep`, started by `ip netns exec`, so its
-// /etc/resolv.conf is /etc/netns/<ns>/resolv.conf naming the bench's dnsmasq).
+// /etc/resolv.conf is /etc/netns/<ns>/resolv.conf naming the bench's dnsmasq),
+// placed in a cgroup of its own shaped as the kubelet's cgroupfs driver makes
+// them (<bench cgroup>/kubepods/besteffort/pod<uid>/<container id>, under the
+// v1 pids hierarchy or the v2 root), so that discovery sees a pod and a
+// container as on a node.
 // The daemon scans a procRoot of the bench's own: symlinks to /proc/<pid> of
 // those processes and to /proc/thread-self, so it never sees (or probes from)
 // another namespace on this machine; its host vantage reads a resolv.conf file
@@ -23,6 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Topology } from '../test/support/netns.js';
 import { get, samples } from '../test/support/http-probe.js';
@@ -61,9 +66,44 @@ export interface DaemonBenchResult {
   rssMaxMiB: number;
   peakRssMiB: number;
   rssSamples: number[];
+  /** Vantages /status shows with a pod UID (from the cgroup). */
+  podVantages: number;
   probes: number;
   failedProbes: number;
   diagnosis: { lastMs: number | null; skippedSweeps: number };
+}
+
+/** The cgroup tree the bench's pod processes go in: v1's pids hierarchy, else the v2 root. */
+function cgroupRoot(prefix: string): string | null {
+  for (const base of ['/sys/fs/cgroup/pids', '/sys/fs/cgroup']) {
+    if (fs.existsSync(path.join(base, 'cgroup.procs'))) return path.join(base, `${prefix}-bench`);
+  }
+  return null;
+}
+
+/** Moves a process into <root>/kubepods/besteffort/pod<uid>/<id>, named from the namespace. */
+function placeInPodCgroup(root: string, name: string, pid: number): void {
+  const hex = createHash('sha256').update(name).digest('hex');
+  const uid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  const dir = path.join(root, 'kubepods', 'besteffort', `pod${uid}`, hex);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'cgroup.procs'), `${pid}\n`);
+}
+
+/** Removes a cgroup tree (empty by now), deepest first. */
+function removeCgroupTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) if (e.isDirectory()) removeCgroupTree(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // still busy: left for removeByPrefix-style cleanup by hand
+  }
 }
 
 /** utime + stime of a process, in seconds. */
@@ -136,6 +176,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${topo.prefix}-daemon-`));
   const etcDirs = topo.namespaces.map((n) => path.join('/etc/netns', n.name));
   const pods: Service[] = [];
+  const cgroups = cgroupRoot(topo.prefix);
   let child: ChildProcess | undefined;
   try {
     for (const etc of etcDirs) {
@@ -158,7 +199,9 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         if (i > 400) throw new Error(`the process in ${n.name} did not start: ${s.stderr()}`);
         await sleep(25);
       }
+      if (cgroups) placeInPodCgroup(cgroups, n.name, s.pid);
     });
+    if (!cgroups) o.log("  no writable cgroup tree: the processes stay in the bench's cgroup (discovery sees no pod)");
     const procRoot = path.join(dir, 'proc');
     fs.mkdirSync(procRoot);
     fs.symlinkSync('/proc/thread-self', path.join(procRoot, 'thread-self'));
@@ -225,7 +268,9 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
       const b = await waitForSweeps(port, a.sweeps + o.sweeps, a.sweeps, o.intervalMs, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child);
       const cpu1 = processCpuSeconds(pid);
       const rss = processRss(pid);
-      const status = JSON.parse((await get(port, '/status')).body) as {
+      const statusText = (await get(port, '/status')).body;
+      const podVantages = (statusText.match(/"podUid":/g) ?? []).length;
+      const status = JSON.parse(statusText) as {
         diagnosis?: { skippedSweeps?: number; last?: { durationSeconds?: number } | null };
       };
       const n = b.sweeps - a.sweeps;
@@ -242,6 +287,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         rssMaxMiB: Math.max(...rssSamples, round(rss.rss)),
         peakRssMiB: round(rss.hwm),
         rssSamples,
+        podVantages,
         probes: b.probes - a.probes,
         failedProbes: b.failed - a.failed,
         diagnosis: {
@@ -261,6 +307,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
       clearTimeout(timer);
     }
     await Promise.all(pods.map((p) => p.stop()));
+    if (cgroups) removeCgroupTree(cgroups);
     for (const etc of etcDirs) fs.rmSync(etc, { recursive: true, force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }

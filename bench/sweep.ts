@@ -22,6 +22,7 @@ import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
 import { which } from '../test/support/run.js';
 import { benchDaemon, type DaemonBenchResult } from './daemon.js';
+import { NODE_FLAGS } from '../packaging/lib/stage.js';
 
 const NAME = 'kubernetes.default.svc.cluster.local';
 const ANSWER = '10.96.0.1';
@@ -39,7 +40,7 @@ const { values: args } = parseArgs({
     daemon: { type: 'boolean', default: false },
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
-    'daemon-node-flags': { type: 'string', default: '--max-semi-space-size=2' },
+    'daemon-node-flags': { type: 'string', default: NODE_FLAGS.join(' ') },
   },
 });
 
@@ -60,7 +61,7 @@ const TIMEOUT_MS = positive('timeout', args.timeout);
 const PARALLEL = positive('parallel', args.parallel);
 const DAEMON_SWEEPS = positive('daemon-sweeps', args['daemon-sweeps']);
 const DAEMON_INTERVAL_MS = positive('daemon-interval', args['daemon-interval'], 100);
-/** Default: the packaged launcher's node flags (packaging/lib/stage.ts), as this bench's own (package.json). */
+/** Default: the packaged launcher's node flags (packaging/lib/stage.ts), those the systemd unit runs the daemon with. */
 const DAEMON_NODE_FLAGS = args['daemon-node-flags'].split(/\s+/).filter((f) => f !== '');
 
 const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
@@ -304,6 +305,7 @@ async function main() {
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
+          `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,
           `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,
           `  rss over time   ${daemon.rssSamples.join(' ')} MiB (one a second)`,
         );
