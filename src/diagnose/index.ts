@@ -14,8 +14,8 @@
 // set): a vantage's own facts (resolv.conf, routes, interfaces, the host ends
 // of its veths) are read and checked again when it fails in this sweep, failed
 // at its last diagnosis (so its findings clear once it recovers), is new, or
-// something about it changed (its process, the resolv.conf the sweep read, its
-// pod's dnsPolicy, the DNS Service IPs, diagnose.nodeLocalDns); a healthy
+// something about it changed (its process, its pod's name, the resolv.conf the
+// sweep read, its pod's dnsPolicy, the DNS Service IPs, diagnose.nodeLocalDns); a healthy
 // vantage is otherwise checked again every healthyEveryMs (the first rotation
 // spread over its second half, so vantages found together are not all due
 // together). In between, the findings of its last diagnosis stand. The
@@ -205,6 +205,11 @@ function factsKey(v: Vantage, read: ResolvConfRead | undefined, ctx: DiagnoseCon
   return JSON.stringify([
     v.pid,
     v.startTime,
+    // Findings name the pod (`where`, `pod`): Docker may tell its name later.
+    v.podUid ?? null,
+    v.podNamespace ?? null,
+    v.podName ?? null,
+    v.containerNames,
     v.resolvConfFile,
     read?.parsed ?? null,
     read?.error ? [read.error.code, read.error.fileType ?? null, read.error.size ?? null] : null,

@@ -286,6 +286,18 @@ t.test('a daemon re-reads failing, recovering, new and changed vantages every pa
   );
   t.notOk(state.vantages.has(WEB.id), 'and so is what was kept about it');
 
+  clock += 10_000;
+  const renamed = report([CART, ISO, BROKEN], [...both(CART, SVC, 'ok', 'ok'), ...both(ISO, SVC_NS, 'ok', 'ok'), ...both(BROKEN, SVC_NS, 'ok', 'ok')]);
+  const cartReport = renamed.vantages.find((r) => r.vantage.id === CART.id)!;
+  cartReport.vantage = { ...cartReport.vantage, podName: 'cart-1-renamed' };
+  renamed.rows = renamed.rows.map((r) => (r.vantage.id === CART.id ? { ...r, vantage: cartReport.vantage } : r));
+  const afterRename = await pass(renamed, changed);
+  t.same(afterRename.read, [2201], 'a vantage whose pod name became known (or changed) is diagnosed at once');
+  t.ok(
+    afterRename.got.some((g) => g.startsWith('shop/cart-1-renamed ')),
+    'so its findings name it',
+  );
+
   clock += EVERY;
   t.same((await pass(sweepOf('ok', [BROKEN]), changed)).read, [2101, 2201, 2301, 2401], 'after healthyEveryMs every healthy vantage has been read again');
 });
