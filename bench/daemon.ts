@@ -50,10 +50,14 @@ export interface DaemonBenchOptions {
   timeoutMs: number;
   /** Node flags of the daemon's process. */
   nodeFlags: readonly string[];
+  /** The coredns-healthd to run: a checkout whose bin/coredns-healthd.js and dist/ are built. Default this one. */
+  root?: string;
   log: (s: string) => void;
 }
 
 export interface DaemonBenchResult {
+  /** The checkout it ran (o.root), or null for this one. */
+  root: string | null;
   vantages: number;
   sweeps: number;
   intervalMs: number;
@@ -229,7 +233,8 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
     );
 
     o.log(`  starting the daemon (node ${o.nodeFlags.join(' ')}) ...`);
-    child = spawn(process.execPath, [...o.nodeFlags, repoPath('bin/coredns-healthd.js'), 'run', '--config', configFile], {
+    const bin = o.root === undefined ? repoPath('bin/coredns-healthd.js') : path.join(o.root, 'bin/coredns-healthd.js');
+    child = spawn(process.execPath, [...o.nodeFlags, bin, 'run', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid!;
@@ -276,6 +281,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
       const n = b.sweeps - a.sweeps;
       const vantagesSeen = topo.namespaces.length + 1;
       return {
+        root: o.root ?? null,
         vantages: vantagesSeen,
         sweeps: n,
         intervalMs: o.intervalMs,

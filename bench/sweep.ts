@@ -1,5 +1,5 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
-//                 [--daemon [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...']]
+//                 [--daemon [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -11,7 +11,9 @@
 // --daemon: also runs the real daemon (`coredns-healthd run` in a child
 // process, bench/daemon.ts) over the same namespaces, each given one process
 // and a resolv.conf naming the same dnsmasq, and prints its wall, CPU and RSS
-// per sweep next to the engine's, from the same run.
+// per sweep next to the engine's, from the same run. --daemon-root DIR runs
+// another checkout's daemon (built: its bin/ and dist/), to compare two
+// versions under the same conditions.
 import fs from 'node:fs';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
@@ -41,6 +43,7 @@ const { values: args } = parseArgs({
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
     'daemon-node-flags': { type: 'string', default: NODE_FLAGS.join(' ') },
+    'daemon-root': { type: 'string' },
   },
 });
 
@@ -245,6 +248,7 @@ async function main() {
         intervalMs: DAEMON_INTERVAL_MS,
         timeoutMs: TIMEOUT_MS,
         nodeFlags: DAEMON_NODE_FLAGS,
+        ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
         log,
       });
     }
@@ -300,7 +304,7 @@ async function main() {
         const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : '-');
         lines.push(
           '',
-          `the daemon (coredns-healthd run, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, ${daemon.sweeps} sweeps after 5)`,
+          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, ${daemon.sweeps} sweeps after 5)`,
           `                  engine (above)      daemon`,
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
