@@ -14,9 +14,10 @@
 // set): a vantage's own facts (resolv.conf, routes, interfaces, the host ends
 // of its veths) are read and checked again when it fails in this sweep, failed
 // at its last diagnosis (so its findings clear once it recovers), is new, or
-// something about it changed (its process, its pod's name, the resolv.conf the
-// sweep read, its pod's dnsPolicy, the DNS Service IPs, diagnose.nodeLocalDns); a healthy
-// vantage is otherwise checked again every healthyEveryMs (the first rotation
+// something about it changed (its process, its pod's name, the resolv.conf
+// the sweep read, its pod's dnsPolicy, the DNS Service IPs,
+// diagnose.nodeLocalDns); a healthy vantage is otherwise checked again every
+// healthyEveryMs (the first rotation
 // spread over its second half, so vantages found together are not all due
 // together). In between, the findings of its last diagnosis stand. The
 // comparisons across vantages (protocol, path) and conntrack run every pass,
@@ -69,9 +70,6 @@ export interface DiagnoseState {
 }
 
 export const createDiagnoseState = (): DiagnoseState => ({ conntrack: null, vantages: new Map() });
-
-/** diagnose.healthyEvery's default: a healthy, unchanged vantage is checked again after this long. */
-export const DEFAULT_HEALTHY_EVERY_MS = 5 * 60_000;
 
 /**
  * Reads the interfaces of a vantage's namespace: a dump, or 'gone' when the
