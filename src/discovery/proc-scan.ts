@@ -15,10 +15,10 @@
 // With a memo (a daemon's DiscoveryCache keeps one across sweeps), a PID seen
 // before costs one stat() of its ns/net per scan instead of three reads: its
 // stat and cgroup are read again only when its namespace identity changed,
-// or when what was read may not have been final: a process outside the host
-// namespace without a container or pod in its cgroup, younger than
-// SETTLED_TICKS when read (a runtime moves a new container's first process
-// into its cgroup right after creating it). A PID that exited and came back as
+// or when what was read may not have been final: a process without a
+// container or pod in its cgroup, younger than SETTLED_TICKS when read (a
+// runtime moves a new container's first process into its cgroup right after
+// creating it, in the host namespace too for a hostNetwork pod). A PID that exited and came back as
 // another process in the same namespace keeps its old start time here; the
 // probe's guard (netns/guard.ts: identity and start time after open) refuses
 // it, and the caller forgets that PID (DiscoveryCache.forget) so the next scan
@@ -178,7 +178,6 @@ async function recheckMember(
   identify: NetnsIdentify,
   errors: ScanError[],
   uptimeTicks: number | null,
-  host: NetnsId,
 ): Promise<Member | undefined> {
   let id: NetnsId;
   try {
@@ -189,15 +188,14 @@ async function recheckMember(
     return undefined;
   }
   if (known.settled && id.dev === known.dev && id.inode === known.inode) return known;
-  return readMember(procRoot, known.pid, identify, errors).then((m) => m && settle(m, uptimeTicks, host));
+  return readMember(procRoot, known.pid, identify, errors).then((m) => m && settle(m, uptimeTicks));
 }
 
 /** Marks a member settled (see the memo, above) when what was read of it is final. */
-function settle(m: Member, uptimeTicks: number | null, host: NetnsId): Member {
-  const inHost = m.dev === host.dev && m.inode === host.inode;
+function settle(m: Member, uptimeTicks: number | null): Member {
   const placed = m.cgroup !== undefined && (m.cgroup.containerId !== undefined || m.cgroup.podUid !== undefined);
   const old = uptimeTicks !== null && uptimeTicks - m.stat.startTime >= SETTLED_TICKS;
-  m.settled = m.cgroup !== undefined && (placed || inHost || old);
+  m.settled = m.cgroup !== undefined && (placed || old);
   return m;
 }
 
@@ -299,9 +297,9 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const ticks = memo ? await uptimeTicks(procRoot) : null;
   const members = await mapLimit(pids, options.concurrency ?? 64, (pid) => {
     const known = memo?.members.get(pid);
-    if (known) return recheckMember(procRoot, known, identify, errors, ticks, host);
+    if (known) return recheckMember(procRoot, known, identify, errors, ticks);
     const read = readMember(procRoot, pid, identify, errors);
-    return memo ? read.then((m) => m && settle(m, ticks, host)) : read;
+    return memo ? read.then((m) => m && settle(m, ticks)) : read;
   });
   if (memo) {
     memo.members.clear();
