@@ -1,4 +1,5 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
+//                 [--daemon [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -6,6 +7,13 @@
 // `nsenter --net=... dig ...` per namespace, serially and 8 at a time.
 // Prints wall time, time per probe, CPU time and peak RSS of each, and the
 // ratios. Removes everything it made, also on failure or Ctrl-C.
+//
+// --daemon: also runs the real daemon (`coredns-healthd run` in a child
+// process, bench/daemon.ts) over the same namespaces, each given one process
+// and a resolv.conf naming the same dnsmasq, and prints its wall, CPU and RSS
+// per sweep next to the engine's, from the same run. --daemon-root DIR runs
+// another checkout's daemon (built: its bin/ and dist/), to compare two
+// versions under the same conditions.
 import fs from 'node:fs';
 import os from 'node:os';
 import { spawn } from 'node:child_process';
@@ -15,6 +23,8 @@ import { probe } from '../src/probe/probe.js';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
 import { which } from '../test/support/run.js';
+import { benchDaemon, type DaemonBenchResult } from './daemon.js';
+import { NODE_FLAGS } from '../packaging/lib/stage.js';
 
 const NAME = 'kubernetes.default.svc.cluster.local';
 const ANSWER = '10.96.0.1';
@@ -29,6 +39,11 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
     'skip-nsenter': { type: 'boolean', default: false },
+    daemon: { type: 'boolean', default: false },
+    'daemon-sweeps': { type: 'string', default: '30' },
+    'daemon-interval': { type: 'string', default: '1000' },
+    'daemon-node-flags': { type: 'string', default: NODE_FLAGS.join(' ') },
+    'daemon-root': { type: 'string' },
   },
 });
 
@@ -47,6 +62,10 @@ const SOAK = positive('soak', args.soak, 0);
 const BLACKHOLED = Math.min(positive('blackholed', args.blackholed, 0), N);
 const TIMEOUT_MS = positive('timeout', args.timeout);
 const PARALLEL = positive('parallel', args.parallel);
+const DAEMON_SWEEPS = positive('daemon-sweeps', args['daemon-sweeps']);
+const DAEMON_INTERVAL_MS = positive('daemon-interval', args['daemon-interval'], 100);
+/** Default: the packaged launcher's node flags (packaging/lib/stage.ts), those the systemd unit runs the daemon with. */
+const DAEMON_NODE_FLAGS = args['daemon-node-flags'].split(/\s+/).filter((f) => f !== '');
 
 const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
 const log = (s: string) => {
@@ -216,6 +235,24 @@ async function main() {
       engine: engineStats(),
     };
 
+    let daemon: DaemonBenchResult | null = null;
+    if (args.daemon) {
+      log(`the daemon (coredns-healthd run) over the same ${N} namespaces ...`);
+      daemon = await benchDaemon({
+        topo,
+        server: topo.bridge.ipv4,
+        name: NAME,
+        answer: ANSWER,
+        sweeps: DAEMON_SWEEPS,
+        warmupSweeps: 5,
+        intervalMs: DAEMON_INTERVAL_MS,
+        timeoutMs: TIMEOUT_MS,
+        nodeFlags: DAEMON_NODE_FLAGS,
+        ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
+        log,
+      });
+    }
+
     let nsenter: { speedupVsParallel: number; cpuRatioVsParallel: number; [key: string]: unknown } | null = null;
     if (!args['skip-nsenter']) {
       log(`nsenter + dig, serial, ${N} namespaces ...`);
@@ -243,6 +280,7 @@ async function main() {
       addon,
       soak,
       blackholed,
+      daemon,
       nsenterDig: nsenter,
     };
     if (args.json) {
@@ -262,6 +300,20 @@ async function main() {
         );
       if (blackholed)
         lines.push(`  blackhole ${blackholed.count} silent namespaces: sweep ${blackholed.medianWallMs} ms with a ${blackholed.timeoutMs} ms timeout`);
+      if (daemon) {
+        const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : '-');
+        lines.push(
+          '',
+          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, ${daemon.sweeps} sweeps after 5)`,
+          `                  engine (above)      daemon`,
+          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
+          `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
+          `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
+          `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,
+          `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,
+          `  rss over time   ${daemon.rssSamples.join(' ')} MiB (one a second)`,
+        );
+      }
       if (nsenter) {
         const s = nsenter.serial as Record<string, number>;
         const p = nsenter.parallel as Record<string, number>;

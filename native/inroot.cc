@@ -150,10 +150,19 @@ void ReadFileInRoot(const std::string& root, const std::string& rel, size_t maxB
     out->syscall = "open";
     return;
   }
-  // Read one byte past the cap to know whether there was more.
-  out->data.resize(maxBytes + 1);
+  // Read one byte past the cap to know whether there was more. The buffer starts
+  // at the file's size (or 4 KiB) and doubles: a resolv.conf of a few hundred
+  // bytes does not cost a zeroed 64 KiB allocation per read.
+  const size_t limit = maxBytes + 1;
+  size_t want = again.st_size > 0 ? static_cast<size_t>(again.st_size) + 1 : 4096;
+  out->data.resize(want < limit ? want : limit);
   size_t got = 0;
-  while (got < out->data.size()) {
+  for (;;) {
+    if (got == out->data.size()) {
+      if (out->data.size() >= limit) break;
+      size_t next = out->data.size() * 2;
+      out->data.resize(next < limit ? next : limit);
+    }
     ssize_t n = read(file.get(), out->data.data() + got, out->data.size() - got);
     if (n < 0) {
       if (errno == EINTR) continue;

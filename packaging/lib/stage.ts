@@ -31,12 +31,21 @@ export const MAN_PAGE = 'usr/share/man/man8/coredns-healthd.8.gz';
 export const LAUNCHER = 'usr/bin/coredns-healthd';
 export const DATA_DIR = 'usr/share/coredns-healthd';
 
+/**
+ * The node flags the packaged launcher (so the systemd unit) runs with: a small
+ * young generation, and an old generation that grows by 20 % of what survived
+ * a full collection instead of V8's default (up to 4x), so the daemon's RSS
+ * stays flat below 100 MiB at 250 vantages at no measurable cost in CPU
+ * (`npm run bench -- --daemon` runs the daemon with these).
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
+
 export const LAUNCHER_SCRIPT = `#!/bin/sh
 # coredns-healthd: the CLI and daemon, on the Node.js runtime bundled with the
 # package (a Node.js installed on this machine is not used). A small young
-# generation keeps the daemon's peak RSS under 100 MiB at no cost in speed
-# (see "npm run bench").
-exec /${INSTALL_DIR}/node --max-semi-space-size=2 /${INSTALL_DIR}/bin/coredns-healthd.js "$@"
+# generation and a slowly growing old one keep the daemon's RSS flat under
+# 100 MiB at no cost in speed (see "npm run bench -- --daemon").
+exec /${INSTALL_DIR}/node ${NODE_FLAGS.join(' ')} /${INSTALL_DIR}/bin/coredns-healthd.js "$@"
 `;
 
 export interface StageOptions {

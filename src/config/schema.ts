@@ -217,6 +217,12 @@ const DEFINITION = {
       [],
       'Addresses of a node-local DNS cache (e.g. "169.254.20.10") that ClusterFirst pods may use instead of the DNS Service IP.',
     ),
+    healthyEvery: setting(
+      F.durationOrZero,
+      '5m',
+      'How often the daemon diagnoses a vantage whose probes pass and whose process, resolv.conf and Kubernetes facts did not change (its last findings stand in between). ' +
+        'A vantage that fails, failed at its last diagnosis, is new or changed is diagnosed after every sweep. 0 diagnoses every vantage after every sweep.',
+    ),
     conntrack: {
       threshold: setting(F.ratio, 0.9, 'Report a finding when nf_conntrack_count / nf_conntrack_max is above this fraction.'),
     },

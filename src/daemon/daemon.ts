@@ -59,6 +59,12 @@ export type DaemonKubeOptions = Pick<KubeRuntimeOptions, 'env' | 'inClusterRoot'
 
 export interface DaemonDeps {
   discover?: (opts: DiscoverOptions) => Promise<Discovery>;
+  /**
+   * The discovery cache: its discover() is used when `discover` is not given,
+   * and its forget() hears of the PIDs of vantages a sweep found gone. Default
+   * a new one (none when `discover` is given).
+   */
+  discoveryCache?: Pick<DiscoveryCache, 'discover' | 'forget'>;
   sweep?: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
   cancelAll?: () => void;
   engineStats?: () => EngineView | null;
@@ -113,6 +119,7 @@ export class Daemon {
   readonly #http: HttpServer;
   readonly #web: () => WebConfig;
   readonly #discover: (opts: DiscoverOptions) => Promise<Discovery>;
+  readonly #cache: Pick<DiscoveryCache, 'discover' | 'forget'> | null;
   readonly #sweep: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
   readonly #cancelAll: () => void;
   readonly #now: () => Date;
@@ -143,7 +150,8 @@ export class Daemon {
     this.#web = options.web ?? (() => PLAIN_WEB_CONFIG);
     this.notifier = options.notifier ?? new Notifier({ log: options.log });
     const deps = options.deps ?? {};
-    const cache = deps.discover ? null : new DiscoveryCache();
+    const cache = deps.discoveryCache ?? (deps.discover ? null : new DiscoveryCache());
+    this.#cache = cache;
     this.#discover = deps.discover ?? ((o) => cache!.discover(o));
     this.#sweep = deps.sweep ?? ((v, o) => runSweep(v, o));
     this.#cancelAll = deps.cancelAll ?? nativeCancelAll;
@@ -397,6 +405,8 @@ export class Daemon {
       return;
     }
     if (this.#stopping) return; // cancelled results say nothing about DNS
+    // A vantage the probe's guard refused (its process exited, or its PID is another process now): read it again next time.
+    this.#cache?.forget(report.vantages.filter((r) => r.status !== 'probed').map((r) => r.vantage.pid));
     const completedAt = this.#now();
     const update = this.health.update(report, completedAt);
     // In the background: a slow or absent API server never delays probing (onSweep never throws).

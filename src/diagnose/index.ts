@@ -9,12 +9,27 @@
 // The checks themselves are pure functions (one file each); this file only
 // gathers their inputs. Reading never throws: a file that cannot be read or
 // parsed becomes a finding about that file.
+//
+// Where it matters (a daemon: `state` kept across passes and `healthyEveryMs`
+// set): a vantage's own facts (resolv.conf, routes, interfaces, the host ends
+// of its veths) are read and checked again when it fails in this sweep, failed
+// at its last diagnosis (so its findings clear once it recovers), is new, or
+// something about it changed (its process, its pod's name, the resolv.conf
+// the sweep read, its pod's dnsPolicy, the DNS Service IPs,
+// diagnose.nodeLocalDns); a healthy vantage is otherwise checked again every
+// healthyEveryMs (the first rotation
+// spread over its second half, so vantages found together are not all due
+// together). In between, the findings of its last diagnosis stand. The
+// comparisons across vantages (protocol, path) and conntrack run every pass,
+// over every vantage's results; host-side facts (/sys/class/net, the host's
+// routes, conntrack) are read at most once per pass.
 import type { Config } from '../config/schema.js';
 import { dumpInterfaces, type NetnsHandle } from '../netns/binding.js';
 import { openVantage } from '../netns/guard.js';
 import { readProcStat } from '../discovery/proc-scan.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import type { KubeFacts, ResolvConfRead, SweepReport, SweepRow, Vantage } from '../model.js';
+import { podFor } from './kube-facts.js';
 import { checkConntrack, readConntrack, type ConntrackSample } from './conntrack.js';
 import { sortFindings, type Finding } from './finding.js';
 import { checkFirewall } from './firewall.js';
@@ -35,12 +50,26 @@ export { FindingTracker, type FindingChanges } from './tracker.js';
 export { findingCounts, findingEvent, findingJson, findingLogRecord, findingsJson, findingsText, summaryLine } from './format.js';
 export type { DnsPolicy, KubeFacts, KubePod } from '../model.js';
 
+/** What the last full diagnosis of one vantage found, kept between passes. */
+export interface VantageMemo {
+  /** What the vantage's diagnosis depends on besides the files it reads (see factsKey). */
+  key: string;
+  /** A probe from it failed in the sweep of that diagnosis. */
+  failing: boolean;
+  /** When it is due again while healthy and unchanged (ms). */
+  dueAt: number;
+  /** The findings of its own checks (resolv-conf, routes, interfaces, firewall) then. */
+  findings: Finding[];
+}
+
 /** What the daemon keeps between sweeps. */
 export interface DiagnoseState {
   conntrack: ConntrackSample | null;
+  /** vantage id → its last full diagnosis (only with healthyEveryMs). */
+  vantages: Map<string, VantageMemo>;
 }
 
-export const createDiagnoseState = (): DiagnoseState => ({ conntrack: null });
+export const createDiagnoseState = (): DiagnoseState => ({ conntrack: null, vantages: new Map() });
 
 /**
  * Reads the interfaces of a vantage's namespace: a dump, or 'gone' when the
@@ -62,6 +91,12 @@ export interface DiagnoseContext {
   kube?: KubeFacts | undefined;
   /** Kept by the caller across sweeps (a daemon); absent in one-shot runs. Updated in place. */
   state?: DiagnoseState | undefined;
+  /**
+   * With `state`: a healthy vantage whose facts did not change is diagnosed again
+   * after this long (its last findings stand in between). Absent or 0: every
+   * vantage every pass (diagnose.healthyEvery).
+   */
+  healthyEveryMs?: number;
   /** false: skip the interfaces check (no addon); a function: read interfaces another way (tests). */
   interfaces?: boolean | InterfaceReader;
   /** Vantages read at once. Default 16. */
@@ -76,6 +111,7 @@ export function diagnoseContext(config: Config, extra: Pick<DiagnoseContext, 'ku
     procRoot: config.discovery.procRoot,
     nodeLocalDns: config.diagnose.nodeLocalDns,
     conntrackThreshold: config.diagnose.conntrack.threshold,
+    healthyEveryMs: config.diagnose.healthyEvery,
     ...extra,
   };
 }
@@ -162,6 +198,69 @@ async function hostRouteInterfaces(procRoot: string): Promise<Set<string>> {
   return new Set([...(t.v4?.routes ?? []), ...(t.v6?.routes ?? [])].map((r) => r.iface).filter((i): i is string => i !== null));
 }
 
+/** Everything a vantage's own checks depend on besides the files they read: a change means diagnosing it again. */
+function factsKey(v: Vantage, read: ResolvConfRead | undefined, ctx: DiagnoseContext): string {
+  return JSON.stringify([
+    v.pid,
+    v.startTime,
+    // Findings name the pod (`where`, `pod`): Docker may tell its name later.
+    v.podUid ?? null,
+    v.podNamespace ?? null,
+    v.podName ?? null,
+    v.containerNames,
+    v.resolvConfFile,
+    read?.parsed ?? null,
+    read?.error ? [read.error.code, read.error.fileType ?? null, read.error.size ?? null] : null,
+    podFor(v, ctx.kube)?.dnsPolicy ?? null,
+    ctx.kube?.dnsServiceIps ?? [],
+    ctx.nodeLocalDns ?? [],
+  ]);
+}
+
+/** A fraction in [0.5, 1) from the vantage id: where its first rotation falls. */
+export function firstRotation(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return 0.5 + (h >>> 0) / 2 ** 33;
+}
+
+/** The vantages whose own facts are read and checked in this pass, and the findings that stand for the others. */
+function selectVantages(
+  probed: readonly Vantage[],
+  report: SweepReport,
+  rowsOf: ReadonlyMap<string, readonly SweepRow[]>,
+  ctx: DiagnoseContext,
+  now: number,
+): { full: Vantage[]; kept: Vantage[]; keptFindings: Finding[]; keys: Map<string, string> } {
+  const memos = ctx.state?.vantages;
+  const every = ctx.healthyEveryMs ?? 0;
+  const keys = new Map<string, string>();
+  if (!memos || every <= 0) {
+    memos?.clear();
+    return { full: [...probed], kept: [], keptFindings: [], keys };
+  }
+  const swept = new Map(report.vantages.map((r) => [r.vantage.id, r.resolvConfRead]));
+  const full: Vantage[] = [];
+  const kept: Vantage[] = [];
+  const keptFindings: Finding[] = [];
+  const ids = new Set<string>();
+  for (const v of probed) {
+    ids.add(v.id);
+    const key = factsKey(v, swept.get(v.id), ctx);
+    keys.set(v.id, key);
+    const m = memos.get(v.id);
+    const failing = (rowsOf.get(v.id) ?? []).some((r) => !r.result.ok);
+    if (!m || m.key !== key || m.failing || failing || now >= m.dueAt) {
+      full.push(v);
+    } else {
+      kept.push(v);
+      keptFindings.push(...m.findings);
+    }
+  }
+  for (const id of memos.keys()) if (!ids.has(id)) memos.delete(id);
+  return { full, kept, keptFindings, keys };
+}
+
 function serversOf(f: VantageFacts, rows: readonly SweepRow[]): string[] {
   const own = f.resolv.parsed.nameservers.filter((n) => !n.scopeId).map((n) => n.address);
   return [...new Set([...own, ...rows.map((r) => r.target.server)])];
@@ -182,9 +281,10 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
   const probed = probedReports.map((r) => r.vantage);
   const swept = new Map(probedReports.map((r) => [r.vantage.id, r.resolvConfRead]));
   const rowsOf = byVantage(report.rows);
+  const selected = selectVantages(probed, report, rowsOf, ctx, now);
 
   const [gathered, conntrackFacts] = await Promise.all([
-    mapLimit(probed, ctx.concurrency ?? 16, (v) => gather(v, swept.get(v.id), { procRoot, reader })),
+    mapLimit(selected.full, ctx.concurrency ?? 16, (v) => gather(v, swept.get(v.id), { procRoot, reader })),
     readConntrack(procRoot),
   ]);
   const facts = gathered.filter((f): f is VantageFacts => f !== null);
@@ -196,17 +296,20 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
 
   // Vantages gone since the sweep (exited, pid reused) say nothing any more,
   // neither alone nor in the comparisons.
-  const present = new Set(facts.map((f) => f.vantage.id));
+  const present = new Set([...facts.map((f) => f.vantage.id), ...selected.kept.map((v) => v.id)]);
+  const memos = ctx.state?.vantages;
+  for (const v of selected.full) if (!present.has(v.id)) memos?.delete(v.id);
   const rows = report.rows.filter((r) => present.has(r.vantage.id));
-  const findings: Finding[] = [];
+  const findings: Finding[] = [...selected.keptFindings];
   for (const f of facts) {
     const v = f.vantage;
     const rows = rowsOf.get(v.id) ?? [];
     const servers = serversOf(f, rows);
-    findings.push(...checkResolvConf(v, f.resolv, rows, { kube: ctx.kube, nodeLocalDns: ctx.nodeLocalDns ?? [] }));
-    findings.push(...checkRoutes(v, f.routes, servers, f.dump ? localAddresses(f.dump) : new Set()));
+    const own: Finding[] = [];
+    own.push(...checkResolvConf(v, f.resolv, rows, { kube: ctx.kube, nodeLocalDns: ctx.nodeLocalDns ?? [] }));
+    own.push(...checkRoutes(v, f.routes, servers, f.dump ? localAddresses(f.dump) : new Set()));
     if (f.dump) {
-      findings.push(
+      own.push(
         ...checkInterfaces(v, {
           dump: f.dump,
           peers: peers.get(v.id) ?? new Map(),
@@ -218,10 +321,22 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
         }),
       );
     }
-    findings.push(...checkFirewall(v, rows));
+    own.push(...checkFirewall(v, rows));
+    findings.push(...own);
+    const key = selected.keys.get(v.id);
+    if (memos && key !== undefined) {
+      const every = ctx.healthyEveryMs!;
+      const first = !memos.has(v.id);
+      memos.set(v.id, {
+        key,
+        failing: rows.some((r) => !r.result.ok),
+        dueAt: now + (first ? every * firstRotation(v.id) : every),
+        findings: own,
+      });
+    }
   }
   findings.push(...checkProtocol(rows));
-  findings.push(...checkPath(rows, { vantages: facts.map((f) => f.vantage), dnsServiceIps: ctx.kube?.dnsServiceIps ?? [] }));
+  findings.push(...checkPath(rows, { vantages: probed.filter((v) => present.has(v.id)), dnsServiceIps: ctx.kube?.dnsServiceIps ?? [] }));
   const conntrack = checkConntrack(conntrackFacts, {
     threshold: ctx.conntrackThreshold ?? 0.9,
     previous: ctx.state?.conntrack ?? undefined,

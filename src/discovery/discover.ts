@@ -2,7 +2,8 @@
 // path `check`, `netns` and the daemon's sweeps take. Kept cheap on a steady node.
 //
 // The /proc scan runs every sweep: it is local, and a vantage that appeared
-// or vanished must be seen at once. The Docker Engine API (a list, then one
+// or vanished must be seen at once. It keeps what each PID resolved to
+// (proc-scan.ts, the memo): a PID seen before costs one stat of its ns/net. The Docker Engine API (a list, then one
 // inspect per container) is asked again only when something may have changed:
 //   - the /proc scan shows another set of namespaces or containers (the
 //     fingerprint: every namespace's dev:inode and the container IDs found
@@ -21,7 +22,15 @@
 import { hostNetnsInode } from '../netns/binding.js';
 import { hostFile } from '../netns/container-file.js';
 import { discoverDocker as defaultDiscoverDocker, type DockerDiscovery, type DockerDiscoveryOptions } from './docker.js';
-import { locateContainers as defaultLocate, scanProc as defaultScanProc, type ScanError, type ScanOptions, type ScanResult } from './proc-scan.js';
+import {
+  createScanMemo,
+  locateContainers as defaultLocate,
+  scanProc as defaultScanProc,
+  type ScanError,
+  type ScanMemo,
+  type ScanOptions,
+  type ScanResult,
+} from './proc-scan.js';
 import { mergeVantages, vantageId, type DockerContainerInfo, type LocatedContainer } from './vantage.js';
 import { type NetnsId, type Vantage } from '../model.js';
 
@@ -98,6 +107,7 @@ export class DiscoveryCache {
   readonly #maxAgeMs: number;
   readonly #errorRetryMs: number;
   #docker: DockerEntry | null = null;
+  #memo: { procRoot: string; memo: ScanMemo } | null = null;
 
   constructor(deps: Partial<DiscoveryDeps> = {}, timing: CacheTiming = {}) {
     this.#deps = {
@@ -112,9 +122,19 @@ export class DiscoveryCache {
     this.#errorRetryMs = timing.errorRetryMs ?? 60_000;
   }
 
-  /** Forgets the cached Docker answer (the next call asks Docker). */
+  /** Forgets the cached Docker answer (the next call asks Docker) and what the scans learned. */
   invalidate(): void {
     this.#docker = null;
+    this.#memo = null;
+  }
+
+  /**
+   * Forgets what the scans learned of these PIDs: the next scan reads them
+   * again. For a vantage the probe found gone (its PID exited or was reused).
+   */
+  forget(pids: Iterable<number>): void {
+    if (!this.#memo) return;
+    for (const pid of pids) this.#memo.memo.members.delete(pid);
   }
 
   async discover(opts: DiscoverOptions): Promise<Discovery> {
@@ -123,7 +143,8 @@ export class DiscoveryCache {
       this.#docker = null;
       return { vantages: opts.host ? [d.hostVantage(opts.hostResolvConf)] : [], docker: null, dockerRefreshed: false, scanErrors: [], scanned: 0 };
     }
-    const scan = opts.proc ? await d.scanProc({ procRoot: opts.procRoot }) : null;
+    if (this.#memo?.procRoot !== opts.procRoot) this.#memo = { procRoot: opts.procRoot, memo: createScanMemo() };
+    const scan = opts.proc ? await d.scanProc({ procRoot: opts.procRoot, memo: this.#memo.memo }) : null;
     const scanErrors = scan ? [...scan.errors] : [];
 
     let docker: DockerDiscovery | null = null;

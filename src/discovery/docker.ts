@@ -5,6 +5,7 @@
 // with code 'no-socket', for the caller to log once. Every other failure is reported in `error`,
 // never thrown; only invalid options throw. A container that stops or is removed between the list
 // and its inspect is skipped silently.
+import { stat } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { capString, errorMessage, MAX_FIELD, MAX_ITEMS } from '../text/untrusted.js';
 import { LABEL_CONTAINER_NAME, LABEL_DOCKER_TYPE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, type DockerContainerInfo } from './vantage.js';
@@ -92,6 +93,7 @@ export function classifyDockerError(err: unknown, socketPath: string, timedOut: 
   const code = errnoCode(err);
   switch (code) {
     case 'ENOENT':
+    case 'ENOTDIR':
     case 'ECONNREFUSED':
     case 'ENOTSOCK':
       return { code: 'no-socket', message: `no Docker API at ${socketPath} (${code})` };
@@ -171,12 +173,21 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return results;
 }
 
+const errnoError = (code: string): NodeJS.ErrnoException => Object.assign(new Error(code), { code });
+
 type InspectOutcome = { container: DiscoveredContainer | null } | { error: DockerDiscoveryError };
 
 /** Lists the running containers of the Docker Engine at socketPath and inspects each. Never throws on API failures. */
 export async function discoverDocker(options: DockerDiscoveryOptions): Promise<DockerDiscovery> {
   const { socketPath, timeoutMs, concurrency } = validateOptions(options);
-  // Loaded on first use: a node without Docker never pays for dockerode.
+  // Loaded on first use, once there is a socket to talk to: a node without
+  // Docker (containerd, CRI-O) never pays for dockerode (~25 MiB of RSS).
+  try {
+    const st = await stat(socketPath);
+    if (!st.isSocket()) return { available: false, containers: [], error: classifyDockerError(errnoError('ENOTSOCK'), socketPath, false) };
+  } catch (err) {
+    return { available: false, containers: [], error: classifyDockerError(err, socketPath, false) };
+  }
   const { default: DockerClient } = await import('dockerode');
   const docker: Docker = new DockerClient({ socketPath });
   const deadline = new AbortController();

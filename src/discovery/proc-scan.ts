@@ -11,6 +11,18 @@
 //               not survive a checkout, and dangling symlinks are brittle.
 // The host namespace is <procRoot>/thread-self/ns/net read the same way (for
 // the real /proc: this thread's, never /proc/1's), unless `hostNetns` is given.
+//
+// With a memo (a daemon's DiscoveryCache keeps one across sweeps), a PID seen
+// before costs one stat() of its ns/net per scan instead of three reads: its
+// stat and cgroup are read again only when its namespace identity changed,
+// or when what was read may not have been final: a process without a
+// container or pod in its cgroup, younger than SETTLED_TICKS when read (a
+// runtime moves a new container's first process into its cgroup right after
+// creating it, in the host namespace too for a hostNetwork pod). A PID that exited and came back as
+// another process in the same namespace keeps its old start time here; the
+// probe's guard (netns/guard.ts: identity and start time after open) refuses
+// it, and the caller forgets that PID (DiscoveryCache.forget) so the next scan
+// reads it again.
 import fs from 'node:fs/promises';
 import { SMALL_FILE_MAX, readBoundedText } from '../netns/bounded-read.js';
 import { parseCgroup, type CgroupInfo } from './cgroup.js';
@@ -26,6 +38,8 @@ export interface ScanOptions {
   identify?: NetnsIdentify;
   /** Processes read at once (default 64). */
   concurrency?: number;
+  /** What the previous scans learned (see the memo, above); updated in place. */
+  memo?: ScanMemo;
 }
 
 /** A /proc entry that could not be read: the process exited (ENOENT, ESRCH) or is off limits (EACCES). */
@@ -117,7 +131,19 @@ interface Member extends NetnsId {
   pid: number;
   stat: ProcStat;
   cgroup?: CgroupInfo;
+  /** Its stat and cgroup will not change while its namespace does not (see the memo, above). */
+  settled?: boolean;
 }
+
+/** What a scan learned of each PID, for the next scan (kept by the caller). */
+export interface ScanMemo {
+  members: Map<number, Member>;
+}
+
+export const createScanMemo = (): ScanMemo => ({ members: new Map() });
+
+/** Clock ticks (USER_HZ, 100 a second) after which a process's cgroup is taken as final: 60 s. */
+export const SETTLED_TICKS = 6000;
 
 /** The netns and stat of one process; a failure is recorded and gives undefined. */
 async function readIdentity(procRoot: string, pid: number, identify: NetnsIdentify, errors: ScanError[]): Promise<(NetnsId & { stat: ProcStat }) | undefined> {
@@ -143,6 +169,44 @@ async function readMember(procRoot: string, pid: number, identify: NetnsIdentify
     errors.push({ pid, path, code: errCode(err) });
   }
   return member;
+}
+
+/** A PID the memo knows: one stat of its ns/net, the rest read again only when needed. */
+async function recheckMember(
+  procRoot: string,
+  known: Member,
+  identify: NetnsIdentify,
+  errors: ScanError[],
+  uptimeTicks: number | null,
+): Promise<Member | undefined> {
+  let id: NetnsId;
+  try {
+    id = await readNetnsId(`${procRoot}/${known.pid}/ns/net`, identify);
+  } catch (err) {
+    if (!(err instanceof ProcReadError)) throw err;
+    errors.push({ pid: known.pid, path: err.path, code: err.code });
+    return undefined;
+  }
+  if (known.settled && id.dev === known.dev && id.inode === known.inode) return known;
+  return readMember(procRoot, known.pid, identify, errors).then((m) => m && settle(m, uptimeTicks));
+}
+
+/** Marks a member settled (see the memo, above) when what was read of it is final. */
+function settle(m: Member, uptimeTicks: number | null): Member {
+  const placed = m.cgroup !== undefined && (m.cgroup.containerId !== undefined || m.cgroup.podUid !== undefined);
+  const old = uptimeTicks !== null && uptimeTicks - m.stat.startTime >= SETTLED_TICKS;
+  m.settled = m.cgroup !== undefined && (placed || old);
+  return m;
+}
+
+/** Clock ticks since boot (/proc/uptime), or null when it cannot be read. */
+async function uptimeTicks(procRoot: string): Promise<number | null> {
+  try {
+    const seconds = Number((await readSmall(`${procRoot}/uptime`)).split(' ')[0]);
+    return Number.isFinite(seconds) ? Math.floor(seconds * 100) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -229,7 +293,18 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const host = await resolveHost(procRoot, options, identify);
   const pids = await listPids(procRoot);
   const errors: ScanError[] = [];
-  const members = await mapLimit(pids, options.concurrency ?? 64, (pid) => readMember(procRoot, pid, identify, errors));
+  const memo = options.memo;
+  const ticks = memo ? await uptimeTicks(procRoot) : null;
+  const members = await mapLimit(pids, options.concurrency ?? 64, (pid) => {
+    const known = memo?.members.get(pid);
+    if (known) return recheckMember(procRoot, known, identify, errors, ticks);
+    const read = readMember(procRoot, pid, identify, errors);
+    return memo ? read.then((m) => m && settle(m, ticks)) : read;
+  });
+  if (memo) {
+    memo.members.clear();
+    for (const m of members) if (m) memo.members.set(m.pid, m);
+  }
   const groups = new Map<string, Member[]>();
   for (const m of members) {
     if (!m) continue;

@@ -63,7 +63,12 @@ export interface BoundedRead {
 }
 
 const FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
-const FIRST_CHUNK = 16 * 1024;
+// /proc files (st_size 0) are a few hundred bytes: start small, and at
+// st_size + 1 for a regular file that states its size; double from there.
+const FIRST_CHUNK = 4 * 1024;
+
+/** The first buffer's size: st_size + 1 (to see the end in one read) or FIRST_CHUNK, within the limit. */
+const firstSize = (size: number, limit: number): number => Math.min(limit, size > 0 ? size + 1 : FIRST_CHUNK);
 
 function checkMax(maxBytes: number): void {
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes: expected a non-negative integer, got ${maxBytes}`);
@@ -112,7 +117,7 @@ export async function readBounded(path: string, maxBytes: number): Promise<Bound
     const type = statFileType(st);
     if (type !== 'regular') throw new NotRegularFileError(path, type);
     const limit = maxBytes + 1;
-    let buf: Buffer = Buffer.allocUnsafe(Math.min(limit, FIRST_CHUNK));
+    let buf: Buffer = Buffer.allocUnsafe(firstSize(st.size, limit));
     let used = 0;
     for (;;) {
       if (used === buf.length) {
@@ -143,7 +148,7 @@ export function readBoundedSync(path: string, maxBytes: number): BoundedRead {
     const type = statFileType(st);
     if (type !== 'regular') throw new NotRegularFileError(path, type);
     const limit = maxBytes + 1;
-    let buf: Buffer = Buffer.allocUnsafe(Math.min(limit, FIRST_CHUNK));
+    let buf: Buffer = Buffer.allocUnsafe(firstSize(st.size, limit));
     let used = 0;
     for (;;) {
       if (used === buf.length) {

@@ -17,13 +17,25 @@ export function parseProcStat(content: string): ProcStat | undefined {
   const open = content.indexOf('(');
   const close = content.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
-  const rest = content
-    .slice(close + 1)
-    .trim()
-    .split(/\s+/);
-  // rest[0] is field 3 (state), so field 22 (starttime) is rest[19].
-  const start = rest[19];
-  if (rest[0] === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
+  // Fields 3 (state) to 22 (starttime) after the ")": walked, not split, as
+  // this runs for every vantage every sweep (the guard) and the rest of the
+  // line is ~30 more fields.
+  const fields: string[] = [];
+  let i = close + 1;
+  const n = content.length;
+  while (fields.length < 20) {
+    while (i < n && isSpace(content.charCodeAt(i))) i++;
+    if (i >= n) break;
+    const start = i;
+    while (i < n && !isSpace(content.charCodeAt(i))) i++;
+    fields.push(content.slice(start, i));
+  }
+  // fields[0] is field 3 (state), so field 22 (starttime) is fields[19].
+  const start = fields[19];
+  if (fields[0] === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
   // comm is the process's own choice (prctl PR_SET_NAME, up to 15 bytes from the kernel): capped all the same.
-  return { comm: capString(content.slice(open + 1, close), MAX_FIELD), state: rest[0], startTime: Number(start) };
+  return { comm: capString(content.slice(open + 1, close), MAX_FIELD), state: fields[0], startTime: Number(start) };
 }
+
+/** What split(/\s+/) splits on, for the characters a stat line can hold. */
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d || c === 0x0b || c === 0x0c;

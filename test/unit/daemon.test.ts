@@ -735,3 +735,31 @@ t.test('a diagnosis that throws is logged and keeps the findings; a failing hook
   t.equal(gauge((await get(h.port, '/metrics')).body, 'routes', 'error'), MAX_FINDING_LOGS + 7, 'the gauge counts them all');
   t.equal(calls, 1 + MAX_FINDING_LOGS + 7, 'the hook sees them all');
 });
+
+t.test('the PIDs of vantages a sweep found gone are forgotten by the discovery cache (read again next sweep)', async (t) => {
+  const forgotten: number[][] = [];
+  const gone: Vantage = { ...POD_A, id: 'netns:[4026532999]', inode: 4026532999, pid: 4242 };
+  const h = await start(t, {
+    deps: {
+      discoveryCache: {
+        discover: () => Promise.reject(new Error('not used: deps.discover is given')),
+        forget: (pids) => void forgotten.push([...pids]),
+      },
+      sweep: async (vantages, opts) => {
+        const r = report(
+          vantages,
+          vantages.filter((v) => v.id !== gone.id).flatMap((v) => opts.transports.map((tr) => row(v, '10.96.0.10', tr, 'ok'))),
+        );
+        return {
+          ...r,
+          vantages: r.vantages.map((v) => (v.vantage.id === gone.id ? { ...v, status: 'gone' as const, detail: 'pid 4242 now has start time 2' } : v)),
+        };
+      },
+    },
+  });
+  h.sweeper.vantages = [HOST, POD_A, gone];
+  const before = h.daemon.sweeps;
+  await sweepsDone(h, before + 2);
+  t.ok(forgotten.length >= 2, 'after every sweep');
+  t.same(forgotten.at(-1), [4242], 'only the gone vantage, by its PID');
+});

@@ -4,9 +4,10 @@
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
-import { createDiagnoseState, diagnoseContext, diagnoseSweep, type InterfaceReader } from '../../src/diagnose/index.js';
+import { createDiagnoseState, diagnoseContext, diagnoseSweep, firstRotation, type DiagnoseContext, type InterfaceReader } from '../../src/diagnose/index.js';
+import { readResolvConf } from '../../src/discovery/resolv-conf.js';
 import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
-import type { KubeFacts, Vantage } from '../../src/model.js';
+import type { KubeFacts, ResolvConfRead, SweepReport, Vantage } from '../../src/model.js';
 import { loadConfig } from '../../src/config/load.js';
 import { both, report, row, target, vantage } from '../fixtures/diagnose/sweep-rows.js';
 import { repoPath } from '../support/paths.js';
@@ -165,6 +166,7 @@ t.test('diagnoseContext takes its settings from the configuration', async (t) =>
     procRoot: config.discovery.procRoot,
     nodeLocalDns: config.diagnose.nodeLocalDns,
     conntrackThreshold: config.diagnose.conntrack.threshold,
+    healthyEveryMs: 5 * 60_000,
     state,
   });
 });
@@ -208,4 +210,143 @@ t.test('false findings of issue 10: an empty route file, a loopback-only namespa
     codes.some(([c, s]) => c === 'interfaces/no-interface' && s === 'error'),
     'a loopback resolver that does not answer: still an error',
   );
+});
+
+t.test('a daemon re-reads failing, recovering, new and changed vantages every pass, healthy ones on a rotation', async (t) => {
+  const EVERY = 300_000;
+  const state = createDiagnoseState();
+  const read: number[] = [];
+  const counting: InterfaceReader = (v, root) => {
+    read.push(v.pid);
+    return reader(v, root);
+  };
+  let clock = 1_000_000;
+  const ctx: DiagnoseContext = {
+    procRoot: PROC,
+    sysRoot: SYS,
+    kube: KUBE,
+    nodeLocalDns: [],
+    state,
+    interfaces: counting,
+    healthyEveryMs: EVERY,
+    now: () => clock,
+  };
+  const webRead = await readResolvConf(WEB.resolvConfFile);
+  const pass = async (rep: SweepReport, webResolv: ResolvConfRead = webRead) => {
+    const r = rep.vantages.find((x) => x.vantage.id === WEB.id);
+    if (r) r.resolvConfRead = webResolv;
+    read.length = 0;
+    const findings = await diagnoseSweep(rep, ctx);
+    return { read: [...read].sort(), got: findings.map((f) => `${f.where} ${f.code}`) };
+  };
+  const sweepOf = (iso: 'ok' | 'timeout', extra: Vantage[] = []) =>
+    report(
+      [WEB, CART, ISO, ...extra],
+      [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC, 'ok', 'ok'), ...both(ISO, SVC_NS, iso, iso), ...extra.flatMap((v) => both(v, SVC_NS, 'ok', 'ok'))],
+    );
+
+  const first = await pass(sweepOf('timeout'));
+  t.same(first.read, [2101, 2201, 2301], 'the first pass reads every vantage');
+  t.ok(first.got.includes('shop/cart-1 resolv-conf/search-too-many'), 'a healthy vantage can have findings');
+  t.ok(first.got.includes('shop/iso-1 interfaces/peer-down'), 'and the failing one has its own');
+
+  clock += 10_000;
+  const second = await pass(sweepOf('timeout'));
+  t.same(second.read, [2301], 'the next pass reads only the failing vantage');
+  t.same(second.got, first.got, "the healthy vantages' findings stand as they were");
+
+  clock += 10_000;
+  t.same((await pass(sweepOf('ok'))).read, [2301], 'a vantage that failed at its last diagnosis is read again once it passes');
+  clock += 10_000;
+  t.same((await pass(sweepOf('ok'))).read, [], 'then, healthy and unchanged, it waits for its turn');
+
+  clock += 10_000;
+  const changed: ResolvConfRead = { ...webRead, parsed: { ...webRead.parsed, search: [...webRead.parsed.search, 'extra.example'] } };
+  t.same((await pass(sweepOf('ok'), changed)).read, [2101], 'a changed resolv.conf (as the sweep read it) is diagnosed at once');
+  clock += 10_000;
+  t.same((await pass(sweepOf('ok'), changed)).read, [], 'once');
+
+  clock += 10_000;
+  ctx.kube = { ...KUBE, pods: KUBE.pods.map((p) => (p.name === 'cart-1' ? { ...p, dnsPolicy: 'Default' as const } : p)) };
+  const policy = await pass(sweepOf('ok'), changed);
+  t.same(policy.read, [2201], 'a pod whose dnsPolicy changed is diagnosed at once');
+  t.notOk(policy.got.includes('shop/cart-1 resolv-conf/not-cluster-dns'), 'and its findings follow');
+  t.ok(first.got.includes('shop/cart-1 resolv-conf/not-cluster-dns'), '(they had it before)');
+
+  clock += 10_000;
+  t.same((await pass(sweepOf('ok', [BROKEN]), changed)).read, [2401], 'a new vantage is diagnosed at once');
+
+  const without = await pass(
+    report([CART, ISO, BROKEN], [...both(CART, SVC, 'ok', 'ok'), ...both(ISO, SVC_NS, 'ok', 'ok'), ...both(BROKEN, SVC_NS, 'ok', 'ok')]),
+  );
+  t.same(without.read, [], 'a vanished vantage reads nothing');
+  t.notOk(
+    without.got.some((g) => g.startsWith('shop/web-1 ')),
+    'and its findings are gone',
+  );
+  t.notOk(state.vantages.has(WEB.id), 'and so is what was kept about it');
+
+  clock += 10_000;
+  const renamed = report([CART, ISO, BROKEN], [...both(CART, SVC, 'ok', 'ok'), ...both(ISO, SVC_NS, 'ok', 'ok'), ...both(BROKEN, SVC_NS, 'ok', 'ok')]);
+  const cartReport = renamed.vantages.find((r) => r.vantage.id === CART.id)!;
+  cartReport.vantage = { ...cartReport.vantage, podName: 'cart-1-renamed' };
+  renamed.rows = renamed.rows.map((r) => (r.vantage.id === CART.id ? { ...r, vantage: cartReport.vantage } : r));
+  const afterRename = await pass(renamed, changed);
+  t.same(afterRename.read, [2201], 'a vantage whose pod name became known (or changed) is diagnosed at once');
+  t.ok(
+    afterRename.got.some((g) => g.startsWith('shop/cart-1-renamed ')),
+    'so its findings name it',
+  );
+
+  clock += EVERY;
+  t.same((await pass(sweepOf('ok', [BROKEN]), changed)).read, [2101, 2201, 2301, 2401], 'after healthyEveryMs every healthy vantage has been read again');
+});
+
+t.test('the first rotation of healthy vantages is spread over the second half of the period', async (t) => {
+  const ids = Array.from({ length: 200 }, (_, i) => `netns:[${4026532000 + i}]`);
+  const spread = ids.map(firstRotation);
+  t.ok(
+    spread.every((x) => x >= 0.5 && x < 1),
+    'within [0.5, 1)',
+  );
+  t.ok(new Set(spread.map((x) => Math.floor(x * 10))).size === 5, 'every tenth of the half is used');
+  t.equal(firstRotation(ids[0]!), spread[0], 'the same for the same vantage');
+
+  const state = createDiagnoseState();
+  const read: number[] = [];
+  const counting: InterfaceReader = (v, root) => {
+    read.push(v.pid);
+    return reader(v, root);
+  };
+  let clock = 0;
+  const ctx: DiagnoseContext = { procRoot: PROC, sysRoot: SYS, state, interfaces: counting, healthyEveryMs: 1000, now: () => clock };
+  const rep = report([WEB, CART], [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC, 'ok', 'ok')]);
+  await diagnoseSweep(rep, ctx);
+  read.length = 0;
+  clock = 499;
+  await diagnoseSweep(rep, ctx);
+  t.same(read, [], 'nothing healthy is due before half the period');
+  const dueWeb = Math.ceil(1000 * firstRotation(WEB.id));
+  const dueCart = Math.ceil(1000 * firstRotation(CART.id));
+  clock = Math.min(dueWeb, dueCart);
+  await diagnoseSweep(rep, ctx);
+  t.same(read, dueWeb === dueCart ? [WEB.pid, CART.pid] : [dueWeb < dueCart ? WEB.pid : CART.pid], 'each when its own turn comes');
+});
+
+t.test('healthyEveryMs 0 or no state: every vantage every pass', async (t) => {
+  const read: number[] = [];
+  const counting: InterfaceReader = (v, root) => {
+    read.push(v.pid);
+    return reader(v, root);
+  };
+  const rep = report([WEB, CART], [...both(WEB, SVC_NS, 'ok', 'ok'), ...both(CART, SVC, 'ok', 'ok')]);
+  for (const ctx of [
+    { procRoot: PROC, sysRoot: SYS, state: createDiagnoseState(), interfaces: counting, healthyEveryMs: 0 },
+    { procRoot: PROC, sysRoot: SYS, interfaces: counting, healthyEveryMs: 1000 },
+  ]) {
+    read.length = 0;
+    await diagnoseSweep(rep, ctx);
+    await diagnoseSweep(rep, ctx);
+    t.same(read.sort(), [2101, 2101, 2201, 2201]);
+  }
 });

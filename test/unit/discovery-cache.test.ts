@@ -1,5 +1,7 @@
 // The daemon's discovery cache: /proc every sweep, Docker only when the scan
 // changed, the answer is old, or the socket moved; each part fails alone.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { parseCheckArgs, resolveCheckOptions } from '../../src/cli/check.js';
@@ -7,9 +9,10 @@ import { loadConfigResult } from '../../src/config/load.js';
 import { discoveryOptions, sweepOptions } from '../../src/config/options.js';
 import { DiscoveryCache, scanFingerprint, type DiscoverOptions, type DiscoveryDeps } from '../../src/discovery/discover.js';
 import type { DockerDiscovery } from '../../src/discovery/docker.js';
-import type { ScanResult } from '../../src/discovery/proc-scan.js';
+import { scanProc, type ScanMemo, type ScanResult } from '../../src/discovery/proc-scan.js';
 import type { ProcVantage } from '../../src/discovery/vantage.js';
 import { vantage } from '../support/daemon-fixtures.js';
+import { repoPath } from '../support/paths.js';
 
 const HOST_NS = { dev: 4, inode: 4026531840 };
 
@@ -217,4 +220,35 @@ t.test('check, netns and run share one configuration mapping: discovery.proc.ena
       [false, 'web-1'],
     ],
   );
+});
+
+t.test('the /proc scan keeps what each PID resolved to across sweeps; forget() makes it read a PID again', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-cache-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.cpSync(repoPath('test/fixtures/proc/containerd-v1-cgroupfs'), root, { recursive: true });
+  const seen: Array<ScanMemo | undefined> = [];
+  const cache = new DiscoveryCache({
+    scanProc: (o) => {
+      seen.push(o.memo);
+      return scanProc({ ...o, identify: 'link-text' });
+    },
+    hostVantage: (resolv) => ({ ...vantage(4026531840, { hostNetwork: true }), resolvConfFile: { root: null, path: resolv } }),
+  });
+  const opts: DiscoverOptions = { ...OPTS, procRoot: root, docker: { ...OPTS.docker, enabled: false } };
+  const first = await cache.discover(opts);
+  fs.rmSync(path.join(root, '2150/stat'));
+  const second = await cache.discover(opts);
+  t.same(second.vantages, first.vantages, 'a known PID is not read again');
+  t.same(second.scanErrors, []);
+  t.ok(seen[0] && seen[0] === seen[1], 'one memo across sweeps');
+  cache.forget([2150]);
+  const third = await cache.discover(opts);
+  t.same(
+    third.scanErrors.map((e) => e.pid),
+    [2150],
+    'forgotten: read again',
+  );
+  t.equal(third.vantages.find((v) => v.inode === 4026532301)?.pid, 2190, 'and the next best process represents its namespace');
+  await cache.discover({ ...opts, procRoot: `${root}/` });
+  t.not(seen[3], seen[2], 'another procRoot (a reload) starts a new memo');
 });

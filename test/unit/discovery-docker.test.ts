@@ -4,9 +4,12 @@
 // Against the real dockerd: test/integration/discovery-docker.test.ts.
 import t from 'tap';
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { compiled } from '../support/paths.js';
 import { classifyDockerError, discoverDocker, parseContainerInspect, parseContainerList } from '../../src/discovery/docker.js';
 
 type Reply = { status: number; body: unknown } | 'hang';
@@ -158,6 +161,29 @@ t.test('no socket file: unavailable, with a reason, not thrown', async (t) => {
   t.equal(got.available, false);
   t.equal(got.error?.code, 'no-socket');
   t.match(got.error?.message, /chk-no-such-dir\/docker\.sock \(ENOENT\)/);
+});
+
+t.test('no socket, or not a socket: dockerode is never loaded', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chk-docker-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'docker.sock');
+  fs.writeFileSync(file, '');
+  // A fresh process: this one may have loaded dockerode for the tests above.
+  const script = [
+    `import { createRequire } from 'node:module';`,
+    `import { discoverDocker } from ${JSON.stringify(compiled('src/discovery/docker.ts'))};`,
+    `const a = await discoverDocker({ socketPath: ${JSON.stringify(path.join(dir, 'none', 'docker.sock'))}, timeoutMs: 500 });`,
+    `const b = await discoverDocker({ socketPath: ${JSON.stringify(file)}, timeoutMs: 500 });`,
+    `const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/node_modules/dockerode/'));`,
+    `console.log(JSON.stringify({ a: a.error, b: b.error, loaded }));`,
+  ].join('\n');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const got = JSON.parse(out) as { a: { code: string; message: string }; b: { code: string; message: string }; loaded: boolean };
+  t.equal(got.a.code, 'no-socket');
+  t.match(got.a.message, /\(ENOENT\)/);
+  t.equal(got.b.code, 'no-socket');
+  t.match(got.b.message, /\(ENOTSOCK\)/);
+  t.equal(got.loaded, false, 'dockerode stayed unloaded');
 });
 
 t.test('parseContainerList', async (t) => {

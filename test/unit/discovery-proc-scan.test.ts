@@ -1,8 +1,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { locateContainers, readNetnsId, scanProc } from '../../src/discovery/proc-scan.js';
+import { createScanMemo, locateContainers, readNetnsId, scanProc } from '../../src/discovery/proc-scan.js';
 import { parseProcStat } from '../../src/netns/proc-stat.js';
 import { repoPath } from '../support/paths.js';
 
@@ -197,4 +198,82 @@ t.test('the real /proc: this process is found in the host netns', async (t) => {
   t.equal(r.vantages[0], host, 'the host comes first');
   t.ok(r.scanned > 1);
   for (const e of r.errors) t.match(e.code, /^(EACCES|EPERM|ENOENT|ESRCH)$/, `error for pid ${e.pid} is a permission or exit race`);
+});
+
+t.test('with a memo: a PID seen before costs one identity read; stat and cgroup are read again only when they may have changed', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-memo-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.cpSync(path.join(FIXTURES, 'containerd-v1-cgroupfs'), root, { recursive: true });
+  // A young process in the nginx pod's namespace that its runtime has not moved into a container cgroup yet.
+  fs.mkdirSync(path.join(root, '2400/ns'), { recursive: true });
+  fs.writeFileSync(path.join(root, '2400/ns/net'), 'net:[4026532402]\n');
+  fs.writeFileSync(path.join(root, '2400/stat'), '2400 (runc:[2:INIT]) S 1 2400 2400 0 -1 4194560 1520 0 3 0 12 7 0 0 20 0 1 0 90000 742195200 2211\n');
+  fs.writeFileSync(path.join(root, '2400/cgroup'), '0::/system.slice/containerd.service\n');
+  fs.writeFileSync(path.join(root, 'uptime'), '905.00 1700.00\n'); // 90500 ticks: 2400 is 5 s old, the others minutes
+  const memo = createScanMemo();
+  const opts = { procRoot: root, identify: 'link-text' as const, memo };
+
+  const first = await scanProc(opts);
+  t.same(first, await scanProc({ procRoot: root, identify: 'link-text' }), 'the first scan is the scan without a memo');
+  t.same(
+    [...memo.members.keys()].sort((a, b) => a - b),
+    [1, 812, 2101, 2150, 2190, 2300, 2310, 2400],
+  );
+
+  // Settled processes are not read again: their stat and cgroup may even be gone.
+  fs.rmSync(path.join(root, '2150/stat'));
+  fs.rmSync(path.join(root, '2150/cgroup'));
+  fs.writeFileSync(path.join(root, '812/cgroup'), '0::/kubepods/pod3c1b2a90-5e7d-4f6a-9b8c-0d1e2f3a4b5c/aaaa\n');
+  // The unsettled one is: the runtime has moved it.
+  fs.writeFileSync(path.join(root, '2400/cgroup'), `0::/kubepods/pod5f3e9c2d1b0a49e8a7c6d5e4f3a2b1c0/${cid('late-container')}\n`);
+  // A process that moved to another namespace is read again.
+  fs.writeFileSync(path.join(root, '2310/ns/net'), 'net:[4026532999]\n');
+  // One that exited is forgotten.
+  fs.rmSync(path.join(root, '2190'), { recursive: true });
+
+  const second = await scanProc(opts);
+  t.same(second.errors, [], 'nothing read of 2150 but its namespace');
+  const byInode = new Map(second.vantages.map((v) => [v.inode, v]));
+  t.equal(byInode.get(4026532301)?.pid, 2150, 'the app container still represents its pod, from the memo');
+  t.same(byInode.get(4026531840)?.containerIds, [], "812's cgroup was not read again (settled: minutes old)");
+  t.ok(byInode.get(4026532402)?.containerIds.includes(cid('late-container')), 'the young process outside a container was read again');
+  t.equal(byInode.get(4026532999)?.pid, 2310, 'the process that changed namespace was read again');
+  t.equal(byInode.get(4026532999)?.comm, 'nginx');
+  t.notOk(memo.members.has(2190), 'the exited PID left the memo');
+
+  // Settled now (in a container cgroup): not read again even when its cgroup file changes.
+  fs.writeFileSync(path.join(root, '2400/cgroup'), '0::/system.slice/other.service\n');
+  const third = await scanProc(opts);
+  t.ok(third.vantages.find((v) => v.inode === 4026532402)?.containerIds.includes(cid('late-container')));
+
+  // Forgotten (the daemon does this for a vantage the probe found gone): read again.
+  memo.members.delete(2150);
+  const fourth = await scanProc(opts);
+  t.same(
+    fourth.errors.map((e) => [e.pid, path.basename(e.path), e.code]),
+    [[2150, 'stat', 'ENOENT']],
+    'a forgotten PID is read again',
+  );
+});
+
+t.test('with a memo and no uptime: a process outside any container is read every scan', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-memo-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.cpSync(path.join(FIXTURES, 'containerd-v1-cgroupfs'), root, { recursive: true });
+  fs.writeFileSync(path.join(root, '2310/cgroup'), '0::/user.slice\n');
+  const memo = createScanMemo();
+  await scanProc({ procRoot: root, identify: 'link-text', memo });
+  t.equal(memo.members.get(2310)?.settled, false);
+  t.equal(memo.members.get(2150)?.settled, true);
+  t.equal(memo.members.get(812)?.settled, false, 'a host process too: its age is unknown');
+  fs.rmSync(path.join(root, '2310/cgroup'));
+  fs.rmSync(path.join(root, '812/cgroup'));
+  const again = await scanProc({ procRoot: root, identify: 'link-text', memo });
+  t.same(
+    again.errors.map((e) => [e.pid, path.basename(e.path)]),
+    [
+      [812, 'cgroup'],
+      [2310, 'cgroup'],
+    ],
+  );
 });
