@@ -4,8 +4,8 @@
 // slower).
 //
 //   integration  the integration tests that share real resources (--jobs=1):
-//                the test dockerd and its bridge (check, discovery-docker,
-//                hostile-containers-*, daemon), network namespaces seen
+//                the shared test dockerd and its bridge (check, discovery-docker,
+//                hostile-containers-check, daemon), network namespaces seen
 //                through the host's /proc (a daemon sweeping /proc would see
 //                another test's namespaces come and go), and probe timings on
 //                2 cores (a sweep of 100 namespaces "takes about one timeout"
@@ -18,8 +18,10 @@
 //                "tap"), test/fuzz/* (the property-based fuzz tests: 10,000
 //                cases per property, CPU-bound, no coverage), and the
 //                integration tests that share nothing with the others: the other
-//                packaging tests and those that talk to a fake Kubernetes API
-//                server on a loopback port of their own.
+//                packaging tests, those that talk to a fake Kubernetes API
+//                server on a loopback port of their own, and
+//                hostile-containers-daemon (a dockerd of this lane's own and a
+//                procRoot of its own).
 //
 // Each lane ends with its files' times, longest first (tap's own figures: from
 // the test process's start of tests to its end), to balance the lanes by.
@@ -55,6 +57,9 @@ const PARALLEL = new Set([
   'remedy-engine.test.ts',
   'remedy-quorum.test.ts',
   'daemon-kubernetes.test.ts',
+  // Its Docker containers on the parallel lane's dockerd (dockerd-env-parallel.sh), its daemons'
+  // discovery through a procRoot of its own: ~60 s off the integration lane.
+  'hostile-containers-daemon.test.ts',
   // Host vantage only, on loopback ports of its own (a daemon, curl, Prometheus).
   'http-web-config.test.ts',
 ]);
