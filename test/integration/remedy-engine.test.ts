@@ -299,7 +299,8 @@ t.test('dry-run changes nothing and says what it would do', async (t) => {
 
 t.test('API server down, 403, 500, slow or a dropped watch: skipped with that reason, never an exception', async (t) => {
   const kube = await fake(t, { seed: { replicas: 3 } });
-  const a = await nodeSide(t, kube, { requestTimeoutMs: 300, nodeCondition: false });
+  // 1 s: with 300 ms, a 403 answered late on a loaded machine (load average 10) became api-timeout.
+  const a = await nodeSide(t, kube, { requestTimeoutMs: 1000, nodeCondition: false });
   const victim = a.pods()[0]!;
   const failing = (p: { uid: string }) => (p.uid === victim.uid ? 'failed' : 'ok');
   for (let i = 0; i < 2; i++) await a.engine.onSweep(a.summary(failing));
@@ -313,7 +314,7 @@ t.test('API server down, 403, 500, slow or a dropped watch: skipped with that re
 
   kube.faults.add({ match: { resource: 'leases', verb: 'get' }, status: 500, times: 1 });
   t.same(await sweep(), ['evict/skipped/api-error']);
-  kube.faults.add({ match: { resource: 'leases', verb: 'get' }, delayMs: 1000, times: 1 });
+  kube.faults.add({ match: { resource: 'leases', verb: 'get' }, delayMs: 3000, times: 1 });
   const slow = sweep();
   t.same(await a.engine.onSweep(a.summary(failing)), [], 'a sweep arriving while the previous one is being decided is not counted');
   t.same(await slow, ['evict/skipped/api-timeout']);
