@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: the whole suite in three lanes at once, each a tap run of one
-// file at a time (three test processes on two cores; a fourth was measured
-// slower).
+// file at a time: three test processes on two cores, as before with two lanes,
+// one of them two files at a time (a third lane beside that, four processes,
+// was measured slower).
 //
 //   integration  the integration tests that share real resources (--jobs=1):
 //                the shared test dockerd and its bridge (check, discovery-docker,
@@ -38,8 +39,10 @@
 // `npm run test:unit` (--unit) runs test/unit/* alone, four tap processes at a
 // time, with the coverage floor. In both, the unit files of one area share a tap
 // process (unitFiles()): tap's start costs each test process about 1 s of CPU,
-// which for 56 files was half the CPU of the unit tests. Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them (a .ts test
-// file as its compiled dist/....js), with the coverage floor reported but not enforced.
+// which for 56 files was half the CPU of the unit tests.
+// Arguments (`npm test -- test/unit/x.test.ts`) skip the lanes: tap runs them (a
+// .ts test file as its compiled dist/....js), with the coverage floor reported
+// but not enforced.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
