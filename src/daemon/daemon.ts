@@ -72,6 +72,8 @@ export interface DaemonDeps {
   random?: () => number;
   /** Default maxSweepMs(). */
   maxSweepMs?: (c: Config) => number;
+  /** How long stop() waits for a sweep or diagnosis in flight; default STOP_WAIT_MS. */
+  stopWaitMs?: number;
   /** Default diagnoseSweep. */
   diagnose?: (report: SweepReport, ctx: DiagnoseContext) => Promise<Finding[]>;
   /** Kubernetes data for the diagnosis (DNS Service IPs, each pod's dnsPolicy); read once per diagnosis. */
@@ -122,6 +124,7 @@ export class Daemon {
   readonly #cache: Pick<DiscoveryCache, 'discover' | 'forget'> | null;
   readonly #sweep: (vantages: Vantage[], opts: SweepOptions) => Promise<SweepReport>;
   readonly #cancelAll: () => void;
+  readonly #stopWaitMs: number;
   readonly #now: () => Date;
   readonly #startedAt: Date;
   readonly #diagnosis: DaemonDiagnosis;
@@ -155,6 +158,7 @@ export class Daemon {
     this.#discover = deps.discover ?? ((o) => cache!.discover(o));
     this.#sweep = deps.sweep ?? ((v, o) => runSweep(v, o));
     this.#cancelAll = deps.cancelAll ?? nativeCancelAll;
+    this.#stopWaitMs = deps.stopWaitMs ?? STOP_WAIT_MS;
     this.#now = deps.now ?? (() => new Date());
     this.#startedAt = this.#now();
     this.health = new HealthModel(this.#holder.current.health);
@@ -332,10 +336,10 @@ export class Daemon {
       // Probes submitted while we cancel (a vantage that was still reading its resolv.conf) are caught by the repeats.
       this.#cancelAll();
       const repeat = setInterval(() => this.#cancelAll(), 100);
-      await Promise.race([Promise.all([running, diagnosing]), sleep(STOP_WAIT_MS)]);
+      await Promise.race([Promise.all([running, diagnosing]), sleep(this.#stopWaitMs)]);
       clearInterval(repeat);
     } else {
-      await Promise.race([diagnosing, sleep(STOP_WAIT_MS)]);
+      await Promise.race([diagnosing, sleep(this.#stopWaitMs)]);
     }
     await this.#stopKube();
     await this.#http.close();

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import { PARALLEL_DOCKERD } from '../support/dockerd.js';
 import { requireRoot } from '../support/root.js';
 import { startNotifyReceiver } from '../support/notify-receiver.js';
 import {
@@ -229,7 +230,10 @@ t.test('the daemon among hostile containers', async (t) => {
   if (!requireRoot(t, WHY)) return;
   const bin = await ensureBuilt();
   const kinds = [...PROC_KINDS, ...DOCKER_KINDS];
-  const w = await buildHostileWorld(t, { base: 'chd', kinds });
+  // npm test runs this file in the parallel lane (test/support/run-suites.js): its Docker kinds run
+  // on that lane's dockerd, and its daemons discover through a procRoot of this world's own, so
+  // neither sees what the integration lane's files build meanwhile.
+  const w = await buildHostileWorld(t, { base: 'chd', kinds, dockerd: PARALLEL_DOCKERD });
   t.comment(`canary ${w.canary.path}, server ${w.serverIp}, dead ${w.dead}, ${w.containers.size} containers`);
   for (const kind of kinds) {
     await t.test(`${kind}: ${KIND_DESCRIPTIONS[kind]}`, (t) => daemonRun(t, w, bin, [kind]));

@@ -300,10 +300,11 @@ t.test('dry-run changes nothing and says what it would do', async (t) => {
 t.test('API server down, 403, 500, slow or a dropped watch: skipped with that reason, never an exception', async (t) => {
   const kube = await fake(t, { seed: { replicas: 3 } });
   // The engine's clock, moved past settings.apiSettleMs (30 s here) after each API failure (the Lease times are
-  // checked against it too, so it starts at the real time).
+  // checked against it too, so it starts at the real time). Requests time out after 1 s: with 300 ms, a 403
+  // answered late on a loaded machine (load average 10) became api-timeout.
   const API_SETTLE_MS = 30_000;
   let now = Date.now();
-  const a = await nodeSide(t, kube, { requestTimeoutMs: 300, nodeCondition: false, now: () => now });
+  const a = await nodeSide(t, kube, { requestTimeoutMs: 1000, nodeCondition: false, now: () => now });
   const victim = a.pods()[0]!;
   const failing = (p: { uid: string }) => (p.uid === victim.uid ? 'failed' : 'ok');
   for (let i = 0; i < 2; i++) await a.engine.onSweep(a.summary(failing));
@@ -325,7 +326,7 @@ t.test('API server down, 403, 500, slow or a dropped watch: skipped with that re
   t.match(a.decisions.at(-1)?.message, /^no action: the API server failed 29s ago \(.*\); actions wait until 30s after the last failure/);
   t.equal(leaseReads(), reads, 'and the Lease was not read');
   now += 1000;
-  kube.faults.add({ match: { resource: 'leases', verb: 'get' }, delayMs: 1000, times: 1 });
+  kube.faults.add({ match: { resource: 'leases', verb: 'get' }, delayMs: 3000, times: 1 });
   const slow = sweep();
   t.same(await a.engine.onSweep(a.summary(failing)), [], 'a sweep arriving while the previous one is being decided is not counted');
   t.same(await slow, ['evict/skipped/api-timeout']);

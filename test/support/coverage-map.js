@@ -5,4 +5,4 @@
 // property-based fuzz tests (test/fuzz/): they look for crashes over 10,000
 // inputs each, and V8's precise coverage makes them 2-3x slower for no coverage
 // the example-based tests do not already give.
-export default (file) => (/^(dist\/)?test\/unit\//.test(file) ? [file.startsWith('dist/') ? 'dist/src/**/*.js' : 'src/**/*.ts'] : null);
+export default (file) => (/^(dist\/)?test\/unit(-groups)?\//.test(file) ? [file.startsWith('dist/') ? 'dist/src/**/*.js' : 'src/**/*.ts'] : null);

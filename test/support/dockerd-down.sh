@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Stop the test suite's own dockerd (started by dockerd-up.sh): remove its containers, stop the
-# daemon (and the containerd it manages), delete its bridge. Idempotent.
+# Stop a test dockerd of the suite (started by dockerd-up.sh; CHD_TEST_DOCKERD as there): remove
+# its containers, stop the daemon (and the containerd it manages), delete its bridge. Idempotent.
 #   --purge  also delete its data root (images) and run directory.
 set -euo pipefail
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin  # ip lives in sbin; a non-login shell may lack it
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# CHD_TEST_DOCKERD=parallel: the parallel lane's dockerd (dockerd-env-parallel.sh) instead.
+case "${CHD_TEST_DOCKERD:-}" in
+  '') env_file=dockerd-env.sh ;;
+  parallel) env_file=dockerd-env-parallel.sh ;;
+  *) echo "${0##*/}: CHD_TEST_DOCKERD must be empty or 'parallel', not '$CHD_TEST_DOCKERD'" >&2; exit 1 ;;
+esac
 # shellcheck source=dockerd-env.sh
-. "$here/dockerd-env.sh"
+. "$here/$env_file"
 
 stop_timeout=${CHD_TEST_DOCKERD_STOP_TIMEOUT:-30}
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start the test suite's own dockerd and import the busybox test image. Idempotent: a dockerd
-# that already answers on the socket is reused, an image already present is kept.
+# Start a test dockerd of the suite (the shared one; with CHD_TEST_DOCKERD=parallel the parallel
+# lane's) and import the busybox test image. Idempotent: a dockerd that already answers on the
+# socket is reused, an image already present is kept.
 #
 # The daemon is isolated from anything else on the machine: its own socket, data root, exec
 # root (so its own managed containerd), config file and bridge; no iptables/ip6tables rules, no
@@ -10,8 +11,14 @@ set -euo pipefail
 PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin  # dockerd and ip live in sbin; a non-login shell may lack it
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# CHD_TEST_DOCKERD=parallel: the parallel lane's dockerd (dockerd-env-parallel.sh) instead.
+case "${CHD_TEST_DOCKERD:-}" in
+  '') env_file=dockerd-env.sh ;;
+  parallel) env_file=dockerd-env-parallel.sh ;;
+  *) echo "${0##*/}: CHD_TEST_DOCKERD must be empty or 'parallel', not '$CHD_TEST_DOCKERD'" >&2; exit 1 ;;
+esac
 # shellcheck source=dockerd-env.sh
-. "$here/dockerd-env.sh"
+. "$here/$env_file"
 
 start_timeout=${CHD_TEST_DOCKERD_START_TIMEOUT:-60}
 
@@ -38,7 +45,7 @@ ensure_bridge() {
   local cidr="$CHD_TEST_BRIDGE_ADDR/$CHD_TEST_BRIDGE_PREFIXLEN"
   if ! ip link show dev "$CHD_TEST_BRIDGE" >/dev/null 2>&1; then
     if ip -4 route show to match "$CHD_TEST_BRIDGE_ADDR" | grep -qv '^default'; then
-      die "$cidr overlaps a network this machine already routes; change CHD_TEST_BRIDGE_ADDR in dockerd-env.sh"
+      die "$cidr overlaps a network this machine already routes; change CHD_TEST_BRIDGE_ADDR in $env_file"
     fi
     ip link add name "$CHD_TEST_BRIDGE" type bridge
   fi

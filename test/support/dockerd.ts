@@ -1,10 +1,14 @@
-// The test suite's own dockerd, shared by every test file of a run.
+// The test suite's own dockerds. The shared one (dockerd-env.sh) serves every test file of the
+// integration lane; the parallel lane's (dockerd-env-parallel.sh: other socket, data root, exec
+// root and bridge) serves the one file there that needs Docker, so the two lanes never list each
+// other's containers.
 //
-// dockerd-up.sh starts it (isolated: own socket, data root, containerd, bridge; no iptables, no
+// dockerd-up.sh starts one (isolated: own socket, data root, containerd, bridge; no iptables, no
 // IP forwarding) and imports the busybox image; it is idempotent, so CI runs it once up front and
 // a test file that finds no daemon runs it itself. The daemon is left running for the next test
 // file (it outlives the test process); stop it with test/support/dockerd-down.sh or stopDockerd().
-// Paths and names live in dockerd-env.sh, read here so the shell and TypeScript sides agree.
+// CHD_TEST_DOCKERD=parallel makes both scripts work on the parallel lane's instead.
+// Paths and names live in the env files, read here so the shell and TypeScript sides agree.
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { sh } from './run.js';
@@ -15,7 +19,7 @@ const scriptPath = (name: string): string => repoPath('test/support', name);
 const ENV_KEYS = ['CHD_TEST_DOCKER_SOCK', 'CHD_TEST_DOCKER_LOG', 'CHD_TEST_BRIDGE', 'CHD_TEST_BRIDGE_ADDR', 'CHD_TEST_IMAGE'] as const;
 type EnvKey = (typeof ENV_KEYS)[number];
 
-/** Parses the KEY=value lines of dockerd-env.sh. */
+/** Parses the KEY=value lines of dockerd-env*.sh. */
 function parseDockerdEnv(text: string, file: string): Record<EnvKey, string> {
   const values = new Map<string, string>();
   for (const line of text.split('\n')) {
@@ -31,36 +35,8 @@ function parseDockerdEnv(text: string, file: string): Record<EnvKey, string> {
   return env;
 }
 
-const envFile = scriptPath('./dockerd-env.sh');
-const env = parseDockerdEnv(readFileSync(envFile, 'utf8'), envFile);
-
-/** The test dockerd's API socket. */
-export const TEST_DOCKER_SOCKET = env.CHD_TEST_DOCKER_SOCK;
-/** The test dockerd's log file. */
-export const TEST_DOCKER_LOG = env.CHD_TEST_DOCKER_LOG;
-/** The bridge the test dockerd puts containers on. */
-export const TEST_BRIDGE = env.CHD_TEST_BRIDGE;
-/** The host's address on that bridge: run test DNS servers here and give it to containers as --dns. */
-export const TEST_BRIDGE_ADDR = env.CHD_TEST_BRIDGE_ADDR;
-/** The busybox image (sh, sleep, cat, nslookup, ... every busybox applet in /bin). */
-export const BUSYBOX_IMAGE = env.CHD_TEST_IMAGE;
-
 const PING_TIMEOUT_MS = 2_000;
 const SCRIPT_TIMEOUT_MS = 120_000;
-
-/** A client for the test dockerd. */
-export function testDockerClient(): Docker {
-  return new Docker({ socketPath: TEST_DOCKER_SOCKET });
-}
-
-async function answers(): Promise<boolean> {
-  try {
-    await new Docker({ socketPath: TEST_DOCKER_SOCKET, timeout: PING_TIMEOUT_MS }).ping();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function hasImage(docker: Docker, name: string): Promise<boolean> {
   try {
@@ -72,49 +48,125 @@ async function hasImage(docker: Docker, name: string): Promise<boolean> {
   }
 }
 
-function logTail(lines = 30): string {
-  try {
-    return readFileSync(TEST_DOCKER_LOG, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch (err) {
-    return `(no log: ${(err as Error).message})`;
+/** One test dockerd: '' the shared one, 'parallel' the parallel lane's. */
+export class TestDockerd {
+  /** Its API socket. */
+  readonly socket: string;
+  /** Its log file. */
+  readonly log: string;
+  /** The bridge it puts containers on. */
+  readonly bridge: string;
+  /** The host's address on that bridge: run test DNS servers here and give it to containers as --dns. */
+  readonly bridgeAddr: string;
+  /** The busybox image (sh, sleep, cat, nslookup, ... every busybox applet in /bin). */
+  readonly image: string;
+
+  constructor(readonly instance: '' | 'parallel') {
+    const file = scriptPath(instance ? `./dockerd-env-${instance}.sh` : './dockerd-env.sh');
+    const env = parseDockerdEnv(readFileSync(file, 'utf8'), file);
+    this.socket = env.CHD_TEST_DOCKER_SOCK;
+    this.log = env.CHD_TEST_DOCKER_LOG;
+    this.bridge = env.CHD_TEST_BRIDGE;
+    this.bridgeAddr = env.CHD_TEST_BRIDGE_ADDR;
+    this.image = env.CHD_TEST_IMAGE;
+  }
+
+  /** A client for this dockerd. */
+  client(): Docker {
+    return new Docker({ socketPath: this.socket });
+  }
+
+  async answers(): Promise<boolean> {
+    try {
+      await new Docker({ socketPath: this.socket, timeout: PING_TIMEOUT_MS }).ping();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  logTail(lines = 30): string {
+    try {
+      return readFileSync(this.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch (err) {
+      return `(no log: ${(err as Error).message})`;
+    }
+  }
+
+  /** Runs one of the dockerd-*.sh scripts for this instance; a failure carries its stderr (with the dockerd log tail). */
+  runScript(name: string, args: string[] = []): Promise<string> {
+    return sh('env', [`CHD_TEST_DOCKERD=${this.instance}`, 'bash', scriptPath(name), ...args], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  }
+
+  /**
+   * Runs dockerd-up.sh (starts the dockerd unless it answers, imports the busybox image unless
+   * present) and returns a client once the API answers. Throws with the dockerd log tail on failure.
+   */
+  async start(): Promise<Docker> {
+    await this.runScript('./dockerd-up.sh');
+    if (!(await this.answers())) {
+      throw new Error(`test dockerd started but ${this.socket} does not answer /_ping; tail of ${this.log}:\n${this.logTail()}`);
+    }
+    return this.client();
+  }
+
+  /** Reuses the running dockerd (with its image) when it answers; otherwise start(). */
+  async ensure(): Promise<Docker> {
+    const docker = this.client();
+    if ((await this.answers()) && (await hasImage(docker, this.image))) return docker;
+    return this.start();
+  }
+
+  /** Stops the dockerd (removing its containers and bridge); purge also deletes its images. */
+  async stop(opts: { purge?: boolean } = {}): Promise<void> {
+    await this.runScript('./dockerd-down.sh', opts.purge ? ['--purge'] : []);
   }
 }
 
-/** Runs one of the dockerd-*.sh scripts; a failure carries its stderr (with the dockerd log tail). */
-const runScript = (name: string, args: string[] = []): Promise<string> => sh('bash', [scriptPath(name), ...args], { timeoutMs: SCRIPT_TIMEOUT_MS });
+/** The shared test dockerd (the integration lane's). */
+export const SHARED_DOCKERD = new TestDockerd('');
+/** The parallel lane's test dockerd. */
+export const PARALLEL_DOCKERD = new TestDockerd('parallel');
 
-/**
- * Runs dockerd-up.sh (starts the test dockerd unless it answers, imports the busybox image unless
- * present) and returns a client once the API answers. Throws with the dockerd log tail on failure.
- */
-export async function startDockerd(): Promise<Docker> {
-  await runScript('./dockerd-up.sh');
-  if (!(await answers())) {
-    throw new Error(`test dockerd started but ${TEST_DOCKER_SOCKET} does not answer /_ping; ` + `tail of ${TEST_DOCKER_LOG}:\n${logTail()}`);
-  }
-  return testDockerClient();
+/** The shared test dockerd's API socket. */
+export const TEST_DOCKER_SOCKET = SHARED_DOCKERD.socket;
+/** The shared test dockerd's log file. */
+export const TEST_DOCKER_LOG = SHARED_DOCKERD.log;
+/** The bridge the shared test dockerd puts containers on. */
+export const TEST_BRIDGE = SHARED_DOCKERD.bridge;
+/** The host's address on that bridge: run test DNS servers here and give it to containers as --dns. */
+export const TEST_BRIDGE_ADDR = SHARED_DOCKERD.bridgeAddr;
+/** The busybox image (sh, sleep, cat, nslookup, ... every busybox applet in /bin). */
+export const BUSYBOX_IMAGE = SHARED_DOCKERD.image;
+
+/** A client for the shared test dockerd. */
+export function testDockerClient(): Docker {
+  return SHARED_DOCKERD.client();
 }
 
-/** Reuses the running test dockerd (with its image) when it answers; otherwise startDockerd(). */
-export async function ensureDockerd(): Promise<Docker> {
-  const docker = testDockerClient();
-  if ((await answers()) && (await hasImage(docker, BUSYBOX_IMAGE))) return docker;
-  return startDockerd();
+/** SHARED_DOCKERD.start(). */
+export function startDockerd(): Promise<Docker> {
+  return SHARED_DOCKERD.start();
 }
 
-/** Makes sure the busybox image is present in the test dockerd; returns its name. */
+/** SHARED_DOCKERD.ensure(). */
+export function ensureDockerd(): Promise<Docker> {
+  return SHARED_DOCKERD.ensure();
+}
+
+/** Makes sure the busybox image is present in the shared test dockerd; returns its name. */
 export async function ensureBusyboxImage(docker: Docker): Promise<string> {
   if (await hasImage(docker, BUSYBOX_IMAGE)) return BUSYBOX_IMAGE;
-  await runScript('./dockerd-up.sh');
+  await SHARED_DOCKERD.runScript('./dockerd-up.sh');
   if (!(await hasImage(docker, BUSYBOX_IMAGE))) {
     throw new Error(`${BUSYBOX_IMAGE} still missing after dockerd-up.sh (is this client for ${TEST_DOCKER_SOCKET}?)`);
   }
   return BUSYBOX_IMAGE;
 }
 
-/** Stops the test dockerd (removing its containers and bridge); purge also deletes its images. */
-export async function stopDockerd(opts: { purge?: boolean } = {}): Promise<void> {
-  await runScript('./dockerd-down.sh', opts.purge ? ['--purge'] : []);
+/** SHARED_DOCKERD.stop(). */
+export function stopDockerd(opts: { purge?: boolean } = {}): Promise<void> {
+  return SHARED_DOCKERD.stop(opts);
 }
 
 export interface RunContainerOptions {

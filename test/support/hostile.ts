@@ -32,7 +32,7 @@ import { createTopology, randomPrefix, removeByPrefix, type NetnsNode, type Tear
 import { host, parseCidr } from './ip-range.js';
 import { spawnResponder } from './responder-process.js';
 import { run, sleep, tryRun, which } from './run.js';
-import { TEST_BRIDGE_ADDR, TEST_DOCKER_SOCKET, cleanupContainers, ensureDockerd, removeContainers, runContainer, testDockerClient } from './dockerd.js';
+import { PARALLEL_DOCKERD, SHARED_DOCKERD, cleanupContainers, removeContainers, runContainer, type TestDockerd } from './dockerd.js';
 import { REPO } from './paths.js';
 
 export const PROJECT_ROOT = REPO;
@@ -156,6 +156,8 @@ export interface WorldOptions {
   /** Base of the random prefix of netns, links, containers and temp dirs (lowercase, short). */
   base: string;
   kinds: readonly HostileKind[];
+  /** The test dockerd of the Docker kinds: the test file's lane's (default SHARED_DOCKERD). */
+  dockerd?: TestDockerd;
 }
 
 const canaryToken = (): string => `CANARY${randomBytes(8).toString('hex')}`;
@@ -240,21 +242,12 @@ export async function reapLeftovers(): Promise<string[]> {
     }
     if (alive(rec.pid)) continue;
     await removeByPrefix(rec.prefix);
-    if (await dockerAnswers()) await removeContainers(testDockerClient(), rec.prefix);
+    for (const d of [SHARED_DOCKERD, PARALLEL_DOCKERD]) if (await d.answers()) await removeContainers(d.client(), rec.prefix);
     for (const d of rec.dirs) fs.rmSync(d, { recursive: true, force: true });
     fs.rmSync(file, { force: true });
     reaped.push(rec.prefix);
   }
   return reaped;
-}
-
-async function dockerAnswers(): Promise<boolean> {
-  try {
-    await testDockerClient().ping();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Builds the kinds asked for. Registers every cleanup with t first, so a failure half way is cleaned. */
@@ -400,10 +393,11 @@ export async function buildHostileWorld(t: TeardownHost, opts: WorldOptions): Pr
 
   let dockerSocket = path.join(dir, 'no-docker.sock');
   if (dockerKinds.length > 0) {
-    const docker: Docker = await ensureDockerd();
+    const dockerd = opts.dockerd ?? SHARED_DOCKERD;
+    const docker: Docker = await dockerd.ensure();
     await cleanupContainers(t, docker, prefix);
-    dockerSocket = TEST_DOCKER_SOCKET;
-    const dockerDead = TEST_BRIDGE_ADDR.replace(/\.\d+$/, '.250');
+    dockerSocket = dockerd.socket;
+    const dockerDead = dockerd.bridgeAddr.replace(/\.\d+$/, '.250');
     for (const kind of dockerKinds) {
       const podName = kind === 'docker-label-escape' ? ESC_LABEL : `${'\x1b[1m'}${'A'.repeat(100 * 1024)}`;
       const c = await runContainer(docker, {

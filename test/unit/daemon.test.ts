@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/config/errors.js';
 import { loadConfigResult, type LoadResult } from '../../src/config/load.js';
 import { ConfigHolder } from '../../src/config/reloader.js';
 import { configTargets, discoveryOptions, sweepOptions } from '../../src/config/options.js';
-import { changedKeys, Daemon, type DaemonDeps } from '../../src/daemon/daemon.js';
+import { changedKeys, Daemon, STOP_WAIT_MS, type DaemonDeps } from '../../src/daemon/daemon.js';
 import { maxSweepMs } from '../../src/daemon/scheduler.js';
 import { CLEAR_AFTER, MAX_FINDING_LOGS } from '../../src/diagnose/runner.js';
 import type { DiagnoseContext, Finding, KubeFacts } from '../../src/diagnose/index.js';
@@ -434,7 +434,8 @@ t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves
     ['stopping', 'stopped'],
   );
 
-  const deaf = await start(t);
+  // stop() waits STOP_WAIT_MS (2 s) for a sweep in flight; 300 ms here, three times cancelAll's repeat.
+  const deaf = await start(t, { deps: { stopWaitMs: 300 } });
   await sweepsDone(deaf, 1);
   deaf.sweeper.deaf = true;
   deaf.sweeper.hold();
@@ -443,6 +444,7 @@ t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves
   await deaf.daemon.stop('SIGINT');
   const took = Date.now() - t0;
   t.ok(took < 5_000, `stop returned in ${took} ms although the sweep never ended`);
+  t.equal(STOP_WAIT_MS, 2_000, 'the daemon waits 2 s for a sweep in flight');
   t.ok(deaf.sweeper.cancels > 1, 'cancelAll repeated while waiting');
 });
 

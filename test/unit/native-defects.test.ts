@@ -71,6 +71,12 @@ t.test('defect 2: a Worker terminated 10 times with 200 exchanges in flight neve
       slow.on('message', (m, r) => setTimeout(() => closed || slow.send(m, r.port, r.address), Math.random() * 40));
       const silentPort = await bind(silent);
       const slowPort = await bind(slow);
+      // The main thread asks a server of its own: a late echo from slow to a terminated worker's
+      // port, taken again by the main thread's socket, would pass for its reply (a raw payload is
+      // not matched like a DNS reply; the connected socket only filters by the server's address).
+      const echo = dgram.createSocket('udp4');
+      echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+      const echoPort = await bind(echo);
       const src = ${'`'}
         const { parentPort, workerData: d } = require('node:worker_threads');
         const b = require(d.addon);
@@ -90,12 +96,13 @@ t.test('defect 2: a Worker terminated 10 times with 200 exchanges in flight neve
       const b = require(ADDON);
       const r = await new Promise((res) => {
         b.init((rs) => res(rs[0]));
-        b.submit(1, -1, 4, '127.0.0.1', slowPort, false, Buffer.from('from-main'), 5000);
+        b.submit(1, -1, 4, '127.0.0.1', echoPort, false, Buffer.from('from-main'), 5000);
       });
       console.log('MAIN ' + r.errno + ' ' + (r.reply ? r.reply.toString() : ''));
       closed = true;
       silent.close();
       slow.close();
+      echo.close();
     })().catch((e) => { console.error('SCRIPT ' + e.stack); process.exit(3); });`;
   const res = await runNode(script, { args: [addonPath()], timeoutMs: 120_000 });
   t.equal(res.code, 0, `the process exits 0 (${describeChild(res)})`);

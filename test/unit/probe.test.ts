@@ -314,8 +314,16 @@ t.test('thousands of random replies: all fail, none throws', async (t) => {
   for (let i = 0; i < 3000; i++) {
     const len = Math.floor(rnd() * 600);
     const bytes = Buffer.from(Array.from({ length: len }, () => Math.floor(rnd() * 256)));
-    const { r } = await probeWith(() => bytes);
-    if (!wellFormed(r) || r.ok || r.truncated) bad.push(`#${i} ${bytes.toString('hex')}: ${JSON.stringify(r)}`);
+    let id = -1;
+    const { r } = await probeWith((valid) => {
+      id = valid.readUInt16BE(0);
+      return bytes;
+    });
+    // The query ID is random (not from SEED): about once in 100 runs one of the 3000 carries it
+    // with TC set. It is then ours and truncated, and the TCP retry's valid reply is the answer.
+    const oursWithTc = len >= 4 && bytes.readUInt16BE(0) === id && (bytes[2]! & 0x02) !== 0;
+    const retried = oursWithTc && r.truncated && r.transport === 'tcp';
+    if (!wellFormed(r) || ((r.ok || r.truncated) && !retried)) bad.push(`#${i} ${bytes.toString('hex')}: ${JSON.stringify(r)}`);
   }
   t.same(bad.slice(0, 5), [], `seed ${SEED}: 3000 random replies failed cleanly`);
 });

@@ -1,0 +1,13 @@
+# The parallel lane's test dockerd (CHD_TEST_DOCKERD=parallel): as dockerd-env.sh, with paths and
+# a bridge of its own, so it runs beside the shared one. Plain KEY=value lines (dockerd.ts parses them).
+CHD_TEST_RUN_DIR=/run/coredns-healthd-test-parallel
+CHD_TEST_DOCKER_SOCK=/run/coredns-healthd-test-parallel/docker.sock
+CHD_TEST_DOCKER_PIDFILE=/run/coredns-healthd-test-parallel/dockerd.pid
+CHD_TEST_DOCKER_LOG=/run/coredns-healthd-test-parallel/dockerd.log
+CHD_TEST_DOCKER_EXEC_ROOT=/run/coredns-healthd-test-parallel/exec
+CHD_TEST_DOCKER_DATA_ROOT=/var/lib/coredns-healthd-test-docker-parallel
+CHD_TEST_BRIDGE=chk-docker1
+CHD_TEST_BRIDGE_ADDR=172.31.251.1
+CHD_TEST_BRIDGE_PREFIXLEN=24
+CHD_TEST_IMAGE=coredns-healthd-test/busybox:latest
+CHD_TEST_BUSYBOX=/bin/busybox
