@@ -140,12 +140,15 @@ t.test('the Lease: held, expired and taken over, raced, released', async (t) => 
   t.equal(always.hits, 3);
   await new Promise((r) => setTimeout(r, 2100));
 
-  // A race: both read the free Lease, both write; the API server lets one win.
-  const c = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-c' });
-  const d = new RemedyLease(api, { ...settings, name: 'race', holder: 'node-d' });
-  // Both reads are held 100 ms so that both see the Lease free (the calls share one kept-alive
-  // connection pool: without it, whichever read comes second could already see the winner).
-  kube.faults.add({ match: { resource: 'leases', verb: 'get', name: 'race' }, delayMs: 100, times: 2 });
+  // A race: both read the free Lease, both write; the API server lets one win. Two nodes, two
+  // clients, each with its connection already open (a read that needed a new TLS connection on
+  // a loaded machine could come after the winner's create, find the Lease held, and there would
+  // be no race to lose); the creates are held 400 ms so that both reads are surely in first.
+  const [apiC, apiD] = [await client(kube, 'node-c'), await client(kube, 'node-d')];
+  await Promise.all([apiC.getLease({ namespace: 'kube-system', name: 'race' }), apiD.getLease({ namespace: 'kube-system', name: 'race' })]);
+  const c = new RemedyLease(apiC, { ...settings, name: 'race', holder: 'node-c' });
+  const d = new RemedyLease(apiD, { ...settings, name: 'race', holder: 'node-d' });
+  kube.faults.add({ match: { resource: 'leases', verb: 'create' }, delayMs: 400, times: 2 });
   const results = await Promise.all([c.acquire(), d.acquire()]);
   t.same(results.map((r) => r.ok).sort(), [false, true], 'exactly one wins the create');
   const winner = results[0].ok ? 'node-c' : 'node-d';
