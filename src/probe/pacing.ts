@@ -6,11 +6,18 @@
 // so the cap lengthens the sweep of a dead target rather than piling queries
 // on it.
 
-/** When each of `count` vantages starts, in ms after the sweep's start: evenly spaced over [0, spreadMs). */
-export function startOffsets(count: number, spreadMs: number): number[] {
+/** Starts are rounded down to a multiple of this: vantages closer together share one timer wake-up. */
+export const START_STEP_MS = 10;
+
+/**
+ * When each of `count` vantages starts, in ms after the sweep's start: evenly spaced over [0, spreadMs),
+ * rounded down to a multiple of stepMs (1,000 vantages over 500 ms: 50 wake-ups of 20 starts, not 500 of 2).
+ */
+export function startOffsets(count: number, spreadMs: number, stepMs = START_STEP_MS): number[] {
   if (count <= 0) return [];
   const gap = Math.max(0, spreadMs) / count;
-  return Array.from({ length: count }, (_, i) => Math.floor(i * gap));
+  const step = Math.max(1, stepMs);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * gap) / step) * step);
 }
 
 /** Waits ms (rejects with the signal's reason when it is aborted first). */

@@ -73,7 +73,9 @@ function countingProbe(): { probeFn: ProbeFn; peak: Map<string, number>; servers
 
 t.test('startOffsets spreads the starts evenly over the window', (t) => {
   t.same(startOffsets(4, 1000), [0, 250, 500, 750]);
-  t.same(startOffsets(3, 100), [0, 33, 66]);
+  t.same(startOffsets(3, 100), [0, 30, 60], 'rounded down to the 10 ms step');
+  t.same(startOffsets(3, 100, 1), [0, 33, 66], 'a 1 ms step');
+  t.same(new Set(startOffsets(1000, 500)).size, 50, '1,000 starts over 500 ms share 50 wake-ups');
   t.same(startOffsets(3, 0), [0, 0, 0], 'no window: all at once');
   t.same(startOffsets(0, 1000), []);
   t.end();
