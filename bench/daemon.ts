@@ -50,6 +50,8 @@ export interface DaemonBenchOptions {
   timeoutMs: number;
   /** Node flags of the daemon's process. */
   nodeFlags: readonly string[];
+  /** probe.spread, when given (a checkout from before it would reject the key); else the daemon's default. */
+  spread?: number;
   /** The coredns-healthd to run: a checkout whose bin/coredns-healthd.js and dist/ are built. Default this one. */
   root?: string;
   log: (s: string) => void;
@@ -62,6 +64,8 @@ export interface DaemonBenchResult {
   sweeps: number;
   intervalMs: number;
   nodeFlags: readonly string[];
+  /** probe.spread as given, or null for the daemon's default. */
+  spread: number | null;
   meanWallMs: number;
   cpuPerSweepMs: number;
   /** VmRSS after the warm-up, at the end, the largest sample; VmHWM at the end. */
@@ -219,7 +223,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         {
           interval: `${o.intervalMs}ms`,
           jitter: 0,
-          probe: { timeout: `${o.timeoutMs}ms`, attempts: 1, transports: ['udp'] },
+          probe: { timeout: `${o.timeoutMs}ms`, attempts: 1, transports: ['udp'], ...(o.spread === undefined ? {} : { spread: o.spread }) },
           queries: [{ name: o.name, type: 'A', expectAnswers: [o.answer] }],
           hostResolvConf,
           discovery: { procRoot, docker: { enabled: false } },
@@ -285,6 +289,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         vantages: vantagesSeen,
         sweeps: n,
         intervalMs: o.intervalMs,
+        spread: o.spread ?? null,
         nodeFlags: o.nodeFlags,
         meanWallMs: round(((b.durationSum - a.durationSum) / Math.max(1, b.durationCount - a.durationCount)) * 1000, 2),
         cpuPerSweepMs: round(((cpu1 - cpu0) / Math.max(1, n)) * 1000, 1),

@@ -1,12 +1,16 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
-//                 [--daemon [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-root DIR]]
+//                 [--spread MS] [--max-in-flight N] [--paced-sweeps P]
+//                 [--daemon [--daemon-spread SHARE] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
 // this one long-lived process, and the way operators do it today:
 // `nsenter --net=... dig ...` per namespace, serially and 8 at a time.
 // Prints wall time, time per probe, CPU time and peak RSS of each, and the
-// ratios. Removes everything it made, also on failure or Ctrl-C.
+// ratios. Then the same probes paced as the daemon paces them (src/probe/
+// pacing.ts): namespaces started evenly over --spread ms, at most
+// --max-in-flight queries to the server at once; its wall time is the time a
+// full rotation (every namespace probed once) takes. Removes everything it made, also on failure or Ctrl-C.
 //
 // --daemon: also runs the real daemon (`coredns-healthd run` in a child
 // process, bench/daemon.ts) over the same namespaces, each given one process
@@ -20,6 +24,8 @@ import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
 import { probe } from '../src/probe/probe.js';
+import { InFlightLimit, startOffsets } from '../src/probe/pacing.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
 import { which } from '../test/support/run.js';
@@ -39,6 +45,10 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
     'skip-nsenter': { type: 'boolean', default: false },
+    spread: { type: 'string', default: '500' },
+    'max-in-flight': { type: 'string', default: '64' },
+    'paced-sweeps': { type: 'string', default: '5' },
+    'daemon-spread': { type: 'string' },
     daemon: { type: 'boolean', default: false },
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
@@ -62,6 +72,17 @@ const SOAK = positive('soak', args.soak, 0);
 const BLACKHOLED = Math.min(positive('blackholed', args.blackholed, 0), N);
 const TIMEOUT_MS = positive('timeout', args.timeout);
 const PARALLEL = positive('parallel', args.parallel);
+const SPREAD_MS = positive('spread', args.spread, 0);
+const MAX_IN_FLIGHT = positive('max-in-flight', args['max-in-flight']);
+const PACED_SWEEPS = positive('paced-sweeps', args['paced-sweeps'], 0);
+let DAEMON_SPREAD: number | undefined;
+if (args['daemon-spread'] !== undefined) {
+  DAEMON_SPREAD = Number(args['daemon-spread']);
+  if (!(DAEMON_SPREAD >= 0 && DAEMON_SPREAD <= 1)) {
+    process.stderr.write(`bench: --daemon-spread: expected a fraction from 0 to 1, got ${JSON.stringify(args['daemon-spread'])}\n`);
+    process.exit(2);
+  }
+}
 const DAEMON_SWEEPS = positive('daemon-sweeps', args['daemon-sweeps']);
 const DAEMON_INTERVAL_MS = positive('daemon-interval', args['daemon-interval'], 100);
 /** Default: the packaged launcher's node flags (packaging/lib/stage.ts), those the systemd unit runs the daemon with. */
@@ -105,6 +126,31 @@ async function addonSweep(topo: Topology): Promise<SweepOutcome> {
     handles.map((h) => probe({ netns: h, server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] })),
   );
   for (const h of handles) h.close();
+  const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const failed: Record<string, number> = {};
+  for (const r of results) if (!r.ok) failed[r.reason] = (failed[r.reason] ?? 0) + 1;
+  return { wallSeconds, cpuSeconds: selfCpuSeconds() - cpu0, ok: results.filter((r) => r.ok).length, failed };
+}
+
+/** The same probes, paced as the daemon paces them: starts spread over SPREAD_MS, at most MAX_IN_FLIGHT to the server at once. */
+async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
+  const cpu0 = selfCpuSeconds();
+  const t0 = process.hrtime.bigint();
+  const limit = new InFlightLimit(MAX_IN_FLIGHT);
+  const offsets = startOffsets(topo.namespaces.length, SPREAD_MS);
+  const results = await Promise.all(
+    topo.namespaces.map(async (n, i) => {
+      if (offsets[i]! > 0) await delay(offsets[i]);
+      const h = NetnsHandle.open(n.path);
+      const release = await limit.acquire(topo.bridge.ipv4);
+      try {
+        return await probe({ netns: h, server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] });
+      } finally {
+        release();
+        h.close();
+      }
+    }),
+  );
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const failed: Record<string, number> = {};
   for (const r of results) if (!r.ok) failed[r.reason] = (failed[r.reason] ?? 0) + 1;
@@ -165,7 +211,9 @@ async function main() {
   try {
     log(`building ${N} network namespaces on one bridge ...`);
     const tb = process.hrtime.bigint();
-    topo = await createTopology({ count: N, ipv6: false });
+    // Permanent neighbour entries: the kernel's one ARP table for all namespaces holds 1024 dynamic
+    // entries by default, and 1,000 namespaces need 2,000 (see test/support/netns.ts staticNeighbors).
+    topo = await createTopology({ count: N, ipv6: false, staticNeighbors: true });
     dns = await startDnsmasq({ listen: topo.bridge.ipv4, port: 53, records: { [NAME]: [ANSWER] } });
     log(`  built in ${(Number(process.hrtime.bigint() - tb) / 1e9).toFixed(2)} s; dnsmasq on ${topo.bridge.ipv4}`);
 
@@ -223,6 +271,36 @@ async function main() {
       log(`blackholed: ${BLACKHOLED} of ${N} silent, sweep ${blackholed.medianWallMs} ms with a ${TIMEOUT_MS} ms timeout`);
     }
 
+    let paced: Record<string, unknown> | null = null;
+    if (PACED_SWEEPS > 0) {
+      const runs: SweepOutcome[] = [];
+      for (let i = 0; i < PACED_SWEEPS; i++) runs.push(await pacedSweep(topo));
+      const failedTotal = runs.reduce((a, r) => a + (N - r.ok), 0);
+      const reasons: Record<string, number> = {};
+      for (const r of runs) for (const [k, v] of Object.entries(r.failed)) reasons[k] = (reasons[k] ?? 0) + v;
+      paced = {
+        sweeps: PACED_SWEEPS,
+        spreadMs: SPREAD_MS,
+        maxInFlight: MAX_IN_FLIGHT,
+        medianRotationMs: ms(
+          quantile(
+            runs.map((r) => r.wallSeconds),
+            0.5,
+          ),
+        ),
+        maxRotationMs: ms(Math.max(...runs.map((r) => r.wallSeconds))),
+        medianCpuMs: ms(
+          quantile(
+            runs.map((r) => r.cpuSeconds),
+            0.5,
+          ),
+        ),
+        failedProbes: failedTotal,
+        failedReasons: reasons,
+      };
+      log(`paced: ${PACED_SWEEPS} sweeps over ${SPREAD_MS} ms, ${failedTotal} failed`);
+    }
+
     const addon = {
       sweeps: SWEEPS,
       medianWallMs: ms(quantile(walls, 0.5)),
@@ -248,6 +326,7 @@ async function main() {
         intervalMs: DAEMON_INTERVAL_MS,
         timeoutMs: TIMEOUT_MS,
         nodeFlags: DAEMON_NODE_FLAGS,
+        ...(DAEMON_SPREAD === undefined ? {} : { spread: DAEMON_SPREAD }),
         ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
         log,
       });
@@ -280,6 +359,7 @@ async function main() {
       addon,
       soak,
       blackholed,
+      paced,
       daemon,
       nsenterDig: nsenter,
     };
@@ -300,13 +380,20 @@ async function main() {
         );
       if (blackholed)
         lines.push(`  blackhole ${blackholed.count} silent namespaces: sweep ${blackholed.medianWallMs} ms with a ${blackholed.timeoutMs} ms timeout`);
+      if (paced)
+        lines.push(
+          '',
+          `addon, paced (${N} namespaces started evenly over ${SPREAD_MS} ms, at most ${MAX_IN_FLIGHT} queries in flight to the server, ${PACED_SWEEPS} sweeps)`,
+          `  full rotation  median ${paced.medianRotationMs as number} ms   max ${paced.maxRotationMs as number} ms   cpu median ${paced.medianCpuMs as number} ms`,
+          `  failed probes  ${paced.failedProbes as number} of ${N * PACED_SWEEPS}${Object.keys(paced.failedReasons as object).length ? ` ${JSON.stringify(paced.failedReasons)}` : ''}`,
+        );
       if (daemon) {
         const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : '-');
         lines.push(
           '',
-          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, ${daemon.sweeps} sweeps after 5)`,
+          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
           `                  engine (above)      daemon`,
-          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
+          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; a full rotation, probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
           `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,

@@ -167,6 +167,8 @@ export function resolveCheckOptions(args: ParsedCheckArgs, env: NodeJS.ProcessEn
     select: args.select,
     transports,
     queries,
+    // One sweep, then exit: nothing to spread it over (the in-flight cap still holds).
+    spreadMs: 0,
     ownNameservers: args.ownNameservers,
     json: args.json,
     diagnose: args.diagnose ? diagnoseContext(config) : null,

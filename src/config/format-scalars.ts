@@ -47,6 +47,7 @@ export const countOrZero = integer('count-or-zero', 0, 1_000_000, 'an integer of
 export const attempts = integer('attempts', 1, 10, 'an integer from 1 to 10');
 export const dnsPort = integer('dns-port', 1, 65_535, 'a port number from 1 to 65535');
 export const ratio = decimal('ratio', 0, 1, false, 'a fraction greater than 0 and at most 1, e.g. 0.9');
+export const share = decimal('share', 0, 1, true, 'a fraction from 0 to 1, e.g. 0.5');
 export const factor = decimal('factor', 1, 100, false, 'a number greater than 1 and at most 100, e.g. 2');
 
 function oneOf<const T extends string>(name: string, values: readonly T[]): Format<T> {

@@ -30,6 +30,8 @@ export function sweepOptions(c: Config): SweepOptions {
     dnsPort: RESOLV_CONF_PORT,
     ownNameservers: true,
     targets: configTargets(c),
+    spreadMs: Math.round(c.probe.spread * c.interval),
+    maxInFlightPerTarget: c.probe.maxInFlightPerTarget,
   };
 }
 

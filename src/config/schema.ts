@@ -45,6 +45,19 @@ const DEFINITION = {
       ['udp', 'tcp'],
       'Transports every target is probed over. Probing both tells a UDP-only fault (firewall, conntrack) from a dead server.',
     ),
+    spread: setting(
+      F.share,
+      0.5,
+      "Share of interval over which a sweep's vantages start, evenly spaced, instead of all at once: with interval 10s and 0.5, " +
+        '1,000 vantages start 5 ms apart over 5 s, so a node never sends its DNS servers a sweep in one burst. 0 starts them all at once. ' +
+        'The check command always starts them at once (probe.maxInFlightPerTarget still applies).',
+    ),
+    maxInFlightPerTarget: setting(
+      F.count,
+      64,
+      'Probe attempts in flight at once from this node to one DNS server (address and port), all vantages together; one more waits until one ends. ' +
+        'A server that answers nothing holds each slot for a timeout, so it lengthens the sweep instead of receiving more queries.',
+    ),
   },
   queries: setting(
     F.queries,

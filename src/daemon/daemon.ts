@@ -132,6 +132,8 @@ export class Daemon {
   readonly #scheduler: SweepScheduler;
   readonly #sweepLog: SweepLog;
   readonly #decisions = new RecentDecisions();
+  /** Aborted by stop(): a paced sweep's vantages that have not started yet never start. */
+  readonly #abort = new AbortController();
   #lastSweep: SweepInfo | null = null;
   #recentSweeps: SweepInfo[] = [];
   #lastVantages: VantageReport[] = [];
@@ -328,6 +330,7 @@ export class Daemon {
     this.notifier.stopping(`stopping (${reason})`);
     this.#log.info('stopping', { reason });
     this.#scheduler.stop();
+    this.#abort.abort(new Error('the daemon is stopping'));
     // A diagnosis in flight says nothing any more: its results are dropped; it shares the sweep's grace.
     this.#diagnosis.stop();
     const diagnosing = this.#diagnosis.running ?? Promise.resolve();
@@ -399,6 +402,7 @@ export class Daemon {
       const opts = sweepOptions(c);
       opts.targets = [...opts.targets, ...this.#kube.sweepTargets()];
       opts.queries = this.#kube.queries(opts.queries);
+      opts.signal = this.#abort.signal;
       report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);
     } catch (err) {
       if (this.#stopping) return;

@@ -11,8 +11,9 @@ import { DOCKER_TIMEOUT_MS } from '../config/options.js';
 
 /** The longest a sweep may take before the watchdog stops vouching for the loop. */
 export function maxSweepMs(c: Config): number {
-  // Probes run concurrently; each costs at most attempts × (UDP + TCP retry after truncation) timeouts.
-  return DOCKER_TIMEOUT_MS + 2 * c.probe.attempts * c.probe.timeout + 30_000;
+  // The last vantage starts at most probe.spread × interval in; probes then run concurrently, each
+  // costing at most attempts × (UDP + TCP retry after truncation) timeouts.
+  return DOCKER_TIMEOUT_MS + Math.round(c.probe.spread * c.interval) + 2 * c.probe.attempts * c.probe.timeout + 30_000;
 }
 
 export interface SchedulerOptions {

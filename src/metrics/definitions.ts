@@ -98,7 +98,13 @@ export const METRICS = {
   sweeps: def(`${PREFIX}sweeps_total`, 'counter', 'Sweeps completed, by result: success, or error (the sweep could not run, e.g. procRoot unreadable).', [
     'result',
   ]),
-  sweepDuration: def(`${PREFIX}sweep_duration_seconds`, 'histogram', 'Wall time of a sweep: discovery and every probe.', [], SWEEP_BUCKETS),
+  sweepDuration: def(
+    `${PREFIX}sweep_duration_seconds`,
+    'histogram',
+    'Wall time of a sweep: discovery and every probe, the vantages started spread over probe.spread × interval.',
+    [],
+    SWEEP_BUCKETS,
+  ),
   lastSweep: def(`${PREFIX}last_sweep_timestamp_seconds`, 'gauge', 'When the last sweep completed, in seconds since the epoch.'),
   vantages: def(
     `${PREFIX}vantages`,

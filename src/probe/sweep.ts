@@ -1,5 +1,7 @@
-// One sweep: every target from every vantage, over every transport, all at
-// once. Each vantage's namespace is opened once (race-safe, see
+// One sweep: every target from every vantage, over every transport. The
+// vantages start evenly spaced over opts.spreadMs (0: all at once), and at most
+// opts.maxInFlightPerTarget attempts to one server:port are in flight at a time
+// (./pacing.ts). Each vantage's namespace is opened once (race-safe, see
 // netns/guard.ts), held until its probes are done, then closed: a cached fd
 // would keep a deleted pod's namespace alive.
 import { type ProbeResult, type Query, SweepReport, SweepRow, Target, TargetSource, type Transport, type Vantage, VantageReport } from '../model.js';
@@ -9,6 +11,8 @@ import { probe } from './probe.js';
 import { openVantage } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { InFlightLimit, type Wait, startOffsets } from './pacing.js';
 
 export interface SweepOptions {
   procRoot: string;
@@ -23,7 +27,22 @@ export interface SweepOptions {
   ownNameservers: boolean;
   /** Probed from every vantage. */
   targets: readonly Target[];
+  /** The vantages' starts are spread evenly over this many ms; 0 starts them all at once. */
+  spreadMs: number;
+  /** Attempts in flight to one server:port at most; more wait for one to end. */
+  maxInFlightPerTarget: number;
+  /** Aborting it ends the sweep: vantages not started yet never start, and runSweep rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+const defaultWait: Wait = async (ms, signal) => {
+  if (signal?.aborted) throw signal.reason;
+  if (ms <= 0) return;
+  // Rejects with the signal's own reason, not timers' AbortError around it.
+  await delay(ms, undefined, signal ? { signal } : {}).catch((err: unknown) => {
+    throw signal?.aborted ? signal.reason : err;
+  });
+};
 
 export type ProbeFn = typeof probe;
 
@@ -52,20 +71,27 @@ async function probeWithAttempts(
   transport: Transport,
   query: Query,
   opts: SweepOptions,
+  limit: InFlightLimit,
 ): Promise<{ result: ProbeResult; attempts: number }> {
   let result: ProbeResult | undefined;
   let n = 0;
   let ignored = 0;
   while (n < opts.attempts) {
     n++;
-    result = await probeFn({
-      netns,
-      server: target.server,
-      port: target.port,
-      transport,
-      timeoutMs: opts.timeoutMs,
-      ...query,
-    });
+    const release = await limit.acquire(targetKey(target));
+    try {
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      result = await probeFn({
+        netns,
+        server: target.server,
+        port: target.port,
+        transport,
+        timeoutMs: opts.timeoutMs,
+        ...query,
+      });
+    } finally {
+      release();
+    }
     ignored += result.ignoredReplies ?? 0;
     // Retrying cannot help a vantage that is gone or a cancelled sweep.
     if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
@@ -74,7 +100,7 @@ async function probeWithAttempts(
   return { result: result!, attempts: n };
 }
 
-async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[]): Promise<VantageReport> {
+async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[], limit: InFlightLimit): Promise<VantageReport> {
   const opened = openVantage(v, opts.procRoot);
   if (!opened.ok) return { vantage: v, label, status: opened.reason, detail: opened.detail };
   const handle = opened.handle;
@@ -101,7 +127,7 @@ async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probe
       targets.flatMap((target) =>
         opts.transports.flatMap((transport) =>
           opts.queries.map(async (query) => {
-            const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, query, opts);
+            const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, query, opts, limit);
             rows.push({ vantage: v, target, transport, query, attempts, result });
           }),
         ),
@@ -113,13 +139,24 @@ async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probe
   }
 }
 
-/** Probes every target from every vantage concurrently. Never throws for a probe or vantage failure. */
-export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe): Promise<SweepReport> {
+/**
+ * Probes every target from every vantage, paced (see SweepOptions). Never throws for a probe or vantage
+ * failure; rejects only when opts.signal is aborted.
+ */
+export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe, wait: Wait = defaultWait): Promise<SweepReport> {
   const startedAt = new Date();
   const t0 = process.hrtime.bigint();
   const rows: SweepRow[] = [];
   const labels = vantageLabels(vantages);
-  const reports = await Promise.all(vantages.map((v) => sweepVantage(v, labels.get(v.id)!, opts, probeFn, rows)));
+  const limit = new InFlightLimit(opts.maxInFlightPerTarget);
+  const offsets = startOffsets(vantages.length, opts.spreadMs);
+  const reports = await Promise.all(
+    vantages.map(async (v, i) => {
+      await wait(offsets[i]!, opts.signal);
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      return sweepVantage(v, labels.get(v.id)!, opts, probeFn, rows, limit);
+    }),
+  );
   const order = new Map(vantages.map((v, i) => [v.id, i]));
   rows.sort(
     (a, b) =>

@@ -223,6 +223,8 @@ t.test('check end to end with real containers', async (t) => {
       attempts: 1,
       dnsPort: 53,
       ownNameservers: true,
+      spreadMs: 0,
+      maxInFlightPerTarget: 64,
       targets: [],
     });
     const gone = report.vantages.find((v) => v.vantage.podName === 'doomed');

@@ -83,6 +83,8 @@ const sweepOptions = (targets: Target[], over: Partial<SweepOptions> = {}): Swee
   dnsPort: 53,
   ownNameservers: true,
   targets,
+  spreadMs: 0,
+  maxInFlightPerTarget: 64,
   ...over,
 });
 

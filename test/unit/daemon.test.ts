@@ -408,7 +408,11 @@ t.test('watchdog: WATCHDOG=1 after each sweep and on a timer, but not while a sw
   h.sweeper.deaf = false;
   h.sweeper.release();
   await waitFor('pings again', () => count() > stuck);
-  t.equal(maxSweepMs(h.daemon.config), 5_000 + 2 * 2 * 2_000 + 30_000, 'the default deadline: Docker + attempts × 2 timeouts + 30 s');
+  t.equal(
+    maxSweepMs(h.daemon.config),
+    5_000 + h.daemon.config.interval / 2 + 2 * 2 * 2_000 + 30_000,
+    'the default deadline: Docker + the spread (half the interval) + attempts × 2 timeouts + 30 s',
+  );
 });
 
 t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves; a deaf sweep does not hold it', async (t) => {
@@ -417,8 +421,10 @@ t.test('stop: STOPPING=1, in-flight probes cancelled, HTTP closed, done resolves
   h.sweeper.hold();
   await waitFor('a sweep in flight', () => h.sweeper.gate !== null && h.sweeper.calls > h.daemon.sweeps);
   const n = h.daemon.sweeps;
+  t.equal(h.sweeper.lastOptions?.signal?.aborted, false, 'the sweep got the stop signal, not aborted yet');
   await h.daemon.stop('SIGTERM');
   t.ok(h.sweeper.cancels >= 1, 'cancelAll was called');
+  t.equal(h.sweeper.lastOptions?.signal?.aborted, true, "stop aborts the paced sweep's signal: vantages not started never start");
   t.equal(h.daemon.sweeps, n, 'the cancelled sweep is not recorded');
   t.match(h.sent.at(-1), /^STOPPING=1\nSTATUS=stopping \(SIGTERM\)$/);
   await t.rejects(get(h.port, '/healthz'), /ECONNREFUSED/);

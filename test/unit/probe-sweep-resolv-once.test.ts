@@ -56,6 +56,8 @@ const OPTS: SweepOptions = {
   dnsPort: 53,
   ownNameservers: true,
   targets: [],
+  spreadMs: 0,
+  maxInFlightPerTarget: 64,
 };
 
 const codes = (f: Finding[]): string[] => f.map((x) => x.code);

@@ -1,0 +1,81 @@
+// Pacing: a sweep never sends its probes in one burst. Its vantages start
+// evenly spaced over a window (probe.spread × interval), and at most
+// probe.maxInFlightPerTarget attempts to one server:port are in flight at a
+// time; an attempt beyond that waits for one to end (first come, first
+// served). A server that answers nothing holds its slots for a timeout each,
+// so the cap lengthens the sweep of a dead target rather than piling queries
+// on it.
+
+/** Starts are rounded down to a multiple of this: vantages closer together share one timer wake-up. */
+export const START_STEP_MS = 10;
+
+/**
+ * When each of `count` vantages starts, in ms after the sweep's start: evenly spaced over [0, spreadMs),
+ * rounded down to a multiple of stepMs (1,000 vantages over 500 ms: 50 wake-ups of 20 starts, not 500 of 2).
+ */
+export function startOffsets(count: number, spreadMs: number, stepMs = START_STEP_MS): number[] {
+  if (count <= 0) return [];
+  const gap = Math.max(0, spreadMs) / count;
+  const step = Math.max(1, stepMs);
+  return Array.from({ length: count }, (_, i) => Math.floor((i * gap) / step) * step);
+}
+
+/** Waits ms (rejects with the signal's reason when it is aborted first). */
+export type Wait = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** A cap on concurrent holders per key, with a FIFO queue per key. */
+export class InFlightLimit {
+  readonly #max: number;
+  readonly #inFlight = new Map<string, number>();
+  readonly #queues = new Map<string, (() => void)[]>();
+  #peak = 0;
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`InFlightLimit: max must be an integer of at least 1, got ${max}`);
+    this.#max = max;
+  }
+
+  /** Holders of key now. */
+  inFlight(key: string): number {
+    return this.#inFlight.get(key) ?? 0;
+  }
+
+  /** The most holders any one key had at once. */
+  get peak(): number {
+    return this.#peak;
+  }
+
+  /** Resolves, with the function that releases it, once key has a free slot. Release is idempotent. */
+  async acquire(key: string): Promise<() => void> {
+    if (this.inFlight(key) >= this.#max) {
+      await new Promise<void>((resolve) => {
+        const q = this.#queues.get(key);
+        if (q) q.push(resolve);
+        else this.#queues.set(key, [resolve]);
+      });
+      // The releaser handed its slot over: the count already includes this holder.
+    } else {
+      this.#inFlight.set(key, this.inFlight(key) + 1);
+    }
+    this.#peak = Math.max(this.#peak, this.inFlight(key));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#release(key);
+    };
+  }
+
+  #release(key: string): void {
+    const q = this.#queues.get(key);
+    const next = q?.shift();
+    if (q && q.length === 0) this.#queues.delete(key);
+    if (next) {
+      next(); // the slot passes to the next waiter, the count stays
+      return;
+    }
+    const n = this.inFlight(key) - 1;
+    if (n > 0) this.#inFlight.set(key, n);
+    else this.#inFlight.delete(key);
+  }
+}

@@ -1,0 +1,205 @@
+// Pacing: a sweep's vantages start spread over probe.spread × interval, and
+// at most probe.maxInFlightPerTarget attempts to one server:port are in
+// flight at once. Time is faked (the wait function is recorded, not slept).
+import fs from 'node:fs';
+import t from 'tap';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { sweepOptions } from '../../src/config/options.js';
+import { maxSweepMs } from '../../src/daemon/scheduler.js';
+import { parseProcStat } from '../../src/netns/proc-stat.js';
+import { vantageId } from '../../src/discovery/vantage.js';
+import type { Vantage } from '../../src/model.js';
+import { InFlightLimit, startOffsets, type Wait } from '../../src/probe/pacing.js';
+import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
+import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
+
+// This very process's namespace opens without root; each copy is one more vantage.
+function vantages(n: number): Vantage[] {
+  const st = fs.statSync(`/proc/${process.pid}/ns/net`);
+  const { startTime, comm } = parseProcStat(fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
+  return Array.from({ length: n }, (_, i) => ({
+    id: vantageId(st.ino),
+    dev: st.dev,
+    inode: st.ino,
+    pid: process.pid,
+    startTime,
+    comm,
+    source: 'proc' as const,
+    hostNetwork: false,
+    podNamespace: 'shop',
+    podName: `paced-${i}`,
+    containerIds: [],
+    containerNames: [],
+    resolvConfFile: { root: '/nonexistent', path: '/etc/resolv.conf' },
+  }));
+}
+
+const OPTS: SweepOptions = {
+  procRoot: '/proc',
+  transports: ['udp', 'tcp'],
+  queries: [QUERY],
+  timeoutMs: 1000,
+  attempts: 1,
+  dnsPort: 53,
+  ownNameservers: false,
+  targets: [
+    { server: '10.0.0.1', port: 53, source: 'static' },
+    { server: '10.0.0.2', port: 53, source: 'static' },
+  ],
+  spreadMs: 0,
+  maxInFlightPerTarget: 64,
+};
+
+const ticks = async (n: number): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/** A probe that stays in flight for a few event-loop turns and records, per server, how many were in flight at once. */
+function countingProbe(): { probeFn: ProbeFn; peak: Map<string, number>; servers: string[] } {
+  const now = new Map<string, number>();
+  const peak = new Map<string, number>();
+  const servers: string[] = [];
+  const probeFn: ProbeFn = async (spec) => {
+    servers.push(spec.server);
+    now.set(spec.server, (now.get(spec.server) ?? 0) + 1);
+    peak.set(spec.server, Math.max(peak.get(spec.server) ?? 0, now.get(spec.server)!));
+    await ticks(3);
+    now.set(spec.server, now.get(spec.server)! - 1);
+    return { ok: true, reason: 'ok', rcode: 'NOERROR', answers: [], rttSeconds: 0.001, transport: spec.transport ?? 'udp', truncated: false };
+  };
+  return { probeFn, peak, servers };
+}
+
+t.test('startOffsets spreads the starts evenly over the window', (t) => {
+  t.same(startOffsets(4, 1000), [0, 250, 500, 750]);
+  t.same(startOffsets(3, 100), [0, 30, 60], 'rounded down to the 10 ms step');
+  t.same(startOffsets(3, 100, 1), [0, 33, 66], 'a 1 ms step');
+  t.same(new Set(startOffsets(1000, 500)).size, 50, '1,000 starts over 500 ms share 50 wake-ups');
+  t.same(startOffsets(3, 0), [0, 0, 0], 'no window: all at once');
+  t.same(startOffsets(0, 1000), []);
+  t.end();
+});
+
+t.test('InFlightLimit: at most max holders per key, first come first served, keys apart', async (t) => {
+  t.throws(() => new InFlightLimit(0), RangeError);
+  const limit = new InFlightLimit(2);
+  const a1 = await limit.acquire('a');
+  const a2 = await limit.acquire('a');
+  const b1 = await limit.acquire('b');
+  t.equal(limit.inFlight('a'), 2);
+  t.equal(limit.inFlight('b'), 1, 'another key has its own slots');
+  const order: number[] = [];
+  const w3 = limit.acquire('a').then((r) => (order.push(3), r));
+  const w4 = limit.acquire('a').then((r) => (order.push(4), r));
+  await ticks(2);
+  t.same(order, [], 'both wait while a is full');
+  a1();
+  a1(); // a second release of the same slot frees nothing more
+  await ticks(2);
+  t.same(order, [3], 'the first waiter got the freed slot, and only it');
+  t.equal(limit.inFlight('a'), 2);
+  a2();
+  const r4 = await w4;
+  t.same(order, [3, 4]);
+  (await w3)();
+  r4();
+  b1();
+  t.equal(limit.inFlight('a'), 0);
+  t.equal(limit.inFlight('b'), 0);
+  t.equal(limit.peak, 2);
+});
+
+t.test('a sweep starts its vantages spread over spreadMs, and caps the attempts in flight per server', async (t) => {
+  const waits: number[] = [];
+  const wait: Wait = async (ms) => {
+    waits.push(ms);
+  };
+  const { probeFn, peak, servers } = countingProbe();
+  const report = await runSweep(vantages(6), { ...OPTS, spreadMs: 600, maxInFlightPerTarget: 3 }, probeFn, wait);
+  t.same(waits, [0, 100, 200, 300, 400, 500], 'vantage i starts i × 600/6 ms in');
+  t.equal(report.rows.length, 6 * 2 * 2, 'every vantage × target × transport was probed');
+  t.ok(
+    report.rows.every((r) => r.result.ok),
+    'all passed',
+  );
+  t.equal(servers.length, 24);
+  t.equal(peak.get('10.0.0.1'), 3, 'the cap was reached for 10.0.0.1 and never passed');
+  t.equal(peak.get('10.0.0.2'), 3, 'and for 10.0.0.2');
+
+  const unpaced = countingProbe();
+  await runSweep(vantages(6), { ...OPTS, maxInFlightPerTarget: 64 }, unpaced.probeFn, wait);
+  t.equal(unpaced.peak.get('10.0.0.1'), 12, 'without a binding cap every probe to a server is in flight at once');
+});
+
+t.test('a retry takes a slot of its own: attempts never pass the cap either', async (t) => {
+  const now = { n: 0, peak: 0 };
+  let calls = 0;
+  const failing: ProbeFn = async (spec) => {
+    calls++;
+    now.n++;
+    now.peak = Math.max(now.peak, now.n);
+    await ticks(2);
+    now.n--;
+    return { ok: false, reason: 'timeout', rcode: null, rttSeconds: null, transport: spec.transport ?? 'udp', truncated: false, answers: [] };
+  };
+  const report = await runSweep(
+    vantages(5),
+    { ...OPTS, transports: ['udp'], targets: [OPTS.targets[0]!], attempts: 3, maxInFlightPerTarget: 2 },
+    failing,
+    async () => undefined,
+  );
+  t.equal(calls, 15, '5 probes × 3 attempts');
+  t.equal(now.peak, 2);
+  t.ok(report.rows.every((r) => r.attempts === 3 && r.result.reason === 'timeout'));
+});
+
+t.test('an aborted sweep starts no more vantages and rejects', async (t) => {
+  const ctl = new AbortController();
+  const reason = new Error('stopping');
+  // The later vantages wait for their turn until the stop arrives.
+  const wait: Wait = (ms, signal) =>
+    ms === 0 ? Promise.resolve() : new Promise((_, reject) => signal!.addEventListener('abort', () => reject(signal!.reason as Error)));
+  const { probeFn, servers } = countingProbe();
+  const sweep = runSweep(vantages(4), { ...OPTS, spreadMs: 4000, signal: ctl.signal }, probeFn, wait);
+  await ticks(20);
+  t.equal(servers.length, 4, 'the first vantage probed');
+  ctl.abort(reason);
+  await t.rejects(sweep, reason);
+  await ticks(10);
+  t.equal(servers.length, 4, "only the first vantage's 2 targets × 2 transports were probed");
+
+  // The real wait: an already aborted signal ends the sweep before any probe.
+  const done = new AbortController();
+  done.abort(reason);
+  const real = countingProbe();
+  await t.rejects(runSweep(vantages(2), { ...OPTS, spreadMs: 60_000, signal: done.signal }, real.probeFn), reason);
+  t.equal(real.servers.length, 0);
+});
+
+t.test('configuration: probe.spread and probe.maxInFlightPerTarget', (t) => {
+  const c = loadConfig({ file: false, env: {} });
+  t.equal(c.probe.spread, 0.5, 'documented default');
+  t.equal(c.probe.maxInFlightPerTarget, 64, 'documented default');
+  t.match(sweepOptions(c), { spreadMs: 5000, maxInFlightPerTarget: 64 }, 'half of the 10s interval');
+  const burst = loadConfig({ file: false, env: {}, flags: { 'probe.spread': 0, interval: '2s', jitter: 0 } });
+  t.equal(sweepOptions(burst).spreadMs, 0);
+  t.equal(maxSweepMs(c) - maxSweepMs(loadConfig({ file: false, env: {}, flags: { 'probe.spread': 0 } })), 5000, 'the watchdog allows for the spread');
+  for (const [flags, message] of [
+    [{ 'probe.spread': 1.5 }, 'probe.spread: must be a number from 0 to 1'],
+    [{ 'probe.spread': -0.1 }, 'probe.spread: must be a number from 0 to 1'],
+    [{ 'probe.maxInFlightPerTarget': 0 }, 'probe.maxInFlightPerTarget: must be an integer from 1'],
+  ] as const) {
+    try {
+      loadConfig({ file: false, env: {}, flags });
+      t.fail(`accepted ${JSON.stringify(flags)}`);
+    } catch (err) {
+      t.type(err, ConfigError);
+      t.match((err as Error).message, message);
+    }
+  }
+  const env = loadConfig({ file: false, env: { COREDNS_HEALTHD_PROBE_MAX_IN_FLIGHT_PER_TARGET: '8', COREDNS_HEALTHD_PROBE_SPREAD: '0.25' } });
+  t.equal(env.probe.maxInFlightPerTarget, 8);
+  t.equal(env.probe.spread, 0.25);
+  t.end();
+});
