@@ -101,7 +101,7 @@ export const METRICS = {
   sweepDuration: def(
     `${PREFIX}sweep_duration_seconds`,
     'histogram',
-    'Wall time of a sweep: discovery and every probe, the vantages started spread over probe.spread × interval.',
+    'Wall time of a sweep: discovery and every probe, the vantages started spread over probe.spread times interval.',
     [],
     SWEEP_BUCKETS,
   ),

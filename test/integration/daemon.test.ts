@@ -189,12 +189,15 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
   t.equal(m.get('coredns_healthd_vantages{source="proc",status="probed"}'), 1);
   await promtool(t, (await get(port, '/metrics')).body);
 
-  // Stop the DNS server: refused from both vantages; 503 after failureThreshold (2) sweeps.
+  // Stop the DNS server: refused from both vantages; 503 after failureThreshold (2) sweeps. The
+  // vantages of a sweep start spread over probe.spread × interval, so one that started before
+  // the stop passed in that sweep and crosses the threshold a sweep after the other: /healthz may
+  // first say "2 of 4", then every check fails.
   const refusedBefore = m.get('coredns_healthd_probes_total{transport="udp",result="failure",reason="refused"}') ?? 0;
   await w.dns.stop();
-  const down = await waitFor('503 after the server stopped', async () => {
+  const down = await waitFor('503 with every check failing after the server stopped', async () => {
     const r = await get(port, '/healthz');
-    return r.status === 503 ? r : undefined;
+    return r.status === 503 && r.body.startsWith('unhealthy: 4 of 4') ? r : undefined;
   });
   t.match(down.body, /^unhealthy: 4 of 4 checks failing: /);
   for (const g of ['host', 'pods', 'udp', 'tcp']) t.equal((await get(port, `/healthz/${g}`)).status, 503, `/healthz/${g}`);
