@@ -5,32 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { openVantage } from '../../src/netns/guard.js';
-import { parseProcStat } from '../../src/netns/proc-stat.js';
-import { vantageId } from '../../src/discovery/vantage.js';
-import { type Vantage } from '../../src/model.js';
 import { repoPath } from '../support/paths.js';
+import { selfVantage } from '../support/self-vantage.js';
+import { vantageId } from '../../src/discovery/vantage.js';
 
 const FIXTURES = repoPath('test/fixtures/proc');
 const fdCount = (): number => fs.readdirSync('/proc/self/fd').length;
-
-function selfVantage(over: Partial<Vantage> = {}): Vantage {
-  const st = fs.statSync(`/proc/${process.pid}/ns/net`);
-  const { startTime, comm } = parseProcStat(fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
-  return {
-    id: vantageId(st.ino),
-    dev: st.dev,
-    inode: st.ino,
-    pid: process.pid,
-    startTime,
-    comm,
-    source: 'proc',
-    hostNetwork: false,
-    containerIds: [],
-    containerNames: [],
-    resolvConfFile: { root: `/proc/${process.pid}/root`, path: '/etc/resolv.conf' },
-    ...over,
-  };
-}
 
 t.test('the discovered process and namespace: an open handle', async (t) => {
   const v = selfVantage();

@@ -1,38 +1,22 @@
 // Pacing: a sweep's vantages start spread over probe.spread × interval, and
 // at most probe.maxInFlightPerTarget attempts to one server:port are in
 // flight at once. Time is faked (the wait function is recorded, not slept).
-import fs from 'node:fs';
 import t from 'tap';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { sweepOptions } from '../../src/config/options.js';
 import { maxSweepMs } from '../../src/daemon/scheduler.js';
-import { parseProcStat } from '../../src/netns/proc-stat.js';
-import { vantageId } from '../../src/discovery/vantage.js';
 import type { Vantage } from '../../src/model.js';
 import { InFlightLimit, startOffsets, type Wait } from '../../src/probe/pacing.js';
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
+import { selfVantage } from '../support/self-vantage.js';
 
 // This very process's namespace opens without root; each copy is one more vantage.
 function vantages(n: number): Vantage[] {
-  const st = fs.statSync(`/proc/${process.pid}/ns/net`);
-  const { startTime, comm } = parseProcStat(fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
-  return Array.from({ length: n }, (_, i) => ({
-    id: vantageId(st.ino),
-    dev: st.dev,
-    inode: st.ino,
-    pid: process.pid,
-    startTime,
-    comm,
-    source: 'proc' as const,
-    hostNetwork: false,
-    podNamespace: 'shop',
-    podName: `paced-${i}`,
-    containerIds: [],
-    containerNames: [],
-    resolvConfFile: { root: '/nonexistent', path: '/etc/resolv.conf' },
-  }));
+  return Array.from({ length: n }, (_, i) =>
+    selfVantage({ podNamespace: 'shop', podName: `paced-${i}`, resolvConfFile: { root: '/nonexistent', path: '/etc/resolv.conf' } }),
+  );
 }
 
 const OPTS: SweepOptions = {

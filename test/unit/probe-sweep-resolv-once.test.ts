@@ -6,10 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { selfVantage } from '../support/self-vantage.js';
 import t, { type Test } from 'tap';
 import { diagnoseSweep, type Finding } from '../../src/diagnose/index.js';
-import { parseProcStat } from '../../src/netns/proc-stat.js';
-import { vantageId } from '../../src/discovery/vantage.js';
 import { type Vantage } from '../../src/model.js';
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
@@ -21,23 +20,7 @@ function fixture(t: Test): { root: string; file: string; vantage: Vantage } {
   const root = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'chd-once-')), 'root');
   t.teardown(() => fs.rmSync(path.dirname(root), { recursive: true, force: true }));
   fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
-  const st = fs.statSync(`/proc/${process.pid}/ns/net`);
-  const { startTime, comm } = parseProcStat(fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8'))!;
-  const vantage: Vantage = {
-    id: vantageId(st.ino),
-    dev: st.dev,
-    inode: st.ino,
-    pid: process.pid,
-    startTime,
-    comm,
-    source: 'proc',
-    hostNetwork: false,
-    podNamespace: 'shop',
-    podName: 'once-1',
-    containerIds: [],
-    containerNames: [],
-    resolvConfFile: { root, path: '/etc/resolv.conf' },
-  };
+  const vantage = selfVantage({ podNamespace: 'shop', podName: 'once-1', resolvConfFile: { root, path: '/etc/resolv.conf' } });
   return { root, file: path.join(root, 'etc/resolv.conf'), vantage };
 }
 
