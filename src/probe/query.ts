@@ -85,6 +85,31 @@ function checkUdpSize(size: unknown): number {
   return size;
 }
 
+// A sweep sends the same few questions thousands of times: each is encoded
+// once (ID 0) and copied with its ID written in. Bounded: at most
+// MAX_TEMPLATES questions are kept (they come from the configuration and the
+// watched Services), then the cache starts over.
+const MAX_TEMPLATES = 256;
+const templates = new Map<string, Buffer>();
+
+function encodeQuery(question: Question, recursionDesired: boolean, udpSize: number | null): Buffer {
+  const key = `${question.name} ${question.type} ${question.class} ${recursionDesired ? 1 : 0} ${udpSize ?? ''}`;
+  let t = templates.get(key);
+  if (!t) {
+    t = dnsPacket.encode({
+      type: 'query',
+      id: 0,
+      flags: recursionDesired ? dnsPacket.RECURSION_DESIRED : 0,
+      questions: [{ name: question.name, type: question.type, class: question.class }],
+      additionals:
+        udpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: udpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+    });
+    if (templates.size >= MAX_TEMPLATES) templates.clear();
+    templates.set(key, t);
+  }
+  return t;
+}
+
 /** Encodes one query. Throws ArgumentError (naming the field) for bad options. */
 export function buildQuery(opts: QueryOptions): BuiltQuery {
   if (opts === null || typeof opts !== 'object') throw new ArgumentError('query', 'expected an object');
@@ -101,13 +126,9 @@ export function buildQuery(opts: QueryOptions): BuiltQuery {
   }
   const udpSize = opts.edns ? checkUdpSize(opts.edns.udpPayloadSize) : null;
   const id = opts.id === undefined ? randomInt(0, 0x10000) : checkId(opts.id);
-  const packet = dnsPacket.encode({
-    type: 'query',
-    id,
-    flags: opts.recursionDesired === false ? 0 : dnsPacket.RECURSION_DESIRED,
-    questions: [{ name: question.name, type: question.type, class: question.class }],
-    additionals:
-      udpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: udpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
-  });
+  const template = encodeQuery(question, opts.recursionDesired !== false, udpSize);
+  const packet = Buffer.allocUnsafe(template.length);
+  template.copy(packet);
+  packet.writeUInt16BE(id, 0);
   return { id, packet, question, maxUdpReply: udpSize ?? 512 };
 }
