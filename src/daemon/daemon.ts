@@ -48,6 +48,7 @@ import { KubeRuntime, type KubeRuntimeOptions } from './kubernetes.js';
 import { discoveryOptions, sweepOptions } from '../config/options.js';
 import { errorMessage } from '../text/untrusted.js';
 import { runSweep, type SweepOptions } from '../probe/sweep.js';
+import { ResolvConfReuse, rereadEvery } from '../probe/resolv-conf-reuse.js';
 
 /** How long shutdown waits for the cancelled sweep to unwind before closing anyway. */
 export const STOP_WAIT_MS = 2_000;
@@ -134,6 +135,8 @@ export class Daemon {
   readonly #decisions = new RecentDecisions();
   /** Aborted by stop(): a paced sweep's vantages that have not started yet never start. */
   readonly #abort = new AbortController();
+  /** resolv.conf reads kept across sweeps (src/probe/resolv-conf-reuse.ts); made again when the interval changes. */
+  #resolvConfReuse: ResolvConfReuse | null = null;
   #lastSweep: SweepInfo | null = null;
   #recentSweeps: SweepInfo[] = [];
   #lastVantages: VantageReport[] = [];
@@ -403,6 +406,9 @@ export class Daemon {
       opts.targets = [...opts.targets, ...this.#kube.sweepTargets()];
       opts.queries = this.#kube.queries(opts.queries);
       opts.signal = this.#abort.signal;
+      const every = rereadEvery(c.interval);
+      if (this.#resolvConfReuse?.every !== every) this.#resolvConfReuse = new ResolvConfReuse(every);
+      opts.resolvConfReuse = this.#resolvConfReuse;
       report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);
     } catch (err) {
       if (this.#stopping) return;

@@ -13,6 +13,7 @@ import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { InFlightLimit, type Wait, startOffsets } from './pacing.js';
+import type { ResolvConfReuse } from './resolv-conf-reuse.js';
 
 export interface SweepOptions {
   procRoot: string;
@@ -31,6 +32,8 @@ export interface SweepOptions {
   spreadMs: number;
   /** Attempts in flight to one server:port at most; more wait for one to end. */
   maxInFlightPerTarget: number;
+  /** Reads of resolv.conf kept across sweeps (the daemon's; ./resolv-conf-reuse.ts). Without it every sweep reads every file. */
+  resolvConfReuse?: ResolvConfReuse;
   /** Aborting it ends the sweep: vantages not started yet never start, and runSweep rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -108,7 +111,12 @@ async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probe
     const report: VantageReport = { vantage: v, label, status: 'probed' };
     const own: Target[] = [];
     if (opts.ownNameservers) {
-      const rc = await readResolvConf(v.resolvConfFile);
+      const reuse = opts.resolvConfReuse;
+      let rc = reuse?.get(v);
+      if (!rc) {
+        rc = await readResolvConf(v.resolvConfFile);
+        reuse?.set(v, rc);
+      }
       report.resolvConfRead = rc;
       const notes = [...rc.parsed.warnings];
       for (const ns of rc.parsed.nameservers) {
@@ -123,16 +131,20 @@ async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probe
       };
     }
     const targets = targetsFor(own, opts.targets);
+    let failed = false;
     await Promise.all(
       targets.flatMap((target) =>
         opts.transports.flatMap((transport) =>
           opts.queries.map(async (query) => {
             const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, query, opts, limit);
+            if (!result.ok) failed = true;
             rows.push({ vantage: v, target, transport, query, attempts, result });
           }),
         ),
       ),
     );
+    // A failing vantage's resolv.conf is read again next sweep: it may be why.
+    if (failed) opts.resolvConfReuse?.drop(v.id);
     return report;
   } finally {
     handle.close();
@@ -150,6 +162,8 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   const labels = vantageLabels(vantages);
   const limit = new InFlightLimit(opts.maxInFlightPerTarget);
   const offsets = startOffsets(vantages.length, opts.spreadMs);
+  opts.resolvConfReuse?.beginSweep();
+  opts.resolvConfReuse?.keepOnly(new Set(vantages.map((v) => v.id)));
   const reports = await Promise.all(
     vantages.map(async (v, i) => {
       await wait(offsets[i]!, opts.signal);

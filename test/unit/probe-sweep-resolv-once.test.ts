@@ -12,6 +12,8 @@ import { diagnoseSweep, type Finding } from '../../src/diagnose/index.js';
 import { type Vantage } from '../../src/model.js';
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
+import { ResolvConfReuse, rereadEvery } from '../../src/probe/resolv-conf-reuse.js';
+import { parseResolvConf } from '../../src/discovery/resolv-conf.js';
 
 const FOUR = 'nameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\nnameserver 10.0.0.4\n';
 const ONE = 'nameserver 10.0.0.9\n';
@@ -102,4 +104,72 @@ t.test('hostile files through the sweep: findings, and the sweep goes on', async
     message: `/etc/resolv.conf in container root ${root} is a directory, not a regular file: the resolver configuration of this container is unknown.`,
     evidence: { code: 'ENOTREG', fileType: 'directory' },
   });
+});
+
+t.test('across sweeps (the daemon at a short interval): a read is reused, then read again', async (t) => {
+  const { file, vantage } = fixture(t);
+  fs.writeFileSync(file, ONE);
+  const reuse = new ResolvConfReuse(3);
+  const opts = { ...OPTS, resolvConfReuse: reuse };
+  const servers = async (probe: ProbeFn = probeFn, v: Vantage = vantage): Promise<string[]> => {
+    probed.length = 0;
+    await runSweep([v], opts, probe);
+    return [...probed];
+  };
+  t.same(await servers(), ['10.0.0.9'], 'sweep 1 reads the file');
+  fs.writeFileSync(file, FOUR);
+  t.same(await servers(), ['10.0.0.9'], 'sweep 2 uses the read of sweep 1');
+  t.same(await servers(), ['10.0.0.9'], 'sweep 3 too');
+  t.same(await servers(), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'sweep 4 (every 3rd) reads it again');
+
+  const other = fixture(t);
+  fs.writeFileSync(other.file, ONE);
+  t.same(await servers(probeFn, { ...vantage, resolvConfFile: other.vantage.resolvConfFile }), ['10.0.0.9'], 'another file for the vantage: read at once');
+  t.same(await servers(), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'and back: read at once');
+
+  fs.writeFileSync(file, ONE);
+  const failing: ProbeFn = async (spec) => {
+    probed.push(spec.server);
+    return { ok: false, reason: 'timeout', rcode: null, answers: [], rttSeconds: null, transport: spec.transport ?? 'udp', truncated: false };
+  };
+  t.same(await servers(failing), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'a failing sweep still uses the kept read');
+  t.same(await servers(), ['10.0.0.9'], 'after a failed probe the file is read again at once');
+
+  fs.rmSync(file);
+  t.same(await servers(), ['10.0.0.9'], 'kept read still used');
+  reuse.drop(vantage.id);
+  t.same(await servers(), [], 'a missing file: nothing to probe ...');
+  fs.writeFileSync(file, ONE);
+  t.same(await servers(), ['10.0.0.9'], '... and a failed read is never kept');
+
+  await runSweep([], opts, probeFn);
+  t.equal(reuse.size, 0, 'a vantage no longer swept is forgotten');
+});
+
+t.test('rereadEvery: every sweep from a 10 s interval up, at least every 10 s below', async (t) => {
+  t.equal(rereadEvery(10_000), 1);
+  t.equal(rereadEvery(60_000), 1);
+  t.equal(rereadEvery(9_999), 1);
+  t.equal(rereadEvery(5_000), 2);
+  t.equal(rereadEvery(3_000), 3);
+  t.equal(rereadEvery(1_000), 10);
+  t.equal(rereadEvery(100), 100);
+  t.throws(() => new ResolvConfReuse(0), RangeError);
+  const v = selfVantage();
+  const read = { path: '/etc/resolv.conf', parsed: parseResolvConf('nameserver 10.0.0.1\n') };
+  const kept = new ResolvConfReuse(5);
+  kept.beginSweep();
+  kept.set(v, read);
+  kept.beginSweep();
+  t.equal(kept.get(v), read);
+  t.equal(kept.get({ ...v, startTime: v.startTime + 1 }), undefined, 'another process under the same id: read again');
+  t.equal(kept.get(v), undefined, 'and the old read is gone');
+  kept.set({ ...v, pid: v.pid + 1 }, read);
+  t.equal(kept.get(v), undefined, 'another PID');
+  kept.set(v, { ...read, error: { code: 'ENOENT', message: 'gone' } });
+  t.equal(kept.get(v), undefined, 'a failed read is not kept');
+  const once = new ResolvConfReuse(1);
+  once.beginSweep();
+  once.set(selfVantage(), { path: '/etc/resolv.conf', parsed: parseResolvConf('nameserver 10.0.0.1\n') });
+  t.equal(once.size, 0, 'every sweep reads: nothing is kept');
 });
