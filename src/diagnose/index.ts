@@ -35,14 +35,14 @@ import { sortFindings, type Finding } from './finding.js';
 import { checkFirewall } from './firewall.js';
 import { checkInterfaces, localAddresses, type InterfaceDump } from './interfaces.js';
 import { isLoopback } from './ip.js';
-import { parseInterfaceDump, type NetInterface } from './netlink.js';
+import { MAX_INTERFACES, parseInterfaceDump, type NetInterface } from './netlink.js';
 import { checkPath } from './path.js';
 import { checkProtocol } from './protocol.js';
 import { mapLimit } from './read.js';
 import { checkResolvConf } from './resolv-conf.js';
 import { checkRoutes, parseRouteFacts, readRoutes, routeInterfaces, type RouteTables } from './routes.js';
 import { byVantage } from './rows.js';
-import { findPeer, listHostLinks, readHostLink, type HostLink, type HostLinkIndex } from './sysfs-net.js';
+import { findPeer, hostLinksFromDump, listHostLinks, readHostLink, type HostLink, type HostLinkIndex } from './sysfs-net.js';
 import { errorMessage } from '../text/untrusted.js';
 
 export { FINDING_AREAS, FINDING_CODES, NODE, SEVERITIES, type FindingArea, type Finding, type FindingCode, type Severity } from './finding.js';
@@ -81,7 +81,7 @@ export type InterfaceReader = (v: Vantage, procRoot: string) => Promise<Interfac
 export interface DiagnoseContext {
   /** Default /proc. */
   procRoot?: string;
-  /** Where sysfs is mounted, for the host ends of veth pairs. Default /sys. */
+  /** Where sysfs is mounted, for the host ends of veth pairs (tests). Default: one rtnetlink dump of the host namespace, /sys when it fails. */
   sysRoot?: string;
   /** diagnose.nodeLocalDns. */
   nodeLocalDns?: readonly string[];
@@ -171,15 +171,34 @@ async function gather(
 const vethEnds = (dump: InterfaceDump | null): NetInterface[] =>
   dump?.ok ? dump.parsed.interfaces.filter((i) => !i.loopback && i.link !== null && i.linkNetnsId !== null) : [];
 
-async function hostPeers(facts: readonly VantageFacts[], sysRoot: string): Promise<Map<string, Map<number, HostLink>>> {
+/** The host's links from one rtnetlink dump, or null when it cannot be had whole (then sysfs is read). */
+async function hostLinksNetlink(): Promise<ReturnType<typeof hostLinksFromDump> | null> {
+  try {
+    let parsed = parseInterfaceDump(await dumpInterfaces('host'));
+    if (parsed.interrupted) parsed = parseInterfaceDump(await dumpInterfaces('host'));
+    if (parsed.interrupted || parsed.problemCount > 0 || parsed.interfaces.length >= MAX_INTERFACES) return null;
+    return hostLinksFromDump(parsed);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The host ends of the vantages' veths: from sysfs under `sysRoot` when one
+ * is given (tests), else from one rtnetlink dump of the host namespace
+ * (sysfs when that fails).
+ */
+async function hostPeers(facts: readonly VantageFacts[], sysRoot: string | undefined): Promise<Map<string, Map<number, HostLink>>> {
   const out = new Map<string, Map<number, HostLink>>();
   const wanted = facts.filter((f) => !f.vantage.hostNetwork && vethEnds(f.dump).length > 0);
   if (wanted.length === 0) return out;
-  const { links } = await listHostLinks(sysRoot);
+  const dumped = sysRoot === undefined ? await hostLinksNetlink() : null;
+  const root = sysRoot ?? '/sys';
+  const { links } = dumped ?? (await listHostLinks(root));
   const details = new Map<string, Promise<HostLink>>();
   const detail = (l: HostLinkIndex): Promise<HostLink> => {
     let p = details.get(l.name);
-    if (!p) details.set(l.name, (p = readHostLink(sysRoot, l)));
+    if (!p) details.set(l.name, (p = dumped?.details.get(l.name) ? Promise.resolve(dumped.details.get(l.name)!) : readHostLink(root, l)));
     return p;
   };
   for (const f of wanted) {
@@ -284,7 +303,7 @@ function serversOf(f: VantageFacts, rows: readonly SweepRow[]): string[] {
  */
 export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = {}): Promise<Finding[]> {
   const procRoot = ctx.procRoot ?? '/proc';
-  const sysRoot = ctx.sysRoot ?? '/sys';
+  const sysRoot = ctx.sysRoot;
   const now = (ctx.now ?? Date.now)();
   const reader = ctx.interfaces === false ? null : typeof ctx.interfaces === 'function' ? ctx.interfaces : readInterfacesNative;
   const probedReports = report.vantages.filter((r) => r.status === 'probed');

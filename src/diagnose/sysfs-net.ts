@@ -5,6 +5,7 @@
 // interface's index.
 import path from 'node:path';
 import { readDir, readLinkOrNull, readText, mapLimit } from './read.js';
+import type { ParsedInterfaces } from './netlink.js';
 
 export interface HostLinkIndex {
   name: string;
@@ -81,4 +82,28 @@ export async function readHostLink(sysRoot: string, link: HostLinkIndex): Promis
 /** The host end of a veth whose namespace end has index `index` and IFLA_LINK `peerIndex`. */
 export function findPeer(links: readonly HostLinkIndex[], index: number, peerIndex: number): HostLinkIndex | undefined {
   return links.find((l) => l.ifindex === peerIndex && l.iflink === index && l.ifindex !== l.iflink);
+}
+
+/**
+ * The same facts from one rtnetlink dump of the host namespace (what sysfs
+ * shows, without two reads per link and three per peer: at 255 links one
+ * dump is ~12 ms against 70-140 ms of sysfs reads). iflink is IFLA_LINK (the
+ * link's own index without one), master the name of the IFLA_MASTER link.
+ */
+export function hostLinksFromDump(parsed: ParsedInterfaces): { links: HostLinkIndex[]; details: Map<string, HostLink> } {
+  const names = new Map(parsed.interfaces.map((i) => [i.index, i.name]));
+  const links: HostLinkIndex[] = [];
+  const details = new Map<string, HostLink>();
+  for (const i of parsed.interfaces) {
+    const index: HostLinkIndex = { name: i.name, ifindex: i.index, iflink: i.link ?? i.index };
+    links.push(index);
+    details.set(i.name, {
+      ...index,
+      flags: i.flags,
+      up: (i.flags & 0x1) !== 0,
+      operstate: i.operstate,
+      master: i.master === null ? null : (names.get(i.master) ?? null),
+    });
+  }
+  return { links, details };
 }

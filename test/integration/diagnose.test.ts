@@ -173,7 +173,7 @@ t.test('routes and interfaces: default route deleted, interface down, host end o
   t.match(findings.find((f) => f.code === 'interfaces/down')!.evidence, { interface: 'eth0', hostPeer: ifDown.hostVeth });
   t.ok(down.includes(`shop/if-down routes/no-route ${svc}`), 'its routes went with it');
   const peer = summary(findings, pods[3]);
-  t.same(peer, ['shop/peer-down interfaces/peer-down'], 'the host end, found in the real /sys/class/net');
+  t.same(peer, ['shop/peer-down interfaces/peer-down'], 'the host end, found in the host namespace (one rtnetlink dump)');
   t.match(findings.find((f) => f.code === 'interfaces/peer-down')!.message, new RegExp(`host-side veth peer ${peerDown.hostVeth} is down`));
 });
 
