@@ -14,6 +14,7 @@
 // Note: traffic between two namespaces crosses the bridge and, with br_netfilter loaded, the
 // host's iptables FORWARD chain; traffic between a namespace and the bridge address does not.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { contains, formatCidr, host, overlaps, parseCidr, size, type Cidr } from './ip-range.js';
@@ -307,14 +308,61 @@ async function usedPrefixes(): Promise<Cidr[]> {
     });
 }
 
-/** A 10.N.0.0/16 + fd00:10:N::/64 pair (N in 200..254) that no host route overlaps. */
+// Two test files running at once (npm test's lanes) could both see N free and both take it: the
+// routes appear only once a bridge is up. A claim file per N, created exclusively and holding the
+// claimer's PID, closes that window; a claim whose process is gone is stale and taken over.
+const CLAIMS = '/run/coredns-healthd-test-subnets';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function claim(n: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const file = `${CLAIMS}/${n}`;
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {
+      // released meanwhile: try again
+    }
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
+    rmSync(file, { force: true });
+  }
+  return false;
+}
+
+function release(subnet4: string): void {
+  const n = /^10\.(\d+)\.0\.0\/16$/.exec(subnet4)?.[1];
+  if (n === undefined) return;
+  const file = `${CLAIMS}/${n}`;
+  try {
+    if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // not ours or already gone
+  }
+}
+
+/** A 10.N.0.0/16 + fd00:10:N::/64 pair (N in 200..254) that no host route overlaps and no other test process claimed. */
 async function pickSubnets(): Promise<{ subnet4: string; subnet6: string }> {
   const used = await usedPrefixes();
   const candidates = Array.from({ length: 55 }, (_, i) => 200 + i).sort(() => Math.random() - 0.5);
   for (const n of candidates) {
     const pair = { subnet4: `10.${n}.0.0/16`, subnet6: `fd00:10:${n}::/64` };
     const mine = [parseCidr(pair.subnet4), parseCidr(pair.subnet6)];
-    if (!used.some((u) => mine.some((m) => overlaps(u, m)))) return pair;
+    if (!used.some((u) => mine.some((m) => overlaps(u, m))) && claim(n)) return pair;
   }
   throw new Error('no free 10.N.0.0/16 (N in 200..254) on this host: pass subnet4/subnet6');
 }
@@ -367,12 +415,19 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   if (opts.subnet6 !== undefined && !ipv6) throw new Error('subnet6: given while ipv6 is false');
 
   let inflight: Promise<void> | undefined;
-  const cleanup = (): Promise<void> => (inflight ??= removeByPrefix(prefix).finally(() => (inflight = undefined)));
+  let claimed: string | undefined;
+  const cleanup = (): Promise<void> =>
+    (inflight ??= removeByPrefix(prefix).finally(() => {
+      inflight = undefined;
+      if (claimed !== undefined) release(claimed);
+      claimed = undefined;
+    }));
   opts.t?.teardown(cleanup);
 
   try {
     await removeByPrefix(prefix); // leftovers of an earlier run with the same prefix
     const picked = opts.subnet4 === undefined || (ipv6 && opts.subnet6 === undefined) ? await pickSubnets() : undefined;
+    claimed = picked?.subnet4;
     const net4 = checkSubnet(opts.subnet4 ?? picked!.subnet4, 'subnet4', TEST_RANGES_4, count);
     const net6 = ipv6 ? checkSubnet(opts.subnet6 ?? picked!.subnet6, 'subnet6', [ULA_RANGE], count) : undefined;
 
