@@ -213,7 +213,7 @@ export async function removeByPrefix(prefix: string): Promise<void> {
 // ---- topology ----
 
 export interface TopologyOptions {
-  /** Number of namespaces, 1..1000. */
+  /** Number of namespaces, 1..MAX_NAMESPACES. */
   count: number;
   /** Name prefix: lowercase letters, digits, dashes. Default `chd` + 4 random hex digits. */
   prefix?: string;
@@ -235,6 +235,13 @@ export interface TopologyOptions {
    * Permanent entries do not count against it. Default false.
    */
   staticNeighbors?: boolean;
+  /**
+   * Namespaces per bridge (a Linux bridge takes at most 1,024 ports). Beyond it the namespaces go to
+   * more bridges (`${prefix}-br1`, ...), each joined to the first by a veth pair (`${prefix}-lN` /
+   * `${prefix}-mN`): one layer-2 segment, one subnet, the host's address on the first bridge.
+   * Default 1000; smaller only to test the chaining itself.
+   */
+  portsPerBridge?: number;
 }
 
 export interface NetnsNode {
@@ -266,7 +273,8 @@ export function randomPrefix(base = 'chd'): string {
 
 /** Longest prefix that still leaves room for `-v999` in a 15-character interface name. */
 export const MAX_PREFIX_LENGTH = IFNAMSIZ - '-v999'.length;
-export const MAX_NAMESPACES = 1000;
+export const MAX_NAMESPACES = 4000;
+const PORTS_PER_BRIDGE = 1000;
 
 function checkPrefix(prefix: string): string {
   if (!PREFIX_RE.test(prefix) || prefix.length > MAX_PREFIX_LENGTH) {
@@ -275,7 +283,7 @@ function checkPrefix(prefix: string): string {
   return prefix;
 }
 
-export const bridgeName = (prefix: string): string => `${prefix}-br`;
+export const bridgeName = (prefix: string, k = 0): string => (k === 0 ? `${prefix}-br` : `${prefix}-br${k}`);
 export const nodeName = (prefix: string, i: number): string => `${prefix}-n${i}`;
 export const vethName = (prefix: string, i: number): string => `${prefix}-v${i}`;
 
@@ -413,6 +421,13 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   const concurrency = opts.concurrency ?? Math.min(8, 2 * availableParallelism());
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency: must be a positive integer, got ${concurrency}`);
   if (opts.subnet6 !== undefined && !ipv6) throw new Error('subnet6: given while ipv6 is false');
+  if (prefix.length + vethName('', count - 1).length > IFNAMSIZ) {
+    throw new Error(`prefix: ${JSON.stringify(prefix)} leaves no room for ${count} interface names (${IFNAMSIZ} characters at most)`);
+  }
+  const perBridge = opts.portsPerBridge ?? PORTS_PER_BRIDGE;
+  if (!Number.isInteger(perBridge) || perBridge < 1 || perBridge > PORTS_PER_BRIDGE) {
+    throw new Error(`portsPerBridge: must be an integer 1..${PORTS_PER_BRIDGE}, got ${perBridge}`);
+  }
 
   let inflight: Promise<void> | undefined;
   let claimed: string | undefined;
@@ -443,9 +458,9 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     }));
 
     const statics = opts.staticNeighbors ?? false;
-    await run(ip(), ['-batch', '-'], { input: hostBatch(bridge, net4, net6, namespaces, statics) });
+    await run(ip(), ['-batch', '-'], { input: hostBatch(prefix, bridge, net4, net6, namespaces, statics, perBridge) });
     await mapLimit(namespaces, concurrency, (node) => configureNode(node, bridge, net4, net6, statics));
-    await verifyBridge(bridge, net4, net6, count);
+    await verifyBridge(prefix, bridge, net4, net6, count, perBridge);
 
     return {
       prefix,
@@ -466,17 +481,36 @@ export const BRIDGE_MAC = '02:cd:ff:ff:ff:ff';
 export const nodeMac = (index: number): string =>
   `02:cd:00:${[(index >> 16) & 0xff, (index >> 8) & 0xff, index & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
-function hostBatch(bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, namespaces: NetnsNode[], statics: boolean): string {
+function hostBatch(
+  prefix: string,
+  bridge: Topology['bridge'],
+  net4: Cidr,
+  net6: Cidr | undefined,
+  namespaces: NetnsNode[],
+  statics: boolean,
+  perBridge: number,
+): string {
   const lines = [`link add ${bridge.name} type bridge`, `addr add ${bridge.ipv4}/${net4.prefixLength} dev ${bridge.name}`];
   if (net6) lines.push(`addr add ${bridge.ipv6}/${net6.prefixLength} dev ${bridge.name} nodad`);
   if (statics) lines.push(`link set ${bridge.name} address ${BRIDGE_MAC}`);
   lines.push(`link set ${bridge.name} up`);
+  // More bridges for more namespaces, each joined to the first by a veth pair.
+  for (let k = 1; k * perBridge < namespaces.length; k++) {
+    lines.push(
+      `link add ${bridgeName(prefix, k)} type bridge`,
+      `link set ${bridgeName(prefix, k)} up`,
+      `link add ${prefix}-l${k} type veth peer name ${prefix}-m${k}`,
+      `link set ${prefix}-l${k} master ${bridge.name} up`,
+      `link set ${prefix}-m${k} master ${bridgeName(prefix, k)} up`,
+    );
+  }
   for (const n of namespaces) {
     lines.push(
       `netns add ${n.name}`,
       `link add ${n.hostVeth} type veth peer name ${n.ifname}${statics ? ` address ${nodeMac(n.index)}` : ''} netns ${n.name}`,
-      `link set ${n.hostVeth} master ${bridge.name} up`,
+      `link set ${n.hostVeth} master ${bridgeName(prefix, Math.floor(n.index / perBridge))} up`,
     );
+    // The address is on the first bridge, whichever bridge the namespace's port is on.
     if (statics) lines.push(`neigh replace ${n.ipv4} lladdr ${nodeMac(n.index)} dev ${bridge.name} nud permanent`);
   }
   return `${lines.join('\n')}\n`;
@@ -497,12 +531,18 @@ async function configureNode(node: NetnsNode, bridge: Topology['bridge'], net4: 
   if (problems.length > 0) throw new Error(`netns ${node.name} is not set up: ${problems.join('; ')}`);
 }
 
-async function verifyBridge(bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, count: number): Promise<void> {
+async function verifyBridge(prefix: string, bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, count: number, perBridge: number): Promise<void> {
   const links = JSON.parse((await run(ip(), ['-j', 'addr', 'show', 'dev', bridge.name])).stdout) as IpLink[];
   const want = [{ local: bridge.ipv4, prefixlen: net4.prefixLength }];
   if (net6 && bridge.ipv6) want.push({ local: bridge.ipv6, prefixlen: net6.prefixLength });
   const problems = missingConfig(links, bridge.name, want, true);
-  const ports = JSON.parse((await run(ip(), ['-j', 'link', 'show', 'master', bridge.name])).stdout || '[]') as IpLink[];
-  if (ports.length !== count) problems.push(`${ports.length} ports, ${count} expected`);
+  const bridges = Math.ceil(count / perBridge);
+  for (let k = 0; k < bridges; k++) {
+    const name = bridgeName(prefix, k);
+    const ports = JSON.parse((await run(ip(), ['-j', 'link', 'show', 'master', name])).stdout || '[]') as IpLink[];
+    // The first bridge also holds one end of each link to the others; each other bridge its own end.
+    const expected = Math.min(perBridge, count - k * perBridge) + (k === 0 ? bridges - 1 : 1);
+    if (ports.length !== expected) problems.push(`${name}: ${ports.length} ports, ${expected} expected`);
+  }
   if (problems.length > 0) throw new Error(`bridge ${bridge.name} is not set up: ${problems.join('; ')}`);
 }
