@@ -458,7 +458,8 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     }));
 
     const statics = opts.staticNeighbors ?? false;
-    await run(ip(), ['-batch', '-'], { input: hostBatch(prefix, bridge, net4, net6, namespaces, statics, perBridge) });
+    // One `ip` for all host-side links: ~10 ms per namespace, more on a loaded machine.
+    await run(ip(), ['-batch', '-'], { input: hostBatch(prefix, bridge, net4, net6, namespaces, statics, perBridge), timeoutMs: 30_000 + 100 * count });
     await mapLimit(namespaces, concurrency, (node) => configureNode(node, bridge, net4, net6, statics));
     await verifyBridge(prefix, bridge, net4, net6, count, perBridge);
 
