@@ -2,9 +2,11 @@
 // with `cc -O2` into a temporary directory and runs it over the same
 // namespaces in the same run). It does the engine's work with nothing around
 // it: per probe, open the namespace file, setns into it, create a UDP socket
-// there, connect it to the server and send one A query (encoded once, only
-// the 16-bit ID patched per probe); back home with one setns per batch of
-// starts; then one epoll loop reads the replies, accepts one only when its
+// there, setns back home and prove it by the inode of
+// /proc/thread-self/ns/net (the engine's contract, /work/shared/ARCHITECTURE.md
+// "The native addon"), connect the socket to the server and send one A query
+// (encoded once, only the 16-bit ID patched per probe); then one epoll loop
+// reads the replies, accepts one only when its
 // ID, QR bit and question match the query and it carries an answer, and
 // fails the probes whose timeout passed (a FIFO of deadlines: every probe has
 // the same timeout, so they expire in start order).
@@ -29,6 +31,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,6 +107,20 @@ static uint16_t nextId(void) {
 }
 
 static int epfd, homeFd;
+static dev_t homeDev;
+static ino_t homeIno;
+
+// Back to the host netns, proven by inode; a failure ends the program (the
+// engine stops its worker).
+static void returnHome(void) {
+  struct stat st;
+  if (setns(homeFd, CLONE_NEWNET) < 0) die("setns home");
+  if (stat("/proc/thread-self/ns/net", &st) < 0) die("stat");
+  if (st.st_dev != homeDev || st.st_ino != homeIno) {
+    fprintf(stderr, "floor: not back in the host netns\n");
+    exit(2);
+  }
+}
 static int inFlight, ok, lost;
 // FIFO of started probes (deadlines ascend in start order).
 static int fifo[MAX_NS], fifoHead, fifoTail;
@@ -130,8 +147,12 @@ static int start(int i, uint64_t timeoutNs) {
   if (ns < 0) return -1;
   int rc = setns(ns, CLONE_NEWNET);
   close(ns);
-  if (rc < 0) return -1;
+  if (rc < 0) {
+    returnHome();
+    return -1;
+  }
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  returnHome();
   if (fd < 0) return -1;
   if (connect(fd, (struct sockaddr *)&server, sizeof server) < 0) {
     close(fd);
@@ -190,15 +211,12 @@ static void sweep(int timeoutMs, int spreadMs, int stepMs, int maxInFlight) {
   struct epoll_event events[256];
   while (next < count || inFlight > 0) {
     uint64_t now = nowNs();
-    int started = 0;
     while (next < count && (maxInFlight == 0 || inFlight < maxInFlight)) {
       uint64_t offsetMs = stepMs > 0 ? (uint64_t)((int)((next * gap) / stepMs) * stepMs) : 0;
       if (t0 + offsetMs * 1000000ull > now) break;
       if (start(next, timeoutNs) < 0) lost++;
       next++;
-      started = 1;
     }
-    if (started && setns(homeFd, CLONE_NEWNET) < 0) die("setns home");
     // Sleep until a reply, the oldest deadline, or the next due start.
     uint64_t wake = UINT64_MAX;
     while (fifoHead < fifoTail && probes[fifo[fifoHead]].done) fifoHead++;
@@ -256,6 +274,10 @@ int main(int argc, char **argv) {
   }
   homeFd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   if (homeFd < 0) die("open /proc/thread-self/ns/net");
+  struct stat st;
+  if (fstat(homeFd, &st) < 0) die("fstat");
+  homeDev = st.st_dev;
+  homeIno = st.st_ino;
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1");
   for (int s = -1; s < sweeps; s++) {  // sweep -1 is the warm-up, not printed

@@ -14,7 +14,8 @@
 //
 // The C floor (bench/floor.c, compiled here with `cc -O2` into a temporary
 // directory; --skip-floor skips it): the same probes, burst and paced, from a
-// C program that does only the engine's work (setns, socket, send, epoll),
+// C program that does only the engine's work (setns, socket, setns home and
+// its check, send, epoll),
 // over the same namespaces in the same run. The engine's figures are printed
 // against it per sweep (wall, CPU, lost probes) with the ratio.
 //
@@ -491,7 +492,7 @@ async function main() {
             : [];
         lines.push(
           '',
-          `engine vs C floor (bench/floor.c, cc -O2: setns + socket + send + epoll, nothing else; median per sweep, same namespaces, same run)`,
+          `engine vs C floor (bench/floor.c, cc -O2: per probe open + setns + socket + setns home + stat + send, then epoll; nothing else; median per sweep, same namespaces, same run)`,
           ...row('burst', floor.burst, SWEEPS),
           ...row('paced', floor.paced, PACED_SWEEPS),
         );
