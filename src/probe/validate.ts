@@ -203,7 +203,8 @@ export function checkHeader(packet: DecodedPacket, id: number): Check {
 
 const lowerAscii = (s: string): string => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
 const bareName = (s: string): string => (s !== '.' && s.endsWith('.') ? s.slice(0, -1) : s);
-export const sameName = (a: string, b: string): boolean => lowerAscii(bareName(a)) === lowerAscii(bareName(b));
+// The usual reply echoes the question as sent (lower-case, from normalizeName): equal strings skip the folding.
+export const sameName = (a: string, b: string): boolean => a === b || lowerAscii(bareName(a)) === lowerAscii(bareName(b));
 
 /** Exactly one question, equal to ours (name case-insensitively, type, class). */
 export function checkQuestion(packet: DecodedPacket, q: Question): Check {
