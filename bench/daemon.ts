@@ -13,7 +13,8 @@
 // another namespace on this machine; its host vantage reads a resolv.conf file
 // of the bench's own (never this machine's /etc/resolv.conf). Docker and
 // Kubernetes are off. The child runs under the node flags of the packaged
-// launcher (packaging/lib/stage.ts: --max-semi-space-size=2).
+// launcher (packaging/lib/stage.ts: --max-semi-space-size=2) and with the
+// systemd unit's environment (DAEMON_ENV: MALLOC_ARENA_MAX=2).
 //
 // Figures:
 //   wall per sweep  the daemon's own coredns_healthd_sweep_duration_seconds
@@ -50,6 +51,8 @@ export interface DaemonBenchOptions {
   timeoutMs: number;
   /** Node flags of the daemon's process. */
   nodeFlags: readonly string[];
+  /** Added to the daemon's environment (the systemd unit's Environment=). */
+  env: Readonly<Record<string, string>>;
   /** probe.spread, when given (a checkout from before it would reject the key); else the daemon's default. */
   spread?: number;
   /** The coredns-healthd to run: a checkout whose bin/coredns-healthd.js and dist/ are built. Default this one. */
@@ -64,6 +67,7 @@ export interface DaemonBenchResult {
   sweeps: number;
   intervalMs: number;
   nodeFlags: readonly string[];
+  env: Readonly<Record<string, string>>;
   /** probe.spread as given, or null for the daemon's default. */
   spread: number | null;
   meanWallMs: number;
@@ -240,6 +244,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
     const bin = o.root === undefined ? repoPath('bin/coredns-healthd.js') : path.join(o.root, 'bin/coredns-healthd.js');
     child = spawn(process.execPath, [...o.nodeFlags, bin, 'run', '--config', configFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...o.env },
     });
     const pid = child.pid!;
     let stderr = '';
@@ -291,6 +296,7 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         intervalMs: o.intervalMs,
         spread: o.spread ?? null,
         nodeFlags: o.nodeFlags,
+        env: o.env,
         meanWallMs: round(((b.durationSum - a.durationSum) / Math.max(1, b.durationCount - a.durationCount)) * 1000, 2),
         cpuPerSweepMs: round(((cpu1 - cpu0) / Math.max(1, n)) * 1000, 1),
         rssStartMiB: round(rssStart),

@@ -1,6 +1,6 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
 //                 [--spread MS] [--max-in-flight N] [--paced-sweeps P] [--skip-floor]
-//                 [--daemon [--daemon-spread SHARE] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-root DIR]]
+//                 [--daemon [--daemon-spread SHARE] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -39,7 +39,7 @@ import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
 import { which } from '../test/support/run.js';
 import { benchDaemon, type DaemonBenchResult } from './daemon.js';
-import { NODE_FLAGS } from '../packaging/lib/stage.js';
+import { DAEMON_ENV, NODE_FLAGS } from '../packaging/lib/stage.js';
 
 const NAME = 'kubernetes.default.svc.cluster.local';
 const ANSWER = '10.96.0.1';
@@ -63,6 +63,12 @@ const { values: args } = parseArgs({
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
     'daemon-node-flags': { type: 'string', default: NODE_FLAGS.join(' ') },
+    'daemon-env': {
+      type: 'string',
+      default: Object.entries(DAEMON_ENV)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    },
     'daemon-root': { type: 'string' },
   },
 });
@@ -97,6 +103,16 @@ const DAEMON_SWEEPS = positive('daemon-sweeps', args['daemon-sweeps']);
 const DAEMON_INTERVAL_MS = positive('daemon-interval', args['daemon-interval'], 100);
 /** Default: the packaged launcher's node flags (packaging/lib/stage.ts), those the systemd unit runs the daemon with. */
 const DAEMON_NODE_FLAGS = args['daemon-node-flags'].split(/\s+/).filter((f) => f !== '');
+/** Default: the systemd unit's Environment= (packaging/lib/stage.ts DAEMON_ENV); `--daemon-env=` runs without. */
+const DAEMON_ENV_SET: Record<string, string> = {};
+for (const kv of args['daemon-env'].split(/\s+/).filter((f) => f !== '')) {
+  const eq = kv.indexOf('=');
+  if (eq < 1) {
+    process.stderr.write(`bench: --daemon-env: expected NAME=VALUE items, got ${JSON.stringify(kv)}\n`);
+    process.exit(2);
+  }
+  DAEMON_ENV_SET[kv.slice(0, eq)] = kv.slice(eq + 1);
+}
 
 const CLK_TCK = 100; // USER_HZ on Linux x86_64 and arm64
 const log = (s: string) => {
@@ -404,6 +420,7 @@ async function main() {
         intervalMs: DAEMON_INTERVAL_MS,
         timeoutMs: TIMEOUT_MS,
         nodeFlags: DAEMON_NODE_FLAGS,
+        env: DAEMON_ENV_SET,
         ...(DAEMON_SPREAD === undefined ? {} : { spread: DAEMON_SPREAD }),
         ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
         log,
@@ -501,7 +518,11 @@ async function main() {
         const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : '-');
         lines.push(
           '',
-          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
+          `the daemon (coredns-healthd run${daemon.root === null ? '' : ` from ${daemon.root}`}, node ${daemon.nodeFlags.join(' ') || '(no flags)'}, env ${
+            Object.entries(daemon.env)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ') || '(none added)'
+          }; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
           `                  engine (above)      daemon`,
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; a full rotation, probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,

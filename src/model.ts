@@ -104,6 +104,7 @@ export interface ResolvConfRead {
   path: string;
   /** Where it was read (inside a container root, or on the host). */
   file?: FileRef;
+  /** Frozen when read by readResolvConf: one parse is shared by every read of the same text. */
   parsed: ResolvConf;
   /**
    * Set when the file was not read; `parsed` is then empty. code: an errno

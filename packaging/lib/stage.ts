@@ -40,6 +40,17 @@ export const DATA_DIR = 'usr/share/coredns-healthd';
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--heap-growing-percent=20'];
 
+/**
+ * The environment the systemd unit gives the daemon (its Environment= lines;
+ * packaging-systemd-unit.test.ts checks they match). MALLOC_ARENA_MAX=2: glibc
+ * makes up to 8 malloc arenas per core for the threads that allocate (libuv's
+ * pool, V8's workers, the addon's engine thread); each keeps freed memory of
+ * its own, and the daemon's RSS crept up outside the JS heap (+0.25 MiB a
+ * minute at 250 vantages). Two arenas keep it flat (README, Benchmark).
+ * `npm run bench -- --daemon` runs the daemon with it too.
+ */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
+
 export const LAUNCHER_SCRIPT = `#!/bin/sh
 # coredns-healthd: the CLI and daemon, on the Node.js runtime bundled with the
 # package (a Node.js installed on this machine is not used). A small young

@@ -198,6 +198,16 @@ async function hostRouteInterfaces(procRoot: string): Promise<Set<string>> {
   return new Set([...(t.v4?.routes ?? []), ...(t.v6?.routes ?? [])].map((r) => r.iface).filter((i): i is string => i !== null));
 }
 
+// readResolvConf shares one frozen parse per text (discovery/resolv-conf.ts):
+// its JSON is made once, not once per vantage and sweep.
+const parsedJson = new WeakMap<object, string>();
+function jsonOfParsed(parsed: ResolvConfRead['parsed']): string {
+  if (!Object.isFrozen(parsed)) return JSON.stringify(parsed);
+  let json = parsedJson.get(parsed);
+  if (json === undefined) parsedJson.set(parsed, (json = JSON.stringify(parsed)));
+  return json;
+}
+
 /** Everything a vantage's own checks depend on besides the files they read: a change means diagnosing it again. */
 function factsKey(v: Vantage, read: ResolvConfRead | undefined, ctx: DiagnoseContext): string {
   return JSON.stringify([
@@ -209,7 +219,7 @@ function factsKey(v: Vantage, read: ResolvConfRead | undefined, ctx: DiagnoseCon
     v.podName ?? null,
     v.containerNames,
     v.resolvConfFile,
-    read?.parsed ?? null,
+    read ? jsonOfParsed(read.parsed) : null,
     read?.error ? [read.error.code, read.error.fileType ?? null, read.error.size ?? null] : null,
     podFor(v, ctx.kube)?.dnsPolicy ?? null,
     ctx.kube?.dnsServiceIps ?? [],

@@ -238,6 +238,50 @@ export function parseResolvConf(text: string): ResolvConf {
   return out;
 }
 
+// The daemon reads every vantage's resolv.conf every sweep, and on a node
+// nearly all of them hold one of a few texts (the kubelet writes the same
+// lines for every pod of a DNS policy). So a text parses once: results are
+// kept by text, frozen (shared by every vantage holding that text; a caller
+// that modified one would change it for the others), for texts of at most
+// PARSE_MEMO_MAX_TEXT characters, the PARSE_MEMO_MAX_ENTRIES most recently
+// used. A container writing ever new texts only evicts: at most about
+// 512 x (2 KiB of text + what 2 KiB parse into) stays, about 4 MiB.
+/** Texts whose parse is kept. */
+export const PARSE_MEMO_MAX_ENTRIES = 512;
+/** Longer texts are parsed every time (the kubelet writes a few hundred bytes). */
+export const PARSE_MEMO_MAX_TEXT = 2048;
+const parsedByText = new Map<string, ResolvConf>();
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/**
+ * parseResolvConf, memoized by text (see above): the result is frozen and
+ * may be shared. Same result as parseResolvConf(text) otherwise.
+ */
+export function parseResolvConfShared(text: string): Readonly<ResolvConf> {
+  if (typeof text !== 'string' || text.length > PARSE_MEMO_MAX_TEXT) return deepFreeze(parseResolvConf(text));
+  const hit = parsedByText.get(text);
+  if (hit) {
+    // Most recently used last: Map keeps insertion order.
+    parsedByText.delete(text);
+    parsedByText.set(text, hit);
+    return hit;
+  }
+  const parsed = deepFreeze(parseResolvConf(text));
+  if (parsedByText.size >= PARSE_MEMO_MAX_ENTRIES) parsedByText.delete(parsedByText.keys().next().value!);
+  parsedByText.set(text, parsed);
+  return parsed;
+}
+
+/** Texts the memo holds now (tests). */
+export const parseMemoSize = (): number => parsedByText.size;
+
 /**
  * Reads and parses one resolv.conf: a container's resolved inside its root,
  * the host's as root reads it (src/netns/container-file.ts: regular files
@@ -247,7 +291,7 @@ export function parseResolvConf(text: string): ResolvConf {
  */
 export async function readResolvConf(file: FileRef, options: ReadFileOptions = {}): Promise<ResolvConfRead> {
   const r = await readFileRef(file, options);
-  if (r.status === 'ok') return { path: r.path, file, parsed: parseResolvConf(r.text) };
+  if (r.status === 'ok') return { path: r.path, file, parsed: parseResolvConfShared(r.text) };
   const error: NonNullable<ResolvConfRead['error']> = { code: r.code, message: r.message };
   if (r.status === 'too-large') error.size = r.size;
   else if (r.fileType !== undefined) error.fileType = r.fileType;

@@ -162,11 +162,25 @@ export class DaemonMetrics {
    */
   recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false): void {
     const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
+    // Counted first, then one inc per series: prom-client hashes the labels of every call.
+    const probes = new Map<string, { transport: string; result: string; reason: string; n: number }>();
+    const attempts = new Map<string, { attempts: number; ignored: number }>();
     for (const row of report.rows) {
       const { transport } = row;
-      this.#probes.inc({ transport, result: row.result.ok ? 'success' : 'failure', reason: row.result.reason });
-      this.#attempts.inc({ transport }, row.attempts);
-      if (row.result.ignoredReplies) this.#ignoredReplies.inc({ transport }, row.result.ignoredReplies);
+      const result = row.result.ok ? 'success' : 'failure';
+      const key = `${transport} ${result} ${row.result.reason}`;
+      const p = probes.get(key);
+      if (p) p.n++;
+      else probes.set(key, { transport, result, reason: row.result.reason, n: 1 });
+      let a = attempts.get(transport);
+      if (!a) attempts.set(transport, (a = { attempts: 0, ignored: 0 }));
+      a.attempts += row.attempts;
+      a.ignored += row.result.ignoredReplies ?? 0;
+    }
+    for (const { transport, result, reason, n } of probes.values()) this.#probes.inc({ transport, result, reason }, n);
+    for (const [transport, a] of attempts) {
+      this.#attempts.inc({ transport }, a.attempts);
+      if (a.ignored > 0) this.#ignoredReplies.inc({ transport }, a.ignored);
     }
 
     const checkSeries = new Map<string, CheckLabels>();
@@ -217,8 +231,14 @@ export class DaemonMetrics {
       if (pathSeries.has(pathKey(p))) this.#vantageRtt.observe(p, row.result.rttSeconds);
     }
 
-    for (const source of VANTAGE_SOURCES) for (const status of VANTAGE_STATUSES) this.#vantages.set({ source, status }, 0);
-    for (const v of report.vantages) this.#vantages.inc({ source: v.vantage.source, status: v.status });
+    const vantageCounts = new Map<string, number>();
+    for (const v of report.vantages) {
+      const key = `${v.vantage.source} ${v.status}`;
+      vantageCounts.set(key, (vantageCounts.get(key) ?? 0) + 1);
+    }
+    for (const source of VANTAGE_SOURCES) {
+      for (const status of VANTAGE_STATUSES) this.#vantages.set({ source, status }, vantageCounts.get(`${source} ${status}`) ?? 0);
+    }
     this.#checks.set({ state: 'healthy' }, counts.healthy);
     this.#checks.set({ state: 'unhealthy' }, counts.unhealthy);
     this.#sweeps.inc({ result: 'success' });

@@ -19,22 +19,22 @@ export function parseProcStat(content: string): ProcStat | undefined {
   if (open < 0 || close < open) return undefined;
   // Fields 3 (state) to 22 (starttime) after the ")": walked, not split, as
   // this runs for every vantage every sweep (the guard) and the rest of the
-  // line is ~30 more fields.
-  const fields: string[] = [];
+  // line is ~30 more fields. Only the two fields used are cut out.
+  let state: string | undefined;
+  let start: string | undefined;
   let i = close + 1;
   const n = content.length;
-  while (fields.length < 20) {
+  for (let field = 3; field <= 22; field++) {
     while (i < n && isSpace(content.charCodeAt(i))) i++;
     if (i >= n) break;
-    const start = i;
+    const from = i;
     while (i < n && !isSpace(content.charCodeAt(i))) i++;
-    fields.push(content.slice(start, i));
+    if (field === 3) state = content.slice(from, i);
+    else if (field === 22) start = content.slice(from, i);
   }
-  // fields[0] is field 3 (state), so field 22 (starttime) is fields[19].
-  const start = fields[19];
-  if (fields[0] === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
+  if (state === undefined || start === undefined || !/^\d+$/.test(start)) return undefined;
   // comm is the process's own choice (prctl PR_SET_NAME, up to 15 bytes from the kernel): capped all the same.
-  return { comm: capString(content.slice(open + 1, close), MAX_FIELD), state: fields[0], startTime: Number(start) };
+  return { comm: capString(content.slice(open + 1, close), MAX_FIELD), state, startTime: Number(start) };
 }
 
 /** What split(/\s+/) splits on, for the characters a stat line can hold. */

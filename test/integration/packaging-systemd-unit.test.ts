@@ -19,6 +19,7 @@ import { RESPONDER_SCRIPT } from '../support/responder-process.js';
 import { tryRun, run, sleep, which } from '../support/run.js';
 import { spawnService, type Service } from '../support/service.js';
 import { REPO } from '../support/paths.js';
+import { DAEMON_ENV } from '../../packaging/lib/stage.js';
 
 const ROOT = REPO;
 const UNIT = path.join(ROOT, 'systemd', 'coredns-healthd.service');
@@ -58,6 +59,11 @@ t.test('the unit has the settings the issue asks for', async (t) => {
     settings.get('Service.ExecReload'),
     ['/usr/bin/coredns-healthd config check', `/bin/sh -c 'kill -HUP "$1"' coredns-healthd-reload $MAINPID`],
     "reload checks the file, then sends SIGHUP with the shell's built-in kill (no procps needed)",
+  );
+  t.same(
+    settings.get('Service.Environment'),
+    Object.entries(DAEMON_ENV).map(([k, v]) => `${k}=${v}`),
+    'the environment the bench runs the daemon with (packaging/lib/stage.ts DAEMON_ENV): MALLOC_ARENA_MAX=2',
   );
   t.equal(one('NoNewPrivileges'), 'yes');
   t.equal(one('ProtectSystem'), 'strict');

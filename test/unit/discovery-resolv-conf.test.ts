@@ -9,7 +9,11 @@ import {
   MAX_OPTIONS_KEPT,
   MAX_SEARCH_KEPT,
   MAXNS,
+  PARSE_MEMO_MAX_ENTRIES,
+  PARSE_MEMO_MAX_TEXT,
+  parseMemoSize,
   parseResolvConf,
+  parseResolvConfShared,
   readResolvConf,
 } from '../../src/discovery/resolv-conf.js';
 import { repoPath } from '../support/paths.js';
@@ -192,4 +196,49 @@ t.test('bounded: caps on nameservers, search, options and warnings, with counts 
     JSON.stringify(parseResolvConf(`search ${'\x1b'.repeat(200_000)}\n${'nameserver ::1\n'.repeat(10_000)}`)).length < 16_384,
     'the result stays small whatever the input',
   );
+});
+
+t.test('parses are shared by text, frozen, and the memo is bounded', async (t) => {
+  const text = 'search a.svc.cluster.local\nnameserver 10.96.0.10\noptions ndots:5 rotate\n';
+  const a = parseResolvConfShared(text);
+  t.same(a, parseResolvConf(text), 'the same result as a fresh parse');
+  t.equal(parseResolvConfShared(`${text}`), a, 'one object per text');
+  t.not(parseResolvConfShared(`${text}# another text\n`), a);
+  t.ok(Object.isFrozen(a) && Object.isFrozen(a.nameservers) && Object.isFrozen(a.nameservers[0]) && Object.isFrozen(a.options.other));
+  t.throws(() => (a.nameservers as unknown[]).push({}), TypeError, 'a caller cannot change what others share');
+
+  const long = `nameserver 10.0.0.1\n#${'x'.repeat(PARSE_MEMO_MAX_TEXT)}\n`;
+  const l1 = parseResolvConfShared(long);
+  t.same(l1, parseResolvConf(long));
+  t.not(parseResolvConfShared(long), l1, 'a long text is parsed every time, not kept');
+  t.ok(Object.isFrozen(l1));
+
+  // Ever new texts (a container rewriting its file) only evict; the most recently used stay.
+  for (let i = 0; i < PARSE_MEMO_MAX_ENTRIES * 2; i++) {
+    parseResolvConfShared(`nameserver 10.1.${i >> 8}.${i & 255}\n`);
+    if (i % 64 === 0) t.equal(parseResolvConfShared(text), a, 'a text in use stays kept');
+  }
+  t.equal(parseMemoSize(), PARSE_MEMO_MAX_ENTRIES);
+  t.equal(parseResolvConfShared(text), a);
+  t.not(parseResolvConfShared('nameserver 10.1.0.0\n'), undefined);
+});
+
+t.test('readResolvConf shares the parse of one text between files', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-rc-memo-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const body = 'nameserver 192.0.2.7\noptions ndots:2\n';
+  fs.writeFileSync(path.join(dir, 'a.conf'), body);
+  fs.writeFileSync(path.join(dir, 'b.conf'), body);
+  fs.writeFileSync(path.join(dir, 'c.conf'), 'nameserver 192.0.2.8\n');
+  const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => readResolvConf({ root: null, path: path.join(dir, `${n}.conf`) })));
+  t.equal(a!.parsed, b!.parsed);
+  t.same(
+    a!.parsed.nameservers.map((n) => n.address),
+    ['192.0.2.7'],
+  );
+  t.same(
+    c!.parsed.nameservers.map((n) => n.address),
+    ['192.0.2.8'],
+  );
+  t.equal(a!.path, path.join(dir, 'a.conf'));
 });

@@ -55,6 +55,35 @@ t.test('IDs are random 16-bit values', async (t) => {
   t.ok(ids.size > 450, `${ids.size} distinct IDs of 500`);
 });
 
+t.test('a question encoded once: byte for byte what dns-packet encodes, each packet its own buffer', async (t) => {
+  const cases: Array<[QueryOptions, boolean, number | null]> = [
+    [{ name: 'kubernetes.default.svc.cluster.local', type: 'A' }, true, null],
+    [{ name: 'kubernetes.default.svc.cluster.local', type: 'A', recursionDesired: false }, false, null],
+    [{ name: 'kubernetes.default.svc.cluster.local', type: 'AAAA', edns: { udpPayloadSize: 1232 } }, true, 1232],
+    [{ name: 'id.server', type: 'TXT', class: 'CH' }, true, null],
+  ];
+  for (const [opts, rd, udp] of cases) {
+    for (const id of [0, 1, 4660, 65535]) {
+      const q = buildQuery({ ...opts, id });
+      const fresh = dnsPacket.encode({
+        type: 'query',
+        id,
+        flags: rd ? dnsPacket.RECURSION_DESIRED : 0,
+        questions: [{ name: q.question.name, type: q.question.type, class: q.question.class }],
+        additionals:
+          udp === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: udp, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+      });
+      t.same(q.packet, fresh, `${opts.name} ${opts.type} rd=${rd} edns=${udp} id=${id}`);
+    }
+  }
+  const a = buildQuery({ name: 'a.example', type: 'A', id: 1 });
+  const b = buildQuery({ name: 'a.example', type: 'A', id: 2 });
+  a.packet[5] = 0xff; // a caller writing into its packet changes no other packet
+  t.equal(b.packet.readUInt16BE(0), 2);
+  t.equal(b.packet[5], 1, 'QDCOUNT of the next packet untouched');
+  t.equal(buildQuery({ name: 'a.example', type: 'A', id: 3 }).packet[5], 1);
+});
+
 t.test('name normalization and limits', async (t) => {
   t.equal(normalizeName('A.B.'), 'a.b');
   t.equal(normalizeName('.'), '.');
