@@ -192,6 +192,8 @@ export interface SweepRow {
   result: ProbeResult;
   /** The pair's class in the probe budget (absent: not planned, e.g. `check`). */
   class?: PairClass;
+  /** Not probed this sweep: the last result of an earlier one, carried over for the diagnosis (the budget skipped the pair). */
+  carried?: true;
 }
 
 /** A (vantage, target, transport) pair the sweep knew but did not probe (the budget's rotation). */

@@ -38,7 +38,7 @@ import { HttpServer, type BoundAddress } from '../http/server.js';
 import { describeWebConfig, PLAIN_WEB_CONFIG, type WebConfig } from '../http/web-config.js';
 import type { Logger } from '../log.js';
 import { DaemonMetrics, type EngineView } from '../metrics/registry.js';
-import type { SweepPlanReport, SweepReport, Vantage, VantageReport } from '../model.js';
+import type { Query, SweepPlanReport, SweepReport, Vantage, VantageReport } from '../model.js';
 import { Notifier } from './notify.js';
 import { SweepScheduler, maxSweepMs } from './scheduler.js';
 import { SweepLog } from './sweep-log.js';
@@ -142,6 +142,8 @@ export class Daemon {
   readonly #rotation = new Rotation();
   #lastPlan: SweepPlanReport | null = null;
   #rotationWarned = false;
+  /** The last sweep's queries (with Kubernetes' expected answer). */
+  #queries: readonly Query[] = [];
   #sweeps = 0;
   #ready = false;
   #stopping = false;
@@ -412,6 +414,7 @@ export class Daemon {
       opts.queries = this.#kube.queries(opts.queries);
       opts.signal = this.#abort.signal;
       opts.budget = { ...budgetOptions(c), rotation: this.#rotation };
+      this.#queries = opts.queries;
       report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);
     } catch (err) {
       if (this.#stopping) return;
@@ -463,7 +466,8 @@ export class Daemon {
     } else {
       this.notifier.watchdog(status);
     }
-    this.#diagnosis.submit(report, c, this.#sweeps);
+    // The pairs the budget skipped this sweep take part with their last results.
+    this.#diagnosis.submit(this.health.withCarriedRows(report, this.#queries), c, this.#sweeps);
   }
 
   /** Warns once when the budget leaves some pairs no slot at all (and once when that ends). */

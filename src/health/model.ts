@@ -20,7 +20,7 @@
 //   more than STALE_FACTOR × K sweeps old is stale (the rotation is stuck), and
 //   /healthz says so as for a failing check.
 // - The same namespace id holding another pod (inode reuse) starts afresh.
-import type { PairClass, PlanGroup, ProbeResult, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
+import type { PairClass, PlanGroup, ProbeResult, Query, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
 import { queryLabel } from '../probe/query-spec.js';
 import { targetLabel } from './labels.js';
 
@@ -233,6 +233,26 @@ export class HealthModel {
       check.stale = k === null ? check.ageSweeps > 0 : check.ageSweeps > STALE_FACTOR * k;
     }
     return { transitions, removed };
+  }
+
+  /**
+   * The report with the last results of the pairs its plan skipped, as rows marked `carried`: what
+   * the diagnosis compares (UDP against TCP, one vantage against the others) stays whole between
+   * the sweeps that probe a pair. Call after update(report).
+   */
+  withCarriedRows(report: SweepReport, queries: readonly Query[]): SweepReport {
+    const skipped = report.plan?.skipped ?? [];
+    if (skipped.length === 0) return report;
+    const carried: SweepRow[] = [];
+    for (const p of skipped) {
+      for (const query of queries) {
+        const c = this.#checks.get(checkKey(p.vantage, p.target, p.transport, queryLabel(query)));
+        if (!c || (c.vantage.podUid ?? '') !== (p.vantage.podUid ?? '')) continue;
+        const { attempts, at: _at, ...result } = c.last;
+        carried.push({ vantage: p.vantage, target: c.target, transport: p.transport, query, attempts, result, class: p.class, carried: true });
+      }
+    }
+    return { ...report, rows: [...report.rows, ...carried] };
   }
 
   /** Forgets every check. */

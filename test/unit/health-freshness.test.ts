@@ -7,7 +7,7 @@ import { evaluate, evaluateAll } from '../../src/health/verdict.js';
 import { statusDocument } from '../../src/health/status.js';
 import { DaemonMetrics } from '../../src/metrics/registry.js';
 import type { PlanGroup, SkippedPair, SweepPlanReport, SweepReport, SweepRow } from '../../src/model.js';
-import { HOST, POD_A, report, row, target } from '../support/daemon-fixtures.js';
+import { HOST, POD_A, QUERY, report, row, target } from '../support/daemon-fixtures.js';
 import { samples } from '../support/http-probe.js';
 
 const at = (s: number): Date => new Date(Date.UTC(2024, 4, 1, 12, 0, s));
@@ -63,6 +63,22 @@ t.test('a skipped check is kept with its last result, aging; stale after twice i
   t.equal(m.get(key)!.stale, false);
   t.equal(m.get(key)!.ageSweeps, 0);
   t.equal(evaluate('all', { ...input, checks: m.checks(), lastSweepAt: at(80), now: at(81) }).status, 200);
+  t.end();
+});
+
+t.test("the diagnosis's report: skipped pairs carry their last result", (t) => {
+  const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
+  const first = sweep(true);
+  first.rows[1] = { ...first.rows[1]!, result: { ...first.rows[1]!.result, ok: false, reason: 'timeout', rttSeconds: null } };
+  m.update(first, at(0));
+  const next = sweep(false);
+  m.update(next, at(10));
+  const full = m.withCarriedRows(next, [QUERY]);
+  t.equal(next.rows.length, 1, 'the report itself is left alone');
+  t.equal(full.rows.length, 2);
+  t.match(full.rows[1], { vantage: POD_A, transport: 'udp', class: 'own', carried: true, attempts: 1, result: { ok: false, reason: 'timeout' } });
+  t.notOk('at' in full.rows[1]!.result, 'a probe result, not a check');
+  t.equal(m.withCarriedRows(first, [QUERY]), first, 'nothing skipped: the same report');
   t.end();
 });
 
