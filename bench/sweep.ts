@@ -410,7 +410,7 @@ async function main() {
           `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,
           `  rss over time   ${daemon.rssSamples.join(' ')} MiB (one a second)`,
           `  query rate      ${daemon.queriesPerSecond ?? '-'} q/s sent (coredns_healthd_probe_queries_total), budget ${daemon.budgetQps === null ? 'none' : `${daemon.budgetQps} q/s (probe.maxQueriesPerSecond${DAEMON_QPS === undefined ? ', default' : ''})`}`,
-          `  full rotation   ${daemon.rotationSweeps === null ? '-' : `${daemon.rotationSweeps} sweeps (K), ${(daemon.rotationSweeps * daemon.secondsPerSweep).toFixed(1)} s at ${daemon.secondsPerSweep} s a sweep`}`,
+          `  full rotation   ${daemon.rotationSweeps === null ? '-' : `${daemon.rotationSweeps} sweep${daemon.rotationSweeps === 1 ? '' : 's'} (K), ${(daemon.rotationSweeps * daemon.secondsPerSweep).toFixed(1)} s at ${daemon.secondsPerSweep} s a sweep`}`,
         );
       }
       if (nsenter) {

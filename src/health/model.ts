@@ -18,7 +18,8 @@
 //   of its last result. With a budget every pair is probed at least every K
 //   sweeps (the plan's rotationSweeps for its class); a check whose result is
 //   more than STALE_FACTOR × K sweeps old is stale (the rotation is stuck), and
-//   /healthz says so as for a failing check.
+//   /healthz says so as for a failing check. A class with no slot at all (K
+//   null: the budget is too small; the daemon warns) is never called stale.
 // - The same namespace id holding another pod (inode reuse) starts afresh.
 import type { PairClass, PlanGroup, ProbeResult, Query, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
 import { queryLabel } from '../probe/query-spec.js';
@@ -230,7 +231,8 @@ export class HealthModel {
       }
       check.ageSweeps = sweep - check.lastSweep;
       const k = this.rotationSweeps(check.class);
-      check.stale = k === null ? check.ageSweeps > 0 : check.ageSweeps > STALE_FACTOR * k;
+      // A class the budget leaves no slot (the daemon warns) is held to no rotation: its age shows in the metrics.
+      check.stale = k !== null && check.ageSweeps > STALE_FACTOR * k;
     }
     return { transitions, removed };
   }

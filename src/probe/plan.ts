@@ -154,7 +154,8 @@ export class Rotation {
       let ownShare: number;
       if (groups.other.length === 0) ownShare = slots;
       else if (groups.own.length === 0) ownShare = 0;
-      else ownShare = Math.ceil((slots * OWN_WEIGHT) / (OWN_WEIGHT + OTHER_WEIGHT));
+      // 4:1, rounded for own, but other keeps a slot when there are two or more.
+      else ownShare = Math.min(Math.ceil((slots * OWN_WEIGHT) / (OWN_WEIGHT + OTHER_WEIGHT)), Math.max(slots - 1, 1));
       const otherShare = slots - ownShare;
       const dueOwn = this.#dueSorted(groups.own, sweep);
       const dueOther = this.#dueSorted(groups.other, sweep);

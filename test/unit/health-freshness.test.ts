@@ -86,7 +86,7 @@ t.test('a failing check outranks a stale one; a pair neither probed nor skipped 
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
   m.update(sweep(true, null), at(0));
   m.update(sweep(false, null), at(10));
-  t.equal(m.checks().find((c) => c.vantage === POD_A)!.stale, true, 'a class with no slot at all: stale at once');
+  t.equal(m.checks().find((c) => c.vantage === POD_A)!.stale, false, 'a class with no slot at all is held to no rotation (the daemon warns instead)');
   const gone = report([HOST], [{ ...row(HOST, '10.96.0.10', 'udp', 'refused'), class: 'host' }]);
   const { removed } = m.update(gone, at(20));
   t.equal(removed.length, 1, "POD_A's check is dropped: its pod left");

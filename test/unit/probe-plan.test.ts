@@ -114,6 +114,20 @@ t.test('the budget is never exceeded and split 4:1 between own nameservers and o
   t.end();
 });
 
+t.test('with two slots or more, each group has one', (t) => {
+  for (const [budget, own, other] of [
+    [4 + 1, 1, 0],
+    [4 + 2, 1, 1],
+    [4 + 3, 2, 1],
+    [4 + 5, 4, 1],
+    [4 + 10, 8, 2],
+  ] as const) {
+    const plan = new Rotation().plan(node(20), { transports: ['udp'], budget, costPerPair: 1, tcpEvery: 1 });
+    t.same([plan.groups.own.slots, plan.groups.other.slots], [own, other], `${budget - 4} slots after the host`);
+  }
+  t.end();
+});
+
 t.test('a group that needs less than its share leaves the rest to the other', (t) => {
   // 10 pods, UDP only: 10 own pairs, 30 other; 50 slots - 4 host = 46: own 37 (needs 10), other 9 + 27.
   const plan = new Rotation().plan(node(10), { ...UDP_TCP, transports: ['udp'] });
