@@ -1,6 +1,6 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
 //                 [--spread MS] [--max-in-flight N] [--paced-sweeps P] [--skip-floor]
-//                 [--daemon [--daemon-spread SHARE] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
+//                 [--daemon [--daemon-spread SHARE] [--daemon-qps Q] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -59,6 +59,7 @@ const { values: args } = parseArgs({
     'max-in-flight': { type: 'string', default: '64' },
     'paced-sweeps': { type: 'string', default: '5' },
     'daemon-spread': { type: 'string' },
+    'daemon-qps': { type: 'string' },
     daemon: { type: 'boolean', default: false },
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
@@ -96,6 +97,14 @@ if (args['daemon-spread'] !== undefined) {
   DAEMON_SPREAD = Number(args['daemon-spread']);
   if (!(DAEMON_SPREAD >= 0 && DAEMON_SPREAD <= 1)) {
     process.stderr.write(`bench: --daemon-spread: expected a fraction from 0 to 1, got ${JSON.stringify(args['daemon-spread'])}\n`);
+    process.exit(2);
+  }
+}
+let DAEMON_QPS: number | undefined;
+if (args['daemon-qps'] !== undefined) {
+  DAEMON_QPS = Number(args['daemon-qps']);
+  if (!(DAEMON_QPS > 0 && DAEMON_QPS <= 100_000)) {
+    process.stderr.write(`bench: --daemon-qps: expected queries per second, greater than 0 and at most 100000, got ${JSON.stringify(args['daemon-qps'])}\n`);
     process.exit(2);
   }
 }
@@ -422,6 +431,7 @@ async function main() {
         nodeFlags: DAEMON_NODE_FLAGS,
         env: DAEMON_ENV_SET,
         ...(DAEMON_SPREAD === undefined ? {} : { spread: DAEMON_SPREAD }),
+        ...(DAEMON_QPS === undefined ? {} : { maxQueriesPerSecond: DAEMON_QPS }),
         ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
         log,
       });
@@ -524,12 +534,14 @@ async function main() {
               .join(' ') || '(none added)'
           }; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
           `                  engine (above)      daemon`,
-          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; a full rotation, probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
+          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
           `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,
           `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,
           `  rss over time   ${daemon.rssSamples.join(' ')} MiB (one a second)`,
+          `  query rate      ${daemon.queriesPerSecond ?? '-'} q/s sent (coredns_healthd_probe_queries_total), budget ${daemon.budgetQps === null ? 'none' : `${daemon.budgetQps} q/s (probe.maxQueriesPerSecond${DAEMON_QPS === undefined ? ', default' : ''})`}`,
+          `  full rotation   ${daemon.rotationSweeps === null ? '-' : `${daemon.rotationSweeps} sweep${daemon.rotationSweeps === 1 ? '' : 's'} (K), ${(daemon.rotationSweeps * daemon.secondsPerSweep).toFixed(1)} s at ${daemon.secondsPerSweep} s a sweep`}`,
         );
       }
       if (nsenter) {

@@ -142,7 +142,7 @@ async function scenario(t: Test, o: ScenarioOptions = {}): Promise<Scenario> {
       JSON.stringify({
         interval: '300ms',
         jitter: '0ms',
-        probe: { timeout: '300ms', attempts: 1, transports: ['udp'] },
+        probe: { timeout: '300ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp'] },
         queries: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A' }],
         hostResolvConf,
         discovery: { procRoot, docker: { enabled: false } },

@@ -97,7 +97,7 @@ async function world(t: Test, prefix = 'chr'): Promise<World> {
   const base = {
     interval: '300ms',
     jitter: '50ms',
-    probe: { timeout: '500ms', attempts: 1, transports: ['udp', 'tcp'] },
+    probe: { timeout: '500ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
     queries: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A', expectAnswers: ['10.96.0.1'] }],
     hostResolvConf,
     discovery: { procRoot, docker: { enabled: true, socketPath: path.join(dir, 'no-docker.sock') } },
