@@ -12,7 +12,7 @@ import { openVantage } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, type Wait, startOffsets } from './pacing.js';
+import { InFlightLimit, type Wait, sharedWaits, startOffsets } from './pacing.js';
 
 export interface SweepOptions {
   procRoot: string;
@@ -150,9 +150,10 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   const labels = vantageLabels(vantages);
   const limit = new InFlightLimit(opts.maxInFlightPerTarget);
   const offsets = startOffsets(vantages.length, opts.spreadMs);
+  const startAt = sharedWaits(wait, opts.signal);
   const reports = await Promise.all(
     vantages.map(async (v, i) => {
-      await wait(offsets[i]!, opts.signal);
+      await startAt(offsets[i]!);
       if (opts.signal?.aborted) throw opts.signal.reason;
       return sweepVantage(v, labels.get(v.id)!, opts, probeFn, rows, limit);
     }),
