@@ -33,6 +33,10 @@ constexpr uint64_t kWakeKey = 0;
 // soon as they are readable: only the delivery waits.
 constexpr uint64_t kDeliverHoldNs = 1000000;
 
+// While a batch's namespaces are entered one by one, the replies already in
+// are read after every this many of them.
+constexpr size_t kPollEveryGroups = 16;
+
 using DeadlineEntry = std::pair<uint64_t, uint64_t>;  // (deadline ns, task key)
 // std::push_heap and pop_heap build a max-heap; this order makes it a min-heap.
 bool Later(const DeadlineEntry& a, const DeadlineEntry& b) { return a.first > b.first; }
@@ -241,8 +245,8 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
     const char* syscall;
   };
   std::vector<Created> created;
-  created.reserve(jobs.size());
   size_t i = 0;
+  size_t groups = 0;
   while (i < jobs.size()) {
     const bool host = jobs[i].ns == nullptr;
     size_t end = i;
@@ -255,6 +259,7 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
       setnsCalls_.fetch_add(1, std::memory_order_relaxed);
       if (setns(jobs[i].ns->get(), CLONE_NEWNET) < 0) nsErr = errno;
     }
+    created.clear();
     for (size_t k = i; k < end; k++) {
       Job& job = jobs[k];
       if (nsErr) {
@@ -274,30 +279,39 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
     int homeErr = 0;
     if (!host && !ReturnHome(&homeErr)) {
       SetFatal(homeErr, "setns");
-      created.clear();  // closes the sockets made so far
-      FailJobs(jobs, fatalErrno_.load(), "setns", done);
+      created.clear();  // closes this group's sockets
+      // The groups before were started; Run() fails them as it leaves.
+      std::vector<Job> rest;
+      for (size_t k = i; k < jobs.size(); k++) rest.push_back(std::move(jobs[k]));
+      FailJobs(rest, fatalErrno_.load(), "setns", done);
+      jobs.clear();
       return;
     }
+    // Home again: this group's I/O starts now, so that the queries of a
+    // large batch leave over the time its setns round trips take rather
+    // than in one burst at the end.
+    for (auto& c : created) {
+      Job& job = *c.job;
+      // The namespace reference is no longer needed once the socket exists.
+      job.ns.reset();
+      if (!c.fd.valid()) {
+        Result r;
+        r.id = job.id;
+        r.err = c.err;
+        r.syscall = c.syscall;
+        done.push_back(std::move(r));
+        continue;
+      }
+      if (job.kind == JobKind::kLinkDump) {
+        Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
+      } else {
+        Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
+      }
+    }
     i = end;
-  }
-
-  for (auto& c : created) {
-    Job& job = *c.job;
-    // The namespace reference is no longer needed once the socket exists.
-    job.ns.reset();
-    if (!c.fd.valid()) {
-      Result r;
-      r.id = job.id;
-      r.err = c.err;
-      r.syscall = c.syscall;
-      done.push_back(std::move(r));
-      continue;
-    }
-    if (job.kind == JobKind::kLinkDump) {
-      Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
-    } else {
-      Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
-    }
+    // Read the replies that came in meanwhile: a socket left undrained while
+    // hundreds of namespaces are still to go is where a burst loses them.
+    if (++groups % kPollEveryGroups == 0) Poll(done);
   }
   jobs.clear();
 }
@@ -368,6 +382,42 @@ void Engine::Flush(std::vector<Result>& done) {
   done = std::vector<Result>();
 }
 
+// Advances the tasks named by epoll events; true when the wake-up eventfd
+// was among them (it stays readable until Run() reads it).
+bool Engine::HandleEvents(const epoll_event* events, int n, std::vector<Result>& done) {
+  bool woke = false;
+  for (int k = 0; k < n; k++) {
+    const uint64_t key = events[k].data.u64;
+    if (key == kWakeKey) {
+      woke = true;
+      continue;
+    }
+    auto it = active_.find(key);
+    if (it == active_.end()) continue;  // finished earlier in this batch
+    Task* task = it->second.get();
+    uint32_t want = task->OnEvents(events[k].events);
+    if (want == 0) {
+      Finish(key, done);
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.u64 = key;
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, task->fd(), &ev) < 0) {
+      task->Fail(errno, "epoll_ctl");
+      Finish(key, done);
+    }
+  }
+  return woke;
+}
+
+// Whatever is ready now, without waiting.
+void Engine::Poll(std::vector<Result>& done) {
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(epfd_, events, kMaxEvents, 0);
+  if (n > 0) HandleEvents(events, n, done);
+}
+
 void Engine::Run() {
   int err = 0;
   const char* syscall = "";
@@ -411,29 +461,7 @@ void Engine::Run() {
       n = 0;
     }
     const size_t doneBefore = done.size();
-    bool woke = false;
-    for (int k = 0; k < n; k++) {
-      const uint64_t key = events[k].data.u64;
-      if (key == kWakeKey) {
-        woke = true;
-        continue;
-      }
-      auto it = active_.find(key);
-      if (it == active_.end()) continue;  // finished earlier in this batch
-      Task* task = it->second.get();
-      uint32_t want = task->OnEvents(events[k].events);
-      if (want == 0) {
-        Finish(key, done);
-        continue;
-      }
-      epoll_event ev{};
-      ev.events = want;
-      ev.data.u64 = key;
-      if (epoll_ctl(epfd_, EPOLL_CTL_MOD, task->fd(), &ev) < 0) {
-        task->Fail(errno, "epoll_ctl");
-        Finish(key, done);
-      }
-    }
+    const bool woke = HandleEvents(events, n, done);
     bool stop = false;
     uint64_t cancelBefore = 0;
     if (woke) {

@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -134,6 +135,8 @@ class Engine {
   void Finish(uint64_t key, std::vector<Result>& done);
   void Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done);
   void Flush(std::vector<Result>& done);
+  bool HandleEvents(const epoll_event* events, int n, std::vector<Result>& done);
+  void Poll(std::vector<Result>& done);
   void SetFatal(int err, const char* syscall);
   void Wake();
 

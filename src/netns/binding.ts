@@ -200,8 +200,10 @@ export class NetnsHandle {
 
   /**
    * Closes the fd; a second call does nothing. Jobs already submitted are
-   * unaffected: each holds its own duplicate of the fd (taken by the addon at
-   * submit), so it runs in this namespace even if the number is reused.
+   * unaffected: each holds a duplicate of the fd (taken by the addon at
+   * submit, shared by the jobs of one batch), so it runs in this namespace
+   * even if the number is reused; exchanges still queued for the next batch
+   * are submitted first.
    */
   close(): void {
     if (this.closed) return;

@@ -14,7 +14,7 @@ import { openVantage } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, type Wait, startOffsets } from './pacing.js';
+import { InFlightLimit, type Wait, sharedWaits, startOffsets } from './pacing.js';
 import { Rotation, type PlanVantage } from './plan.js';
 
 export interface SweepOptions {
@@ -211,10 +211,12 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
     const probing = open.filter((o) => work.has(vantageKey(o.v)));
     for (const o of open) if (!work.has(vantageKey(o.v))) o.handle.close();
     const offsets = startOffsets(probing.length, opts.spreadMs);
+    // Vantages of one start step share one timer: they resume together and their probes reach the engine in one batch.
+    const startAt = sharedWaits(wait, opts.signal);
     await Promise.all(
       probing.map(async (o, i) => {
         try {
-          await wait(offsets[i]!, opts.signal);
+          await startAt(offsets[i]!);
           if (opts.signal?.aborted) throw opts.signal.reason;
           // Targets in resolv.conf order, then the transports, as without a budget.
           const order = new Map(o.targets.map((t, j) => [targetKey(t.target), j]));
