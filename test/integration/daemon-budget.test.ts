@@ -155,7 +155,8 @@ t.test('a small budget: queries within probe.maxQueriesPerSecond, every pair wit
     0,
   );
   t.ok(Math.abs(sent - received) <= 20, `the daemon counted ${sent} queries sent, the servers ${received} (a sweep's worth apart at most)`);
-  t.ok(daemon.sweeps - sweeps0 >= 12, `${daemon.sweeps - sweeps0} sweeps in the window`);
+  // 16 at the interval; fewer when a loaded machine makes sweeps overrun it (the rate is then lower still).
+  t.ok(daemon.sweeps - sweeps0 >= 8, `${daemon.sweeps - sweeps0} sweeps in the window`);
 
   const end = await status();
   t.equal(end.checks.length, 4 + PODS * 4, 'every pair still has a result');
