@@ -24,6 +24,11 @@
 //                   process does (diagnosis, discovery, metrics, GC, the
 //                   addon's thread) counts
 //   RSS             VmRSS sampled every second (first, last, max) and VmHWM
+//   query rate      coredns_healthd_probe_queries_total over the measured sweeps,
+//                   divided by their wall time (first to last scrape), beside
+//                   the budget (probe.maxQueriesPerSecond); full rotation: the
+//                   plan's K (/status sweep.plan.rotationSweeps) times the
+//                   measured time per sweep
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +60,8 @@ export interface DaemonBenchOptions {
   env: Readonly<Record<string, string>>;
   /** probe.spread, when given (a checkout from before it would reject the key); else the daemon's default. */
   spread?: number;
+  /** probe.maxQueriesPerSecond, when given (a checkout from before it would reject the key); else the daemon's default. */
+  maxQueriesPerSecond?: number;
   /** The coredns-healthd to run: a checkout whose bin/coredns-healthd.js and dist/ are built. Default this one. */
   root?: string;
   log: (s: string) => void;
@@ -83,6 +90,14 @@ export interface DaemonBenchResult {
   probes: number;
   failedProbes: number;
   diagnosis: { lastMs: number | null; skippedSweeps: number };
+  /** DNS queries sent per second over the measured sweeps (null: the daemon does not count them). */
+  queriesPerSecond: number | null;
+  /** The budget in queries per second (from /status), null without one. */
+  budgetQps: number | null;
+  /** Every pair is probed at least every this many sweeps (null: unknown, or some never). */
+  rotationSweeps: number | null;
+  /** Seconds per sweep, measured (interval + jitter + any overrun). */
+  secondsPerSweep: number;
 }
 
 /** The cgroup tree the bench's pod processes go in: v1's pids hierarchy, else the v2 root. */
@@ -133,6 +148,8 @@ export function processRss(pid: number): { rss: number; hwm: number } {
 }
 
 interface Scrape {
+  at: number;
+  queries: number | null;
   sweeps: number;
   durationSum: number;
   durationCount: number;
@@ -146,12 +163,16 @@ async function scrape(port: number): Promise<Scrape> {
   const m = samples(res.body);
   let probes = 0;
   let failed = 0;
+  let queries: number | null = null;
   for (const [k, v] of m) {
+    if (k.startsWith('coredns_healthd_probe_queries_total{')) queries = (queries ?? 0) + v;
     if (!k.startsWith('coredns_healthd_probes_total{')) continue;
     probes += v;
     if (!k.includes('result="success"')) failed += v;
   }
   return {
+    at: Date.now(),
+    queries,
     sweeps: m.get('coredns_healthd_sweeps_total{result="success"}') ?? 0,
     durationSum: m.get('coredns_healthd_sweep_duration_seconds_sum') ?? 0,
     durationCount: m.get('coredns_healthd_sweep_duration_seconds_count') ?? 0,
@@ -227,7 +248,13 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         {
           interval: `${o.intervalMs}ms`,
           jitter: 0,
-          probe: { timeout: `${o.timeoutMs}ms`, attempts: 1, transports: ['udp'], ...(o.spread === undefined ? {} : { spread: o.spread }) },
+          probe: {
+            timeout: `${o.timeoutMs}ms`,
+            attempts: 1,
+            transports: ['udp'],
+            ...(o.spread === undefined ? {} : { spread: o.spread }),
+            ...(o.maxQueriesPerSecond === undefined ? {} : { maxQueriesPerSecond: o.maxQueriesPerSecond }),
+          },
           queries: [{ name: o.name, type: 'A', expectAnswers: [o.answer] }],
           hostResolvConf,
           discovery: { procRoot, docker: { enabled: false } },
@@ -286,8 +313,11 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
       const podVantages = (statusText.match(/"podUid":/g) ?? []).length;
       const status = JSON.parse(statusText) as {
         diagnosis?: { skippedSweeps?: number; last?: { durationSeconds?: number } | null };
+        sweep?: { plan?: { budgetQueries?: number | null; rotationSweeps?: number | null } };
       };
       const n = b.sweeps - a.sweeps;
+      const wallSeconds = (b.at - a.at) / 1000;
+      const plan = status.sweep?.plan;
       const vantagesSeen = topo.namespaces.length + 1;
       return {
         root: o.root ?? null,
@@ -311,6 +341,10 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
           lastMs: status.diagnosis?.last?.durationSeconds === undefined ? null : round(status.diagnosis.last.durationSeconds * 1000, 1),
           skippedSweeps: status.diagnosis?.skippedSweeps ?? 0,
         },
+        queriesPerSecond: a.queries === null || b.queries === null ? null : round((b.queries - a.queries) / wallSeconds, 2),
+        budgetQps: plan?.budgetQueries == null ? null : round(plan.budgetQueries / (o.intervalMs / 1000), 2),
+        rotationSweeps: plan?.rotationSweeps ?? null,
+        secondsPerSweep: round(wallSeconds / Math.max(1, n), 3),
       };
     } finally {
       clearInterval(sampler);

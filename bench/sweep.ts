@@ -1,6 +1,6 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
-//                 [--spread MS] [--max-in-flight N] [--paced-sweeps P]
-//                 [--daemon [--daemon-spread SHARE] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
+//                 [--spread MS] [--max-in-flight N] [--paced-sweeps P] [--skip-floor]
+//                 [--daemon [--daemon-spread SHARE] [--daemon-qps Q] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -12,6 +12,13 @@
 // --max-in-flight queries to the server at once; its wall time is the time a
 // full rotation (every namespace probed once) takes. Removes everything it made, also on failure or Ctrl-C.
 //
+// The C floor (bench/floor.c, compiled here with `cc -O2` into a temporary
+// directory; --skip-floor skips it): the same probes, burst and paced, from a
+// C program that does only the engine's work (setns, socket, setns home and
+// its check, send, epoll),
+// over the same namespaces in the same run. The engine's figures are printed
+// against it per sweep (wall, CPU, lost probes) with the ratio.
+//
 // --daemon: also runs the real daemon (`coredns-healthd run` in a child
 // process, bench/daemon.ts) over the same namespaces, each given one process
 // and a resolv.conf naming the same dnsmasq, and prints its wall, CPU and RSS
@@ -20,11 +27,13 @@
 // versions under the same conditions.
 import fs from 'node:fs';
 import os from 'node:os';
-import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
 import { probe } from '../src/probe/probe.js';
-import { InFlightLimit, startOffsets } from '../src/probe/pacing.js';
+import { InFlightLimit, START_STEP_MS, sharedWaits, startOffsets } from '../src/probe/pacing.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
@@ -45,10 +54,12 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '8' },
     json: { type: 'boolean', default: false },
     'skip-nsenter': { type: 'boolean', default: false },
+    'skip-floor': { type: 'boolean', default: false },
     spread: { type: 'string', default: '500' },
     'max-in-flight': { type: 'string', default: '64' },
     'paced-sweeps': { type: 'string', default: '5' },
     'daemon-spread': { type: 'string' },
+    'daemon-qps': { type: 'string' },
     daemon: { type: 'boolean', default: false },
     'daemon-sweeps': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
@@ -86,6 +97,14 @@ if (args['daemon-spread'] !== undefined) {
   DAEMON_SPREAD = Number(args['daemon-spread']);
   if (!(DAEMON_SPREAD >= 0 && DAEMON_SPREAD <= 1)) {
     process.stderr.write(`bench: --daemon-spread: expected a fraction from 0 to 1, got ${JSON.stringify(args['daemon-spread'])}\n`);
+    process.exit(2);
+  }
+}
+let DAEMON_QPS: number | undefined;
+if (args['daemon-qps'] !== undefined) {
+  DAEMON_QPS = Number(args['daemon-qps']);
+  if (!(DAEMON_QPS > 0 && DAEMON_QPS <= 100_000)) {
+    process.stderr.write(`bench: --daemon-qps: expected queries per second, greater than 0 and at most 100000, got ${JSON.stringify(args['daemon-qps'])}\n`);
     process.exit(2);
   }
 }
@@ -154,9 +173,11 @@ async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
   const t0 = process.hrtime.bigint();
   const limit = new InFlightLimit(MAX_IN_FLIGHT);
   const offsets = startOffsets(topo.namespaces.length, SPREAD_MS);
+  // One timer per start step, as runSweep does (src/probe/sweep.ts).
+  const startAt = sharedWaits((ms) => delay(ms));
   const results = await Promise.all(
     topo.namespaces.map(async (n, i) => {
-      if (offsets[i]! > 0) await delay(offsets[i]);
+      if (offsets[i]! > 0) await startAt(offsets[i]!);
       const h = NetnsHandle.open(n.path);
       const release = await limit.acquire(topo.bridge.ipv4);
       try {
@@ -203,6 +224,61 @@ async function nsenterSweep(topo: Topology, parallel: number): Promise<SweepOutc
   return { wallSeconds, cpuSeconds: childrenCpuSeconds() - cpu0, ok, failed: failedCount ? { failed: failedCount } : {} };
 }
 
+interface FloorRun {
+  sweeps: number;
+  medianWallMs: number;
+  medianCpuMs: number;
+  p95CpuMs: number;
+  lostProbes: number;
+}
+
+/** Compiles bench/floor.c with cc -O2 into a fresh temporary directory; returns the binary and the directory. */
+function buildFloor(): { bin: string; dir: string } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/bench/sweep.js -> bench/floor.c at the package root; also works when run from bench/ itself.
+  const source = [path.resolve(here, '../../bench/floor.c'), path.resolve(here, 'floor.c')].find((f) => fs.existsSync(f));
+  if (!source) throw new Error('bench/floor.c not found');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'healthd-floor-'));
+  const bin = path.join(dir, 'floor');
+  execFileSync(which('cc'), ['-O2', '-o', bin, source], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return { bin, dir };
+}
+
+/** Runs the C floor over the namespaces: `sweeps` sweeps after one warm-up, starts spread over spreadMs (0: a burst). */
+function runFloor(bin: string, topo: Topology, sweeps: number, spreadMs: number, maxInFlight: number): Promise<FloorRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [topo.bridge.ipv4, NAME, String(TIMEOUT_MS), String(sweeps), String(spreadMs), String(START_STEP_MS), String(maxInFlight)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) {
+        reject(new Error(`floor exited with ${code}`));
+        return;
+      }
+      const rows = out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').map(Number));
+      const walls = rows.map((r) => r[0]! / 1e9);
+      const cpus = rows.map((r) => r[1]! / 1e9);
+      resolve({
+        sweeps: rows.length,
+        medianWallMs: ms(quantile(walls, 0.5)),
+        medianCpuMs: ms(quantile(cpus, 0.5)),
+        p95CpuMs: ms(quantile(cpus, 0.95)),
+        lostProbes: rows.reduce((a, r) => a + r[3]!, 0),
+      });
+    });
+    child.stdin.end(`${topo.namespaces.map((n) => n.path).join('\n')}\n`);
+  });
+}
+
+let floorBin: { bin: string; dir: string } | undefined;
+
 const fdCount = () => fs.readdirSync('/proc/self/fd').length;
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 const ms = (s: number) => Number((s * 1000).toFixed(2));
@@ -215,6 +291,7 @@ async function main() {
   let topo: Topology | undefined;
   let dns: Dnsmasq | undefined;
   const cleanup = async () => {
+    if (floorBin) fs.rmSync(floorBin.dir, { recursive: true, force: true });
     await dns?.stop().catch(() => undefined);
     await topo?.cleanup().catch((e) => process.stderr.write(`bench: cleanup: ${(e as Error).message}\n`));
   };
@@ -241,6 +318,14 @@ async function main() {
     const cpus = sweeps.map((s) => s.cpuSeconds);
     const failedProbes = sweeps.reduce((a, s) => a + (N - s.ok), 0);
     log(`addon: ${SWEEPS} sweeps, median ${ms(quantile(walls, 0.5))} ms`);
+
+    let floorBurst: FloorRun | null = null;
+    let floorPaced: FloorRun | null = null;
+    if (!args['skip-floor']) {
+      floorBin = buildFloor();
+      floorBurst = await runFloor(floorBin.bin, topo, SWEEPS, 0, 0);
+      log(`C floor: ${SWEEPS} burst sweeps, median ${floorBurst.medianWallMs} ms, cpu ${floorBurst.medianCpuMs} ms`);
+    }
 
     // Soak: memory and fds stay flat across many sweeps.
     let soak: Record<string, number> | null = null;
@@ -315,6 +400,10 @@ async function main() {
         failedReasons: reasons,
       };
       log(`paced: ${PACED_SWEEPS} sweeps over ${SPREAD_MS} ms, ${failedTotal} failed`);
+      if (floorBin) {
+        floorPaced = await runFloor(floorBin.bin, topo, PACED_SWEEPS, SPREAD_MS, MAX_IN_FLIGHT);
+        log(`C floor: ${PACED_SWEEPS} paced sweeps, median cpu ${floorPaced.medianCpuMs} ms`);
+      }
     }
 
     const addon = {
@@ -344,6 +433,7 @@ async function main() {
         nodeFlags: DAEMON_NODE_FLAGS,
         env: DAEMON_ENV_SET,
         ...(DAEMON_SPREAD === undefined ? {} : { spread: DAEMON_SPREAD }),
+        ...(DAEMON_QPS === undefined ? {} : { maxQueriesPerSecond: DAEMON_QPS }),
         ...(args['daemon-root'] === undefined ? {} : { root: args['daemon-root'] }),
         log,
       });
@@ -369,6 +459,23 @@ async function main() {
       };
     }
 
+    const ratio2 = (a: number, b: number) => (b > 0 ? Number((a / b).toFixed(2)) : null);
+    const vsFloor = (engine: { wallMs: number; cpuMs: number; lost: number }, f: FloorRun | null) =>
+      f && {
+        engine,
+        floor: { wallMs: f.medianWallMs, cpuMs: f.medianCpuMs, lost: f.lostProbes, sweeps: f.sweeps },
+        wallRatio: ratio2(engine.wallMs, f.medianWallMs),
+        cpuRatio: ratio2(engine.cpuMs, f.medianCpuMs),
+      };
+    const floor = floorBurst
+      ? {
+          burst: vsFloor({ wallMs: addon.medianWallMs, cpuMs: addon.medianCpuMs, lost: failedProbes }, floorBurst),
+          paced: paced
+            ? vsFloor({ wallMs: paced.medianRotationMs as number, cpuMs: paced.medianCpuMs as number, lost: paced.failedProbes as number }, floorPaced)
+            : null,
+        }
+      : null;
+
     const report = {
       machine: { cpus: os.availableParallelism(), kernel: os.release(), node: process.version },
       netns: N,
@@ -377,6 +484,7 @@ async function main() {
       soak,
       blackholed,
       paced,
+      floor,
       daemon,
       nsenterDig: nsenter,
     };
@@ -404,6 +512,20 @@ async function main() {
           `  full rotation  median ${paced.medianRotationMs as number} ms   max ${paced.maxRotationMs as number} ms   cpu median ${paced.medianCpuMs as number} ms`,
           `  failed probes  ${paced.failedProbes as number} of ${N * PACED_SWEEPS}${Object.keys(paced.failedReasons as object).length ? ` ${JSON.stringify(paced.failedReasons)}` : ''}`,
         );
+      if (floor) {
+        const row = (label: string, v: ReturnType<typeof vsFloor>, sweeps: number) =>
+          v
+            ? [
+                `  ${label.padEnd(6)} wall ${String(v.engine.wallMs).padStart(8)} vs ${String(v.floor.wallMs).padStart(8)} ms (${v.wallRatio?.toFixed(2)}x)   cpu ${String(v.engine.cpuMs).padStart(7)} vs ${String(v.floor.cpuMs).padStart(7)} ms (${v.cpuRatio?.toFixed(2)}x)   lost ${v.engine.lost} vs ${v.floor.lost} of ${N * sweeps}`,
+              ]
+            : [];
+        lines.push(
+          '',
+          `engine vs C floor (bench/floor.c, cc -O2: per probe open + setns + socket + setns home + stat + send, then epoll; nothing else; median per sweep, same namespaces, same run)`,
+          ...row('burst', floor.burst, SWEEPS),
+          ...row('paced', floor.paced, PACED_SWEEPS),
+        );
+      }
       if (daemon) {
         const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(1)}x` : '-');
         lines.push(
@@ -414,12 +536,14 @@ async function main() {
               .join(' ') || '(none added)'
           }; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
           `                  engine (above)      daemon`,
-          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; a full rotation, probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
+          `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
           `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,
           `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,
           `  rss over time   ${daemon.rssSamples.join(' ')} MiB (one a second)`,
+          `  query rate      ${daemon.queriesPerSecond ?? '-'} q/s sent (coredns_healthd_probe_queries_total), budget ${daemon.budgetQps === null ? 'none' : `${daemon.budgetQps} q/s (probe.maxQueriesPerSecond${DAEMON_QPS === undefined ? ', default' : ''})`}`,
+          `  full rotation   ${daemon.rotationSweeps === null ? '-' : `${daemon.rotationSweeps} sweep${daemon.rotationSweeps === 1 ? '' : 's'} (K), ${(daemon.rotationSweeps * daemon.secondsPerSweep).toFixed(1)} s at ${daemon.secondsPerSweep} s a sweep`}`,
         );
       }
       if (nsenter) {

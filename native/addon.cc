@@ -77,22 +77,62 @@ bool GetBool(const Napi::CallbackInfo& info, size_t i, const char* name, bool* o
   return true;
 }
 
-// The job's own duplicate of a namespace fd (-1: the host), checked to be a
+// A duplicate of a namespace fd (-1: the host: null), checked to be a
 // network namespace: whatever happens to the caller's fd number afterwards
-// (closed twice, reused), the job runs where it was submitted for.
-Napi::Value TakeNamespace(Napi::Env env, int nsFd, Job* job) {
+// (closed twice, reused), the jobs holding it run where they were submitted
+// for. Returns an empty value on success, else {errno, syscall}.
+struct TakenNs {
+  std::shared_ptr<UniqueFd> fd;
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+};
+
+Napi::Value TakeNamespace(Napi::Env env, int nsFd, TakenNs* out) {
   if (nsFd < 0) return Napi::Value();
   int dup = fcntl(nsFd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) return ErrorObject(env, errno, "fcntl");
-  job->ns.Reset(dup);
+  UniqueFd owned(dup);
   int type = ioctl(dup, NS_GET_NSTYPE);
   if (type < 0) return ErrorObject(env, errno == ENOTTY ? EINVAL : errno, "ioctl");
   if (type != CLONE_NEWNET) return ErrorObject(env, EINVAL, "ioctl");
   struct stat st {};
   if (fstat(dup, &st) < 0) return ErrorObject(env, errno, "fstat");
-  job->nsDev = static_cast<uint64_t>(st.st_dev);
-  job->nsIno = static_cast<uint64_t>(st.st_ino);
+  out->fd = std::make_shared<UniqueFd>(std::move(owned));
+  out->dev = static_cast<uint64_t>(st.st_dev);
+  out->ino = static_cast<uint64_t>(st.st_ino);
   return Napi::Value();
+}
+
+void UseNamespace(const TakenNs& ns, Job* job) {
+  job->ns = ns.fd;
+  job->nsDev = ns.dev;
+  job->nsIno = ns.ino;
+}
+
+// Fills the destination address; false when `address` is not one of `family`.
+bool SetAddress(Job* job, int family, const std::string& address, uint16_t port) {
+  if (family == 6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&job->addr);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) return false;
+    job->addrLen = sizeof(sockaddr_in6);
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&job->addr);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) return false;
+    job->addrLen = sizeof(sockaddr_in);
+  }
+  return true;
+}
+
+// submitBatch's packed record: little-endian fields, then the payload.
+constexpr size_t kRecordHeader = 28;
+
+uint32_t ReadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
 }
 
 const char* FileTypeName(mode_t type) {
@@ -155,6 +195,7 @@ class Addon : public Napi::Addon<Addon> {
     DefineAddon(exports, {
                              InstanceMethod("init", &Addon::BindCallback),
                              InstanceMethod("submit", &Addon::Submit),
+                             InstanceMethod("submitBatch", &Addon::SubmitBatch),
                              InstanceMethod("submitLinkDump", &Addon::SubmitLinkDump),
                              InstanceMethod("cancelAll", &Addon::CancelAll),
                              InstanceMethod("stats", &Addon::GetStats),
@@ -233,22 +274,173 @@ class Addon : public Napi::Addon<Addon> {
     job.tcp = tcp;
     job.timeoutMs = static_cast<uint32_t>(timeoutMs);
     job.questionEnd = static_cast<uint32_t>(questionEnd);
-    const uint16_t p = static_cast<uint16_t>(port);
-    if (family == 6) {
-      auto* sa = reinterpret_cast<sockaddr_in6*>(&job.addr);
-      sa->sin6_family = AF_INET6;
-      sa->sin6_port = htons(p);
-      if (inet_pton(AF_INET6, address.c_str(), &sa->sin6_addr) != 1) return ErrorObject(env, EINVAL, "inet_pton");
-      job.addrLen = sizeof(sockaddr_in6);
-    } else {
-      auto* sa = reinterpret_cast<sockaddr_in*>(&job.addr);
-      sa->sin_family = AF_INET;
-      sa->sin_port = htons(p);
-      if (inet_pton(AF_INET, address.c_str(), &sa->sin_addr) != 1) return ErrorObject(env, EINVAL, "inet_pton");
-      job.addrLen = sizeof(sockaddr_in);
+    if (!SetAddress(&job, static_cast<int>(family), address, static_cast<uint16_t>(port))) {
+      return ErrorObject(env, EINVAL, "inet_pton");
     }
     job.payload.assign(payload.Data(), payload.Data() + payload.ByteLength());
     return Queue(env, std::move(job), static_cast<int>(nsFd));
+  }
+
+  // submitBatch(packed, nsFds, addresses) -> undefined | Array<undefined |
+  // {errno, syscall}>: many exchanges in one call and one hand-over to the
+  // worker. `packed` holds one record per job: u32 id, i32 index into nsFds
+  // (-1: the host), u32 index into addresses, u8 family (4 or 6), u8 tcp
+  // (0 or 1), u16 port, u32 timeoutMs, u32 questionEnd, u32 payload length,
+  // then the payload (all little-endian). Every record is checked as submit
+  // checks its arguments before anything is queued: one bad record is a
+  // TypeError and nothing is queued. A namespace fd is duplicated and checked
+  // once per batch; the jobs for it share the duplicate. The array (only
+  // when something was refused) has one entry per record, in order.
+  Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 3 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Fail(env, "packed must be a Uint8Array");
+      return env.Undefined();
+    }
+    if (!info[1].IsArray() || !info[2].IsArray()) {
+      Fail(env, "nsFds and addresses must be arrays");
+      return env.Undefined();
+    }
+    Napi::Uint8Array packed = info[0].As<Napi::Uint8Array>();
+    Napi::Array fdArray = info[1].As<Napi::Array>();
+    Napi::Array addrArray = info[2].As<Napi::Array>();
+    std::vector<int> fds(fdArray.Length());
+    for (uint32_t i = 0; i < fds.size(); i++) {
+      Napi::Value v = fdArray.Get(i);
+      double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      if (!std::isfinite(d) || std::floor(d) != d || d < 0 || d > INT32_MAX) {
+        Fail(env, "nsFds must hold integers from 0 to 2147483647");
+        return env.Undefined();
+      }
+      fds[i] = static_cast<int>(d);
+    }
+    std::vector<std::string> addresses(addrArray.Length());
+    for (uint32_t i = 0; i < addresses.size(); i++) {
+      Napi::Value v = addrArray.Get(i);
+      if (!v.IsString()) {
+        Fail(env, "addresses must hold strings");
+        return env.Undefined();
+      }
+      addresses[i] = v.As<Napi::String>().Utf8Value();
+      if (addresses[i].size() > 64 || addresses[i].find('\0') != std::string::npos) {
+        Fail(env, "addresses must be at most 64 bytes with no NUL");
+        return env.Undefined();
+      }
+    }
+    // Parse and check every record first.
+    struct Parsed {
+      Job job;
+      int32_t nsIndex;
+      int family;
+      uint32_t addrIndex;
+      uint16_t port;
+    };
+    std::vector<Parsed> parsed;
+    const uint8_t* data = packed.Data();
+    const size_t size = packed.ByteLength();
+    size_t off = 0;
+    while (off < size) {
+      if (size - off < kRecordHeader) {
+        Fail(env, "packed: a record is cut short");
+        return env.Undefined();
+      }
+      const uint8_t* r = data + off;
+      Parsed p;
+      p.job.kind = JobKind::kExchange;
+      p.job.id = ReadU32(r);
+      p.nsIndex = static_cast<int32_t>(ReadU32(r + 4));
+      p.addrIndex = ReadU32(r + 8);
+      p.family = r[12];
+      const uint8_t tcp = r[13];
+      p.port = static_cast<uint16_t>(r[14] | (r[15] << 8));
+      p.job.timeoutMs = ReadU32(r + 16);
+      p.job.questionEnd = ReadU32(r + 20);
+      const uint32_t payloadLen = ReadU32(r + 24);
+      if (p.nsIndex < -1 || (p.nsIndex >= 0 && static_cast<size_t>(p.nsIndex) >= fds.size())) {
+        Fail(env, "packed: nsFd index out of range");
+        return env.Undefined();
+      }
+      if (p.addrIndex >= addresses.size()) {
+        Fail(env, "packed: address index out of range");
+        return env.Undefined();
+      }
+      if ((p.family != 4 && p.family != 6) || tcp > 1 || p.port == 0) {
+        Fail(env, "packed: family must be 4 or 6, tcp 0 or 1, port 1 to 65535");
+        return env.Undefined();
+      }
+      if (p.job.timeoutMs < 1 || p.job.timeoutMs > kMaxTimeoutMs) {
+        Fail(env, "packed: timeoutMs must be an integer from 1 to 120000");
+        return env.Undefined();
+      }
+      if (payloadLen == 0 || payloadLen > kMaxPayload || payloadLen > size - off - kRecordHeader) {
+        Fail(env, "packed: payload must be 1 to 65535 bytes, within the buffer");
+        return env.Undefined();
+      }
+      if (p.job.questionEnd > payloadLen) {
+        Fail(env, "packed: questionEnd must be within the payload");
+        return env.Undefined();
+      }
+      p.job.tcp = tcp == 1;
+      p.job.payload.assign(r + kRecordHeader, r + kRecordHeader + payloadLen);
+      off += kRecordHeader + payloadLen;
+      parsed.push_back(std::move(p));
+    }
+    if (!engine_) {
+      Napi::Array out = Napi::Array::New(env, parsed.size());
+      for (uint32_t i = 0; i < parsed.size(); i++) out.Set(i, ErrorObject(env, ENXIO, "init"));
+      return out;
+    }
+    // Namespaces (one dup and check per fd) and addresses; refusals per job.
+    std::vector<TakenNs> taken(fds.size());
+    std::vector<Napi::Value> nsRefusal(fds.size());
+    std::vector<bool> nsDone(fds.size(), false);
+    std::vector<Napi::Value> refusals(parsed.size());
+    bool anyRefused = false;
+    std::vector<Job> jobs;
+    std::vector<uint32_t> jobIndex;
+    jobs.reserve(parsed.size());
+    for (uint32_t i = 0; i < parsed.size(); i++) {
+      Parsed& p = parsed[i];
+      if (!SetAddress(&p.job, p.family, addresses[p.addrIndex], p.port)) {
+        refusals[i] = ErrorObject(env, EINVAL, "inet_pton");
+        anyRefused = true;
+        continue;
+      }
+      if (p.nsIndex >= 0) {
+        const size_t k = static_cast<size_t>(p.nsIndex);
+        if (!nsDone[k]) {
+          nsDone[k] = true;
+          nsRefusal[k] = TakeNamespace(env, fds[k], &taken[k]);
+        }
+        if (!nsRefusal[k].IsEmpty()) {
+          refusals[i] = nsRefusal[k];
+          anyRefused = true;
+          continue;
+        }
+        UseNamespace(taken[k], &p.job);
+      }
+      jobs.push_back(std::move(p.job));
+      jobIndex.push_back(i);
+    }
+    const size_t accepted = jobs.size();
+    if (accepted > 0) {
+      SubmitError e = engine_->SubmitBatch(std::move(jobs));
+      if (e.err) {
+        Napi::Value err = ErrorObject(env, e.err, e.syscall);
+        for (uint32_t i : jobIndex) refusals[i] = err;
+        anyRefused = true;
+      } else {
+        if (pending_ == 0) tsfn_.Ref(env);
+        pending_ += static_cast<uint32_t>(accepted);
+      }
+    }
+    if (!anyRefused) return env.Undefined();
+    Napi::Array out = Napi::Array::New(env, parsed.size());
+    for (uint32_t i = 0; i < parsed.size(); i++) {
+      if (!refusals[i].IsEmpty()) out.Set(i, refusals[i]);
+    }
+    return out;
   }
 
   // submitLinkDump(id, nsFd[, timeoutMs]) -> undefined | {errno, syscall}: the
@@ -297,6 +489,10 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("workerNetnsInode", Napi::Number::New(env, workerIno));
     o.Set("fatalErrno", Napi::Number::New(env, s.fatalErrno));
     o.Set("fatalSyscall", Napi::String::New(env, s.fatalSyscall));
+    o.Set("wakes", Napi::Number::New(env, static_cast<double>(s.wakes)));
+    o.Set("setnsCalls", Napi::Number::New(env, static_cast<double>(s.setnsCalls)));
+    o.Set("deliveries", Napi::Number::New(env, static_cast<double>(s.deliveries)));
+    o.Set("submissions", Napi::Number::New(env, static_cast<double>(s.submissions)));
     return o;
   }
 
@@ -369,8 +565,10 @@ class Addon : public Napi::Addon<Addon> {
  private:
   Napi::Value Queue(Napi::Env env, Job job, int nsFd) {
     if (!engine_) return ErrorObject(env, ENXIO, "init");
-    Napi::Value refused = TakeNamespace(env, nsFd, &job);
+    TakenNs ns;
+    Napi::Value refused = TakeNamespace(env, nsFd, &ns);
     if (!refused.IsEmpty()) return refused;
+    UseNamespace(ns, &job);
     SubmitError e = engine_->Submit(std::move(job));
     if (e.err) return ErrorObject(env, e.err, e.syscall);
     if (pending_++ == 0) tsfn_.Ref(env);

@@ -27,6 +27,20 @@ constexpr int kMaxEvents = 256;
 // The epoll key of the wake-up eventfd; tasks get keys from 1 up, never reused.
 constexpr uint64_t kWakeKey = 0;
 
+// Finished jobs are held this long before they cross to JS, so that replies
+// that arrive close together are delivered (and their promises settled) in
+// one batch rather than one JS callback each. The sockets are still read as
+// soon as they are readable: only the delivery waits.
+constexpr uint64_t kDeliverHoldNs = 1000000;
+
+// While a batch's namespaces are entered one by one, the replies already in
+// are read after every this many of them.
+constexpr size_t kPollEveryGroups = 16;
+
+using DeadlineEntry = std::pair<uint64_t, uint64_t>;  // (deadline ns, task key)
+// std::push_heap and pop_heap build a max-heap; this order makes it a min-heap.
+bool Later(const DeadlineEntry& a, const DeadlineEntry& b) { return a.first > b.first; }
+
 }  // namespace
 
 Engine::Engine(Deliver deliver) : deliver_(std::move(deliver)) {}
@@ -45,6 +59,14 @@ void* Engine::ThreadMain(void* self) {
 }
 
 SubmitError Engine::Submit(Job job) {
+  std::vector<Job> one;
+  one.push_back(std::move(job));
+  return SubmitBatch(std::move(one));
+}
+
+SubmitError Engine::SubmitBatch(std::vector<Job> jobs) {
+  if (jobs.empty()) return {};
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return {ESHUTDOWN, "submit"};
@@ -67,11 +89,17 @@ SubmitError Engine::Submit(Job job) {
     } else if (!running_.load()) {
       return {startError_.err ? startError_.err : ESHUTDOWN, startError_.err ? startError_.syscall : "submit"};
     }
-    job.seq = nextSeq_++;
-    queue_.push_back(std::move(job));
-    inFlight_.fetch_add(1);
+    // The worker takes the whole queue at once after each wake-up: while it
+    // holds jobs, a wake-up for them is already pending.
+    wake = queue_.empty();
+    for (Job& job : jobs) {
+      job.seq = nextSeq_++;
+      queue_.push_back(std::move(job));
+    }
+    inFlight_.fetch_add(static_cast<uint32_t>(jobs.size()));
+    submissions_.fetch_add(1);
   }
-  Wake();
+  if (wake) Wake();
   return {};
 }
 
@@ -114,6 +142,10 @@ Stats Engine::GetStats() const {
   s.hostNetnsInode = static_cast<uint64_t>(hostIno_);
   s.fatalErrno = fatalErrno_.load();
   s.fatalSyscall = fatalSyscall_.load();
+  s.wakes = wakes_.load();
+  s.setnsCalls = setnsCalls_.load();
+  s.deliveries = deliveries_.load();
+  s.submissions = submissions_.load();
   return s;
 }
 
@@ -170,6 +202,7 @@ bool Engine::Setup(int* err, const char** syscall) {
 // setns back to the saved host netns and prove it by inode. False means this
 // thread is in an unknown namespace and must never run another job.
 bool Engine::ReturnHome(int* err) {
+  setnsCalls_.fetch_add(1, std::memory_order_relaxed);
   if (setns(hostFd_, CLONE_NEWNET) < 0) {
     *err = errno;
     return false;
@@ -201,7 +234,7 @@ void Engine::FailJobs(std::vector<Job>& jobs, int err, const char* syscall, std:
 // namespace share one setns round trip, then starts the I/O from home.
 void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
   std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
-    if (a.ns.valid() != b.ns.valid()) return !a.ns.valid();  // the host first
+    if ((a.ns != nullptr) != (b.ns != nullptr)) return a.ns == nullptr;  // the host first
     if (a.nsDev != b.nsDev) return a.nsDev < b.nsDev;
     return a.nsIno < b.nsIno;
   });
@@ -212,17 +245,21 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
     const char* syscall;
   };
   std::vector<Created> created;
-  created.reserve(jobs.size());
   size_t i = 0;
+  size_t groups = 0;
   while (i < jobs.size()) {
-    const bool host = !jobs[i].ns.valid();
+    const bool host = jobs[i].ns == nullptr;
     size_t end = i;
-    while (end < jobs.size() && jobs[end].ns.valid() == !host && jobs[end].nsDev == jobs[i].nsDev &&
+    while (end < jobs.size() && (jobs[end].ns == nullptr) == host && jobs[end].nsDev == jobs[i].nsDev &&
            jobs[end].nsIno == jobs[i].nsIno) {
       end++;
     }
     int nsErr = 0;
-    if (!host && setns(jobs[i].ns.get(), CLONE_NEWNET) < 0) nsErr = errno;
+    if (!host) {
+      setnsCalls_.fetch_add(1, std::memory_order_relaxed);
+      if (setns(jobs[i].ns->get(), CLONE_NEWNET) < 0) nsErr = errno;
+    }
+    created.clear();
     for (size_t k = i; k < end; k++) {
       Job& job = jobs[k];
       if (nsErr) {
@@ -242,30 +279,39 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
     int homeErr = 0;
     if (!host && !ReturnHome(&homeErr)) {
       SetFatal(homeErr, "setns");
-      created.clear();  // closes the sockets made so far
-      FailJobs(jobs, fatalErrno_.load(), "setns", done);
+      created.clear();  // closes this group's sockets
+      // The groups before were started; Run() fails them as it leaves.
+      std::vector<Job> rest;
+      for (size_t k = i; k < jobs.size(); k++) rest.push_back(std::move(jobs[k]));
+      FailJobs(rest, fatalErrno_.load(), "setns", done);
+      jobs.clear();
       return;
     }
+    // Home again: this group's I/O starts now, so that the queries of a
+    // large batch leave over the time its setns round trips take rather
+    // than in one burst at the end.
+    for (auto& c : created) {
+      Job& job = *c.job;
+      // The namespace reference is no longer needed once the socket exists.
+      job.ns.reset();
+      if (!c.fd.valid()) {
+        Result r;
+        r.id = job.id;
+        r.err = c.err;
+        r.syscall = c.syscall;
+        done.push_back(std::move(r));
+        continue;
+      }
+      if (job.kind == JobKind::kLinkDump) {
+        Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
+      } else {
+        Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
+      }
+    }
     i = end;
-  }
-
-  for (auto& c : created) {
-    Job& job = *c.job;
-    // The namespace reference is no longer needed once the socket exists.
-    job.ns.Reset();
-    if (!c.fd.valid()) {
-      Result r;
-      r.id = job.id;
-      r.err = c.err;
-      r.syscall = c.syscall;
-      done.push_back(std::move(r));
-      continue;
-    }
-    if (job.kind == JobKind::kLinkDump) {
-      Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
-    } else {
-      Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
-    }
+    // Read the replies that came in meanwhile: a socket left undrained while
+    // hundreds of namespaces are still to go is where a burst loses them.
+    if (++groups % kPollEveryGroups == 0) Poll(done);
   }
   jobs.clear();
 }
@@ -286,6 +332,8 @@ void Engine::Start(std::unique_ptr<Task> task, std::vector<Result>& done) {
     done.push_back(task->TakeResult());
     return;
   }
+  deadlines_.emplace_back(task->deadlineNs(), key);
+  std::push_heap(deadlines_.begin(), deadlines_.end(), Later);
   active_.emplace(key, std::move(task));
 }
 
@@ -329,8 +377,45 @@ void Engine::Flush(std::vector<Result>& done) {
   if (done.empty()) return;
   inFlight_.fetch_sub(static_cast<uint32_t>(done.size()));
   completed_.fetch_add(done.size());
+  deliveries_.fetch_add(1, std::memory_order_relaxed);
   deliver_(std::make_unique<std::vector<Result>>(std::move(done)));
   done = std::vector<Result>();
+}
+
+// Advances the tasks named by epoll events; true when the wake-up eventfd
+// was among them (it stays readable until Run() reads it).
+bool Engine::HandleEvents(const epoll_event* events, int n, std::vector<Result>& done) {
+  bool woke = false;
+  for (int k = 0; k < n; k++) {
+    const uint64_t key = events[k].data.u64;
+    if (key == kWakeKey) {
+      woke = true;
+      continue;
+    }
+    auto it = active_.find(key);
+    if (it == active_.end()) continue;  // finished earlier in this batch
+    Task* task = it->second.get();
+    uint32_t want = task->OnEvents(events[k].events);
+    if (want == 0) {
+      Finish(key, done);
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.u64 = key;
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, task->fd(), &ev) < 0) {
+      task->Fail(errno, "epoll_ctl");
+      Finish(key, done);
+    }
+  }
+  return woke;
+}
+
+// Whatever is ready now, without waiting.
+void Engine::Poll(std::vector<Result>& done) {
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(epfd_, events, kMaxEvents, 0);
+  if (n > 0) HandleEvents(events, n, done);
 }
 
 void Engine::Run() {
@@ -348,19 +433,26 @@ void Engine::Run() {
 
   std::vector<Result> done;
   std::vector<Job> jobs;
-  std::vector<uint64_t> expired;
+  uint64_t heldSince = 0;  // when the oldest undelivered result finished
   epoll_event events[kMaxEvents];
   for (;;) {
-    // Wait until the nearest deadline (ms resolution, rounded up).
+    // Drop the heap's entries of tasks that finished before their deadline.
+    while (!deadlines_.empty() && active_.find(deadlines_.front().second) == active_.end()) {
+      std::pop_heap(deadlines_.begin(), deadlines_.end(), Later);
+      deadlines_.pop_back();
+    }
+    // Wait until the nearest deadline or the end of the delivery hold (ms
+    // resolution, rounded up).
+    uint64_t wakeAt = deadlines_.empty() ? UINT64_MAX : deadlines_.front().first;
+    if (!done.empty()) wakeAt = std::min(wakeAt, heldSince + kDeliverHoldNs);
     int timeoutMs = -1;
-    if (!active_.empty()) {
-      uint64_t nearest = UINT64_MAX;
-      for (auto& entry : active_) nearest = std::min(nearest, entry.second->deadlineNs());
+    if (wakeAt != UINT64_MAX) {
       uint64_t now = MonotonicNs();
       timeoutMs =
-          nearest <= now ? 0 : static_cast<int>(std::min<uint64_t>((nearest - now + 999999) / 1000000, INT32_MAX));
+          wakeAt <= now ? 0 : static_cast<int>(std::min<uint64_t>((wakeAt - now + 999999) / 1000000, INT32_MAX));
     }
     int n = epoll_wait(epfd_, events, kMaxEvents, timeoutMs);
+    wakes_.fetch_add(1, std::memory_order_relaxed);
     if (n < 0) {
       if (errno != EINTR) {
         SetFatal(errno, "epoll_wait");
@@ -368,29 +460,8 @@ void Engine::Run() {
       }
       n = 0;
     }
-    bool woke = false;
-    for (int k = 0; k < n; k++) {
-      const uint64_t key = events[k].data.u64;
-      if (key == kWakeKey) {
-        woke = true;
-        continue;
-      }
-      auto it = active_.find(key);
-      if (it == active_.end()) continue;  // finished earlier in this batch
-      Task* task = it->second.get();
-      uint32_t want = task->OnEvents(events[k].events);
-      if (want == 0) {
-        Finish(key, done);
-        continue;
-      }
-      epoll_event ev{};
-      ev.events = want;
-      ev.data.u64 = key;
-      if (epoll_ctl(epfd_, EPOLL_CTL_MOD, task->fd(), &ev) < 0) {
-        task->Fail(errno, "epoll_ctl");
-        Finish(key, done);
-      }
-    }
+    const size_t doneBefore = done.size();
+    const bool woke = HandleEvents(events, n, done);
     bool stop = false;
     uint64_t cancelBefore = 0;
     if (woke) {
@@ -404,24 +475,29 @@ void Engine::Run() {
       cancelBefore = cancelBefore_;
     }
     if (stop) break;
+    bool cancelled = false;
     if (cancelBefore > cancelApplied_) {
       cancelApplied_ = cancelBefore;
       Cancel(cancelBefore, jobs, done);
+      cancelled = true;
     }
     if (!jobs.empty()) StartJobs(jobs, done);
     if (fatalErrno_.load()) break;
-    // Deadlines.
+    // Deadlines: the heap's top, until one lies in the future.
     const uint64_t now = MonotonicNs();
-    expired.clear();
-    for (auto& [key, task] : active_) {
-      if (task->deadlineNs() <= now) expired.push_back(key);
-    }
-    for (uint64_t key : expired) {
-      Task* task = active_[key].get();
-      task->Fail(ETIMEDOUT, task->WaitingIn());
+    while (!deadlines_.empty() && deadlines_.front().first <= now) {
+      const uint64_t key = deadlines_.front().second;
+      std::pop_heap(deadlines_.begin(), deadlines_.end(), Later);
+      deadlines_.pop_back();
+      auto it = active_.find(key);
+      if (it == active_.end()) continue;
+      it->second->Fail(ETIMEDOUT, it->second->WaitingIn());
       Finish(key, done);
     }
-    Flush(done);
+    if (doneBefore == 0 && !done.empty()) heldSince = now;
+    // Deliver once the hold is over, or at once when nothing else is
+    // running (the last results of a sweep, a cancellation, a lone probe).
+    if (!done.empty() && (active_.empty() || cancelled || now - heldSince >= kDeliverHoldNs)) Flush(done);
   }
 
   // Leaving: on a fatal error, fail everything that is left so no promise
@@ -448,6 +524,7 @@ void Engine::Run() {
   }
   for (auto& entry : active_) epoll_ctl(epfd_, EPOLL_CTL_DEL, entry.second->fd(), nullptr);
   active_.clear();
+  deadlines_.clear();
   jobs.clear();
 }
 

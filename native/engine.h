@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -16,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "unique_fd.h"
@@ -36,10 +38,11 @@ enum class JobKind {
 struct Job {
   uint32_t id = 0;
   JobKind kind = JobKind::kExchange;
-  // The job's own duplicate of the namespace fd (F_DUPFD_CLOEXEC): whatever
-  // the caller does with its fd, this one names the same namespace until
-  // the job is done.
-  UniqueFd ns;
+  // A duplicate of the namespace fd (F_DUPFD_CLOEXEC) taken at submit,
+  // shared by the jobs of one batch for the same fd: whatever the caller does
+  // with its fd, this one names the same namespace until the jobs are done.
+  // Null: the host.
+  std::shared_ptr<UniqueFd> ns;
   // The namespace's identity: jobs for the same namespace share one setns.
   uint64_t nsDev = 0;
   uint64_t nsIno = 0;
@@ -73,6 +76,13 @@ struct Result {
 
 struct Stats {
   bool running = false;
+  // Counters since the engine started: worker wake-ups (epoll_wait returns),
+  // setns calls (into namespaces and home), batches delivered to JS, and
+  // submissions (one per Submit/SubmitBatch call that queued something).
+  uint64_t wakes = 0;
+  uint64_t setnsCalls = 0;
+  uint64_t deliveries = 0;
+  uint64_t submissions = 0;
   uint32_t inFlight = 0;  // accepted and not yet delivered
   uint32_t queued = 0;    // waiting for the worker to pick them up
   uint64_t completed = 0;
@@ -104,6 +114,9 @@ class Engine {
   // accepted; otherwise nothing was queued and nothing will be delivered
   // (a failed thread start is {EAGAIN, "pthread_create"} and may be retried).
   SubmitError Submit(Job job);
+  // Queues several jobs under one lock and at most one wake-up; all or
+  // nothing, like Submit.
+  SubmitError SubmitBatch(std::vector<Job> jobs);
   // Fails every job submitted before this call with ECANCELED. Jobs
   // submitted afterwards are not affected.
   void CancelAll();
@@ -122,6 +135,8 @@ class Engine {
   void Finish(uint64_t key, std::vector<Result>& done);
   void Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done);
   void Flush(std::vector<Result>& done);
+  bool HandleEvents(const epoll_event* events, int n, std::vector<Result>& done);
+  void Poll(std::vector<Result>& done);
   void SetFatal(int err, const char* syscall);
   void Wake();
 
@@ -151,10 +166,17 @@ class Engine {
   std::atomic<bool> running_{false};
   std::atomic<int> fatalErrno_{0};
   std::atomic<const char*> fatalSyscall_{""};
+  std::atomic<uint64_t> wakes_{0};
+  std::atomic<uint64_t> setnsCalls_{0};
+  std::atomic<uint64_t> deliveries_{0};
+  std::atomic<uint64_t> submissions_{0};
 
   // Worker-thread-only state. epoll carries a key, never a pointer: an
   // event for a task that is gone finds nothing.
   std::unordered_map<uint64_t, std::unique_ptr<Task>> active_;
+  // Deadlines of active tasks, a min-heap of (deadline, key); entries of
+  // tasks that finished earlier are skipped when they reach the top.
+  std::vector<std::pair<uint64_t, uint64_t>> deadlines_;
   uint64_t nextKey_ = 1;
   uint64_t cancelApplied_ = 0;
 };

@@ -181,6 +181,9 @@ export interface ProbeResult {
   ignoredReplies?: number;
 }
 
+/** The budget's classes of (vantage, target, transport) pairs: the host vantage's, a pod's own nameservers, a pod's other targets. */
+export type PairClass = 'host' | 'own' | 'other';
+
 export interface SweepRow {
   vantage: Vantage;
   target: Target;
@@ -188,6 +191,44 @@ export interface SweepRow {
   query: Query;
   attempts: number;
   result: ProbeResult;
+  /** The pair's class in the probe budget (absent: not planned, e.g. `check`). */
+  class?: PairClass;
+  /** Not probed this sweep: the last result of an earlier one, carried over for the diagnosis (the budget skipped the pair). */
+  carried?: true;
+}
+
+/** A (vantage, target, transport) pair the sweep knew but did not probe (the budget's rotation). */
+export interface SkippedPair {
+  vantage: Vantage;
+  target: Target;
+  transport: Transport;
+  class: PairClass;
+}
+
+/** One class of pairs in a sweep's plan. */
+export interface PlanGroup {
+  pairs: number;
+  planned: number;
+  /** Pairs it is guaranteed each sweep; null: no limit. */
+  slots: number | null;
+  /** Each pair is probed at least every this many sweeps; null: never (the budget leaves it no slot). */
+  rotationSweeps: number | null;
+}
+
+/** What the probe budget decided for one sweep. */
+export interface SweepPlanReport {
+  /** The rotation's sweep number (1 first). */
+  sweep: number;
+  /** Queries the sweep may send; null: no budget. */
+  budget: number | null;
+  /** Queries reserved by the planned pairs (attempts × queries each). */
+  reserved: number;
+  /** DNS queries actually sent (attempts, and TCP retries of truncated UDP replies). */
+  queries: number;
+  planned: number;
+  skipped: SkippedPair[];
+  groups: Record<PairClass, PlanGroup>;
+  rotationSweeps: number | null;
 }
 
 export type VantageStatus = 'probed' | 'gone' | 'inaccessible';
@@ -213,6 +254,8 @@ export interface SweepReport {
   durationSeconds: number;
   vantages: VantageReport[];
   rows: SweepRow[];
+  /** The probe budget's plan (absent when the sweep had none). */
+  plan?: SweepPlanReport;
 }
 
 export const DNS_POLICIES = ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] as const;

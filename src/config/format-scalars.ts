@@ -49,6 +49,8 @@ export const dnsPort = integer('dns-port', 1, 65_535, 'a port number from 1 to 6
 export const ratio = decimal('ratio', 0, 1, false, 'a fraction greater than 0 and at most 1, e.g. 0.9');
 export const share = decimal('share', 0, 1, true, 'a fraction from 0 to 1, e.g. 0.5');
 export const factor = decimal('factor', 1, 100, false, 'a number greater than 1 and at most 100, e.g. 2');
+export const queryRate = decimal('query-rate', 0, 100_000, false, 'queries per second, greater than 0 and at most 100000, e.g. 10');
+export const everySweeps = integer('every-sweeps', 1, 1000, 'a number of sweeps from 1 to 1000 (1: every sweep)');
 
 function oneOf<const T extends string>(name: string, values: readonly T[]): Format<T> {
   return {

@@ -35,6 +35,11 @@ export function sweepOptions(c: Config): SweepOptions {
   };
 }
 
+/** The daemon's probe budget: queries a sweep may send, and how often pods probe over TCP. */
+export function budgetOptions(c: Config): { queriesPerSweep: number; tcpEvery: number } {
+  return { queriesPerSweep: Math.floor((c.probe.maxQueriesPerSecond * c.interval) / 1000), tcpEvery: c.probe.tcpEvery };
+}
+
 export function discoveryOptions(c: Config): DiscoverOptions {
   return {
     procRoot: c.discovery.procRoot,

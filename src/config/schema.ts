@@ -58,6 +58,19 @@ const DEFINITION = {
       'Probe attempts in flight at once from this node to one DNS server (address and port), all vantages together; one more waits until one ends. ' +
         'A server that answers nothing holds each slot for a timeout, so it lengthens the sweep instead of receiving more queries.',
     ),
+    maxQueriesPerSecond: setting(
+      F.queryRate,
+      10,
+      'DNS queries per second this node sends to all its DNS servers together, at most (averaged over a sweep: interval x this many per sweep, every attempt counted). ' +
+        'The host vantage probes all its targets over every transport every sweep; what is left goes to the pods, 4 parts to their own nameservers, 1 to the other targets ' +
+        '(each CoreDNS pod IP), each group in rotation, least recently probed first, so every (vantage, target, transport) is probed at least every K sweeps (/status: sweep.plan). ' +
+        'When everything fits, everything is probed every sweep. The default keeps 1,000 nodes at 10,000 queries per second at most. The check command is not budgeted.',
+    ),
+    tcpEvery: setting(
+      F.everySweeps,
+      3,
+      'Pods (not the host) probe over TCP every this many sweeps; UDP every sweep. 1: TCP every sweep too. Only with "tcp" in probe.transports.',
+    ),
   },
   queries: setting(
     F.queries,

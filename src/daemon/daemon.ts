@@ -38,17 +38,18 @@ import { HttpServer, type BoundAddress } from '../http/server.js';
 import { describeWebConfig, PLAIN_WEB_CONFIG, type WebConfig } from '../http/web-config.js';
 import type { Logger } from '../log.js';
 import { DaemonMetrics, type EngineView } from '../metrics/registry.js';
-import type { SweepReport, Vantage, VantageReport } from '../model.js';
+import type { Query, SweepPlanReport, SweepReport, Vantage, VantageReport } from '../model.js';
 import { Notifier } from './notify.js';
 import { SweepScheduler, maxSweepMs } from './scheduler.js';
 import { SweepLog } from './sweep-log.js';
 import { RecentDecisions, daemonStatus, statusLine } from './status.js';
 import type { RemedyDecision } from '../remedy/decision.js';
 import { KubeRuntime, type KubeRuntimeOptions } from './kubernetes.js';
-import { discoveryOptions, sweepOptions } from '../config/options.js';
+import { budgetOptions, discoveryOptions, sweepOptions } from '../config/options.js';
 import { errorMessage } from '../text/untrusted.js';
 import { runSweep, type SweepOptions } from '../probe/sweep.js';
 import { ResolvConfReuse, rereadEvery } from '../probe/resolv-conf-reuse.js';
+import { Rotation } from '../probe/plan.js';
 
 /** How long shutdown waits for the cancelled sweep to unwind before closing anyway. */
 export const STOP_WAIT_MS = 2_000;
@@ -140,6 +141,12 @@ export class Daemon {
   #lastSweep: SweepInfo | null = null;
   #recentSweeps: SweepInfo[] = [];
   #lastVantages: VantageReport[] = [];
+  /** The probe budget's memory of when each pair was last probed: kept across sweeps (and reloads). */
+  readonly #rotation = new Rotation();
+  #lastPlan: SweepPlanReport | null = null;
+  #rotationWarned = false;
+  /** The last sweep's queries (with Kubernetes' expected answer). */
+  #queries: readonly Query[] = [];
   #sweeps = 0;
   #ready = false;
   #stopping = false;
@@ -203,6 +210,7 @@ export class Daemon {
         {
           metrics: async () => {
             this.metrics.setHealth(evaluateAll(this.#verdictInput()));
+            this.metrics.setFreshness(this.health.checks(), this.#now());
             return { contentType: this.metrics.contentType, body: await this.metrics.scrape() };
           },
           health: (group) => this.verdict(group),
@@ -289,6 +297,8 @@ export class Daemon {
       diagnosis: this.#diagnosis.statusFields(),
       kube: this.#kube.status(),
       decisions: this.#decisions.list,
+      plan: this.#lastPlan,
+      rotationSweeps: (cls) => this.health.rotationSweeps(cls),
     });
   }
 
@@ -409,6 +419,8 @@ export class Daemon {
       const every = rereadEvery(c.interval);
       if (this.#resolvConfReuse?.every !== every) this.#resolvConfReuse = new ResolvConfReuse(every);
       opts.resolvConfReuse = this.#resolvConfReuse;
+      opts.budget = { ...budgetOptions(c), rotation: this.#rotation };
+      this.#queries = opts.queries;
       report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);
     } catch (err) {
       if (this.#stopping) return;
@@ -426,7 +438,9 @@ export class Daemon {
     // In the background: a slow or absent API server never delays probing (onSweep never throws).
     this.#kube.onSweep(report).catch((err: unknown) => this.#log.error('the remedy engine failed on a sweep', { err }));
     const checks = this.health.checks();
-    this.metrics.recordSweep(report, checks, completedAt, this.config.metrics.perVantageDetail);
+    this.metrics.recordSweep(report, checks, completedAt, this.config.metrics.perVantageDetail, (c.interval + c.jitter) / 1000);
+    this.#lastPlan = report.plan ?? null;
+    this.#logPlan(report);
     this.#sweeps++;
     this.#lastSweep = { number: this.#sweeps, startedAt: report.startedAt, completedAt, durationSeconds: report.durationSeconds };
     this.#recentSweeps = [...this.#recentSweeps.slice(1 - RECENT_SWEEPS), this.#lastSweep];
@@ -458,7 +472,24 @@ export class Daemon {
     } else {
       this.notifier.watchdog(status);
     }
-    this.#diagnosis.submit(report, c, this.#sweeps);
+    // The pairs the budget skipped this sweep take part with their last results.
+    this.#diagnosis.submit(this.health.withCarriedRows(report, this.#queries), c, this.#sweeps);
+  }
+
+  /** Warns once when the budget leaves some pairs no slot at all (and once when that ends). */
+  #logPlan(report: SweepReport): void {
+    const plan = report.plan;
+    if (!plan) return;
+    const starved = plan.rotationSweeps === null;
+    if (starved === this.#rotationWarned) return;
+    this.#rotationWarned = starved;
+    const groups = Object.fromEntries(Object.entries(plan.groups).map(([k, g]) => [k, { pairs: g.pairs, slots: g.slots }]));
+    if (starved)
+      this.#log.warn("probe budget too small: the host vantage's probes take it all, some pods' pairs are never probed; raise probe.maxQueriesPerSecond", {
+        budgetQueries: plan.budget,
+        groups,
+      });
+    else this.#log.info('probe budget covers every pair again', { budgetQueries: plan.budget, rotationSweeps: plan.rotationSweeps });
   }
 
   /** http.maxConnections, lowered when the fd limit would leave too little for probing (src/http/limits.ts). */

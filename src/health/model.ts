@@ -12,8 +12,16 @@
 //   dropped at the next discovery).
 // - Checks absent from a sweep are dropped (the vantage is gone, the target
 //   left resolv.conf or the configuration): the state stays as big as the node.
+//   A check the probe budget skipped this sweep (report.plan.skipped) is kept
+//   as it was, its last result aging.
+// - Freshness: each check remembers the sweep (this model's count of updates)
+//   of its last result. With a budget every pair is probed at least every K
+//   sweeps (the plan's rotationSweeps for its class); a check whose result is
+//   more than STALE_FACTOR × K sweeps old is stale (the rotation is stuck), and
+//   /healthz says so as for a failing check. A class with no slot at all (K
+//   null: the budget is too small; the daemon warns) is never called stale.
 // - The same namespace id holding another pod (inode reuse) starts afresh.
-import type { ProbeResult, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
+import type { PairClass, PlanGroup, ProbeResult, Query, Reason, SweepReport, SweepRow, Target, Transport, Vantage } from '../model.js';
 import { queryLabel } from '../probe/query-spec.js';
 import { targetLabel } from './labels.js';
 
@@ -50,7 +58,18 @@ export interface Check {
   consecutiveSuccesses: number;
   last: LastResult;
   lastSuccessAt: Date | null;
+  /** Its class in the probe budget (null: probed without one). */
+  class: PairClass | null;
+  /** The model's sweep number of the last result. */
+  lastSweep: number;
+  /** Sweeps since the last result (0: this sweep). */
+  ageSweeps: number;
+  /** More than STALE_FACTOR × its rotation (K) sweeps old. */
+  stale: boolean;
 }
+
+/** A check is stale when its last result is more than this many times its rotation (in sweeps) old. */
+export const STALE_FACTOR = 2;
 
 export interface Transition {
   /** The check after the change. */
@@ -89,9 +108,14 @@ const STATE_ORDER = (a: Check, b: Check): number =>
   a.transport.localeCompare(b.transport) ||
   a.query.localeCompare(b.query);
 
+const pairOf = (vantage: Pick<Vantage, 'dev' | 'inode' | 'podUid'>, target: Pick<Target, 'server' | 'port'>, transport: Transport): string =>
+  `${vantage.dev}:${vantage.inode}:${vantage.podUid ?? ''}|${targetLabel(target)}|${transport}`;
+
 export class HealthModel {
   #checks = new Map<string, Check>();
   #thresholds: Thresholds;
+  #sweep = 0;
+  #rotation: Partial<Record<PairClass, PlanGroup>> = {};
 
   constructor(thresholds: Thresholds) {
     this.#thresholds = checkThresholds(thresholds);
@@ -119,8 +143,22 @@ export class HealthModel {
     return this.#checks.get(key);
   }
 
+  /** Sweeps folded in so far. */
+  get sweeps(): number {
+    return this.#sweep;
+  }
+
+  /** The rotation (K, in sweeps) of a class in the last plan; 1 without a budget; null: never probed. */
+  rotationSweeps(cls: PairClass | null): number | null {
+    if (cls === null) return 1;
+    const g = this.#rotation[cls];
+    return g ? g.rotationSweeps : 1;
+  }
+
   /** Folds one sweep into the state. `at` is when the sweep completed. */
   update(report: SweepReport, at: Date = new Date()): UpdateResult {
+    const sweep = ++this.#sweep;
+    this.#rotation = report.plan?.groups ?? {};
     const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
     const seen = new Set<string>();
     const transitions: Transition[] = [];
@@ -152,6 +190,10 @@ export class HealthModel {
           consecutiveSuccesses: ok ? 1 : 0,
           last: lastOf(row, at),
           lastSuccessAt: ok ? at : null,
+          class: row.class ?? null,
+          lastSweep: sweep,
+          ageSweeps: 0,
+          stale: false,
         };
         this.#checks.set(key, check);
         transitions.push({ check, from: null, to: check.state });
@@ -161,6 +203,8 @@ export class HealthModel {
       check.vantageLabel = label;
       if (NEUTRAL.has(row.result.reason)) continue;
       check.last = lastOf(row, at);
+      check.class = row.class ?? null;
+      check.lastSweep = sweep;
       const before = check.state;
       if (row.result.ok) {
         check.consecutiveSuccesses++;
@@ -177,13 +221,40 @@ export class HealthModel {
         transitions.push({ check, from: before, to: check.state });
       }
     }
+    const skipped = new Set((report.plan?.skipped ?? []).map((p) => pairOf(p.vantage, p.target, p.transport)));
     const removed: Check[] = [];
     for (const [key, check] of this.#checks) {
-      if (seen.has(key)) continue;
-      this.#checks.delete(key);
-      removed.push(check);
+      if (!seen.has(key) && !skipped.has(pairOf(check.vantage, check.target, check.transport))) {
+        this.#checks.delete(key);
+        removed.push(check);
+        continue;
+      }
+      check.ageSweeps = sweep - check.lastSweep;
+      const k = this.rotationSweeps(check.class);
+      // A class the budget leaves no slot (the daemon warns) is held to no rotation: its age shows in the metrics.
+      check.stale = k !== null && check.ageSweeps > STALE_FACTOR * k;
     }
     return { transitions, removed };
+  }
+
+  /**
+   * The report with the last results of the pairs its plan skipped, as rows marked `carried`: what
+   * the diagnosis compares (UDP against TCP, one vantage against the others) stays whole between
+   * the sweeps that probe a pair. Call after update(report).
+   */
+  withCarriedRows(report: SweepReport, queries: readonly Query[]): SweepReport {
+    const skipped = report.plan?.skipped ?? [];
+    if (skipped.length === 0) return report;
+    const carried: SweepRow[] = [];
+    for (const p of skipped) {
+      for (const query of queries) {
+        const c = this.#checks.get(checkKey(p.vantage, p.target, p.transport, queryLabel(query)));
+        if (!c || (c.vantage.podUid ?? '') !== (p.vantage.podUid ?? '')) continue;
+        const { attempts, at: _at, ...result } = c.last;
+        carried.push({ vantage: p.vantage, target: c.target, transport: p.transport, query, attempts, result, class: p.class, carried: true });
+      }
+    }
+    return { ...report, rows: [...report.rows, ...carried] };
   }
 
   /** Forgets every check. */

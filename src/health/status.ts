@@ -1,7 +1,7 @@
 // The /status document: every vantage of the last sweep and every check
 // (vantage × target × transport × query) with its state, since when, and
 // the last result's reason and RTT. Plain JSON data, built on each request.
-import type { VantageReport } from '../model.js';
+import type { SweepPlanReport, VantageReport } from '../model.js';
 import type { Check } from './model.js';
 import { podOf } from './labels.js';
 import { MAX_ITEMS, capList, capString } from '../text/untrusted.js';
@@ -33,6 +33,24 @@ export interface StatusInput {
   verdicts: Readonly<Record<Group, Verdict>>;
   discovery: { docker: string; scanErrors: number };
   config: { file: string | null; lastReloadAt: Date; lastReloadOk: boolean };
+  /** The probe budget's plan of the last sweep (absent: none). */
+  plan?: SweepPlanReport | null;
+  /** Each class's rotation (K, sweeps) now; default 1. */
+  rotationSweeps?: (cls: Check['class']) => number | null;
+}
+
+/** sweep.plan of /status: the budget and what it covered (the skipped pairs counted, not listed). */
+function planFields(plan: SweepPlanReport): Record<string, unknown> {
+  return {
+    sweep: plan.sweep,
+    budgetQueries: plan.budget,
+    reservedQueries: plan.reserved,
+    sentQueries: plan.queries,
+    plannedPairs: plan.planned,
+    skippedPairs: plan.skipped.length,
+    rotationSweeps: plan.rotationSweeps,
+    groups: plan.groups,
+  };
 }
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
@@ -70,6 +88,7 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
               ageSeconds: Math.max(0, (input.now.getTime() - input.lastSweep.completedAt.getTime()) / 1000),
             },
       ...(input.intervalMs === undefined ? {} : { intervalSeconds: input.intervalMs / 1000 }),
+      ...(input.plan ? { plan: planFields(input.plan) } : {}),
       recent: (input.recentSweeps ?? [])
         .slice(-RECENT_SWEEPS)
         .map((s) => ({ number: s.number, completedAt: iso(s.completedAt), durationSeconds: s.durationSeconds })),
@@ -114,6 +133,11 @@ export function statusDocument(input: StatusInput): Record<string, unknown> {
         consecutiveFailures: c.consecutiveFailures,
         consecutiveSuccesses: c.consecutiveSuccesses,
         lastSuccessAt: iso(c.lastSuccessAt),
+        class: c.class,
+        ageSeconds: Math.max(0, (input.now.getTime() - c.last.at.getTime()) / 1000),
+        ageSweeps: c.ageSweeps,
+        rotationSweeps: input.rotationSweeps ? input.rotationSweeps(c.class) : 1,
+        stale: c.stale,
         last: {
           at: iso(c.last.at),
           ok: c.last.ok,

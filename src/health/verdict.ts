@@ -7,7 +7,9 @@
 //      as exechealthz --latency did; this also catches a sweep loop that hangs;
 //   4. a check of the group is unhealthy (after hysteresis): 503, naming the
 //      first few;
-//   5. otherwise 200.
+//   5. a check of the group is stale (its last result is more than twice its
+//      rotation old: the probe budget's rotation is stuck): 503, naming them;
+//   6. otherwise 200.
 // The group "all" (/healthz) with no check at all is 503: the daemon probed
 // nothing, so it knows nothing. Any other empty group (no pod on the node,
 // transport not configured) is 200 with "no checks".
@@ -95,6 +97,20 @@ export function evaluate(group: Group, input: VerdictInput): Verdict {
     const listed = bad.slice(0, MAX_LISTED).map(describeCheck).join('; ');
     const more = bad.length > MAX_LISTED ? `; and ${bad.length - MAX_LISTED} more` : '';
     return fail(`unhealthy: ${bad.length} of ${members.length}${what} ${checksWord(members.length)} failing: ${listed}${more}`);
+  }
+  const stale = members.filter((c) => c.stale);
+  if (stale.length > 0) {
+    const listed = stale
+      .slice(0, MAX_LISTED)
+      .map(
+        (c) =>
+          `${capString(c.vantageLabel, MAX_PART)} -> ${capString(c.targetLabel, MAX_PART)} ${c.transport} ${capString(c.query, MAX_PART)}: last probed ${c.ageSweeps} sweeps ago`,
+      )
+      .join('; ');
+    const more = stale.length > MAX_LISTED ? `; and ${stale.length - MAX_LISTED} more` : '';
+    return fail(
+      `stale checks: ${stale.length} of ${members.length}${what} ${checksWord(members.length)} not probed for more than twice their rotation (the probe budget's rotation is stuck): ${listed}${more}`,
+    );
   }
   return ok(`${members.length}${what} ${checksWord(members.length)} healthy`);
 }

@@ -180,6 +180,11 @@ interface CheckView {
   consecutiveFailures: number | null;
   consecutiveSuccesses: number | null;
   last: Obj;
+  /** How old the last result is (the probe budget probes some pairs every few sweeps). */
+  ageSeconds: number | null;
+  ageSweeps: number | null;
+  rotationSweeps: number | null;
+  stale: boolean;
 }
 
 interface SubCell {
@@ -279,6 +284,10 @@ function buildMatrix(doc: Obj): { columns: Column[]; rows: Row[]; transports: st
       consecutiveFailures: num(c.consecutiveFailures),
       consecutiveSuccesses: num(c.consecutiveSuccesses),
       last: obj(c.last),
+      ageSeconds: num(c.ageSeconds),
+      ageSweeps: num(c.ageSweeps),
+      rotationSweeps: num(c.rotationSweeps),
+      stale: c.stale === true,
     });
   }
   const transportList = [...transports].sort((a, b) => {
@@ -397,12 +406,22 @@ function subCellTitle(vantage: string, target: string, sub: SubCell, nowMs: numb
       `${plain(c.query)}: ${plain(c.state, 32)}${since === null ? '' : ` since ${formatTime(c.since)} (${formatAge((nowMs - since) / 1000)})`}` +
         (streak === null ? '' : `, ${streak} ${l.ok === true ? 'pass' : 'failure'}${streak === 1 ? '' : l.ok === true ? 'es' : 's'} in a row`),
       `  last: ${plain(l.reason, 32) || '-'}, rcode ${plain(l.rcode, 32) || '-'}, rtt ${formatSeconds(num(l.rttSeconds))}` +
-        `${num(l.attempts) === null ? '' : `, ${plural(num(l.attempts)!, 'attempt')}`}${l.truncated === true ? ', truncated' : ''}, at ${formatTime(l.at)}`,
+        `${num(l.attempts) === null ? '' : `, ${plural(num(l.attempts)!, 'attempt')}`}${l.truncated === true ? ', truncated' : ''}, at ${formatTime(l.at)}` +
+        (c.ageSeconds === null ? '' : ` (${formatAge(c.ageSeconds)} ago${c.ageSweeps === null ? '' : `, ${plural(c.ageSweeps, 'sweep')}`})`),
     );
+    if (c.rotationSweeps !== null && c.rotationSweeps > 1) lines.push(`  probed at least every ${c.rotationSweeps} sweeps (probe budget)`);
+    if (c.stale) lines.push('  STALE: not probed for more than twice its rotation');
     if (l.detail !== undefined && l.detail !== null) lines.push(`  detail: ${plain(l.detail)}`);
   }
   if (sub.checks.length > MAX_QUERIES_SHOWN) lines.push(`…and ${sub.checks.length - MAX_QUERIES_SHOWN} more queries`);
   return esc(lines.join('\n'));
+}
+
+/** data-age: the oldest last result of the sub-cell's checks, in seconds; data-stale when one is stale. */
+function ageAttr(sub: SubCell): string {
+  const ages = sub.checks.map((c) => c.ageSeconds).filter((a): a is number => a !== null);
+  const age = ages.length ? ` data-age="${Math.round(Math.max(...ages))}"` : '';
+  return `${age}${sub.checks.some((c) => c.stale) ? ' data-stale="true"' : ''}`;
 }
 
 function renderSubCells(row: Row, column: Column, cell: Cell, nowMs: number): string {
@@ -410,7 +429,7 @@ function renderSubCells(row: Row, column: Column, cell: Cell, nowMs: number): st
     .map(
       (s) =>
         `<span class="s ${s.state}" data-vantage="${text(row.label)}" data-target="${text(cell.target)}" data-column="${text(column.key)}" ` +
-        `data-transport="${text(s.transport, 16)}" data-state="${s.state}" title="${subCellTitle(row.label, cell.target, s, nowMs)}">${text(s.transport, 8)}</span>`,
+        `data-transport="${text(s.transport, 16)}" data-state="${s.state}" title="${subCellTitle(row.label, cell.target, s, nowMs)}"${ageAttr(s)}>${text(s.transport, 8)}</span>`,
     )
     .join('');
 }
@@ -668,8 +687,10 @@ export function renderStatusPage(document: unknown, options: StatusPageOptions =
   const all = obj(obj(doc.health).all);
   const age = last === null ? null : num(last.ageSeconds);
   const staleAfter = num(sweep.staleAfterSeconds);
-  const stale = last !== null && ((age !== null && staleAfter !== null && age > staleAfter) || (str(all.reason)?.startsWith('stale') ?? false));
-  const health = last === null ? 'starting' : all.healthy === true ? 'healthy' : stale ? 'stale' : 'unhealthy';
+  const staleChecks = str(all.reason)?.startsWith('stale checks') ?? false;
+  const stale =
+    last !== null && ((age !== null && staleAfter !== null && age > staleAfter) || ((str(all.reason)?.startsWith('stale') ?? false) && !staleChecks));
+  const health = last === null ? 'starting' : all.healthy === true ? 'healthy' : stale || staleChecks ? 'stale' : 'unhealthy';
   const node = str(obj(doc.kubernetes).node) ?? options.hostname ?? 'this node';
   const refresh = refreshSeconds(num(sweep.intervalSeconds));
   const matrix = renderMatrix(doc, nowMs);
@@ -680,6 +701,7 @@ export function renderStatusPage(document: unknown, options: StatusPageOptions =
   const banners: string[] = [];
   if (last === null) banners.push('No sweep has completed yet: the first results appear on the next refresh.');
   if (stale) banners.push(`The last sweep completed ${formatAge(age ?? 0)} ago: these results are stale (the sweep loop may be stuck).`);
+  if (staleChecks) banners.push("Some checks were not probed for more than twice their rotation: the probe budget's rotation is stuck (see /status).");
   if (override !== null && override !== 'none')
     banners.push(`health.override is "${text(override, 32)}": the health URLs answer that whatever the checks say.`);
 
@@ -691,6 +713,14 @@ export function renderStatusPage(document: unknown, options: StatusPageOptions =
       ? '<li>no sweep yet</li>'
       : `<li>sweep <b>#${num(last.number) ?? '?'}</b> took ${formatSeconds(num(last.durationSeconds))}, ${formatAge(age ?? 0)} ago</li>`,
   ];
+  const plan = sweep.plan === undefined || sweep.plan === null ? null : obj(sweep.plan);
+  if (plan !== null) {
+    const k = num(plan.rotationSweeps);
+    counts.push(
+      `<li data-count="budget">budget <b>${num(plan.budgetQueries) ?? '-'}</b> queries a sweep, <b>${num(plan.sentQueries) ?? 0}</b> sent, ` +
+        `${plural(num(plan.plannedPairs) ?? 0, 'pair')} probed, ${num(plan.skippedPairs) ?? 0} left for later; ${k === null ? '<b>some pairs never probed</b> (the budget is too small)' : `every pair at least every <b>${plural(k, 'sweep')}</b>`}</li>`,
+    );
+  }
 
   return `<!DOCTYPE html>
 <html lang="en" dir="ltr">

@@ -11,6 +11,8 @@
 //   transport  udp | tcp.   query  "name TYPE" from the configuration.
 //   reason     the fixed set in src/probe/reasons.ts.
 //   check, severity  the fixed sets in src/diagnose/finding.ts (FINDING_AREAS, SEVERITIES).
+//   class      host | own | other: the probe budget's classes of pairs (src/probe/plan.ts).
+//   state (sweep_pairs)  planned | skipped.
 //   action, result, reason (remedy decisions)  the fixed sets in src/remedy/decision.ts.
 import { REASONS } from '../model.js';
 import type { DecisionReason, DecisionResult, RemedyAction } from '../remedy/decision.js';
@@ -94,6 +96,42 @@ export const METRICS = {
     'counter',
     'UDP datagrams from a probed server that were not the reply to the query (wrong ID or question, or empty), dropped while the probe waited for its reply, by transport. A steady rate means spoofed or misrouted replies.',
     ['transport'],
+  ),
+  probeQueries: def(
+    `${PREFIX}probe_queries_total`,
+    'counter',
+    "DNS queries sent to the cluster's DNS servers (every attempt, and the TCP retry of a truncated UDP reply), by class of pair (host: the host vantage; own: a pod's own nameservers; other: a pod's other targets). Bounded by probe.maxQueriesPerSecond.",
+    ['class'],
+  ),
+  budget: def(`${PREFIX}probe_budget_queries`, 'gauge', 'Queries a sweep may send: probe.maxQueriesPerSecond times interval.'),
+  sweepPairs: def(
+    `${PREFIX}sweep_pairs`,
+    'gauge',
+    '(vantage, target, transport) pairs in the last sweep, by class (host, own, other) and state (planned: probed; skipped: left for a later sweep by the probe budget, or TCP not due).',
+    ['class', 'state'],
+  ),
+  rotationSweeps: def(
+    `${PREFIX}rotation_sweeps`,
+    'gauge',
+    'Every pair of the class is probed at least every this many sweeps under the probe budget (K; +Inf when the budget leaves the class no slot).',
+    ['class'],
+  ),
+  rotationSeconds: def(
+    `${PREFIX}rotation_seconds`,
+    'gauge',
+    'The same in seconds, at most: K times (interval + jitter), while sweeps keep to their interval.',
+    ['class'],
+  ),
+  checksStale: def(
+    `${PREFIX}checks_stale`,
+    'gauge',
+    'Checks whose last result is more than twice their rotation old (the rotation is stuck; /healthz answers 503).',
+  ),
+  oldestResultAge: def(
+    `${PREFIX}oldest_result_age_seconds`,
+    'gauge',
+    'Age of the oldest last result among the checks of the class (host, own, other), at scrape time: how fresh the health state is.',
+    ['class'],
   ),
   sweeps: def(`${PREFIX}sweeps_total`, 'counter', 'Sweeps completed, by result: success, or error (the sweep could not run, e.g. procRoot unreadable).', [
     'result',

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { TRANSPORTS } from '../config/format-dns.js';
-import type { SweepReport, VantageSource } from '../model.js';
+import type { PairClass, SweepReport, SweepRow, VantageSource } from '../model.js';
 import { FINDING_AREAS, SEVERITIES } from '../diagnose/finding.js';
 import type { FindingCount } from '../diagnose/format.js';
 import { targetLabel } from '../health/labels.js';
@@ -36,6 +36,10 @@ type TargetLabels = Record<'target' | 'transport', string>;
 
 const VANTAGE_SOURCES: readonly VantageSource[] = ['host', 'proc', 'docker', 'proc+docker'];
 const VANTAGE_STATUSES = ['probed', 'gone', 'inaccessible'] as const;
+const CLASSES: readonly PairClass[] = ['host', 'own', 'other'];
+
+/** A row's class in the budget; a row probed without one (no plan) by what it is. */
+const classOf = (r: SweepRow): PairClass => r.class ?? (r.vantage.hostNetwork ? 'host' : r.target.source === 'resolv.conf' ? 'own' : 'other');
 
 /**
  * A label value: the vantage label may carry a pod name from a Docker label
@@ -100,6 +104,13 @@ export class DaemonMetrics {
   readonly #remedyDecisions: Counter<'action' | 'result' | 'reason'>;
   readonly #oomKills: Counter<string>;
   readonly #findings: Gauge<'check' | 'severity'>;
+  readonly #queries: Counter<'class'>;
+  readonly #budget: Gauge<string>;
+  readonly #sweepPairs: Gauge<'class' | 'state'>;
+  readonly #rotationSweeps: Gauge<'class'>;
+  readonly #rotationSeconds: Gauge<'class'>;
+  readonly #checksStale: Gauge<string>;
+  readonly #oldestAge: Gauge<'class'>;
   /** check key → the labels its per-check series carry now. */
   readonly #checkSeries = new Map<string, CheckLabels>();
   readonly #pathSeries = new Map<string, PathLabels>();
@@ -127,6 +138,13 @@ export class DaemonMetrics {
     this.#remedyDecisions = new Counter(opts(METRICS.remedyDecisions));
     this.#oomKills = new Counter(opts(METRICS.oomKills));
     this.#findings = new Gauge(opts(METRICS.findings));
+    this.#queries = new Counter(opts(METRICS.probeQueries));
+    this.#budget = new Gauge(opts(METRICS.budget));
+    this.#sweepPairs = new Gauge(opts(METRICS.sweepPairs));
+    this.#rotationSweeps = new Gauge(opts(METRICS.rotationSweeps));
+    this.#rotationSeconds = new Gauge(opts(METRICS.rotationSeconds));
+    this.#checksStale = new Gauge(opts(METRICS.checksStale));
+    this.#oldestAge = new Gauge(opts(METRICS.oldestResultAge));
     new Gauge({ ...opts(METRICS.buildInfo) }).set({ version: options.version, nodejs_version: process.version }, 1);
 
     // Zero series, so rate() and absent() work from the first scrape.
@@ -141,6 +159,12 @@ export class DaemonMetrics {
     this.#oomKills.inc(0);
     for (const labels of REMEDY_ZERO_SERIES) this.#remedyDecisions.inc({ ...labels }, 0);
     for (const check of FINDING_AREAS) for (const severity of SEVERITIES) this.#findings.set({ check, severity }, 0);
+    for (const cls of CLASSES) {
+      this.#queries.inc({ class: cls }, 0);
+      this.#oldestAge.set({ class: cls }, 0);
+      for (const state of ['planned', 'skipped']) this.#sweepPairs.set({ class: cls, state }, 0);
+    }
+    this.#checksStale.set(0);
 
     if (options.engineStats) this.#engineGauges(options.engineStats);
     if (options.processMetrics ?? true) this.#processMetrics();
@@ -158,13 +182,15 @@ export class DaemonMetrics {
   /**
    * One completed sweep: probe counters and RTTs from its rows, gauges from the health state after it.
    * Per-vantage detail (probe_success, vantage_probe_rtt_seconds) only when `perVantageDetail`
-   * (metrics.perVantageDetail); turned off, its series are removed.
+   * (metrics.perVantageDetail); turned off, its series are removed. `sweepPeriodSeconds` (interval + jitter)
+   * turns the rotation from sweeps into seconds.
    */
-  recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false): void {
+  recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false, sweepPeriodSeconds = 0): void {
     const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
     // Counted first, then one inc per series: prom-client hashes the labels of every call.
     const probes = new Map<string, { transport: string; result: string; reason: string; n: number }>();
     const attempts = new Map<string, { attempts: number; ignored: number }>();
+    const queries = new Map<string, number>();
     for (const row of report.rows) {
       const { transport } = row;
       const result = row.result.ok ? 'success' : 'failure';
@@ -176,8 +202,11 @@ export class DaemonMetrics {
       if (!a) attempts.set(transport, (a = { attempts: 0, ignored: 0 }));
       a.attempts += row.attempts;
       a.ignored += row.result.ignoredReplies ?? 0;
+      const cls = classOf(row);
+      queries.set(cls, (queries.get(cls) ?? 0) + row.attempts + (row.result.truncated ? 1 : 0));
     }
     for (const { transport, result, reason, n } of probes.values()) this.#probes.inc({ transport, result, reason }, n);
+    for (const [cls, n] of queries) this.#queries.inc({ class: cls }, n);
     for (const [transport, a] of attempts) {
       this.#attempts.inc({ transport }, a.attempts);
       if (a.ignored > 0) this.#ignoredReplies.inc({ transport }, a.ignored);
@@ -244,6 +273,37 @@ export class DaemonMetrics {
     this.#sweeps.inc({ result: 'success' });
     this.#sweepDuration.observe(report.durationSeconds);
     this.#lastSweep.set(completedAt.getTime() / 1000);
+    this.#recordPlan(report, sweepPeriodSeconds);
+    this.setFreshness(checks, completedAt);
+  }
+
+  /** The probe budget's plan of the last sweep (none: every pair planned, rotation 1). */
+  #recordPlan(report: SweepReport, periodSeconds: number): void {
+    const plan = report.plan;
+    for (const cls of CLASSES) {
+      const planned = plan ? plan.groups[cls].planned : report.rows.filter((r) => classOf(r) === cls).length;
+      const pairs = plan ? plan.groups[cls].pairs : planned;
+      this.#sweepPairs.set({ class: cls, state: 'planned' }, planned);
+      this.#sweepPairs.set({ class: cls, state: 'skipped' }, pairs - planned);
+      const k = plan ? plan.groups[cls].rotationSweeps : 1;
+      this.#rotationSweeps.set({ class: cls }, k ?? Infinity);
+      this.#rotationSeconds.set({ class: cls }, k === null ? Infinity : k * periodSeconds);
+    }
+    if (plan?.budget != null) this.#budget.set(plan.budget);
+    else this.#budget.reset();
+  }
+
+  /** How fresh the checks are at `now`: the oldest last result per class, and the stale checks. */
+  setFreshness(checks: readonly Check[], now: Date): void {
+    const oldest: Record<PairClass, number> = { host: 0, own: 0, other: 0 };
+    let stale = 0;
+    for (const c of checks) {
+      const cls: PairClass = c.class ?? (c.vantage.hostNetwork ? 'host' : c.target.source === 'resolv.conf' ? 'own' : 'other');
+      oldest[cls] = Math.max(oldest[cls], (now.getTime() - c.last.at.getTime()) / 1000);
+      if (c.stale) stale++;
+    }
+    for (const cls of CLASSES) this.#oldestAge.set({ class: cls }, oldest[cls]);
+    this.#checksStale.set(stale);
   }
 
   /** A sweep that could not run at all. */

@@ -29,6 +29,12 @@ export interface NativeBinding {
     /** UDP: the end of the DNS question in payload; replies must match ID and question (0: any datagram). */
     questionEnd?: number,
   ): NativeError | undefined;
+  /**
+   * Many exchanges in one call (see native/addon.cc SubmitBatch for the record layout): undefined when
+   * every job was queued, else one entry per record, an error for each job that was not. Optional: a
+   * binding without it gets one submit() per job.
+   */
+  submitBatch?(packed: Uint8Array, nsFds: number[], addresses: string[]): Array<NativeError | undefined> | undefined;
   /** Queues a link + address dump (raw rtnetlink messages) of the netns behind netnsFd (-1: the host's). */
   submitLinkDump(id: number, netnsFd: number, timeoutMs?: number): NativeError | undefined;
   cancelAll(): void;
@@ -79,6 +85,11 @@ export interface NativeStats {
   fatalErrno: number;
   /** The step that stopped the worker ("setns", "epoll_wait"); '' while it runs. */
   fatalSyscall: string;
+  /** Counters since the worker started (absent from bindings that do not keep them). */
+  wakes?: number;
+  setnsCalls?: number;
+  deliveries?: number;
+  submissions?: number;
 }
 
 /** Thrown synchronously (and returned as a rejection by exchange) for bad arguments. */
@@ -189,11 +200,16 @@ export class NetnsHandle {
 
   /**
    * Closes the fd; a second call does nothing. Jobs already submitted are
-   * unaffected: each holds its own duplicate of the fd (taken by the addon at
-   * submit), so it runs in this namespace even if the number is reused.
+   * unaffected: each holds a duplicate of the fd (taken by the addon at
+   * submit, shared by the jobs of one batch), so it runs in this namespace
+   * even if the number is reused; exchanges still queued for the next batch
+   * are submitted first.
    */
   close(): void {
     if (this.closed) return;
+    // Exchanges queued for the next batch hand their jobs to the addon first,
+    // which takes its own duplicate of this fd.
+    if (queued.length > 0) flushQueued();
     this.closed = true;
     fs.closeSync(this.fd);
   }
@@ -381,6 +397,47 @@ export function dnsQuestionEnd(payload: Uint8Array): number {
   return i + 4 <= payload.length ? i + 4 : 0;
 }
 
+/** Resolves the namespace of a job: a handle as is, a path opened now (the caller closes `opened`). */
+function resolveNetns(netns: NetnsRef): { handle: NetnsHandle | null; opened: NetnsHandle | null } {
+  if (netns instanceof NetnsHandle) return { handle: netns, opened: null };
+  if (typeof netns === 'string' && netns !== 'host') {
+    const opened = NetnsHandle.open(netns);
+    return { handle: opened, opened };
+  }
+  return { handle: null, opened: null };
+}
+
+/** A fresh job id, and the promise its native result settles. `what` names the job in errors. */
+function register(what: string): { id: number; promise: Promise<NativeResult & { reply: Buffer }>; reject: (err: unknown) => void } {
+  const id = nextId;
+  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+  let rejectJob!: (err: unknown) => void;
+  const promise = new Promise<NativeResult & { reply: Buffer }>((resolve, reject) => {
+    rejectJob = reject;
+    pending.set(id, (r) => {
+      // Whatever reading the result does, this promise settles.
+      try {
+        if (r.errno === 0 && r.reply) {
+          resolve(r as NativeResult & { reply: Buffer });
+          return;
+        }
+        const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what);
+        err.ignored = r.ignored ?? 0;
+        reject(err);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  });
+  return { id, promise, reject: rejectJob };
+}
+
+/** Settles job `id` with a refusal or a thrown error instead of a native result. */
+function refuse(id: number, refusal: NativeError): void {
+  pending.get(id)?.({ id, errno: refusal.errno, syscall: refusal.syscall, reply: null, rttNs: 0, ignored: 0 });
+  pending.delete(id);
+}
+
 /**
  * One job on the engine: resolves the namespace (a handle is used as is, a
  * path opened just for the submit: the addon takes its own duplicate of the
@@ -392,54 +449,139 @@ function runJob(
   what: (path: string | null) => string,
   submit: (b: NativeBinding, id: number, nsFd: number) => NativeError | undefined,
 ): Promise<NativeResult & { reply: Buffer }> {
-  let opened: NetnsHandle | null = null;
-  let handle: NetnsHandle | null = null;
+  let ns: ReturnType<typeof resolveNetns>;
+  let b: NativeBinding;
   try {
-    if (netns instanceof NetnsHandle) handle = netns;
-    else if (typeof netns === 'string' && netns !== 'host') handle = opened = NetnsHandle.open(netns);
+    ns = resolveNetns(netns);
   } catch (err) {
     return Promise.reject(err);
   }
-  const where = handle ? handle.path : null;
+  try {
+    b = getBinding();
+  } catch (err) {
+    ns.opened?.close();
+    return Promise.reject(err);
+  }
+  const { id, promise } = register(what(ns.handle ? ns.handle.path : null));
+  let refused: NativeError | undefined;
+  try {
+    refused = submit(b, id, ns.handle ? ns.handle.fd : -1);
+  } catch (err) {
+    pending.delete(id);
+    return Promise.reject(err instanceof TypeError ? new ArgumentError('request', err.message) : err);
+  } finally {
+    ns.opened?.close();
+  }
+  if (refused) refuse(id, refused);
+  return promise;
+}
+
+// Exchanges are batched: those started in one synchronous run (a sweep's
+// burst, a vantage's probes) reach the addon in one submitBatch call at the
+// next microtask, packed into one buffer. Until then each holds its
+// namespace handle open; NetnsHandle.close() and cancelAll() flush first.
+
+interface QueuedExchange {
+  id: number;
+  reject: (err: unknown) => void;
+  p: Prepared;
+  handle: NetnsHandle | null;
+  opened: NetnsHandle | null;
+}
+
+let queued: QueuedExchange[] = [];
+
+/** Bytes before each payload in a submitBatch record (native/addon.cc kRecordHeader). */
+const RECORD_HEADER = 28;
+
+function flushQueued(): void {
+  const jobs = queued;
+  queued = [];
+  if (jobs.length === 0) return;
   let b: NativeBinding;
   try {
     b = getBinding();
   } catch (err) {
-    opened?.close();
-    return Promise.reject(err);
+    for (const j of jobs) settleThrown(j, err);
+    closeOpened(jobs);
+    return;
   }
-  const id = nextId;
-  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-  return new Promise((resolve, reject) => {
-    pending.set(id, (r) => {
-      // Whatever reading the result does, this promise settles.
-      try {
-        if (r.errno === 0 && r.reply) {
-          resolve(r as NativeResult & { reply: Buffer });
-          return;
-        }
-        const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what(where));
-        err.ignored = r.ignored ?? 0;
-        reject(err);
-      } catch (err) {
-        reject(err);
-      }
-    });
-    let refused: NativeError | undefined;
-    try {
-      refused = submit(b, id, handle ? handle.fd : -1);
-    } catch (err) {
-      pending.delete(id);
-      reject(err instanceof TypeError ? new ArgumentError('request', err.message) : err);
+  try {
+    if (typeof b.submitBatch !== 'function') {
+      for (const j of jobs) submitOne(b, j);
       return;
-    } finally {
-      opened?.close();
+    }
+    const fds: number[] = [];
+    const fdIndex = new Map<number, number>();
+    const addresses: string[] = [];
+    const addressIndex = new Map<string, number>();
+    let size = 0;
+    for (const j of jobs) size += RECORD_HEADER + j.p.payload.length;
+    const packed = Buffer.allocUnsafe(size);
+    let off = 0;
+    for (const j of jobs) {
+      let ns = -1;
+      if (j.handle) {
+        ns = fdIndex.get(j.handle.fd) ?? -1;
+        if (ns < 0) {
+          ns = fds.push(j.handle.fd) - 1;
+          fdIndex.set(j.handle.fd, ns);
+        }
+      }
+      let addr = addressIndex.get(j.p.server);
+      if (addr === undefined) {
+        addr = addresses.push(j.p.server) - 1;
+        addressIndex.set(j.p.server, addr);
+      }
+      packed.writeUInt32LE(j.id, off);
+      packed.writeInt32LE(ns, off + 4);
+      packed.writeUInt32LE(addr, off + 8);
+      packed[off + 12] = j.p.family;
+      packed[off + 13] = j.p.tcp ? 1 : 0;
+      packed.writeUInt16LE(j.p.port, off + 14);
+      packed.writeUInt32LE(j.p.timeoutMs, off + 16);
+      packed.writeUInt32LE(j.p.tcp ? 0 : j.p.questionEnd, off + 20);
+      packed.writeUInt32LE(j.p.payload.length, off + 24);
+      packed.set(j.p.payload, off + RECORD_HEADER);
+      off += RECORD_HEADER + j.p.payload.length;
+    }
+    let refused: Array<NativeError | undefined> | undefined;
+    try {
+      refused = b.submitBatch(packed, fds, addresses);
+    } catch (err) {
+      for (const j of jobs) settleThrown(j, err);
+      return;
     }
     if (refused) {
-      pending.delete(id);
-      reject(new ExchangeError(refused.errno, refused.syscall, what(where)));
+      for (let i = 0; i < jobs.length; i++) {
+        const r = refused[i];
+        if (r) refuse(jobs[i]!.id, r);
+      }
     }
-  });
+  } finally {
+    closeOpened(jobs);
+  }
+}
+
+function submitOne(b: NativeBinding, j: QueuedExchange): void {
+  let refused: NativeError | undefined;
+  try {
+    refused = b.submit(j.id, j.handle ? j.handle.fd : -1, j.p.family, j.p.server, j.p.port, j.p.tcp, j.p.payload, j.p.timeoutMs, j.p.tcp ? 0 : j.p.questionEnd);
+  } catch (err) {
+    settleThrown(j, err);
+    return;
+  }
+  if (refused) refuse(j.id, refused);
+}
+
+/** Rejects a job with what submitting it threw (a TypeError from the addon is an ArgumentError). */
+function settleThrown(j: QueuedExchange, err: unknown): void {
+  pending.delete(j.id);
+  j.reject(err instanceof TypeError ? new ArgumentError('request', err.message) : err);
+}
+
+function closeOpened(jobs: QueuedExchange[]): void {
+  for (const j of jobs) j.opened?.close();
 }
 
 /**
@@ -450,16 +592,17 @@ function runJob(
  */
 export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
   let p: Prepared;
+  let ns: ReturnType<typeof resolveNetns>;
   try {
     p = prepare(req);
+    ns = resolveNetns(p.netns);
   } catch (err) {
     return Promise.reject(err);
   }
-  return runJob(
-    p.netns,
-    () => `${p.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`,
-    (b, id, nsFd) => b.submit(id, nsFd, p.family, p.server, p.port, p.tcp, p.payload, p.timeoutMs, p.tcp ? 0 : p.questionEnd),
-  ).then((r) => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 }));
+  const { id, promise, reject } = register(`${p.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`);
+  if (queued.length === 0) queueMicrotask(flushQueued);
+  queued.push({ id, reject, p, handle: ns.handle, opened: ns.opened });
+  return promise.then((r) => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 }));
 }
 
 /** How long an interface dump may take before it fails with ETIMEDOUT. */
@@ -536,6 +679,7 @@ export function readFileInRoot(root: string, relPath: string, opts: { maxBytes: 
 
 /** Fails every queued and in-flight exchange with ECANCELED (used on shutdown). */
 export function cancelAll(): void {
+  flushQueued();
   if (binding) binding.cancelAll();
 }
 

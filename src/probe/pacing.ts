@@ -23,6 +23,23 @@ export function startOffsets(count: number, spreadMs: number, stepMs = START_STE
 /** Waits ms (rejects with the signal's reason when it is aborted first). */
 export type Wait = (ms: number, signal?: AbortSignal) => Promise<void>;
 
+/**
+ * One wait per distinct start offset, shared by every vantage that starts then: the vantages of a
+ * 10 ms step resume together, from one timer, and their probes reach the engine in one batch
+ * (netns/binding.ts queues the exchanges started in one run of the event loop).
+ */
+export function sharedWaits(wait: Wait, signal?: AbortSignal): (ms: number) => Promise<void> {
+  const waits = new Map<number, Promise<void>>();
+  return (ms) => {
+    let w = waits.get(ms);
+    if (w === undefined) {
+      w = wait(ms, signal);
+      waits.set(ms, w);
+    }
+    return w;
+  };
+}
+
 /** A cap on concurrent holders per key, with a FIFO queue per key. */
 export class InFlightLimit {
   readonly #max: number;

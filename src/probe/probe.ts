@@ -27,7 +27,7 @@ import {
   type NetnsRef,
 } from '../netns/binding.js';
 import { type ExpectMatch, ProbeResult, type Reason, type Transport } from '../model.js';
-import { buildQuery, type BuiltQuery, type QueryOptions } from './query.js';
+import { buildQuery, checkQueryOptions, type BuiltQuery, type QueryOptions } from './query.js';
 import { reasonForCode } from './reasons.js';
 import { MAX_DETAIL, MAX_MESSAGE, validateReply, type Expectation, type Verdict } from './validate.js';
 import { capString, errorMessage } from '../text/untrusted.js';
@@ -86,7 +86,7 @@ export function checkProbeOptions(opts: ProbeOptions): ProbeSpec {
   const query: QueryOptions = { name: q.name, type: q.type, class: opts.class ?? 'IN' };
   if (opts.recursionDesired !== undefined) query.recursionDesired = opts.recursionDesired;
   if (opts.edns !== undefined) query.edns = opts.edns;
-  buildQuery({ ...query, id: 0 }); // validates class, flags and EDNS now
+  checkQueryOptions(query); // validates class, flags and EDNS now (and encodes the query once)
   validateServer(opts.server);
   const spec: ProbeSpec = {
     netns: opts.netns ?? 'host',

@@ -1,7 +1,7 @@
 // Builds one DNS query message with dns-packet. Arguments are checked here,
 // so a bad name or type fails with an error naming the field before any byte
 // is sent.
-import { randomInt } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import dnsPacket from 'dns-packet';
 import { ArgumentError } from '../netns/binding.js';
 import { QUERY_TYPES, QueryType } from '../model.js';
@@ -85,33 +85,42 @@ function checkUdpSize(size: unknown): number {
   return size;
 }
 
-// A sweep sends the same few questions thousands of times: each is encoded
-// once (ID 0) and copied with its ID written in. Bounded: at most
-// MAX_TEMPLATES questions are kept (they come from the configuration and the
-// watched Services), then the cache starts over.
-const MAX_TEMPLATES = 256;
-const templates = new Map<string, Buffer>();
-
-function encodeQuery(question: Question, recursionDesired: boolean, udpSize: number | null): Buffer {
-  const key = `${question.name} ${question.type} ${question.class} ${recursionDesired ? 1 : 0} ${udpSize ?? ''}`;
-  let t = templates.get(key);
-  if (!t) {
-    t = dnsPacket.encode({
-      type: 'query',
-      id: 0,
-      flags: recursionDesired ? dnsPacket.RECURSION_DESIRED : 0,
-      questions: [{ name: question.name, type: question.type, class: question.class }],
-      additionals:
-        udpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: udpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
-    });
-    if (templates.size >= MAX_TEMPLATES) templates.clear();
-    templates.set(key, t);
+/** Random 16-bit message IDs, from crypto, drawn from a pool refilled 4,096 at a time. */
+const idPool = new Uint16Array(4096);
+let idsLeft = 0;
+export function randomId(): number {
+  if (idsLeft === 0) {
+    randomFillSync(idPool);
+    idsLeft = idPool.length;
   }
-  return t;
+  return idPool[--idsLeft]!;
 }
 
-/** Encodes one query. Throws ArgumentError (naming the field) for bad options. */
-export function buildQuery(opts: QueryOptions): BuiltQuery {
+interface Template {
+  packet: Buffer;
+  question: Question;
+  maxUdpReply: number;
+}
+
+// Encoded queries by their options (ID 0): a probe's query is encoded once,
+// then copied with its ID patched. Only primitive options are cached, keyed
+// as given; the cache is emptied when it holds too many.
+const templates = new Map<string, Template>();
+const MAX_TEMPLATES = 1024;
+
+function templateKey(opts: QueryOptions): string | null {
+  const { name, type, class: klass, recursionDesired, edns } = opts;
+  if (typeof name !== 'string' || typeof type !== 'string' || (klass !== undefined && typeof klass !== 'string')) return null;
+  if (recursionDesired !== undefined && typeof recursionDesired !== 'boolean') return null;
+  let size = '';
+  if (edns !== undefined) {
+    if (edns === null || typeof edns !== 'object' || typeof edns.udpPayloadSize !== 'number') return null;
+    size = String(edns.udpPayloadSize);
+  }
+  return `${name}\0${type}\0${klass ?? ''}\0${String(recursionDesired)}\0${size}`;
+}
+
+function encodeTemplate(opts: QueryOptions): Template {
   if (opts === null || typeof opts !== 'object') throw new ArgumentError('query', 'expected an object');
   const question: Question = {
     name: normalizeName(opts.name),
@@ -125,10 +134,40 @@ export function buildQuery(opts: QueryOptions): BuiltQuery {
     throw new ArgumentError('edns', 'expected an object like { udpPayloadSize: 1232 }');
   }
   const udpSize = opts.edns ? checkUdpSize(opts.edns.udpPayloadSize) : null;
-  const id = opts.id === undefined ? randomInt(0, 0x10000) : checkId(opts.id);
-  const template = encodeQuery(question, opts.recursionDesired !== false, udpSize);
-  const packet = Buffer.allocUnsafe(template.length);
-  template.copy(packet);
-  packet.writeUInt16BE(id, 0);
-  return { id, packet, question, maxUdpReply: udpSize ?? 512 };
+  const packet = dnsPacket.encode({
+    type: 'query',
+    id: 0,
+    flags: opts.recursionDesired === false ? 0 : dnsPacket.RECURSION_DESIRED,
+    questions: [{ name: question.name, type: question.type, class: question.class }],
+    additionals:
+      udpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: udpSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
+  });
+  return { packet, question, maxUdpReply: udpSize ?? 512 };
+}
+
+/** Checks query options (class, flags, EDNS) without building a message; throws ArgumentError naming the field. */
+export function checkQueryOptions(opts: QueryOptions): void {
+  template(opts);
+}
+
+function template(opts: QueryOptions): Template {
+  const key = opts !== null && typeof opts === 'object' ? templateKey(opts) : null;
+  const cached = key === null ? undefined : templates.get(key);
+  if (cached) return cached;
+  const t = encodeTemplate(opts);
+  if (key !== null) {
+    if (templates.size >= MAX_TEMPLATES) templates.clear();
+    templates.set(key, t);
+  }
+  return t;
+}
+
+/** Encodes one query. Throws ArgumentError (naming the field) for bad options. */
+export function buildQuery(opts: QueryOptions): BuiltQuery {
+  const t = template(opts);
+  const id = opts.id === undefined ? randomId() : checkId(opts.id);
+  const packet = Buffer.from(t.packet);
+  packet[0] = id >> 8;
+  packet[1] = id & 0xff;
+  return { id, packet, question: { ...t.question }, maxUdpReply: t.maxUdpReply };
 }

@@ -1,10 +1,12 @@
-// One sweep: every target from every vantage, over every transport. The
-// vantages start evenly spaced over opts.spreadMs (0: all at once), and at most
-// opts.maxInFlightPerTarget attempts to one server:port are in flight at a time
-// (./pacing.ts). Each vantage's namespace is opened once (race-safe, see
-// netns/guard.ts), held until its probes are done, then closed: a cached fd
-// would keep a deleted pod's namespace alive.
-import { type ProbeResult, type Query, SweepReport, SweepRow, Target, TargetSource, type Transport, type Vantage, VantageReport } from '../model.js';
+// One sweep: every target from every vantage, over every transport, or, with
+// a probe budget (opts.budget), the pairs its plan chooses (./plan.ts). First
+// every vantage's namespace is opened (race-safe, see netns/guard.ts) and its
+// resolv.conf read, then the plan is made, then the vantages with something
+// planned start evenly spaced over opts.spreadMs (0: all at once), with at
+// most opts.maxInFlightPerTarget attempts to one server:port in flight at a
+// time (./pacing.ts). A namespace is held until its probes are done, then
+// closed: a cached fd would keep a deleted pod's namespace alive.
+import type { PairClass, ProbeResult, Query, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
 import { queryLabel } from './query-spec.js';
 import type { NetnsHandle } from '../netns/binding.js';
 import { probe } from './probe.js';
@@ -12,7 +14,8 @@ import { openVantage } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, type Wait, startOffsets } from './pacing.js';
+import { InFlightLimit, type Wait, sharedWaits, startOffsets } from './pacing.js';
+import { Rotation, type PlanVantage } from './plan.js';
 import type { ResolvConfReuse } from './resolv-conf-reuse.js';
 
 export interface SweepOptions {
@@ -36,7 +39,15 @@ export interface SweepOptions {
   resolvConfReuse?: ResolvConfReuse;
   /** Aborting it ends the sweep: vantages not started yet never start, and runSweep rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * The probe budget (the daemon's; `check` has none): at most queriesPerSweep queries, pods' TCP every
+   * tcpEvery sweeps, rotating with `rotation` (kept across sweeps). Absent: every pair, every sweep.
+   */
+  budget?: { queriesPerSweep: number; tcpEvery: number; rotation: Rotation };
 }
+
+/** The plan's identity of a vantage: its namespace, and its pod (the same inode may come back as another pod). */
+export const vantageKey = (v: Pick<Vantage, 'dev' | 'inode' | 'podUid'>): string => `${v.dev}:${v.inode}:${v.podUid ?? ''}`;
 
 const defaultWait: Wait = async (ms, signal) => {
   if (signal?.aborted) throw signal.reason;
@@ -103,9 +114,16 @@ async function probeWithAttempts(
   return { result: result!, attempts: n };
 }
 
-async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probeFn: ProbeFn, rows: SweepRow[], limit: InFlightLimit): Promise<VantageReport> {
+interface OpenVantage {
+  v: Vantage;
+  handle: NetnsHandle;
+  targets: { target: Target; own: boolean }[];
+}
+
+/** Opens a vantage and reads its resolv.conf; the handle stays open (the caller closes it). */
+async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Promise<{ report: VantageReport; open?: OpenVantage }> {
   const opened = openVantage(v, opts.procRoot);
-  if (!opened.ok) return { vantage: v, label, status: opened.reason, detail: opened.detail };
+  if (!opened.ok) return { report: { vantage: v, label, status: opened.reason, detail: opened.detail } };
   const handle = opened.handle;
   try {
     const report: VantageReport = { vantage: v, label, status: 'probed' };
@@ -130,30 +148,47 @@ async function sweepVantage(v: Vantage, label: string, opts: SweepOptions, probe
         ...(rc.error ? { error: rc.error.message } : {}),
       };
     }
-    const targets = targetsFor(own, opts.targets);
-    let failed = false;
-    await Promise.all(
-      targets.flatMap((target) =>
-        opts.transports.flatMap((transport) =>
-          opts.queries.map(async (query) => {
-            const { result, attempts } = await probeWithAttempts(probeFn, handle, target, transport, query, opts, limit);
-            if (!result.ok) failed = true;
-            rows.push({ vantage: v, target, transport, query, attempts, result });
-          }),
-        ),
-      ),
-    );
-    // A failing vantage's resolv.conf is read again next sweep: it may be why.
-    if (failed) opts.resolvConfReuse?.drop(v.id);
-    return report;
-  } finally {
+    const ownKeys = new Set(own.map(targetKey));
+    const targets = targetsFor(own, opts.targets).map((target) => ({ target, own: ownKeys.has(targetKey(target)) }));
+    return { report, open: { v, handle, targets } };
+  } catch (err) {
     handle.close();
+    throw err;
   }
 }
 
+interface Work {
+  target: Target;
+  transport: Transport;
+  class: PairClass;
+}
+
+async function probeVantage(
+  o: OpenVantage,
+  work: readonly Work[],
+  opts: SweepOptions,
+  probeFn: ProbeFn,
+  rows: SweepRow[],
+  limit: InFlightLimit,
+): Promise<void> {
+  await Promise.all(
+    work.flatMap((w) =>
+      opts.queries.map(async (query) => {
+        const { result, attempts } = await probeWithAttempts(probeFn, o.handle, w.target, w.transport, query, opts, limit);
+        // A failing vantage's resolv.conf is read again next sweep: it may be why.
+        if (!result.ok) opts.resolvConfReuse?.drop(o.v.id);
+        rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
+      }),
+    ),
+  );
+}
+
+/** Queries a row sent: its attempts, and the TCP retry of a truncated UDP reply. */
+export const rowQueries = (r: SweepRow): number => r.attempts + (r.result.truncated ? 1 : 0);
+
 /**
- * Probes every target from every vantage, paced (see SweepOptions). Never throws for a probe or vantage
- * failure; rejects only when opts.signal is aborted.
+ * Probes the planned pairs (every pair without opts.budget), paced (see SweepOptions). Never throws for a
+ * probe or vantage failure; rejects only when opts.signal is aborted.
  */
 export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe, wait: Wait = defaultWait): Promise<SweepReport> {
   const startedAt = new Date();
@@ -161,24 +196,80 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   const rows: SweepRow[] = [];
   const labels = vantageLabels(vantages);
   const limit = new InFlightLimit(opts.maxInFlightPerTarget);
-  const offsets = startOffsets(vantages.length, opts.spreadMs);
   opts.resolvConfReuse?.beginSweep();
   opts.resolvConfReuse?.keepOnly(new Set(vantages.map((v) => v.id)));
-  const reports = await Promise.all(
-    vantages.map(async (v, i) => {
-      await wait(offsets[i]!, opts.signal);
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      return sweepVantage(v, labels.get(v.id)!, opts, probeFn, rows, limit);
-    }),
-  );
-  const order = new Map(vantages.map((v, i) => [v.id, i]));
-  rows.sort(
-    (a, b) =>
-      order.get(a.vantage.id)! - order.get(b.vantage.id)! ||
-      a.target.server.localeCompare(b.target.server) ||
-      a.target.port - b.target.port ||
-      a.transport.localeCompare(b.transport) ||
-      queryLabel(a.query).localeCompare(queryLabel(b.query)),
-  );
-  return { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: reports, rows };
+  const prepared = await Promise.all(vantages.map((v) => prepareVantage(v, labels.get(v.id)!, opts)));
+  const open = prepared.flatMap((p) => (p.open ? [p.open] : []));
+  try {
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    const budget = opts.budget;
+    const rotation = budget?.rotation ?? new Rotation();
+    const planVantages: PlanVantage[] = open.map((o) => ({ key: vantageKey(o.v), host: o.v.hostNetwork, targets: o.targets }));
+    const plan = rotation.plan(planVantages, {
+      transports: opts.transports,
+      budget: budget ? budget.queriesPerSweep : Infinity,
+      costPerPair: opts.attempts * opts.queries.length,
+      tcpEvery: budget ? budget.tcpEvery : 1,
+    });
+    const byKey = new Map(open.map((o) => [vantageKey(o.v), o]));
+    const work = new Map<string, Work[]>();
+    for (const p of plan.planned) {
+      const list = work.get(p.vantageKey);
+      const w = { target: p.target, transport: p.transport, class: p.class };
+      if (list) list.push(w);
+      else work.set(p.vantageKey, [w]);
+    }
+    // Vantages with nothing planned are done: their namespaces close now.
+    const probing = open.filter((o) => work.has(vantageKey(o.v)));
+    for (const o of open) if (!work.has(vantageKey(o.v))) o.handle.close();
+    const offsets = startOffsets(probing.length, opts.spreadMs);
+    // Vantages of one start step share one timer: they resume together and their probes reach the engine in one batch.
+    const startAt = sharedWaits(wait, opts.signal);
+    await Promise.all(
+      probing.map(async (o, i) => {
+        try {
+          await startAt(offsets[i]!);
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          // Targets in resolv.conf order, then the transports, as without a budget.
+          const order = new Map(o.targets.map((t, j) => [targetKey(t.target), j]));
+          const list = work
+            .get(vantageKey(o.v))!
+            .sort(
+              (a, b) =>
+                order.get(targetKey(a.target))! - order.get(targetKey(b.target))! ||
+                opts.transports.indexOf(a.transport) - opts.transports.indexOf(b.transport),
+            );
+          await probeVantage(o, list, opts, probeFn, rows, limit);
+        } finally {
+          o.handle.close();
+        }
+      }),
+    );
+    const order = new Map(vantages.map((v, i) => [v.id, i]));
+    rows.sort(
+      (a, b) =>
+        order.get(a.vantage.id)! - order.get(b.vantage.id)! ||
+        a.target.server.localeCompare(b.target.server) ||
+        a.target.port - b.target.port ||
+        a.transport.localeCompare(b.transport) ||
+        queryLabel(a.query).localeCompare(queryLabel(b.query)),
+    );
+    const report: SweepReport = { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: prepared.map((p) => p.report), rows };
+    if (budget) {
+      report.plan = {
+        sweep: plan.sweep,
+        budget: plan.budget,
+        reserved: plan.reserved,
+        queries: rows.reduce((n, r) => n + rowQueries(r), 0),
+        planned: plan.planned.length,
+        skipped: plan.skipped.map((p) => ({ vantage: byKey.get(p.vantageKey)!.v, target: p.target, transport: p.transport, class: p.class })),
+        groups: plan.groups,
+        rotationSweeps: plan.rotationSweeps,
+      };
+    }
+    return report;
+  } catch (err) {
+    for (const o of open) o.handle.close();
+    throw err;
+  }
 }

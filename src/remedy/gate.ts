@@ -151,6 +151,12 @@ export function planSweep(prev: GateState, input: GateInput): GatePlan {
   const evidence = (p: PodProbeSummary): boolean => p.status === 'failed' && p.localOnly !== true;
   const failed = new Map<string, number>();
   for (const p of probed) failed.set(p.uid, !allFailed && evidence(p) ? (prev.failed.get(p.uid) ?? 0) + 1 : 0);
+  // A pod this sweep did not probe (the probe budget's rotation) keeps its count: no evidence either way.
+  const probedUids = new Set(probed.map((p) => p.uid));
+  for (const p of targets.corednsPods) {
+    const n = prev.failed.get(p.uid);
+    if (!probedUids.has(p.uid) && n !== undefined) failed.set(p.uid, n);
+  }
   const keep = Math.max(settings.cooldownMs, HOUR_MS);
   const lastAction = new Map([...prev.lastAction].filter(([, t]) => now - t < keep));
   const wouldAct = new Map([...prev.wouldAct].filter(([, t]) => now - t < keep));

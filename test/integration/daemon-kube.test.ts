@@ -64,6 +64,13 @@ interface Scenario {
   serviceDns: SpawnedResponder;
   /** Another node's daemon on this host, against the same API server. */
   startDaemon(nodeName: string): Promise<{ daemon: Daemon; port: number; lines: string[] }>;
+  /**
+   * A responder started during a subtest. It stops after the daemons do: tap's teardowns run last
+   * registered first, and one registered by the subtest (after the daemon's) would stop it while the
+   * daemon still sweeps; the daemon then rightly evicts the silent pods, and the fake's replacement
+   * pods find no spare address (a failure seen once under load).
+   */
+  respond(node: NetnsNode, addresses: string[]): Promise<SpawnedResponder>;
   metrics(): Promise<Map<string, number>>;
   status(): Promise<Status>;
   logs(): Record<string, unknown>[];
@@ -111,6 +118,15 @@ async function scenario(t: Test, o: ScenarioOptions = {}): Promise<Scenario> {
     return { name: p.metadata.name, uid: p.metadata.uid, node, dns: podDns[i]! };
   });
 
+  // Registered before any daemon's stop, so it runs after all of them.
+  const late: SpawnedResponder[] = [];
+  t.teardown(() => Promise.all(late.map((r) => r.stop())));
+  const respond = async (node: NetnsNode, addresses: string[]): Promise<SpawnedResponder> => {
+    const r = await spawnResponder({ netns: node.name, listen: node.ipv4, port: 53, addresses });
+    late.push(r);
+    return r;
+  };
+
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chk5-daemon-kube-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const procRoot = path.join(dir, 'proc');
@@ -126,7 +142,7 @@ async function scenario(t: Test, o: ScenarioOptions = {}): Promise<Scenario> {
       JSON.stringify({
         interval: '300ms',
         jitter: '0ms',
-        probe: { timeout: '300ms', attempts: 1, transports: ['udp'] },
+        probe: { timeout: '300ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp'] },
         queries: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A' }],
         hostResolvConf,
         discovery: { procRoot, docker: { enabled: false } },
@@ -169,6 +185,7 @@ async function scenario(t: Test, o: ScenarioOptions = {}): Promise<Scenario> {
     spares,
     serviceDns,
     startDaemon,
+    respond,
     metrics: async () => samples((await get(port, '/metrics')).body),
     status: async () => JSON.parse((await get(port, '/status')).body) as Status,
     logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
@@ -214,7 +231,7 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     );
     // A wrong answer fails: the expected answer came from default/kubernetes.
     await s.pods[0]!.dns.stop();
-    s.pods[0]!.dns = await spawnResponder({ netns: s.pods[0]!.node.name, listen: s.pods[0]!.node.ipv4, port: 53, addresses: ['10.96.0.99'], t });
+    s.pods[0]!.dns = await s.respond(s.pods[0]!.node, ['10.96.0.99']);
     await waitFor('the wrong answer to be seen', async () =>
       (await s.status()).checks.some((c) => c.target === `${s.pods[0]!.node.ipv4}:53` && c.last.reason === 'wrong-answer'),
     );
@@ -304,9 +321,7 @@ t.test('end to end through the daemon, real probes in real network namespaces', 
     // machine) and rightly count a late pod as failing while others answer, and evict it after two
     // sweeps. So this test's bridge to every namespace is down while they start, then up again.
     await run('ip', ['link', 'set', topo!.bridge.name, 'down']);
-    const again = await Promise.all(
-      [s.service, ...s.pods.map((p) => p.node)].map((n) => spawnResponder({ netns: n.name, listen: n.ipv4, port: 53, addresses: [KUBERNETES_IP], t })),
-    );
+    const again = await Promise.all([s.service, ...s.pods.map((p) => p.node)].map((n) => s.respond(n, [KUBERNETES_IP])));
     await run('ip', ['link', 'set', topo!.bridge.name, 'up']);
     t.equal(again.length, 4);
     await waitFor('the node condition to turn True', () => condition()?.status === 'True');

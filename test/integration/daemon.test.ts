@@ -97,7 +97,7 @@ async function world(t: Test, prefix = 'chr'): Promise<World> {
   const base = {
     interval: '300ms',
     jitter: '50ms',
-    probe: { timeout: '500ms', attempts: 1, transports: ['udp', 'tcp'] },
+    probe: { timeout: '500ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
     queries: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A', expectAnswers: ['10.96.0.1'] }],
     hostResolvConf,
     discovery: { procRoot, docker: { enabled: true, socketPath: path.join(dir, 'no-docker.sock') } },
@@ -237,7 +237,14 @@ t.test('in-process daemon: health URLs, /status and /metrics follow real DNS fau
 
   // UDP blocked inside the pod only: the pods and udp groups fail, host and tcp do not.
   await nft(w.pod.name, blockPortRuleset({ table: `${w.topo.prefix.replace(/-/g, '_')}_udp`, protocol: 'udp' }));
-  await waitFor('the pod UDP failure', async () => (await get(port, '/healthz/pods')).status === 503);
+  // Waits for the pod's UDP check to fail as blocked-locally, not for any 503 of /healthz/pods: a
+  // TCP probe that timed out once (500 ms, on a loaded machine) would meet that too, and the
+  // checks below would then see a state on its way.
+  const udpBlocked = new RegExp(
+    `^unhealthy: 1 of 4 checks failing: ${w.podLabel.replace(/[[\]]/g, '\\$&')} -> ${dnsTarget.replace(/\./g, '\\.')} udp ${Q}: blocked-locally`,
+  );
+  await waitFor('the pod UDP failure, blocked locally', async () => udpBlocked.test((await get(port, '/healthz')).body));
+  t.equal((await get(port, '/healthz/pods')).status, 503);
   t.equal((await get(port, '/healthz/udp')).status, 503);
   t.equal((await get(port, '/healthz/tcp')).status, 200);
   t.equal((await get(port, '/healthz/host')).status, 200);

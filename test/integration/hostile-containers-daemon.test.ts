@@ -63,7 +63,7 @@ async function daemonRun(t: Test, w: HostileWorld, bin: string, kinds: readonly 
     JSON.stringify({
       interval: '500ms',
       jitter: '100ms',
-      probe: { timeout: '500ms', attempts: 1, transports: ['udp', 'tcp'] },
+      probe: { timeout: '500ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
       targets: w.hostileTargets,
       hostResolvConf: w.hostResolvConf,
       discovery: { procRoot: w.procRootFor(kinds), docker: { enabled: true, socketPath: w.dockerSocket } },

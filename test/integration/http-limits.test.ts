@@ -93,7 +93,7 @@ t.test(`a sweep completes with every probe ok while ${CLIENTS} idle clients hamm
     JSON.stringify({
       interval: '500ms',
       jitter: '0',
-      probe: { timeout: '2s', attempts: 1, transports: ['udp', 'tcp'] },
+      probe: { timeout: '2s', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
       // 16 questions × UDP and TCP: 32 probes in flight per sweep, 64 fds.
       queries: Array.from({ length: QUERIES }, (_, i) => ({ name: `q${i}.limits.test`, type: 'A', validRcodes: ['NXDOMAIN'], requireAnswers: false })),
       targets: [`127.0.0.1:${dns.port}`],

@@ -129,7 +129,7 @@ http_server_config:
     JSON.stringify({
       interval: '500ms',
       jitter: '0',
-      probe: { timeout: '1s', attempts: 1, transports: ['udp'] },
+      probe: { timeout: '1s', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp'] },
       queries: [{ name: 'webcfg.test', type: 'A', validRcodes: ['NXDOMAIN'], requireAnswers: false }],
       targets: [`127.0.0.1:${dns.port}`],
       hostResolvConf: resolv,

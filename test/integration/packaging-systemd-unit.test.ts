@@ -201,7 +201,7 @@ function checkConfig(dir: string): string {
   fs.writeFileSync(
     file,
     JSON.stringify({
-      probe: { timeout: '2s', attempts: 1, transports: ['udp', 'tcp'] },
+      probe: { timeout: '2s', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
       kubernetes: { enabled: false },
       discovery: { docker: { enabled: false } },
     }),
@@ -423,7 +423,7 @@ t.test("capabilities and system calls of check and run, in this test's namespace
       JSON.stringify({
         interval: '1s',
         jitter: '0s',
-        probe: { timeout: '1s', attempts: 1, transports: ['udp', 'tcp'] },
+        probe: { timeout: '1s', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
         hostResolvConf: path.join(tmp, 'resolv.conf'),
         discovery: { host: false, docker: { enabled: false } },
         http: { listen: `127.0.0.1:${port}` },

@@ -150,7 +150,7 @@ t.test('the status page in headless Chromium, from a running daemon', async (t) 
     JSON.stringify({
       interval: '1s',
       jitter: '100ms',
-      probe: { timeout: '500ms', attempts: 1, transports: ['udp', 'tcp'] },
+      probe: { timeout: '500ms', attempts: 1, maxQueriesPerSecond: 100_000, transports: ['udp', 'tcp'] },
       queries: [{ name: 'kubernetes.default.svc.cluster.local', type: 'A', expectAnswers: ['10.96.0.1'] }],
       targets: [refused],
       hostResolvConf,

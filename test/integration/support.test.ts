@@ -348,6 +348,25 @@ async function leftovers(prefix: string): Promise<string[]> {
   return [...(await listNetns()).filter(own), ...(await listLinks()).filter(own)];
 }
 
+t.test('more namespaces than a bridge takes: more bridges joined to the first, one segment, one subnet', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const prefix = randomPrefix('chs');
+  // 5 namespaces over bridges of 2 ports stand for 2,000 over bridges of 1,000.
+  const topo = await createTopology({ count: 5, prefix, ipv6: false, portsPerBridge: 2, staticNeighbors: true, t });
+  const master = async (n: Topology['namespaces'][number]): Promise<string | undefined> =>
+    (JSON.parse(await sh(which('ip'), ['-j', 'link', 'show', 'dev', n.hostVeth])) as Array<{ master?: string }>)[0]!.master;
+  t.same(await Promise.all(topo.namespaces.map(master)), [`${prefix}-br`, `${prefix}-br`, `${prefix}-br1`, `${prefix}-br1`, `${prefix}-br2`]);
+  const r = await spawnResponder({ netns: topo.namespaces[0]!.name, listen: topo.namespaces[0]!.ipv4, port: 53, t });
+  for (const n of topo.namespaces.slice(1)) {
+    t.match(await dig({ netns: n.name, server: topo.namespaces[0]!.ipv4 }), { status: 'NOERROR' }, `${n.name} reaches the first bridge's namespace`);
+  }
+  await r.stop();
+  await t.rejects(createTopology({ count: 2, prefix: randomPrefix('chs'), portsPerBridge: 0 }), /portsPerBridge/);
+  await t.rejects(createTopology({ count: 2000, prefix: 'chswaylong' }), /prefix: .*no room for 2000 interface names/);
+  await topo.cleanup();
+  t.same(await leftovers(prefix), [], 'the extra bridges and their links are removed too');
+});
+
 t.test('topology of 3 namespaces + bridge, with the responder and dnsmasq', async (t) => {
   if (!requireRoot(t, WHY)) return;
   const prefix = randomPrefix('chs');

@@ -14,6 +14,7 @@
 // Note: traffic between two namespaces crosses the bridge and, with br_netfilter loaded, the
 // host's iptables FORWARD chain; traffic between a namespace and the bridge address does not.
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir, readlink, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { contains, formatCidr, host, overlaps, parseCidr, size, type Cidr } from './ip-range.js';
@@ -212,7 +213,7 @@ export async function removeByPrefix(prefix: string): Promise<void> {
 // ---- topology ----
 
 export interface TopologyOptions {
-  /** Number of namespaces, 1..1000. */
+  /** Number of namespaces, 1..MAX_NAMESPACES. */
   count: number;
   /** Name prefix: lowercase letters, digits, dashes. Default `chd` + 4 random hex digits. */
   prefix?: string;
@@ -234,6 +235,13 @@ export interface TopologyOptions {
    * Permanent entries do not count against it. Default false.
    */
   staticNeighbors?: boolean;
+  /**
+   * Namespaces per bridge (a Linux bridge takes at most 1,024 ports). Beyond it the namespaces go to
+   * more bridges (`${prefix}-br1`, ...), each joined to the first by a veth pair (`${prefix}-lN` /
+   * `${prefix}-mN`): one layer-2 segment, one subnet, the host's address on the first bridge.
+   * Default 1000; smaller only to test the chaining itself.
+   */
+  portsPerBridge?: number;
 }
 
 export interface NetnsNode {
@@ -265,7 +273,8 @@ export function randomPrefix(base = 'chd'): string {
 
 /** Longest prefix that still leaves room for `-v999` in a 15-character interface name. */
 export const MAX_PREFIX_LENGTH = IFNAMSIZ - '-v999'.length;
-export const MAX_NAMESPACES = 1000;
+export const MAX_NAMESPACES = 4000;
+const PORTS_PER_BRIDGE = 1000;
 
 function checkPrefix(prefix: string): string {
   if (!PREFIX_RE.test(prefix) || prefix.length > MAX_PREFIX_LENGTH) {
@@ -274,7 +283,7 @@ function checkPrefix(prefix: string): string {
   return prefix;
 }
 
-export const bridgeName = (prefix: string): string => `${prefix}-br`;
+export const bridgeName = (prefix: string, k = 0): string => (k === 0 ? `${prefix}-br` : `${prefix}-br${k}`);
 export const nodeName = (prefix: string, i: number): string => `${prefix}-n${i}`;
 export const vethName = (prefix: string, i: number): string => `${prefix}-v${i}`;
 
@@ -307,14 +316,61 @@ async function usedPrefixes(): Promise<Cidr[]> {
     });
 }
 
-/** A 10.N.0.0/16 + fd00:10:N::/64 pair (N in 200..254) that no host route overlaps. */
+// Two test files running at once (npm test's lanes) could both see N free and both take it: the
+// routes appear only once a bridge is up. A claim file per N, created exclusively and holding the
+// claimer's PID, closes that window; a claim whose process is gone is stale and taken over.
+const CLAIMS = '/run/coredns-healthd-test-subnets';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function claim(n: number): boolean {
+  mkdirSync(CLAIMS, { recursive: true });
+  const file = `${CLAIMS}/${n}`;
+  for (let i = 0; i < 2; i++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = Number.NaN;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {
+      // released meanwhile: try again
+    }
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
+    rmSync(file, { force: true });
+  }
+  return false;
+}
+
+function release(subnet4: string): void {
+  const n = /^10\.(\d+)\.0\.0\/16$/.exec(subnet4)?.[1];
+  if (n === undefined) return;
+  const file = `${CLAIMS}/${n}`;
+  try {
+    if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // not ours or already gone
+  }
+}
+
+/** A 10.N.0.0/16 + fd00:10:N::/64 pair (N in 200..254) that no host route overlaps and no other test process claimed. */
 async function pickSubnets(): Promise<{ subnet4: string; subnet6: string }> {
   const used = await usedPrefixes();
   const candidates = Array.from({ length: 55 }, (_, i) => 200 + i).sort(() => Math.random() - 0.5);
   for (const n of candidates) {
     const pair = { subnet4: `10.${n}.0.0/16`, subnet6: `fd00:10:${n}::/64` };
     const mine = [parseCidr(pair.subnet4), parseCidr(pair.subnet6)];
-    if (!used.some((u) => mine.some((m) => overlaps(u, m)))) return pair;
+    if (!used.some((u) => mine.some((m) => overlaps(u, m))) && claim(n)) return pair;
   }
   throw new Error('no free 10.N.0.0/16 (N in 200..254) on this host: pass subnet4/subnet6');
 }
@@ -365,14 +421,28 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   const concurrency = opts.concurrency ?? Math.min(8, 2 * availableParallelism());
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency: must be a positive integer, got ${concurrency}`);
   if (opts.subnet6 !== undefined && !ipv6) throw new Error('subnet6: given while ipv6 is false');
+  if (prefix.length + vethName('', count - 1).length > IFNAMSIZ) {
+    throw new Error(`prefix: ${JSON.stringify(prefix)} leaves no room for ${count} interface names (${IFNAMSIZ} characters at most)`);
+  }
+  const perBridge = opts.portsPerBridge ?? PORTS_PER_BRIDGE;
+  if (!Number.isInteger(perBridge) || perBridge < 1 || perBridge > PORTS_PER_BRIDGE) {
+    throw new Error(`portsPerBridge: must be an integer 1..${PORTS_PER_BRIDGE}, got ${perBridge}`);
+  }
 
   let inflight: Promise<void> | undefined;
-  const cleanup = (): Promise<void> => (inflight ??= removeByPrefix(prefix).finally(() => (inflight = undefined)));
+  let claimed: string | undefined;
+  const cleanup = (): Promise<void> =>
+    (inflight ??= removeByPrefix(prefix).finally(() => {
+      inflight = undefined;
+      if (claimed !== undefined) release(claimed);
+      claimed = undefined;
+    }));
   opts.t?.teardown(cleanup);
 
   try {
     await removeByPrefix(prefix); // leftovers of an earlier run with the same prefix
     const picked = opts.subnet4 === undefined || (ipv6 && opts.subnet6 === undefined) ? await pickSubnets() : undefined;
+    claimed = picked?.subnet4;
     const net4 = checkSubnet(opts.subnet4 ?? picked!.subnet4, 'subnet4', TEST_RANGES_4, count);
     const net6 = ipv6 ? checkSubnet(opts.subnet6 ?? picked!.subnet6, 'subnet6', [ULA_RANGE], count) : undefined;
 
@@ -388,9 +458,10 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     }));
 
     const statics = opts.staticNeighbors ?? false;
-    await run(ip(), ['-batch', '-'], { input: hostBatch(bridge, net4, net6, namespaces, statics) });
+    // One `ip` for all host-side links: ~10 ms per namespace, more on a loaded machine.
+    await run(ip(), ['-batch', '-'], { input: hostBatch(prefix, bridge, net4, net6, namespaces, statics, perBridge), timeoutMs: 30_000 + 100 * count });
     await mapLimit(namespaces, concurrency, (node) => configureNode(node, bridge, net4, net6, statics));
-    await verifyBridge(bridge, net4, net6, count);
+    await verifyBridge(prefix, bridge, net4, net6, count, perBridge);
 
     return {
       prefix,
@@ -411,17 +482,36 @@ export const BRIDGE_MAC = '02:cd:ff:ff:ff:ff';
 export const nodeMac = (index: number): string =>
   `02:cd:00:${[(index >> 16) & 0xff, (index >> 8) & 0xff, index & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
-function hostBatch(bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, namespaces: NetnsNode[], statics: boolean): string {
+function hostBatch(
+  prefix: string,
+  bridge: Topology['bridge'],
+  net4: Cidr,
+  net6: Cidr | undefined,
+  namespaces: NetnsNode[],
+  statics: boolean,
+  perBridge: number,
+): string {
   const lines = [`link add ${bridge.name} type bridge`, `addr add ${bridge.ipv4}/${net4.prefixLength} dev ${bridge.name}`];
   if (net6) lines.push(`addr add ${bridge.ipv6}/${net6.prefixLength} dev ${bridge.name} nodad`);
   if (statics) lines.push(`link set ${bridge.name} address ${BRIDGE_MAC}`);
   lines.push(`link set ${bridge.name} up`);
+  // More bridges for more namespaces, each joined to the first by a veth pair.
+  for (let k = 1; k * perBridge < namespaces.length; k++) {
+    lines.push(
+      `link add ${bridgeName(prefix, k)} type bridge`,
+      `link set ${bridgeName(prefix, k)} up`,
+      `link add ${prefix}-l${k} type veth peer name ${prefix}-m${k}`,
+      `link set ${prefix}-l${k} master ${bridge.name} up`,
+      `link set ${prefix}-m${k} master ${bridgeName(prefix, k)} up`,
+    );
+  }
   for (const n of namespaces) {
     lines.push(
       `netns add ${n.name}`,
       `link add ${n.hostVeth} type veth peer name ${n.ifname}${statics ? ` address ${nodeMac(n.index)}` : ''} netns ${n.name}`,
-      `link set ${n.hostVeth} master ${bridge.name} up`,
+      `link set ${n.hostVeth} master ${bridgeName(prefix, Math.floor(n.index / perBridge))} up`,
     );
+    // The address is on the first bridge, whichever bridge the namespace's port is on.
     if (statics) lines.push(`neigh replace ${n.ipv4} lladdr ${nodeMac(n.index)} dev ${bridge.name} nud permanent`);
   }
   return `${lines.join('\n')}\n`;
@@ -442,12 +532,18 @@ async function configureNode(node: NetnsNode, bridge: Topology['bridge'], net4: 
   if (problems.length > 0) throw new Error(`netns ${node.name} is not set up: ${problems.join('; ')}`);
 }
 
-async function verifyBridge(bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, count: number): Promise<void> {
+async function verifyBridge(prefix: string, bridge: Topology['bridge'], net4: Cidr, net6: Cidr | undefined, count: number, perBridge: number): Promise<void> {
   const links = JSON.parse((await run(ip(), ['-j', 'addr', 'show', 'dev', bridge.name])).stdout) as IpLink[];
   const want = [{ local: bridge.ipv4, prefixlen: net4.prefixLength }];
   if (net6 && bridge.ipv6) want.push({ local: bridge.ipv6, prefixlen: net6.prefixLength });
   const problems = missingConfig(links, bridge.name, want, true);
-  const ports = JSON.parse((await run(ip(), ['-j', 'link', 'show', 'master', bridge.name])).stdout || '[]') as IpLink[];
-  if (ports.length !== count) problems.push(`${ports.length} ports, ${count} expected`);
+  const bridges = Math.ceil(count / perBridge);
+  for (let k = 0; k < bridges; k++) {
+    const name = bridgeName(prefix, k);
+    const ports = JSON.parse((await run(ip(), ['-j', 'link', 'show', 'master', name])).stdout || '[]') as IpLink[];
+    // The first bridge also holds one end of each link to the others; each other bridge its own end.
+    const expected = Math.min(perBridge, count - k * perBridge) + (k === 0 ? bridges - 1 : 1);
+    if (ports.length !== expected) problems.push(`${name}: ${ports.length} ports, ${expected} expected`);
+  }
   if (problems.length > 0) throw new Error(`bridge ${bridge.name} is not set up: ${problems.join('; ')}`);
 }

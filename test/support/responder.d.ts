@@ -12,7 +12,8 @@
 //   wrong-id      the right answer under another message ID (query ID + 1)
 //   hostile-question  the query's ID, but question and answer owner are HOSTILE_NAME (control characters)
 //   hostile-answer    the right question; a CNAME to HOSTILE_NAME and an A record under it
-// spoof/spoofCount: before each UDP reply, spoofCount datagrams of kind spoof (SPOOF_KINDS) go to the client.
+// spoof/spoofCount: before each UDP reply, spoofCount datagrams of kind spoof (SPOOF_KINDS) go to the client;
+// after such a flood the reply is sent again 250 ms, 1 s and 3 s later (the kernel may drop it with the flood).
 // delayMs applies in every mode that replies. Replies have AA and RA set and RD copied.
 
 export type ResponderMode =

@@ -433,6 +433,30 @@ t.test('states: recovering, stale, starting, override, no Kubernetes, many findi
   t.end();
 });
 
+t.test('the probe budget: the plan in the header, each cell with its age, stale checks', (t) => {
+  const f = fixture(6);
+  const doc = document(f) as Record<string, any>;
+  doc.sweep.plan = { budgetQueries: 100, reservedQueries: 100, sentQueries: 57, plannedPairs: 50, skippedPairs: 838, rotationSweeps: 85, groups: {} };
+  const c = doc.checks.find((x: any) => x.vantage !== 'host' && x.transport === 'tcp');
+  Object.assign(c, { class: 'other', ageSeconds: 1234, ageSweeps: 123, rotationSweeps: 85, stale: true });
+  doc.health.all = { ...doc.health.all, healthy: false, status: 503, reason: 'stale checks: 1 of 42 checks not probed for more than twice their rotation' };
+  const html = renderStatusPage(doc, { hostname: 'worker-7' });
+  t.match(
+    html,
+    /<li data-count="budget">budget <b>100<\/b> queries a sweep, <b>57<\/b> sent, 50 pairs probed, 838 left for later; every pair at least every <b>85 sweeps<\/b><\/li>/,
+  );
+  t.match(html, /data-health="stale"/, 'stale checks make the page stale');
+  t.match(html, /the probe budget's rotation is stuck/);
+  t.notMatch(html, /The last sweep completed/, 'not the stuck-sweep banner');
+  t.match(
+    html,
+    /title="tcp to [^"]*last: [^"]*\(20m 34s ago, 123 sweeps\)\n\s+probed at least every 85 sweeps \(probe budget\)\n\s+STALE: not probed for more than twice its rotation[^"]*" data-age="1234" data-stale="true"/,
+  );
+  doc.sweep.plan.rotationSweeps = null;
+  t.match(renderStatusPage(doc), /<b>some pairs never probed<\/b> \(the budget is too small\)/);
+  t.end();
+});
+
 t.test('sweep.recent keeps the last RECENT_SWEEPS sweeps, oldest first', (t) => {
   const doc = document(fixture(6), { sweeps: RECENT_SWEEPS + 3 }) as Record<string, any>;
   t.equal(doc.sweep.recent.length, RECENT_SWEEPS);

@@ -116,6 +116,17 @@ t.test('a sweep starts its vantages spread over spreadMs, and caps the attempts 
   t.equal(unpaced.peak.get('10.0.0.1'), 12, 'without a binding cap every probe to a server is in flight at once');
 });
 
+t.test('vantages that start in the same 10 ms step share one wait', async (t) => {
+  const waits: number[] = [];
+  const wait: Wait = async (ms) => {
+    waits.push(ms);
+  };
+  const { probeFn } = countingProbe();
+  const report = await runSweep(vantages(6), { ...OPTS, spreadMs: 20, maxInFlightPerTarget: 64 }, probeFn, wait);
+  t.same(waits, [0, 10], 'offsets 0, 0, 0, 10, 10, 10: two waits, not six');
+  t.equal(report.rows.length, 6 * 2 * 2, 'every vantage still probed');
+});
+
 t.test('a retry takes a slot of its own: attempts never pass the cap either', async (t) => {
   const now = { n: 0, peak: 0 };
   let calls = 0;

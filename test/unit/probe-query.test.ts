@@ -124,3 +124,22 @@ t.test('bad options throw ArgumentError naming the field', async (t) => {
     }
   }
 });
+
+t.test('a query is encoded once per options and copied with its ID patched', async (t) => {
+  const opts: QueryOptions = { name: 'a.example', type: 'AAAA', edns: { udpPayloadSize: 1232 } };
+  const first = buildQuery({ ...opts, id: 0x1234 });
+  first.packet.fill(0xff); // the caller's copy: changing it changes no later query
+  first.question.name = 'changed';
+  const second = buildQuery({ ...opts, id: 0xabcd });
+  const p = dnsPacket.decode(second.packet);
+  t.equal(p.id, 0xabcd);
+  t.same(p.questions, [{ name: 'a.example', type: 'AAAA', class: 'IN' }]);
+  t.equal(second.question.name, 'a.example');
+  t.equal(second.maxUdpReply, 1232);
+  // Options that differ in any field get their own message.
+  t.equal(dnsPacket.decode(buildQuery({ ...opts, id: 1, recursionDesired: false }).packet).flag_rd, false);
+  t.same(dnsPacket.decode(buildQuery({ name: 'a.example', type: 'AAAA', id: 1 }).packet).additionals, []);
+  // A bad option still throws after good ones were cached.
+  t.throws(() => buildQuery({ ...opts, edns: { udpPayloadSize: 100 } }), ArgumentError);
+  t.throws(() => buildQuery({ ...opts, id: 70000 }), ArgumentError);
+});

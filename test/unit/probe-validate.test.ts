@@ -9,6 +9,7 @@ import {
   checkQuestion,
   checkRcode,
   decodeReply,
+  decodeUsualReply,
   MAX_ANSWERS,
   MAX_DETAIL,
   nameDecodingSteps,
@@ -17,6 +18,7 @@ import {
   readHeader,
   sameName,
   validateReply,
+  validateReplyFully,
   type Expectation,
 } from '../../src/probe/validate.js';
 
@@ -279,4 +281,71 @@ t.test('bounded (issue 10): pointer chains refused before decoding, answers and 
   const q = validateReply(reply({ questions: [{ name: hostile, type: 'A', class: 'IN' }] }), exp());
   t.match(q, { ok: false, reason: 'bad-reply', detail: /^reply question .*…\(\+\d+ chars\) IN A does not match/ });
   t.ok(q.detail!.length <= MAX_DETAIL);
+});
+
+t.test("the probe path decoder (decodeUsualReply) gives the full decoder's verdict on every reply, mutated ones too", async (t) => {
+  const aaaa = (data: string): Answer => ({ type: 'AAAA', name: NAME, ttl: 5, class: 'IN', data });
+  const exps = [
+    exp(),
+    exp({ requireAnswers: true, expectAnswers: ['10.96.0.1'] }),
+    exp({ requireAnswers: true, expectAnswers: ['10.96.0.1'], expectMatch: 'equal' }),
+    exp({ validRcodes: ['NOERROR', 'NXDOMAIN'], maxBytes: 80 }),
+  ];
+  const aaaaQ: Question = { name: NAME, type: 'AAAA', class: 'IN' };
+  // As dnsmasq and CoreDNS write it: the answer's owner a pointer to the question's name.
+  const plain = reply({ answers: [] });
+  plain.writeUInt16BE(2, 6);
+  const rr = (ip: number[]) => Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, ...ip]);
+  const compressed = Buffer.concat([plain, rr([10, 96, 0, 1]), rr([10, 96, 0, 3])]);
+  const bases: Array<[Buffer, Expectation[]]> = [
+    [compressed, exps],
+    [reply(), exps],
+    [reply({ answers: [a('10.96.0.1'), a('10.96.0.2'), a('10.96.0.1')] }), exps],
+    [reply({ answers: [] }), exps],
+    [reply({ rcode: 'NXDOMAIN', answers: [] }), exps],
+    [reply({ questions: [{ name: NAME.toUpperCase(), type: 'A', class: 'IN' }] }), exps],
+    [
+      reply({ questions: [{ name: NAME, type: 'AAAA', class: 'IN' }], answers: [aaaa('fd00:96::1'), aaaa('::ffff:10.96.0.1'), aaaa('2001:db8:0:0:1:0:0:1')] }),
+      [exp({ question: aaaaQ }), exp({ question: aaaaQ, requireAnswers: true, expectAnswers: ['fd00:96::1'] })],
+    ],
+  ];
+  // The usual replies take the fast path (else this test would compare the full decoder with itself).
+  t.same(validateReply(compressed, exps[1]!).answers, ['10.96.0.1', '10.96.0.3'], 'the compressed reply reads');
+  for (const [i, what] of [
+    [0, 'a compressed reply'],
+    [1, 'an uncompressed one'],
+    [6, 'an AAAA reply'],
+  ] as const) {
+    t.ok(decodeUsualReply(bases[i]![0], bases[i]![1][0]!), `${what} is read by decodeUsualReply`);
+  }
+  let seed = 12345;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  let fast = 0;
+  let compared = 0;
+  for (const [base, es] of bases) {
+    for (let k = 0; k < 1500; k++) {
+      const buf = Buffer.from(base);
+      let m: Buffer = buf;
+      const what = k === 0 ? -1 : rand(4);
+      if (what === -1) m = buf;
+      else if (what === 0) m = buf.subarray(0, rand(buf.length + 1));
+      else if (what === 1) m = Buffer.concat([buf, Buffer.from([rand(256)])]);
+      else for (let f = 0; f <= rand(3); f++) buf[rand(buf.length)] = rand(256);
+      for (const e of es) {
+        compared++;
+        if (decodeUsualReply(m, e)) fast++;
+        const got = validateReply(m, e);
+        const want = validateReplyFully(m, e);
+        if (JSON.stringify(got) !== JSON.stringify(want)) {
+          t.same(got, want, `mutated reply ${m.toString('hex')}`);
+          return;
+        }
+      }
+    }
+  }
+  t.pass(`${compared} verdicts equal, ${fast} of them from the fast path`);
+  t.ok(fast > 100 && fast < compared, 'both paths were exercised');
 });

@@ -104,6 +104,18 @@ t.test('a pod that fails N consecutive sweeps while another answers becomes the 
   t.end();
 });
 
+t.test('a pod not probed this sweep (the probe budget) keeps its count: neither reset nor a failure', (t) => {
+  const pods = [pod('a'), pod('b')];
+  const { out, state } = run(pods, [{ a: 'failed', b: 'ok' }, { b: 'ok' }, { a: 'failed', b: 'ok' }, { b: 'ok' }, { a: 'failed', b: 'ok' }]);
+  t.equal(out[1]!.decisions.length, 0, 'nothing decided about a pod with no result');
+  t.equal(out[2]!.candidate, undefined, 'two failures, not three: the skipped sweep did not count');
+  t.match(out[4]!.candidate, { action: 'evict', pod: { name: 'a' }, failedSweeps: 3 }, 'the third failure, two skipped sweeps between');
+  t.equal(state.failed.get('uid-a'), 3);
+  const gone = run([pod('b')], [{ b: 'ok' }], { state });
+  t.equal(gone.state.failed.has('uid-a'), false, 'a pod that left the targets is forgotten');
+  t.end();
+});
+
 t.test("a failure for local reasons only (this node's firewall, no route) is never evidence against the pod", (t) => {
   const pods = [pod('a'), pod('b')];
   const { out, state } = run(pods, [
