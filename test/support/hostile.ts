@@ -28,7 +28,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
-import { createTopology, randomPrefix, removeByPrefix, type NetnsNode, type TeardownHost, type Topology } from './netns.js';
+import { alive, createTopology, randomPrefix, removeByPrefix, type NetnsNode, type TeardownHost, type Topology } from './netns.js';
 import { host, parseCidr } from './ip-range.js';
 import { spawnResponder } from './responder-process.js';
 import { run, sleep, tryRun, which } from './run.js';
@@ -212,15 +212,6 @@ interface OwnerRecord {
   pid: number;
   prefix: string;
   dirs: string[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Removes the leftovers of worlds whose test process is gone. */

@@ -321,7 +321,8 @@ async function usedPrefixes(): Promise<Cidr[]> {
 // claimer's PID, closes that window; a claim whose process is gone is stale and taken over.
 const CLAIMS = '/run/coredns-healthd-test-subnets';
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it does, owned by another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
