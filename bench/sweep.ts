@@ -538,6 +538,14 @@ async function main() {
           `                  engine (above)      daemon`,
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
+          // The daemon paces its sweep (probe.spread, default half the interval): the engine paced the same way is its like.
+          ...(paced
+            ? [
+                `  cpu, paced      ${String(paced.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms   ${ratio(daemon.cpuPerSweepMs, paced.medianCpuMs as number)} (engine paced over ${SPREAD_MS} ms above; the daemon over probe.spread × interval = ${
+                  (daemon.spread ?? 0.5) * daemon.intervalMs
+                } ms)`,
+              ]
+            : []),
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
           `  vantages        ${daemon.vantages} (${daemon.podVantages} with a pod from their cgroup)`,
           `  probes          ${daemon.probes} in the measured sweeps, ${daemon.failedProbes} failed; last diagnosis ${daemon.diagnosis.lastMs ?? '-'} ms, ${daemon.diagnosis.skippedSweeps} sweeps not diagnosed`,

@@ -2,6 +2,7 @@
 // fault-injecting responder (in-process on loopback, and as a process inside a netns), dnsmasq,
 // nftables, and that a topology of namespaces + bridge works and leaves nothing behind.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import packet from 'dns-packet';
@@ -21,6 +22,7 @@ import {
   nft,
   randomPrefix,
   removeByPrefix,
+  removeStaleTopologies,
   type Topology,
 } from '../support/netns.js';
 import { spawnResponder, type SpawnedResponder } from '../support/responder-process.js';
@@ -535,4 +537,37 @@ t.test('cleanup leaves nothing behind, is idempotent and sweeps leftovers by pre
 
   await t.resolves(deleteNetns(`${prefix}-never-existed`), 'deleting a missing netns is fine');
   await t.resolves(removeByPrefix(prefix));
+});
+
+t.test('a topology whose builder was killed (SIGKILL, no cleanup) is removed by the next builder', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const prefix = randomPrefix('chk');
+  t.teardown(() => removeByPrefix(prefix));
+  // A separate process builds a topology and is killed before it can clean up, as a bench stopped with kill -9.
+  const script = `import { createTopology } from ${JSON.stringify(new URL('../support/netns.js', import.meta.url).href)};
+const topo = await createTopology({ count: 2, prefix: ${JSON.stringify(prefix)}, ipv6: false });
+process.stdout.write('built ' + topo.subnet4 + '\\n');
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const built = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`the builder exited (${code}) before building: ${out}`)));
+  });
+  t.match(built, /^built 10\.\d+\.0\.0\/16$/);
+  t.equal((await leftovers(prefix)).length, 2 + 2 + 1, 'its namespaces, veths and bridge exist');
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  t.equal((await leftovers(prefix)).length, 5, 'nothing cleaned them up');
+
+  t.same(await removeStaleTopologies(), [prefix], 'the dead builder’s prefix is swept');
+  t.same(await leftovers(prefix), []);
+  t.same(await removeStaleTopologies(), [], 'nothing left to sweep');
+  // A live builder's topology is never touched.
+  const live = await createTopology({ count: 1, prefix: randomPrefix('chl'), ipv6: false, t });
+  t.same(await removeStaleTopologies(), []);
+  t.equal((await leftovers(live.prefix)).length, 3);
 });

@@ -331,19 +331,25 @@ export function alive(pid: number): boolean {
   }
 }
 
-function claim(n: number): boolean {
+/** A claim file's text: `<pid> <prefix>` (the prefix of the topology that holds the subnet). */
+function parseClaim(text: string): { pid: number; prefix: string | null } {
+  const [pid, prefix] = text.trim().split(/\s+/);
+  return { pid: Number(pid), prefix: prefix !== undefined && PREFIX_RE.test(prefix) && prefix.length <= MAX_PREFIX_LENGTH ? prefix : null };
+}
+
+function claim(n: number, prefix: string): boolean {
   mkdirSync(CLAIMS, { recursive: true });
   const file = `${CLAIMS}/${n}`;
   for (let i = 0; i < 2; i++) {
     try {
-      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      writeFileSync(file, `${process.pid} ${prefix}`, { flag: 'wx' });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     let owner = Number.NaN;
     try {
-      owner = Number(readFileSync(file, 'utf8'));
+      owner = parseClaim(readFileSync(file, 'utf8')).pid;
     } catch {
       // released meanwhile: try again
     }
@@ -358,20 +364,49 @@ function release(subnet4: string): void {
   if (n === undefined) return;
   const file = `${CLAIMS}/${n}`;
   try {
-    if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true });
+    if (parseClaim(readFileSync(file, 'utf8')).pid === process.pid) rmSync(file, { force: true });
   } catch {
     // not ours or already gone
   }
 }
 
+/**
+ * Removes the namespaces and links of topologies whose builder died without cleaning up (a bench
+ * or test killed with SIGKILL): a claim file naming a dead PID names their prefix. The claim file
+ * itself is left for claim() to take over. Returns the prefixes it removed.
+ */
+export async function removeStaleTopologies(): Promise<string[]> {
+  let files: string[];
+  try {
+    files = await readdir(CLAIMS);
+  } catch {
+    return [];
+  }
+  const stale = new Set<string>();
+  for (const f of files) {
+    let c: { pid: number; prefix: string | null };
+    try {
+      c = parseClaim(readFileSync(`${CLAIMS}/${f}`, 'utf8'));
+    } catch {
+      continue;
+    }
+    if (c.prefix !== null && Number.isInteger(c.pid) && c.pid > 0 && !alive(c.pid)) stale.add(c.prefix);
+  }
+  if (stale.size === 0) return [];
+  const names = [...(await listNetns()), ...(await listLinks())];
+  const left = [...stale].filter((prefix) => names.some(hasPrefix(prefix)));
+  for (const prefix of left) await removeByPrefix(prefix);
+  return left;
+}
+
 /** A 10.N.0.0/16 + fd00:10:N::/64 pair (N in 200..254) that no host route overlaps and no other test process claimed. */
-async function pickSubnets(): Promise<{ subnet4: string; subnet6: string }> {
+async function pickSubnets(prefix: string): Promise<{ subnet4: string; subnet6: string }> {
   const used = await usedPrefixes();
   const candidates = Array.from({ length: 55 }, (_, i) => 200 + i).sort(() => Math.random() - 0.5);
   for (const n of candidates) {
     const pair = { subnet4: `10.${n}.0.0/16`, subnet6: `fd00:10:${n}::/64` };
     const mine = [parseCidr(pair.subnet4), parseCidr(pair.subnet6)];
-    if (!used.some((u) => mine.some((m) => overlaps(u, m))) && claim(n)) return pair;
+    if (!used.some((u) => mine.some((m) => overlaps(u, m))) && claim(n, prefix)) return pair;
   }
   throw new Error('no free 10.N.0.0/16 (N in 200..254) on this host: pass subnet4/subnet6');
 }
@@ -442,7 +477,8 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
 
   try {
     await removeByPrefix(prefix); // leftovers of an earlier run with the same prefix
-    const picked = opts.subnet4 === undefined || (ipv6 && opts.subnet6 === undefined) ? await pickSubnets() : undefined;
+    await removeStaleTopologies(); // and of runs killed before their cleanup
+    const picked = opts.subnet4 === undefined || (ipv6 && opts.subnet6 === undefined) ? await pickSubnets(prefix) : undefined;
     claimed = picked?.subnet4;
     const net4 = checkSubnet(opts.subnet4 ?? picked!.subnet4, 'subnet4', TEST_RANGES_4, count);
     const net6 = ipv6 ? checkSubnet(opts.subnet6 ?? picked!.subnet6, 'subnet6', [ULA_RANGE], count) : undefined;
