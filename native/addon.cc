@@ -197,6 +197,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("submit", &Addon::Submit),
                              InstanceMethod("submitBatch", &Addon::SubmitBatch),
                              InstanceMethod("submitLinkDump", &Addon::SubmitLinkDump),
+                             InstanceMethod("submitLinkWatch", &Addon::SubmitLinkWatch),
                              InstanceMethod("cancelAll", &Addon::CancelAll),
                              InstanceMethod("stats", &Addon::GetStats),
                              InstanceMethod("notify", &Addon::Notify),
@@ -458,6 +459,23 @@ class Addon : public Napi::Addon<Addon> {
     }
     Job job;
     job.kind = JobKind::kLinkDump;
+    job.id = static_cast<uint32_t>(id);
+    job.timeoutMs = static_cast<uint32_t>(timeoutMs);
+    return Queue(env, std::move(job), static_cast<int>(nsFd));
+  }
+
+  // submitLinkWatch(id, nsFd, timeoutMs) -> undefined | {errno, syscall}: ends
+  // with the raw RTM_NEWLINK / RTM_DELLINK messages of the namespace's next
+  // interface change, or ETIMEDOUT after timeoutMs.
+  Napi::Value SubmitLinkWatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double id, nsFd, timeoutMs;
+    if (!GetInteger(info, 0, "id", 0, UINT32_MAX, &id) || !GetInteger(info, 1, "nsFd", -1, INT32_MAX, &nsFd) ||
+        !GetInteger(info, 2, "timeoutMs", 1, kMaxTimeoutMs, &timeoutMs)) {
+      return env.Undefined();
+    }
+    Job job;
+    job.kind = JobKind::kLinkWatch;
     job.id = static_cast<uint32_t>(id);
     job.timeoutMs = static_cast<uint32_t>(timeoutMs);
     return Queue(env, std::move(job), static_cast<int>(nsFd));

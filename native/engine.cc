@@ -267,7 +267,7 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
         continue;
       }
       int fd;
-      if (job.kind == JobKind::kLinkDump) {
+      if (job.kind == JobKind::kLinkDump || job.kind == JobKind::kLinkWatch) {
         fd = OpenRouteSocket();
       } else {
         int type = (job.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC;
@@ -304,6 +304,8 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
       }
       if (job.kind == JobKind::kLinkDump) {
         Start(std::make_unique<LinkDump>(job, std::move(c.fd)), done);
+      } else if (job.kind == JobKind::kLinkWatch) {
+        Start(std::make_unique<LinkWatch>(job, std::move(c.fd)), done);
       } else {
         Start(std::make_unique<Exchange>(std::move(job), std::move(c.fd)), done);
       }

@@ -31,6 +31,10 @@ enum class JobKind {
   // on it from home (ifaces.h); `reply` holds the raw messages. addr, tcp
   // and payload are unused.
   kLinkDump,
+  // A NETLINK_ROUTE socket created in the netns and joined to its link
+  // group (RTMGRP_LINK): ends with the RTM_NEWLINK / RTM_DELLINK messages of
+  // the first change (ifaces.h), or ETIMEDOUT when none came in timeoutMs.
+  kLinkWatch,
 };
 
 // One request, run inside the netns behind `ns` (invalid: stay in the

@@ -132,4 +132,52 @@ uint32_t LinkDump::Receive() {
   return EPOLLIN;
 }
 
+LinkWatch::LinkWatch(const Job& job, UniqueFd fd) : Task(job.id, job.seq, std::move(fd), job.timeoutMs) {}
+
+const char* LinkWatch::WaitingIn() const { return "recvmsg"; }
+
+uint32_t LinkWatch::Start() {
+  sockaddr_nl local{};
+  local.nl_family = AF_NETLINK;
+  local.nl_groups = RTMGRP_LINK;
+  if (bind(fd_.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) < 0) return Finish(errno, "bind");
+  buf_.resize(kRecvBuffer);
+  return EPOLLIN;
+}
+
+uint32_t LinkWatch::OnEvents(uint32_t) {
+  if (done()) return 0;
+  // Drain what is queued now: one change (a pod starting) is several messages.
+  for (;;) {
+    sockaddr_nl from{};
+    iovec iov{buf_.data(), buf_.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n;
+    do {
+      n = recvmsg(fd_.get(), &msg, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return Finish(errno, "recvmsg");  // ENOBUFS: messages were lost
+    }
+    if (from.nl_pid != 0) continue;  // not from the kernel
+    int len = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) continue;
+      if (result_.reply.size() + NLMSG_ALIGN(h->nlmsg_len) > kMaxEvents) continue;
+      const auto* bytes = reinterpret_cast<const uint8_t*>(h);
+      result_.reply.insert(result_.reply.end(), bytes, bytes + h->nlmsg_len);
+      result_.reply.resize(result_.reply.size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+    }
+  }
+  // Only link messages end the watch (the group carries nothing else, but a
+  // datagram from elsewhere or an empty read must not).
+  if (result_.reply.empty()) return EPOLLIN;
+  return Finish(0, "");
+}
+
 }  // namespace healthd

@@ -47,4 +47,26 @@ class LinkDump : public Task {
   std::vector<uint8_t> buf_;
 };
 
+// Waits for the namespace's interfaces to change: the socket joins
+// RTMGRP_LINK, and the first readiness ends the task with every RTM_NEWLINK /
+// RTM_DELLINK message queued by then in `reply` (as LinkDump stores them, at
+// most kMaxEvents bytes; the rest is dropped, as the caller only learns which
+// interfaces changed). No message before the deadline: ETIMEDOUT. Messages
+// lost to a full socket buffer: ENOBUFS (the caller must assume everything
+// changed). The caller starts the next watch when one ends.
+class LinkWatch : public Task {
+ public:
+  LinkWatch(const Job& job, UniqueFd fd);
+
+  uint32_t OnEvents(uint32_t events) override;
+  const char* WaitingIn() const override;
+
+  static constexpr size_t kMaxEvents = 256 * 1024;
+
+ private:
+  uint32_t Start() override;
+
+  std::vector<uint8_t> buf_;
+};
+
 }  // namespace healthd

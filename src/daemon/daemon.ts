@@ -23,7 +23,7 @@
 // Shutdown: cancel every in-flight probe (the native engine answers them
 // 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
 // server. Bounded: well under systemd's TimeoutStopSec.
-import { cancelAll as nativeCancelAll, engineStats as nativeEngineStats } from '../netns/binding.js';
+import { canWatchLinks, cancelAll as nativeCancelAll, engineStats as nativeEngineStats } from '../netns/binding.js';
 import type { ConfigHolder, ReloadResult } from '../config/reloader.js';
 import { SETTINGS, type Config } from '../config/schema.js';
 import { DaemonDiagnosis, type FindingChangeHook } from '../diagnose/runner.js';
@@ -50,6 +50,7 @@ import { errorMessage } from '../text/untrusted.js';
 import { runSweep, type SweepOptions } from '../probe/sweep.js';
 import { ResolvConfReuse, rereadEvery } from '../probe/resolv-conf-reuse.js';
 import { VantageOpener } from '../netns/guard.js';
+import { HostLinkWatch } from '../diagnose/link-watch.js';
 import { Rotation } from '../probe/plan.js';
 
 /** How long shutdown waits for the cancelled sweep to unwind before closing anyway. */
@@ -87,6 +88,8 @@ export interface DaemonDeps {
    * Not awaited; a throw or rejection is logged.
    */
   onFindingChange?: FindingChangeHook;
+  /** Host interface changes as a diagnosis trigger; null: none. Default: the addon's watch, when it has one. */
+  linkWatch?: HostLinkWatch | null;
 }
 
 export interface DaemonOptions {
@@ -139,6 +142,7 @@ export class Daemon {
   readonly #abort = new AbortController();
   /** resolv.conf reads kept across sweeps (src/probe/resolv-conf-reuse.ts); made again when the interval changes. */
   #resolvConfReuse: ResolvConfReuse | null = null;
+  readonly #linkWatch: HostLinkWatch | null;
   /** Holds each probed process's /proc/<pid> across sweeps (netns/guard.ts); a new one when discovery.procRoot changes. */
   #opener: { procRoot: string; opener: VantageOpener } | null = null;
   #lastSweep: SweepInfo | null = null;
@@ -196,7 +200,15 @@ export class Daemon {
       onOomKill: () => this.metrics.oomKills(),
     });
     this.#kube = kube;
+    const linkWatch =
+      deps.linkWatch === undefined
+        ? canWatchLinks()
+          ? new HostLinkWatch({ onError: (message) => this.#log.debug('interface watch failed; every vantage counts as changed', { message }) })
+          : null
+        : deps.linkWatch;
+    this.#linkWatch = linkWatch;
     this.#diagnosis = new DaemonDiagnosis({
+      ...(linkWatch ? { linkWatch } : {}),
       log: this.#log,
       metrics: this.metrics,
       ...(deps.diagnose ? { diagnose: deps.diagnose } : {}),
@@ -268,6 +280,7 @@ export class Daemon {
       ...(this.#kube.connected ? {} : { kubernetes: this.#kube.connection.detail ?? 'not used' }),
     });
     if (this.#kube.connected) this.#kube.start();
+    this.#linkWatch?.start();
     this.#scheduler.start();
     return bound;
   }

@@ -16,7 +16,8 @@
 // at its last diagnosis (so its findings clear once it recovers), is new, or
 // something about it changed (its process, its pod's name, the resolv.conf
 // the sweep read, its pod's dnsPolicy, the DNS Service IPs,
-// diagnose.nodeLocalDns); a healthy vantage is otherwise checked again every
+// diagnose.nodeLocalDns, or a host end of its veths, per the host's
+// interface events: link-watch.ts); a healthy vantage is otherwise checked again every
 // healthyEveryMs (the first rotation
 // spread over its second half, so vantages found together are not all due
 // together). In between, the findings of its last diagnosis stand. The
@@ -30,6 +31,7 @@ import { readProcStat } from '../discovery/proc-scan.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import type { KubeFacts, ResolvConfRead, SweepReport, SweepRow, Vantage } from '../model.js';
 import { podFor } from './kube-facts.js';
+import { touched, type LinkChanges } from './link-watch.js';
 import { checkConntrack, readConntrack, type ConntrackSample } from './conntrack.js';
 import { sortFindings, type Finding } from './finding.js';
 import { checkFirewall } from './firewall.js';
@@ -60,6 +62,8 @@ export interface VantageMemo {
   dueAt: number;
   /** The findings of its own checks (resolv-conf, routes, interfaces, firewall) then. */
   findings: Finding[];
+  /** Host ifindexes of its veths' host ends then: a change of one of them (link-watch.ts) makes it due. */
+  hostLinks: number[];
 }
 
 /** What the daemon keeps between sweeps. */
@@ -79,6 +83,8 @@ export const createDiagnoseState = (): DiagnoseState => ({ conntrack: null, vant
 export type InterfaceReader = (v: Vantage, procRoot: string) => Promise<InterfaceDump | 'gone'>;
 
 export interface DiagnoseContext {
+  /** Host interfaces that changed since the last pass (the daemon's HostLinkWatch): their vantages are diagnosed again. */
+  linkChanges?: LinkChanges;
   /** Default /proc. */
   procRoot?: string;
   /** Where sysfs is mounted, for the host ends of veth pairs (tests). Default: one rtnetlink dump of the host namespace, /sys when it fails. */
@@ -279,7 +285,7 @@ function selectVantages(
     keys.set(v.id, key);
     const m = memos.get(v.id);
     const failing = (rowsOf.get(v.id) ?? []).some((r) => !r.result.ok);
-    if (!m || m.key !== key || m.failing || failing || now >= m.dueAt) {
+    if (!m || m.key !== key || m.failing || failing || now >= m.dueAt || touched(ctx.linkChanges, m.hostLinks)) {
       full.push(v);
     } else {
       kept.push(v);
@@ -361,6 +367,7 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
         failing: rows.some((r) => !r.result.ok),
         dueAt: now + (first ? every * firstRotation(v.id) : every),
         findings: own,
+        hostLinks: [...(peers.get(v.id)?.values() ?? [])].map((l) => l.ifindex),
       });
     }
   }

@@ -10,6 +10,7 @@
 // coredns_healthd_findings{check,severity}. A diagnosis that throws is logged
 // and leaves the findings as they were.
 import type { Config } from '../config/schema.js';
+import type { HostLinkWatch, LinkChanges } from './link-watch.js';
 import {
   createDiagnoseState,
   diagnoseContext,
@@ -45,6 +46,8 @@ export interface DaemonDiagnosisOptions {
   /** Kubernetes data for the checks that need it (ClusterFirst pods, the DNS Service IPs); read once per diagnosis. */
   kubeFacts?: () => KubeFacts | undefined;
   onFindingChange?: FindingChangeHook;
+  /** Host interface changes (started by the caller; stopped with stop()): their vantages are diagnosed at the next pass. */
+  linkWatch?: HostLinkWatch;
 }
 
 export interface DiagnosisInfo {
@@ -62,6 +65,7 @@ export class DaemonDiagnosis {
   readonly #diagnose: (report: SweepReport, ctx: DiagnoseContext) => Promise<Finding[]>;
   readonly #kubeFacts: () => KubeFacts | undefined;
   readonly #onChange: FindingChangeHook | undefined;
+  readonly #linkWatch: HostLinkWatch | undefined;
   readonly #state = createDiagnoseState();
   readonly #tracker = new FindingTracker({ clearAfter: CLEAR_AFTER });
   #running: Promise<void> | null = null;
@@ -77,6 +81,7 @@ export class DaemonDiagnosis {
     this.#diagnose = options.diagnose ?? diagnoseSweep;
     this.#kubeFacts = options.kubeFacts ?? (() => undefined);
     this.#onChange = options.onFindingChange;
+    this.#linkWatch = options.linkWatch;
   }
 
   /** Active findings, as last seen. */
@@ -126,6 +131,7 @@ export class DaemonDiagnosis {
   /** Results of a diagnosis still running are dropped; nothing starts any more. */
   stop(): void {
     this.#stopped = true;
+    this.#linkWatch?.stop();
   }
 
   /** The `diagnosis` and `findings` fields of /status. */
@@ -146,12 +152,17 @@ export class DaemonDiagnosis {
     const t0 = process.hrtime.bigint();
     const seconds = (): number => Number(process.hrtime.bigint() - t0) / 1e9;
     let findings: Finding[];
+    let linkChanges: LinkChanges | undefined;
     try {
       // Deferred so the sweep loop finishes its turn first, whatever the diagnose function does synchronously.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.#stopped) return;
-      findings = await this.#diagnose(report, diagnoseContext(config, { state: this.#state, kube: this.#kubeFacts() }));
+      linkChanges = this.#linkWatch?.take();
+      const ctx = diagnoseContext(config, { state: this.#state, kube: this.#kubeFacts() });
+      if (linkChanges) ctx.linkChanges = linkChanges;
+      findings = await this.#diagnose(report, ctx);
     } catch (err) {
+      if (linkChanges) this.#linkWatch?.restore(linkChanges);
       if (this.#stopped) return;
       this.#last = { sweep, completedAt: new Date(), durationSeconds: seconds(), error: errorMessage(err) };
       this.#log.error('diagnosis failed; findings stay as they were', { sweep, err });

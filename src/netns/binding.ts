@@ -35,6 +35,11 @@ export interface NativeBinding {
    * binding without it gets one submit() per job.
    */
   submitBatch?(packed: Uint8Array, nsFds: number[], addresses: string[]): Array<NativeError | undefined> | undefined;
+  /**
+   * Queues a watch of the netns's interfaces (-1: the host's): ends with the raw RTM_NEWLINK / RTM_DELLINK
+   * messages of the next change, or ETIMEDOUT after timeoutMs. Optional: a binding without it has no watch.
+   */
+  submitLinkWatch?(id: number, netnsFd: number, timeoutMs: number): NativeError | undefined;
   /** Queues a link + address dump (raw rtnetlink messages) of the netns behind netnsFd (-1: the host's). */
   submitLinkDump(id: number, netnsFd: number, timeoutMs?: number): NativeError | undefined;
   cancelAll(): void;
@@ -626,6 +631,47 @@ export function dumpInterfaces(netns: NetnsRef, timeoutMs = DUMP_TIMEOUT_MS): Pr
     (where) => `interfaces of ${where ?? 'host'}`,
     (b, id, nsFd) => b.submitLinkDump(id, nsFd, Math.ceil(timeoutMs)),
   ).then((r) => r.reply);
+}
+
+/** The longest a link watch waits (the addon's limit on any job). */
+export const MAX_WATCH_MS = MAX_TIMEOUT_MS;
+
+/** Whether the addon can watch interfaces (watchLinks). */
+export function canWatchLinks(): boolean {
+  try {
+    return typeof getBinding().submitLinkWatch === 'function';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits up to timeoutMs for the namespace's interfaces to change: the raw RTM_NEWLINK / RTM_DELLINK
+ * messages of the change (parseInterfaceDump reads them), or null when nothing changed in that time.
+ * Rejects with ExchangeError ENOBUFS when change messages were lost (assume everything changed) and
+ * ECANCELED after cancelAll(). One watch sees the changes from when it starts: start the next at once.
+ */
+export function watchLinks(netns: NetnsRef, timeoutMs: number): Promise<Buffer | null> {
+  try {
+    checkNetnsRef(netns);
+    validateTimeout(timeoutMs);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return runJob(
+    netns,
+    (where) => `interface changes of ${where ?? 'host'}`,
+    (b, id, nsFd) => {
+      if (!b.submitLinkWatch) throw new ArgumentError('binding', 'this addon cannot watch interfaces');
+      return b.submitLinkWatch(id, nsFd, Math.ceil(timeoutMs));
+    },
+  ).then(
+    (r) => r.reply,
+    (err: unknown) => {
+      if (err instanceof ExchangeError && err.code === 'ETIMEDOUT') return null;
+      throw err;
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------

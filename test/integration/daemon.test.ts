@@ -381,6 +381,74 @@ t.test('in-process daemon: a real fault becomes findings in /status and the gaug
   t.equal((await get(port, '/healthz')).status, 200);
 });
 
+t.test('in-process daemon: a host interface event has a healthy pod diagnosed again at once (diagnose.healthyEvery 1h)', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const w = await world(t, 'chv');
+  // The pod resolves through a server on its own loopback: its probes go on answering whatever
+  // happens to its veth, so only the interface event can have it diagnosed before the hour is up.
+  await spawnResponder({ netns: w.pod.name, listen: '127.0.0.1', port: 53, addresses: ['10.96.0.1'], t });
+  fs.writeFileSync(path.join('/etc/netns', w.pod.name, 'resolv.conf'), 'nameserver 127.0.0.1\noptions ndots:5\n');
+  await waitFor('the pod sees its new resolv.conf', () => fs.readFileSync(`/proc/${w.podProcess.pid}/root/etc/resolv.conf`, 'utf8').includes('127.0.0.1'));
+  w.writeConfig({ diagnose: { healthyEvery: '1h' } });
+
+  type Status = {
+    findings: Array<{ vantage: string; code: string; severity: string }>;
+    diagnosis: { last: { sweep: number; error: string | null } | null };
+  };
+  const run = async (linkWatch: boolean) => {
+    const daemon = new Daemon({
+      holder: new ConfigHolder({ file: w.configFile, env: {} }),
+      log: createLogger({ stream: { write: () => undefined } }),
+      version: 'test',
+      notifier: new Notifier({ env: {} }),
+      deps: linkWatch ? {} : { linkWatch: null },
+    });
+    const { port } = await daemon.start();
+    const status = async (): Promise<Status> => JSON.parse((await get(port, '/status')).body) as Status;
+    const diagnoses = async (n: number): Promise<Status> => {
+      const from = (await status()).diagnosis.last?.sweep ?? 0;
+      return waitFor(`${n} more diagnoses`, async () => {
+        const s = await status();
+        return (s.diagnosis.last?.sweep ?? 0) >= from + n ? s : undefined;
+      });
+    };
+    const podErrors = (s: Status) => s.findings.filter((f) => f.vantage === w.podLabel && f.severity === 'error').map((f) => f.code);
+    const podOk = async () => samples((await get(port, '/metrics')).body).get(success(w.podLabel, '127.0.0.1:53', 'udp'));
+    await waitFor('healthy', async () => (await get(port, '/healthz')).status === 200);
+    return { daemon, status, diagnoses, podErrors, podOk };
+  };
+  const hostVeth = async (state: 'up' | 'down') => {
+    await tryRun(which('ip'), ['link', 'set', w.pod.hostVeth, state]);
+  };
+  t.teardown(() => hostVeth('up'));
+
+  // Without the watch: the pod, healthy and unchanged, is not diagnosed again within the hour.
+  const without = await run(false);
+  await without.diagnoses(2);
+  t.same(without.podErrors(await without.status()), [], 'healthy at first');
+  await hostVeth('down');
+  const late = await without.diagnoses(5);
+  t.same(without.podErrors(late), [], 'without the watch, the down veth goes unnoticed by the diagnosis');
+  t.equal(await without.podOk(), 1, 'and the pod still resolves (loopback)');
+  await without.daemon.stop('next');
+  await hostVeth('up');
+
+  const withWatch = await run(true);
+  t.teardown(() => withWatch.daemon.stop('test over'));
+  await withWatch.diagnoses(2);
+  t.same(withWatch.podErrors(await withWatch.status()), [], 'healthy at first');
+  await hostVeth('down');
+  const found = await waitFor('the peer-down finding', async () => {
+    const s = await withWatch.status();
+    return withWatch.podErrors(s).includes('interfaces/peer-down') ? s : undefined;
+  });
+  t.ok(withWatch.podErrors(found).includes('interfaces/peer-down'), 'the host end went down: the pod is diagnosed at once');
+  t.equal(await withWatch.podOk(), 1, 'while its probes still pass: the event, not a failure, triggered it');
+  await hostVeth('up');
+  await waitFor('the finding clears', async () => !withWatch.podErrors(await withWatch.status()).includes('interfaces/peer-down'));
+  t.pass('back up: diagnosed again and cleared');
+});
+
 /** Runs `coredns-healthd run` (compiled) in a child process. */
 function spawnDaemon(args: string[], env: Record<string, string>, onLine: (line: string) => void): Service {
   const clean = Object.fromEntries(

@@ -5,7 +5,8 @@
 import t from 'tap';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
-import { engineStats, hostNetnsInode, NetnsHandle } from '../../src/netns/binding.js';
+import { engineStats, hostNetnsInode, MAX_WATCH_MS, NetnsHandle, watchLinks } from '../../src/netns/binding.js';
+import { parseInterfaceDump } from '../../src/diagnose/netlink.js';
 import { probe } from '../../src/probe/probe.js';
 import { requireRoot } from '../support/root.js';
 import { blockPortRuleset, createNetns, createTopology, deleteNetns, inNetns, nft, randomPrefix, netnsPath } from '../support/netns.js';
@@ -171,4 +172,29 @@ t.test('after 10,000 probes every thread is in the host netns and no fd leaked',
   t.equal(s.inFlight, 0);
   t.equal(s.workerNetnsInode, home);
   t.equal(s.fatalErrno, 0);
+});
+
+t.test('a link watch inside a namespace: the change, nothing when quiet, refused beyond its limit', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const name = `${randomPrefix('chw')}-w`;
+  await createNetns(name);
+  t.teardown(() => deleteNetns(name));
+  const h = NetnsHandle.open(netnsPath(name));
+  t.teardown(() => h.close());
+  t.equal(await watchLinks(h, 200), null, 'nothing changed in 200 ms');
+  const watching = watchLinks(h, 5000);
+  await new Promise((r) => setTimeout(r, 100));
+  await inNetns(name, which('ip'), ['link', 'add', 'zz0', 'type', 'veth', 'peer', 'name', 'zz1']);
+  const messages = await watching;
+  t.ok(messages !== null && messages.length > 0, 'the change arrives');
+  const names = parseInterfaceDump(messages!).interfaces.map((i) => i.name);
+  t.ok(
+    names.some((n) => n === 'zz0' || n === 'zz1'),
+    `the new link is named: ${names.join(', ')}`,
+  );
+  const upDown = watchLinks(h, 5000);
+  await new Promise((r) => setTimeout(r, 100));
+  await inNetns(name, which('ip'), ['link', 'set', 'zz0', 'up']);
+  t.ok((await upDown) !== null, 'an up/down inside it is a change too');
+  await t.rejects(watchLinks(h, MAX_WATCH_MS + 1), /timeoutMs: expected milliseconds from 1 to 120000/);
 });

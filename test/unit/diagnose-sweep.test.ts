@@ -298,6 +298,27 @@ t.test('a daemon re-reads failing, recovering, new and changed vantages every pa
     'so its findings name it',
   );
 
+  // Host interface events (link-watch.ts): a vantage whose veth's host end changed is diagnosed at once.
+  const isoLinks = state.vantages.get(ISO.id)!.hostLinks;
+  t.ok(isoLinks.length > 0, 'the memo keeps the host ends of its veths');
+  const later = () => report([CART, ISO, BROKEN], [...both(CART, SVC, 'ok', 'ok'), ...both(ISO, SVC_NS, 'ok', 'ok'), ...both(BROKEN, SVC_NS, 'ok', 'ok')]);
+  const renamedCart = () => {
+    const rep = later();
+    const c = rep.vantages.find((r) => r.vantage.id === CART.id)!;
+    c.vantage = { ...c.vantage, podName: 'cart-1-renamed' };
+    rep.rows = rep.rows.map((r) => (r.vantage.id === CART.id ? { ...r, vantage: c.vantage } : r));
+    return rep;
+  };
+  clock += 10_000;
+  t.same((await pass(renamedCart(), changed)).read, [], 'nothing changed: nothing read');
+  ctx.linkChanges = { all: false, indexes: new Set([isoLinks[0]!]) };
+  t.same((await pass(renamedCart(), changed)).read, [2301], 'its host end changed: read again at once');
+  ctx.linkChanges = { all: false, indexes: new Set([987654]) };
+  t.same((await pass(renamedCart(), changed)).read, [], 'another interface changed: not read');
+  ctx.linkChanges = { all: true, indexes: new Set() };
+  t.same((await pass(renamedCart(), changed)).read, [2201, 2301, 2401], 'changes were lost: every vantage is read');
+  delete ctx.linkChanges;
+
   clock += EVERY;
   t.same((await pass(sweepOf('ok', [BROKEN]), changed)).read, [2101, 2201, 2301, 2401], 'after healthyEveryMs every healthy vantage has been read again');
 });
