@@ -60,6 +60,7 @@ import { budgetOptions, discoveryOptions, sweepOptions } from '../config/options
 import { errorMessage } from '../text/untrusted.js';
 import { runSweep, type SweepOptions } from '../probe/sweep.js';
 import { ResolvConfReuse, rereadEvery } from '../probe/resolv-conf-reuse.js';
+import { VantageOpener } from '../netns/guard.js';
 import { Rotation } from '../probe/plan.js';
 
 /** How long shutdown waits for the cancelled sweep to unwind before closing anyway. */
@@ -162,6 +163,8 @@ export class Daemon {
   readonly #abort = new AbortController();
   /** resolv.conf reads kept across sweeps (src/probe/resolv-conf-reuse.ts); made again when the interval changes. */
   #resolvConfReuse: ResolvConfReuse | null = null;
+  /** Holds each probed process's /proc/<pid> across sweeps (netns/guard.ts); a new one when discovery.procRoot changes. */
+  #opener: { procRoot: string; opener: VantageOpener } | null = null;
   #lastSweep: SweepInfo | null = null;
   #recentSweeps: SweepInfo[] = [];
   #lastVantages: VantageReport[] = [];
@@ -362,6 +365,14 @@ export class Daemon {
     return this.#stopped;
   }
 
+  #openerFor(procRoot: string): VantageOpener {
+    if (this.#opener?.procRoot !== procRoot) {
+      this.#opener?.opener.close();
+      this.#opener = { procRoot, opener: new VantageOpener(procRoot) };
+    }
+    return this.#opener.opener;
+  }
+
   async #stop(reason: string): Promise<void> {
     this.#stopping = true;
     this.notifier.stopping(`stopping (${reason})`);
@@ -381,6 +392,7 @@ export class Daemon {
     } else {
       await Promise.race([diagnosing, sleep(this.#stopWaitMs)]);
     }
+    this.#opener?.opener.close();
     await this.#stopKube();
     await this.#http.close();
     this.#log.info('stopped', { reason, sweeps: this.#sweeps });
@@ -443,6 +455,7 @@ export class Daemon {
       const every = rereadEvery(c.interval);
       if (this.#resolvConfReuse?.every !== every) this.#resolvConfReuse = new ResolvConfReuse(every);
       opts.resolvConfReuse = this.#resolvConfReuse;
+      opts.opener = this.#openerFor(opts.procRoot);
       opts.budget = { ...budgetOptions(c), rotation: this.#rotation };
       this.#queries = opts.queries;
       report = await this.#sweep(this.#kube.labelVantages(found.vantages), opts);

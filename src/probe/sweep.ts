@@ -10,7 +10,7 @@ import type { PairClass, ProbeResult, Query, SkippedPair, SweepReport, SweepRow,
 import { queryLabel } from './query-spec.js';
 import type { NetnsHandle } from '../netns/binding.js';
 import { probe } from './probe.js';
-import { openVantage } from '../netns/guard.js';
+import { openVantage, type VantageOpener } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -35,6 +35,8 @@ export interface SweepOptions {
   spreadMs: number;
   /** Attempts in flight to one server:port at most; more wait for one to end. */
   maxInFlightPerTarget: number;
+  /** Opens vantages holding each process's /proc/<pid> across sweeps (the daemon's; netns/guard.ts). Without it each open is openVantage's. */
+  opener?: VantageOpener;
   /** Reads of resolv.conf kept across sweeps (the daemon's; ./resolv-conf-reuse.ts). Without it every sweep reads every file. */
   resolvConfReuse?: ResolvConfReuse;
   /** Aborting it ends the sweep: vantages not started yet never start, and runSweep rejects with the signal's reason. */
@@ -122,7 +124,7 @@ interface OpenVantage {
 
 /** Opens a vantage and reads its resolv.conf; the handle stays open (the caller closes it). */
 async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Promise<{ report: VantageReport; open?: OpenVantage }> {
-  const opened = openVantage(v, opts.procRoot);
+  const opened = opts.opener ? opts.opener.open(v) : openVantage(v, opts.procRoot);
   if (!opened.ok) return { report: { vantage: v, label, status: opened.reason, detail: opened.detail } };
   const handle = opened.handle;
   try {
@@ -259,6 +261,7 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   const labels = vantageLabels(vantages);
   opts.resolvConfReuse?.beginSweep();
   opts.resolvConfReuse?.keepOnly(new Set(vantages.map(idOf)));
+  opts.opener?.retain(vantages);
   const preparing: Promise<{ report: VantageReport; open?: OpenVantage }>[] = [];
   for (const v of vantages) preparing.push(prepareVantage(v, labels.get(v.id)!, opts));
   const prepared = await Promise.all(preparing);
