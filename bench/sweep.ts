@@ -33,7 +33,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
 import { probe } from '../src/probe/probe.js';
-import { InFlightLimit, START_STEP_MS, sharedWaits, startOffsets } from '../src/probe/pacing.js';
+import { InFlightLimit, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
@@ -174,10 +174,10 @@ async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
   const limit = new InFlightLimit(MAX_IN_FLIGHT);
   const offsets = startOffsets(topo.namespaces.length, SPREAD_MS);
   // One timer per start step, as runSweep does (src/probe/sweep.ts).
-  const startAt = sharedWaits((ms) => delay(ms));
+  const starts = new SharedWaits((ms) => delay(ms));
   const results = await Promise.all(
     topo.namespaces.map(async (n, i) => {
-      if (offsets[i]! > 0) await startAt(offsets[i]!);
+      if (offsets[i]! > 0) await starts.at(offsets[i]!);
       const h = NetnsHandle.open(n.path);
       const release = await limit.acquire(topo.bridge.ipv4);
       try {

@@ -20,6 +20,17 @@
 // awaited: the API server never slows probing). Without a kubeconfig it is
 // inert and /status says so.
 //
+// Hot path: no closure is created per sweep or per probe (`rows.filter((r) =>
+// ...)`, `.map`, `.sort` comparators, callbacks written inside a per-sweep
+// function). Each such arrow is a new function object every call; V8 optimizes
+// it once it is hot, but the optimized code is held only weakly and is dropped
+// at each mark-compact GC (the unit runs with --heap-growing-percent=20, about
+// one every 5 s), so TurboFan compiled the same sites again and again: about 7
+// compiles a second, a fifth of the daemon's CPU. Per-sweep code uses
+// module-level named functions, or plain loops when the callback would capture
+// locals. `npm run bench -- --daemon` with --log-code shows what still compiles
+// (README, Benchmark).
+//
 // Shutdown: cancel every in-flight probe (the native engine answers them
 // 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
 // server. Bounded: well under systemd's TimeoutStopSec.
@@ -116,6 +127,19 @@ export function changedKeys(a: Config, b: Config): string[] {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** PIDs of the vantages the probe's guard refused this sweep. */
+function unprobedPids(report: SweepReport): number[] {
+  const pids: number[] = [];
+  for (const r of report.vantages) if (r.status !== 'probed') pids.push(r.vantage.pid);
+  return pids;
+}
+
+function failedRows(report: SweepReport): number {
+  let n = 0;
+  for (const r of report.rows) if (!r.result.ok) n++;
+  return n;
+}
 
 export class Daemon {
   readonly metrics: DaemonMetrics;
@@ -458,7 +482,7 @@ export class Daemon {
     }
     if (this.#stopping) return; // cancelled results say nothing about DNS
     // A vantage the probe's guard refused (its process exited, or its PID is another process now): read it again next time.
-    this.#cache?.forget(report.vantages.filter((r) => r.status !== 'probed').map((r) => r.vantage.pid));
+    this.#cache?.forget(unprobedPids(report));
     const completedAt = this.#now();
     const update = this.health.update(report, completedAt);
     // In the background: a slow or absent API server never delays probing (onSweep never throws).
@@ -481,7 +505,7 @@ export class Daemon {
       durationSeconds: report.durationSeconds,
       vantages: report.vantages.length,
       probes: report.rows.length,
-      failed: report.rows.filter((r) => !r.result.ok).length,
+      failed: failedRows(report),
       checks: checks.length,
       removed: update.removed.length,
     });

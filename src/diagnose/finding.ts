@@ -214,15 +214,29 @@ const SEVERITY_RANK: Readonly<Record<Severity, number>> = { error: 0, warning: 1
 
 /** Node findings first, then by vantage; within one, errors first, then by check order and id. */
 export function sortFindings(findings: readonly Finding[], vantageOrder: readonly string[] = []): Finding[] {
-  const order = new Map(vantageOrder.map((id, i) => [id, i]));
-  const rank = (f: Finding): number => (f.vantage === NODE ? -1 : (order.get(f.vantage) ?? order.size));
-  return [...findings].sort(
-    (a, b) =>
-      rank(a) - rank(b) ||
-      a.vantage.localeCompare(b.vantage) ||
-      SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] ||
-      FINDING_AREAS.indexOf(a.check) - FINDING_AREAS.indexOf(b.check) ||
-      a.id.localeCompare(b.id),
+  const order = new Map<string, number>();
+  for (let i = 0; i < vantageOrder.length; i++) order.set(vantageOrder[i]!, i);
+  const ranked: RankedFinding[] = [];
+  for (const f of findings) ranked.push({ rank: f.vantage === NODE ? -1 : (order.get(f.vantage) ?? order.size), f });
+  ranked.sort(compareFindings);
+  const sorted: Finding[] = [];
+  for (const r of ranked) sorted.push(r.f);
+  return sorted;
+}
+
+interface RankedFinding {
+  /** The vantage's place (-1: the node's findings). */
+  rank: number;
+  f: Finding;
+}
+
+function compareFindings({ rank: ra, f: a }: RankedFinding, { rank: rb, f: b }: RankedFinding): number {
+  return (
+    ra - rb ||
+    a.vantage.localeCompare(b.vantage) ||
+    SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] ||
+    FINDING_AREAS.indexOf(a.check) - FINDING_AREAS.indexOf(b.check) ||
+    a.id.localeCompare(b.id)
   );
 }
 

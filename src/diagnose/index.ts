@@ -29,7 +29,7 @@ import { dumpInterfaces, type NetnsHandle } from '../netns/binding.js';
 import { openVantage } from '../netns/guard.js';
 import { readProcStat } from '../discovery/proc-scan.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
-import type { KubeFacts, ResolvConfRead, SweepReport, SweepRow, Vantage } from '../model.js';
+import type { KubeFacts, ResolvConfRead, SweepReport, SweepRow, Vantage, VantageReport } from '../model.js';
 import { podFor } from './kube-facts.js';
 import { touched, type LinkChanges } from './link-watch.js';
 import { checkConntrack, readConntrack, type ConntrackSample } from './conntrack.js';
@@ -173,9 +173,18 @@ async function gather(
   return { vantage: v, resolv, routes: parseRouteFacts(routeFacts), dump };
 }
 
+const isVethEnd = (i: NetInterface): boolean => !i.loopback && i.link !== null && i.linkNetnsId !== null;
+/** The host ifindexes of a vantage's veth peers. */
+function hostLinkIndexes(peers: ReadonlyMap<number, HostLink> | undefined): number[] {
+  const out: number[] = [];
+  if (peers) for (const l of peers.values()) out.push(l.ifindex);
+  return out;
+}
+
 /** Interfaces that are one end of a veth pair whose other end is in another namespace. */
-const vethEnds = (dump: InterfaceDump | null): NetInterface[] =>
-  dump?.ok ? dump.parsed.interfaces.filter((i) => !i.loopback && i.link !== null && i.linkNetnsId !== null) : [];
+const vethEnds = (dump: InterfaceDump | null): NetInterface[] => (dump?.ok ? dump.parsed.interfaces.filter(isVethEnd) : []);
+/** A pod vantage with a veth: its host end is looked up. */
+const needsHostPeers = (f: VantageFacts): boolean => !f.vantage.hostNetwork && vethEnds(f.dump).length > 0;
 
 /** The host's links from one rtnetlink dump, or null when it cannot be had whole (then sysfs is read). */
 async function hostLinksNetlink(): Promise<ReturnType<typeof hostLinksFromDump> | null> {
@@ -196,7 +205,7 @@ async function hostLinksNetlink(): Promise<ReturnType<typeof hostLinksFromDump> 
  */
 async function hostPeers(facts: readonly VantageFacts[], sysRoot: string | undefined): Promise<Map<string, Map<number, HostLink>>> {
   const out = new Map<string, Map<number, HostLink>>();
-  const wanted = facts.filter((f) => !f.vantage.hostNetwork && vethEnds(f.dump).length > 0);
+  const wanted = facts.filter(needsHostPeers);
   if (wanted.length === 0) return out;
   const dumped = sysRoot === undefined ? await hostLinksNetlink() : null;
   const root = sysRoot ?? '/sys';
@@ -274,7 +283,7 @@ function selectVantages(
     memos?.clear();
     return { full: [...probed], kept: [], keptFindings: [], keys };
   }
-  const swept = new Map(report.vantages.map((r) => [r.vantage.id, r.resolvConfRead]));
+  const swept = resolvConfReads(report.vantages);
   const full: Vantage[] = [];
   const kept: Vantage[] = [];
   const keptFindings: Finding[] = [];
@@ -284,7 +293,7 @@ function selectVantages(
     const key = factsKey(v, swept.get(v.id), ctx);
     keys.set(v.id, key);
     const m = memos.get(v.id);
-    const failing = (rowsOf.get(v.id) ?? []).some((r) => !r.result.ok);
+    const failing = rowsOf.get(v.id)?.some(isFailing) ?? false;
     if (!m || m.key !== key || m.failing || failing || now >= m.dueAt || touched(ctx.linkChanges, m.hostLinks)) {
       full.push(v);
     } else {
@@ -294,6 +303,22 @@ function selectVantages(
   }
   for (const id of memos.keys()) if (!ids.has(id)) memos.delete(id);
   return { full, kept, keptFindings, keys };
+}
+
+// Helpers of the per-sweep code below are module-level functions, not arrows
+// inside it: see the note at the top of daemon/daemon.ts.
+const isFailing = (r: SweepRow): boolean => !r.result.ok;
+const answersOnLoopback = (r: SweepRow): boolean => r.result.ok && isLoopback(r.target.server);
+const isProbed = (r: VantageReport): boolean => r.status === 'probed';
+const vantageOf = (r: VantageReport): Vantage => r.vantage;
+const vantageIdOf = (r: VantageReport): string => r.vantage.id;
+const isFacts = (f: VantageFacts | null): f is VantageFacts => f !== null;
+
+/** The sweep's read of each vantage's resolv.conf, by vantage id. */
+function resolvConfReads(reports: readonly VantageReport[]): Map<string, ResolvConfRead | undefined> {
+  const out = new Map<string, ResolvConfRead | undefined>();
+  for (const r of reports) out.set(r.vantage.id, r.resolvConfRead);
+  return out;
 }
 
 function serversOf(f: VantageFacts, rows: readonly SweepRow[]): string[] {
@@ -312,9 +337,9 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
   const sysRoot = ctx.sysRoot;
   const now = (ctx.now ?? Date.now)();
   const reader = ctx.interfaces === false ? null : typeof ctx.interfaces === 'function' ? ctx.interfaces : readInterfacesNative;
-  const probedReports = report.vantages.filter((r) => r.status === 'probed');
-  const probed = probedReports.map((r) => r.vantage);
-  const swept = new Map(probedReports.map((r) => [r.vantage.id, r.resolvConfRead]));
+  const probedReports = report.vantages.filter(isProbed);
+  const probed = probedReports.map(vantageOf);
+  const swept = resolvConfReads(probedReports);
   const rowsOf = byVantage(report.rows);
   const selected = selectVantages(probed, report, rowsOf, ctx, now);
 
@@ -322,8 +347,8 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
     mapLimit(selected.full, ctx.concurrency ?? 16, (v) => gather(v, swept.get(v.id), { procRoot, reader })),
     readConntrack(procRoot),
   ]);
-  const facts = gathered.filter((f): f is VantageFacts => f !== null);
-  const needHost = facts.some((f) => !f.vantage.hostNetwork && vethEnds(f.dump).length > 0);
+  const facts = gathered.filter(isFacts);
+  const needHost = facts.some(needsHostPeers);
   const [peers, hostRouteIfaces] = await Promise.all([
     hostPeers(facts, sysRoot),
     needHost ? hostRouteInterfaces(procRoot) : Promise.resolve(new Set<string>()),
@@ -331,10 +356,15 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
 
   // Vantages gone since the sweep (exited, pid reused) say nothing any more,
   // neither alone nor in the comparisons.
-  const present = new Set([...facts.map((f) => f.vantage.id), ...selected.kept.map((v) => v.id)]);
+  const present = new Set<string>();
+  for (const f of facts) present.add(f.vantage.id);
+  for (const v of selected.kept) present.add(v.id);
   const memos = ctx.state?.vantages;
   for (const v of selected.full) if (!present.has(v.id)) memos?.delete(v.id);
-  const rows = report.rows.filter((r) => present.has(r.vantage.id));
+  const rows: SweepRow[] = [];
+  for (const r of report.rows) if (present.has(r.vantage.id)) rows.push(r);
+  const presentProbed: Vantage[] = [];
+  for (const v of probed) if (present.has(v.id)) presentProbed.push(v);
   const findings: Finding[] = [...selected.keptFindings];
   for (const f of facts) {
     const v = f.vantage;
@@ -351,8 +381,8 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
           hostRouteIfaces,
           routeIfaces: routeInterfaces(f.routes, servers),
           loopbackServer: servers.some(isLoopback),
-          loopbackAnswers: rows.some((r) => r.result.ok && isLoopback(r.target.server)),
-          failing: rows.some((r) => !r.result.ok),
+          loopbackAnswers: rows.some(answersOnLoopback),
+          failing: rows.some(isFailing),
         }),
       );
     }
@@ -364,15 +394,15 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
       const first = !memos.has(v.id);
       memos.set(v.id, {
         key,
-        failing: rows.some((r) => !r.result.ok),
+        failing: rows.some(isFailing),
         dueAt: now + (first ? every * firstRotation(v.id) : every),
         findings: own,
-        hostLinks: [...(peers.get(v.id)?.values() ?? [])].map((l) => l.ifindex),
+        hostLinks: hostLinkIndexes(peers.get(v.id)),
       });
     }
   }
   findings.push(...checkProtocol(rows));
-  findings.push(...checkPath(rows, { vantages: probed.filter((v) => present.has(v.id)), dnsServiceIps: ctx.kube?.dnsServiceIps ?? [] }));
+  findings.push(...checkPath(rows, { vantages: presentProbed, dnsServiceIps: ctx.kube?.dnsServiceIps ?? [] }));
   const conntrack = checkConntrack(conntrackFacts, {
     threshold: ctx.conntrackThreshold ?? 0.9,
     previous: ctx.state?.conntrack ?? undefined,
@@ -381,8 +411,5 @@ export async function diagnoseSweep(report: SweepReport, ctx: DiagnoseContext = 
   });
   findings.push(...conntrack.findings);
   if (ctx.state) ctx.state.conntrack = conntrack.sample;
-  return sortFindings(
-    findings,
-    report.vantages.map((r) => r.vantage.id),
-  );
+  return sortFindings(findings, report.vantages.map(vantageIdOf));
 }

@@ -43,7 +43,8 @@ export function targetRoles(rows: readonly SweepRow[], dnsServiceIps: readonly s
   return out;
 }
 
-const answers = (rows: readonly SweepRow[]): boolean => rows.some((r) => r.result.ok);
+const isOk = (r: SweepRow): boolean => r.result.ok;
+const answers = (rows: readonly SweepRow[]): boolean => rows.some(isOk);
 
 function serviceVersusPods(rows: readonly SweepRow[], roles: Map<string, TargetInfo>): Finding[] {
   interface Hit {
@@ -56,8 +57,13 @@ function serviceVersusPods(rows: readonly SweepRow[], roles: Map<string, TargetI
   let compared = 0;
   const hits: Hit[] = [];
   for (const vRows of byVantage(rows).values()) {
-    const svc = vRows.filter((r) => roles.get(targetKey(r.target))?.role === 'dns-service');
-    const pods = vRows.filter((r) => roles.get(targetKey(r.target))?.role === 'coredns-pod');
+    const svc: SweepRow[] = [];
+    const pods: SweepRow[] = [];
+    for (const r of vRows) {
+      const role = roles.get(targetKey(r.target))?.role;
+      if (role === 'dns-service') svc.push(r);
+      else if (role === 'coredns-pod') pods.push(r);
+    }
     // Only where some pod answers is there anything to compare with: a
     // vantage where nothing answers is the isolation check's.
     if (svc.length === 0 || !answers(pods)) continue;

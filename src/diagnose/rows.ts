@@ -37,8 +37,10 @@ export function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, 
   return out;
 }
 
-export const byVantage = (rows: readonly SweepRow[]): Map<string, SweepRow[]> => groupBy(rows, (r) => r.vantage.id);
-export const byTarget = (rows: readonly SweepRow[]): Map<string, SweepRow[]> => groupBy(rows, (r) => targetKey(r.target));
+const vantageIdOf = (r: SweepRow): string => r.vantage.id;
+const targetKeyOf = (r: SweepRow): string => targetKey(r.target);
+export const byVantage = (rows: readonly SweepRow[]): Map<string, SweepRow[]> => groupBy(rows, vantageIdOf);
+export const byTarget = (rows: readonly SweepRow[]): Map<string, SweepRow[]> => groupBy(rows, targetKeyOf);
 export const ofTransport = (rows: readonly SweepRow[], t: Transport): SweepRow[] => rows.filter((r) => r.transport === t);
 
 /** "10.96.0.10:53 (kube-system/kube-dns)" */

@@ -197,10 +197,16 @@ export class DiscoveryCache {
   }
 }
 
+const isHostVantage = (v: Vantage): boolean => v.hostNetwork;
+
 // The scan finds the host namespace through its processes; with a procRoot
 // that shows none (a test tree), add it from the scan's own host identity.
 function ensureHost(vantages: Vantage[], host: NetnsId, hostResolvConf: string, hostVantage: (p: string) => Vantage): Vantage[] {
-  if (vantages.some((v) => v.hostNetwork)) return vantages.map((v) => (v.hostNetwork ? { ...v, resolvConfFile: hostFile(hostResolvConf) } : v));
+  if (vantages.some(isHostVantage)) {
+    const out: Vantage[] = [];
+    for (const v of vantages) out.push(v.hostNetwork ? { ...v, resolvConfFile: hostFile(hostResolvConf) } : v);
+    return out;
+  }
   const h = hostVantage(hostResolvConf);
   const dev = host.dev || h.dev;
   const inode = host.inode || h.inode;

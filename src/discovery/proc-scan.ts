@@ -27,7 +27,7 @@ import fs from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { SMALL_FILE_MAX, readBoundedText } from '../netns/bounded-read.js';
 import { parseCgroup, type CgroupInfo } from './cgroup.js';
-import type { DockerContainerInfo, LocatedContainer, ProcVantage } from './vantage.js';
+import { type DockerContainerInfo, type LocatedContainer, type ProcVantage, hostThenInode } from './vantage.js';
 import type { NetnsId } from '../model.js';
 import { ProcStat, parseProcStat } from '../netns/proc-stat.js';
 
@@ -134,11 +134,17 @@ function statNetnsIdSync(path: string): NetnsId {
   }
 }
 
-/** Runs fn over items, at most `limit` at a time, keeping the order of results. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+const PID_NAME = /^[1-9]\d*$/;
+const ascending = (a: number, b: number): number => a - b;
+const byPidThenPath = (a: ScanError, b: ScanError): number => a.pid - b.pid || a.path.localeCompare(b.path);
+
+/** Runs fn(item, context) over items, at most `limit` at a time, keeping the order of results. */
+async function mapLimit<T, C, R>(items: T[], limit: number, fn: (item: T, context: C) => Promise<R>, context: C): Promise<R[]> {
   const out: R[] = [];
   for (let i = 0; i < items.length; i += limit) {
-    out.push(...(await Promise.all(items.slice(i, i + limit).map(fn))));
+    const batch: Promise<R>[] = [];
+    for (let j = i; j < Math.min(i + limit, items.length); j++) batch.push(fn(items[j]!, context));
+    out.push(...(await Promise.all(batch)));
   }
   return out;
 }
@@ -205,7 +211,35 @@ async function recheckMember(
     return undefined;
   }
   if (known.settled && id.dev === known.dev && id.inode === known.inode) return known;
-  return readMember(procRoot, known.pid, identify, errors).then((m) => m && settle(m, uptimeTicks));
+  return readSettled(procRoot, known.pid, identify, errors, uptimeTicks);
+}
+
+async function readSettled(
+  procRoot: string,
+  pid: number,
+  identify: NetnsIdentify,
+  errors: ScanError[],
+  uptimeTicks: number | null,
+): Promise<Member | undefined> {
+  const m = await readMember(procRoot, pid, identify, errors);
+  return m && settle(m, uptimeTicks);
+}
+
+/** What reading one PID needs in a scan. */
+interface MemberScan {
+  procRoot: string;
+  identify: NetnsIdentify;
+  errors: ScanError[];
+  memo: ScanMemo | undefined;
+  /** Clock ticks since boot, when there is a memo. */
+  ticks: number | null;
+}
+
+function scanMember(pid: number, scan: MemberScan): Promise<Member | undefined> {
+  const known = scan.memo?.members.get(pid);
+  if (known) return recheckMember(scan.procRoot, known, scan.identify, scan.errors, scan.ticks);
+  if (scan.memo) return readSettled(scan.procRoot, pid, scan.identify, scan.errors, scan.ticks);
+  return readMember(scan.procRoot, pid, scan.identify, scan.errors);
 }
 
 /** Marks a member settled (see the memo, above) when what was read of it is final. */
@@ -283,10 +317,9 @@ async function listPids(procRoot: string): Promise<number[]> {
   } catch (err) {
     throw new Error(`procRoot ${procRoot}: cannot list processes (${errCode(err)})`, { cause: err });
   }
-  return names
-    .filter((n) => /^[1-9]\d*$/.test(n))
-    .map(Number)
-    .sort((a, b) => a - b);
+  const pids: number[] = [];
+  for (const n of names) if (PID_NAME.test(n)) pids.push(Number(n));
+  return pids.sort(ascending);
 }
 
 async function resolveHost(procRoot: string, options: ScanOptions, identify: NetnsIdentify): Promise<NetnsId> {
@@ -312,12 +345,7 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const errors: ScanError[] = [];
   const memo = options.memo;
   const ticks = memo ? await uptimeTicks(procRoot) : null;
-  const members = await mapLimit(pids, options.concurrency ?? 64, (pid) => {
-    const known = memo?.members.get(pid);
-    if (known) return recheckMember(procRoot, known, identify, errors, ticks);
-    const read = readMember(procRoot, pid, identify, errors);
-    return memo ? read.then((m) => m && settle(m, ticks)) : read;
-  });
+  const members = await mapLimit(pids, options.concurrency ?? 64, scanMember, { procRoot, identify, errors, memo, ticks });
   if (memo) {
     memo.members.clear();
     for (const m of members) if (m) memo.members.set(m.pid, m);
@@ -330,9 +358,10 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
     if (g) g.push(m);
     else groups.set(k, [m]);
   }
-  const vantages = [...groups.values()].map((g) => summarize(g, host));
-  vantages.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
-  errors.sort((a, b) => a.pid - b.pid || a.path.localeCompare(b.path));
+  const vantages: ProcVantage[] = [];
+  for (const g of groups.values()) vantages.push(summarize(g, host));
+  vantages.sort(hostThenInode);
+  errors.sort(byPidThenPath);
   return { vantages, errors, host, scanned: pids.length };
 }
 

@@ -154,14 +154,19 @@ export function mergeVantages(procList: ProcVantage[], dockerList: LocatedContai
     }
     addContainer(v, c);
   }
-  const list = [...byKey.values()].map((v) => {
+  const list: Vantage[] = [];
+  for (const v of byKey.values()) {
     v.containerIds.sort();
     v.containerNames = capList(v.containerNames.sort(), MAX_ITEMS);
     v.resolvConfFile = v.hostNetwork ? hostFile(hostResolvConf) : containerResolvConf(procRoot, v.pid);
-    return dropUndefined(v);
-  });
-  return list.sort((a, b) => Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev);
+    list.push(dropUndefined(v));
+  }
+  return list.sort(hostThenInode);
 }
+
+/** Vantage order: the host first, then by inode (and dev). */
+export const hostThenInode = (a: NetnsId & { hostNetwork: boolean }, b: NetnsId & { hostNetwork: boolean }): number =>
+  Number(b.hostNetwork) - Number(a.hostNetwork) || a.inode - b.inode || a.dev - b.dev;
 
 /** Who lives in a vantage, for people: pod, container names, or the process. Capped (MAX_FIELD), not escaped. */
 export function describeVantage(v: Vantage): string {

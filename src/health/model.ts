@@ -159,7 +159,8 @@ export class HealthModel {
   update(report: SweepReport, at: Date = new Date()): UpdateResult {
     const sweep = ++this.#sweep;
     this.#rotation = report.plan?.groups ?? {};
-    const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
+    const labels = new Map<string, string>();
+    for (const r of report.vantages) labels.set(r.vantage.id, r.label);
     const seen = new Set<string>();
     const transitions: Transition[] = [];
     for (const row of report.rows) {
@@ -221,7 +222,8 @@ export class HealthModel {
         transitions.push({ check, from: before, to: check.state });
       }
     }
-    const skipped = new Set((report.plan?.skipped ?? []).map((p) => pairOf(p.vantage, p.target, p.transport)));
+    const skipped = new Set<string>();
+    for (const p of report.plan?.skipped ?? []) skipped.add(pairOf(p.vantage, p.target, p.transport));
     const removed: Check[] = [];
     for (const [key, check] of this.#checks) {
       if (!seen.has(key) && !skipped.has(pairOf(check.vantage, check.target, check.transport))) {

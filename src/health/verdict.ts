@@ -75,46 +75,56 @@ const checksWord = (n: number): string => (n === 1 ? 'check' : 'checks');
 export const describeCheck = (c: Check): string =>
   `${capString(c.vantageLabel, MAX_PART)} -> ${capString(c.targetLabel, MAX_PART)} ${c.transport} ${capString(c.query, MAX_PART)}: ${c.last.reason}${c.last.detail ? ` (${capString(c.last.detail, MAX_PART)})` : ''}`;
 
-export function evaluate(group: Group, input: VerdictInput): Verdict {
-  const members = input.checks.filter((c) => inGroup(group, c));
-  const bad = members.filter((c) => c.state === 'unhealthy');
-  const base = { checks: members.length, unhealthy: bad.length };
-  const ok = (reason: string): Verdict => ({ ...base, healthy: true, status: 200, reason: `ok: ${reason}` });
-  const fail = (reason: string): Verdict => ({ ...base, healthy: false, status: 503, reason: capString(reason, MAX_REASON) });
+type Counts = Pick<Verdict, 'checks' | 'unhealthy'>;
+const passes = (counts: Counts, reason: string): Verdict => ({ ...counts, healthy: true, status: 200, reason: `ok: ${reason}` });
+const fails = (counts: Counts, reason: string): Verdict => ({ ...counts, healthy: false, status: 503, reason: capString(reason, MAX_REASON) });
 
-  if (input.override === 'healthy') return ok('maintenance override (health.override is "healthy")');
-  if (input.override === 'unhealthy') return fail('unhealthy: maintenance override (health.override is "unhealthy")');
-  if (input.lastSweepAt === null) return fail('starting: no sweep has completed yet');
+const describeStale = (c: Check): string =>
+  `${capString(c.vantageLabel, MAX_PART)} -> ${capString(c.targetLabel, MAX_PART)} ${c.transport} ${capString(c.query, MAX_PART)}: last probed ${c.ageSweeps} sweeps ago`;
+
+export function evaluate(group: Group, input: VerdictInput): Verdict {
+  const members: Check[] = [];
+  const bad: Check[] = [];
+  const stale: Check[] = [];
+  for (const c of input.checks) {
+    if (!inGroup(group, c)) continue;
+    members.push(c);
+    if (c.state === 'unhealthy') bad.push(c);
+    if (c.stale) stale.push(c);
+  }
+  const counts: Counts = { checks: members.length, unhealthy: bad.length };
+
+  if (input.override === 'healthy') return passes(counts, 'maintenance override (health.override is "healthy")');
+  if (input.override === 'unhealthy') return fails(counts, 'unhealthy: maintenance override (health.override is "unhealthy")');
+  if (input.lastSweepAt === null) return fails(counts, 'starting: no sweep has completed yet');
   const age = input.now.getTime() - input.lastSweepAt.getTime();
   if (age > input.staleAfterMs) {
-    return fail(`stale: the last sweep completed ${seconds(age)} ago, more than health.staleAfter (${seconds(input.staleAfterMs)})`);
+    return fails(counts, `stale: the last sweep completed ${seconds(age)} ago, more than health.staleAfter (${seconds(input.staleAfterMs)})`);
   }
   const what = group === 'all' ? '' : ` ${group}`;
   if (members.length === 0) {
-    return group === 'all' ? fail('unhealthy: the last sweep probed nothing (no nameserver in any resolv.conf, and no targets)') : ok(`no${what} checks`);
+    return group === 'all'
+      ? fails(counts, 'unhealthy: the last sweep probed nothing (no nameserver in any resolv.conf, and no targets)')
+      : passes(counts, `no${what} checks`);
   }
   if (bad.length > 0) {
     const listed = bad.slice(0, MAX_LISTED).map(describeCheck).join('; ');
     const more = bad.length > MAX_LISTED ? `; and ${bad.length - MAX_LISTED} more` : '';
-    return fail(`unhealthy: ${bad.length} of ${members.length}${what} ${checksWord(members.length)} failing: ${listed}${more}`);
+    return fails(counts, `unhealthy: ${bad.length} of ${members.length}${what} ${checksWord(members.length)} failing: ${listed}${more}`);
   }
-  const stale = members.filter((c) => c.stale);
   if (stale.length > 0) {
-    const listed = stale
-      .slice(0, MAX_LISTED)
-      .map(
-        (c) =>
-          `${capString(c.vantageLabel, MAX_PART)} -> ${capString(c.targetLabel, MAX_PART)} ${c.transport} ${capString(c.query, MAX_PART)}: last probed ${c.ageSweeps} sweeps ago`,
-      )
-      .join('; ');
+    const listed = stale.slice(0, MAX_LISTED).map(describeStale).join('; ');
     const more = stale.length > MAX_LISTED ? `; and ${stale.length - MAX_LISTED} more` : '';
-    return fail(
+    return fails(
+      counts,
       `stale checks: ${stale.length} of ${members.length}${what} ${checksWord(members.length)} not probed for more than twice their rotation (the probe budget's rotation is stuck): ${listed}${more}`,
     );
   }
-  return ok(`${members.length}${what} ${checksWord(members.length)} healthy`);
+  return passes(counts, `${members.length}${what} ${checksWord(members.length)} healthy`);
 }
 
 export function evaluateAll(input: VerdictInput): Record<Group, Verdict> {
-  return Object.fromEntries(GROUPS.map((g) => [g, evaluate(g, input)])) as Record<Group, Verdict>;
+  const out = {} as Record<Group, Verdict>;
+  for (const g of GROUPS) out[g] = evaluate(g, input);
+  return out;
 }

@@ -238,11 +238,12 @@ export function sweepTargets(t: KubeTargets): Target[] {
 
 /** Vantages of pods the API knows get their namespace/name (from the pod UID found in the cgroup). */
 export function labelVantages(vantages: readonly Vantage[], podsByUid: ReadonlyMap<string, ObjectRef>): Vantage[] {
-  return vantages.map((v) => {
+  const out: Vantage[] = [];
+  for (const v of vantages) {
     const pod = v.podUid ? podsByUid.get(v.podUid) : undefined;
-    if (!pod || (v.podName && v.podNamespace)) return v;
-    return { ...v, podNamespace: pod.namespace, podName: pod.name };
-  });
+    out.push(!pod || (v.podName && v.podNamespace) ? v : { ...v, podNamespace: pod.namespace, podName: pod.name });
+  }
+  return out;
 }
 
 const bare = (name: string): string => name.replace(/\.$/, '').toLowerCase();

@@ -40,6 +40,11 @@ const CLASSES: readonly PairClass[] = ['host', 'own', 'other'];
 
 /** A row's class in the budget; a row probed without one (no plan) by what it is. */
 const classOf = (r: SweepRow): PairClass => r.class ?? (r.vantage.hostNetwork ? 'host' : r.target.source === 'resolv.conf' ? 'own' : 'other');
+function rowsOfClass(rows: readonly SweepRow[], cls: PairClass): number {
+  let n = 0;
+  for (const r of rows) if (classOf(r) === cls) n++;
+  return n;
+}
 
 /**
  * A label value: the vantage label may carry a pod name from a Docker label
@@ -186,7 +191,8 @@ export class DaemonMetrics {
    * turns the rotation from sweeps into seconds.
    */
   recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false, sweepPeriodSeconds = 0): void {
-    const labels = new Map(report.vantages.map((r) => [r.vantage.id, r.label]));
+    const labels = new Map<string, string>();
+    for (const r of report.vantages) labels.set(r.vantage.id, r.label);
     // Counted first, then one inc per series: prom-client hashes the labels of every call.
     const probes = new Map<string, { transport: string; result: string; reason: string; n: number }>();
     const attempts = new Map<string, { attempts: number; ignored: number }>();
@@ -281,7 +287,7 @@ export class DaemonMetrics {
   #recordPlan(report: SweepReport, periodSeconds: number): void {
     const plan = report.plan;
     for (const cls of CLASSES) {
-      const planned = plan ? plan.groups[cls].planned : report.rows.filter((r) => classOf(r) === cls).length;
+      const planned = plan ? plan.groups[cls].planned : rowsOfClass(report.rows, cls);
       const pairs = plan ? plan.groups[cls].pairs : planned;
       this.#sweepPairs.set({ class: cls, state: 'planned' }, planned);
       this.#sweepPairs.set({ class: cls, state: 'skipped' }, pairs - planned);

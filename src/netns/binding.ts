@@ -607,8 +607,10 @@ export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
   const { id, promise, reject } = register(`${p.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`);
   if (queued.length === 0) queueMicrotask(flushQueued);
   queued.push({ id, reject, p, handle: ns.handle, opened: ns.opened });
-  return promise.then((r) => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 }));
+  return promise.then(toExchangeReply);
 }
+
+const toExchangeReply = (r: NativeResult & { reply: Buffer }): ExchangeReply => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 });
 
 /** How long an interface dump may take before it fails with ETIMEDOUT. */
 export const DUMP_TIMEOUT_MS = 5_000;

@@ -17,7 +17,9 @@ export function startOffsets(count: number, spreadMs: number, stepMs = START_STE
   if (count <= 0) return [];
   const gap = Math.max(0, spreadMs) / count;
   const step = Math.max(1, stepMs);
-  return Array.from({ length: count }, (_, i) => Math.floor((i * gap) / step) * step);
+  const offsets = new Array<number>(count);
+  for (let i = 0; i < count; i++) offsets[i] = Math.floor((i * gap) / step) * step;
+  return offsets;
 }
 
 /** Waits ms (rejects with the signal's reason when it is aborted first). */
@@ -28,16 +30,25 @@ export type Wait = (ms: number, signal?: AbortSignal) => Promise<void>;
  * 10 ms step resume together, from one timer, and their probes reach the engine in one batch
  * (netns/binding.ts queues the exchanges started in one run of the event loop).
  */
-export function sharedWaits(wait: Wait, signal?: AbortSignal): (ms: number) => Promise<void> {
-  const waits = new Map<number, Promise<void>>();
-  return (ms) => {
-    let w = waits.get(ms);
+export class SharedWaits {
+  readonly #wait: Wait;
+  readonly #signal: AbortSignal | undefined;
+  readonly #waits = new Map<number, Promise<void>>();
+
+  constructor(wait: Wait, signal?: AbortSignal) {
+    this.#wait = wait;
+    this.#signal = signal;
+  }
+
+  /** Resolves ms after this object was made (the first call for ms starts the wait). */
+  at(ms: number): Promise<void> {
+    let w = this.#waits.get(ms);
     if (w === undefined) {
-      w = wait(ms, signal);
-      waits.set(ms, w);
+      w = this.#wait(ms, this.#signal);
+      this.#waits.set(ms, w);
     }
     return w;
-  };
+  }
 }
 
 /** A cap on concurrent holders per key, with a FIFO queue per key. */

@@ -95,6 +95,21 @@ interface Candidate {
   period: number;
 }
 
+interface AgedCandidate {
+  c: Candidate;
+  age: number;
+}
+
+/** Oldest first (never planned: age Infinity), then by key. */
+const byAgeThenKey = (a: AgedCandidate, b: AgedCandidate): number => (a.age === b.age ? (a.c.key < b.c.key ? -1 : a.c.key > b.c.key ? 1 : 0) : b.age - a.age);
+
+/** The longest period in a group (0 when empty). */
+function maxPeriod(cands: readonly Candidate[]): number {
+  let m = 0;
+  for (const x of cands) m = Math.max(m, x.period);
+  return m;
+}
+
 /** Remembers when each pair was last planned; plan() once per sweep. */
 export class Rotation {
   #sweep = 0;
@@ -124,27 +139,20 @@ export class Rotation {
     }
     const planned: PlannedPair[] = [...host];
     const skipped: PlannedPair[] = [];
-    const maxPeriod = (c: Candidate[]): number => c.reduce((m, x) => Math.max(m, x.period), 0);
     const hostGroup: GroupPlan = { pairs: host.length, planned: host.length, slots: null, rotationSweeps: host.length ? 1 : null };
     let own: GroupPlan;
     let other: GroupPlan;
     if (!budgeted) {
       // No budget: every due pair, every sweep.
-      const take = (c: Candidate[]): number => {
-        let n = 0;
-        for (const x of c) {
-          if (this.#due(x, sweep)) {
-            planned.push(x.pair);
-            this.#last.set(x.key, sweep);
-            n++;
-          } else skipped.push(x.pair);
-        }
-        return n;
+      own = {
+        pairs: groups.own.length,
+        planned: this.#takeDue(groups.own, sweep, planned, skipped),
+        slots: null,
+        rotationSweeps: rotationBound(groups.own.length, null, maxPeriod(groups.own)),
       };
-      own = { pairs: groups.own.length, planned: take(groups.own), slots: null, rotationSweeps: rotationBound(groups.own.length, null, maxPeriod(groups.own)) };
       other = {
         pairs: groups.other.length,
-        planned: take(groups.other),
+        planned: this.#takeDue(groups.other, sweep, planned, skipped),
         slots: null,
         rotationSweeps: rotationBound(groups.other.length, null, maxPeriod(groups.other)),
       };
@@ -179,11 +187,16 @@ export class Rotation {
       };
     }
     // Forget pairs that are gone (their pods or targets left): the memory stays as big as the node.
-    const live = new Set([...groups.own, ...groups.other].map((c) => c.key));
+    const live = new Set<string>();
+    for (const c of groups.own) live.add(c.key);
+    for (const c of groups.other) live.add(c.key);
     for (const k of this.#last.keys()) if (!live.has(k)) this.#last.delete(k);
     const groupPlans = { host: hostGroup, own, other };
-    const bounds = [own, other].filter((g) => g.pairs > 0).map((g) => g.rotationSweeps);
-    const rotationSweeps = bounds.includes(null) ? null : Math.max(1, ...(bounds as number[]));
+    let rotationSweeps: number | null = 1;
+    for (const g of [own, other]) {
+      if (g.pairs === 0) continue;
+      rotationSweeps = rotationSweeps === null || g.rotationSweeps === null ? null : Math.max(rotationSweeps, g.rotationSweeps);
+    }
     return {
       sweep,
       budget: budgeted ? opts.budget : null,
@@ -201,16 +214,30 @@ export class Rotation {
     return last === undefined || sweep - last >= c.period;
   }
 
+  /** Plans every due pair of a group (no budget), the rest skipped; returns how many were planned. */
+  #takeDue(cands: readonly Candidate[], sweep: number, planned: PlannedPair[], skipped: PlannedPair[]): number {
+    let n = 0;
+    for (const x of cands) {
+      if (this.#due(x, sweep)) {
+        planned.push(x.pair);
+        this.#last.set(x.key, sweep);
+        n++;
+      } else skipped.push(x.pair);
+    }
+    return n;
+  }
+
   /** The due pairs, least recently planned first (never planned first), then by key. */
-  #dueSorted(cands: Candidate[], sweep: number): Candidate[] {
-    const age = (c: Candidate): number => {
+  #dueSorted(cands: readonly Candidate[], sweep: number): Candidate[] {
+    const aged: AgedCandidate[] = [];
+    for (const c of cands) {
+      if (!this.#due(c, sweep)) continue;
       const last = this.#last.get(c.key);
-      return last === undefined ? Infinity : sweep - last;
-    };
-    return cands
-      .filter((c) => this.#due(c, sweep))
-      .map((c) => ({ c, age: age(c) }))
-      .sort((a, b) => (a.age === b.age ? (a.c.key < b.c.key ? -1 : a.c.key > b.c.key ? 1 : 0) : b.age - a.age))
-      .map((x) => x.c);
+      aged.push({ c, age: last === undefined ? Infinity : sweep - last });
+    }
+    aged.sort(byAgeThenKey);
+    const sorted: Candidate[] = [];
+    for (const x of aged) sorted.push(x.c);
+    return sorted;
   }
 }

@@ -166,9 +166,11 @@ function fromAttempt(a: Attempt, transport: Transport, truncated: boolean, rttBe
 // "the full answer cannot be fetched over TCP".
 const PATH_REASONS: ReadonlySet<Reason> = new Set(['timeout', 'refused', 'reset', 'unreachable', 'blocked-locally']);
 
+const performanceNow = (): number => performance.now();
+
 async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
   const ex = deps.exchange ?? nativeExchange;
-  const now = deps.now ?? (() => performance.now());
+  const now = deps.now ?? performanceNow;
   const q = buildQuery(spec.query);
   const started = now();
   const first = await attempt(ex, spec, q, spec.transport, spec.timeoutMs);

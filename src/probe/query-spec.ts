@@ -46,10 +46,11 @@ const familyOf = (ip: string): 4 | 6 | 0 => (ip.includes('%') ? 0 : (net.isIP(ip
  * (`validRcodes[1]`; '' for the object itself) and whose `detail` says what
  * would be right. Unknown keys are errors.
  */
+const at = (param: string, message: string): never => {
+  throw new ArgumentError(param, message);
+};
+
 export function checkQuery(raw: unknown): Query {
-  const at = (param: string, message: string): never => {
-    throw new ArgumentError(param, message);
-  };
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return at('', `must be an object such as {"name": "kubernetes.default.svc.cluster.local", "type": "A"}, got ${show(raw)}`);
   }
@@ -68,20 +69,22 @@ export function checkQuery(raw: unknown): Query {
   const type = typeof q.type === 'string' ? q.type.toUpperCase() : q.type;
   if (!(QUERY_TYPES as readonly unknown[]).includes(type)) at('type', `must be one of ${QUERY_TYPES.join(', ')}, got ${show(q.type)}`);
   if (!Array.isArray(q.validRcodes) || q.validRcodes.length === 0) at('validRcodes', `must be a non-empty array of rcode names (${RCODES.join(', ')})`);
-  const validRcodes = (q.validRcodes as unknown[]).map((r, j) => {
+  const validRcodes: string[] = [];
+  for (const [j, r] of (q.validRcodes as unknown[]).entries()) {
     const rcode = typeof r === 'string' ? r.toUpperCase() : r;
     if (!RCODES.includes(rcode as string)) at(`validRcodes[${j}]`, `must be one of ${RCODES.join(', ')}, got ${show(r)}`);
-    return rcode as string;
-  });
+    validRcodes.push(rcode as string);
+  }
   if (typeof q.requireAnswers !== 'boolean') at('requireAnswers', 'must be true or false');
   if (!Array.isArray(q.expectAnswers)) at('expectAnswers', 'must be an array of IP addresses');
   const family = type === 'A' ? 4 : type === 'AAAA' ? 6 : 0;
   if (family === 0 && (q.expectAnswers as unknown[]).length > 0) at('expectAnswers', 'applies to A and AAAA queries only');
-  const expectAnswers = (q.expectAnswers as unknown[]).map((ip, j) => {
+  const expectAnswers: string[] = [];
+  for (const [j, ip] of (q.expectAnswers as unknown[]).entries()) {
     if (typeof ip !== 'string' || familyOf(ip) === 0) at(`expectAnswers[${j}]`, `not an IP address: ${show(ip)}`);
     if (familyOf(ip as string) !== family) at(`expectAnswers[${j}]`, `${show(ip)} cannot be the answer to a type ${type as string} query`);
-    return normalizeIp(ip as string)!;
-  });
+    expectAnswers.push(normalizeIp(ip as string)!);
+  }
   if (!EXPECT_MATCHES.includes(q.expectMatch as ExpectMatch)) at('expectMatch', `must be "contain" or "equal", got ${show(q.expectMatch)}`);
   return {
     name,

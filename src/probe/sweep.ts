@@ -6,7 +6,7 @@
 // most opts.maxInFlightPerTarget attempts to one server:port in flight at a
 // time (./pacing.ts). A namespace is held until its probes are done, then
 // closed: a cached fd would keep a deleted pod's namespace alive.
-import type { PairClass, ProbeResult, Query, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
+import type { PairClass, ProbeResult, Query, SkippedPair, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
 import { queryLabel } from './query-spec.js';
 import type { NetnsHandle } from '../netns/binding.js';
 import { probe } from './probe.js';
@@ -14,7 +14,7 @@ import { openVantage, type VantageOpener } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, type Wait, sharedWaits, startOffsets } from './pacing.js';
+import { InFlightLimit, SharedWaits, type Wait, startOffsets } from './pacing.js';
 import { Rotation, type PlanVantage } from './plan.js';
 import type { ResolvConfReuse } from './resolv-conf-reuse.js';
 
@@ -165,25 +165,86 @@ interface Work {
   class: PairClass;
 }
 
-async function probeVantage(
-  o: OpenVantage,
-  work: readonly Work[],
-  opts: SweepOptions,
-  probeFn: ProbeFn,
-  rows: SweepRow[],
-  limit: InFlightLimit,
-): Promise<void> {
-  await Promise.all(
-    work.flatMap((w) =>
-      opts.queries.map(async (query) => {
-        const { result, attempts } = await probeWithAttempts(probeFn, o.handle, w.target, w.transport, query, opts, limit);
-        // A failing vantage's resolv.conf is read again next sweep: it may be why.
-        if (!result.ok) opts.resolvConfReuse?.drop(o.v.id);
-        rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
-      }),
-    ),
+/** What a vantage's probes share within one sweep. */
+interface SweepRun {
+  opts: SweepOptions;
+  probeFn: ProbeFn;
+  rows: SweepRow[];
+  limit: InFlightLimit;
+}
+
+async function probeRow(run: SweepRun, o: OpenVantage, w: Work, query: Query): Promise<void> {
+  const { result, attempts } = await probeWithAttempts(run.probeFn, o.handle, w.target, w.transport, query, run.opts, run.limit);
+  // A failing vantage's resolv.conf is read again next sweep: it may be why.
+  if (!result.ok) run.opts.resolvConfReuse?.drop(o.v.id);
+  run.rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
+}
+
+async function probeVantage(run: SweepRun, o: OpenVantage, work: readonly Work[]): Promise<void> {
+  const probes: Promise<void>[] = [];
+  for (const w of work) for (const query of run.opts.queries) probes.push(probeRow(run, o, w, query));
+  await Promise.all(probes);
+}
+
+interface RankedWork {
+  rank: number;
+  work: Work;
+}
+
+const byRank = (a: RankedWork, b: RankedWork): number => a.rank - b.rank;
+
+/** A vantage's planned work in its targets' order (resolv.conf order), then the transports', as without a budget. */
+function inTargetOrder(work: readonly Work[], o: OpenVantage, transports: readonly Transport[]): Work[] {
+  const targetIndex = new Map<string, number>();
+  for (let j = 0; j < o.targets.length; j++) targetIndex.set(targetKey(o.targets[j]!.target), j);
+  const ranked: RankedWork[] = [];
+  for (const w of work) ranked.push({ rank: targetIndex.get(targetKey(w.target))! * transports.length + transports.indexOf(w.transport), work: w });
+  ranked.sort(byRank);
+  const sorted: Work[] = [];
+  for (const r of ranked) sorted.push(r.work);
+  return sorted;
+}
+
+/** One vantage's part of a sweep: waits for its start, probes its planned work, and closes its namespace. */
+async function sweepVantage(run: SweepRun, o: OpenVantage, work: readonly Work[], starts: SharedWaits, offset: number): Promise<void> {
+  try {
+    await starts.at(offset);
+    if (run.opts.signal?.aborted) throw run.opts.signal.reason;
+    await probeVantage(run, o, inTargetOrder(work, o, run.opts.transports));
+  } finally {
+    o.handle.close();
+  }
+}
+
+interface RankedRow {
+  rank: number;
+  row: SweepRow;
+}
+
+/** Rows by their vantage's place in the sweep, then target, transport and query. */
+function compareRows(a: RankedRow, b: RankedRow): number {
+  return (
+    a.rank - b.rank ||
+    a.row.target.server.localeCompare(b.row.target.server) ||
+    a.row.target.port - b.row.target.port ||
+    a.row.transport.localeCompare(b.row.transport) ||
+    queryLabel(a.row.query).localeCompare(queryLabel(b.row.query))
   );
 }
+
+function sortRows(rows: SweepRow[], vantages: readonly Vantage[]): void {
+  const order = new Map<string, number>();
+  for (let i = 0; i < vantages.length; i++) order.set(vantages[i]!.id, i);
+  const ranked: RankedRow[] = [];
+  for (const row of rows) ranked.push({ rank: order.get(row.vantage.id)!, row });
+  ranked.sort(compareRows);
+  for (let i = 0; i < ranked.length; i++) rows[i] = ranked[i]!.row;
+}
+
+const addRowQueries = (n: number, r: SweepRow): number => n + rowQueries(r);
+const idOf = (v: Vantage): string => v.id;
+const reportOf = (p: { report: VantageReport }): VantageReport => p.report;
+const planVantageOf = (o: OpenVantage): PlanVantage => ({ key: vantageKey(o.v), host: o.v.hostNetwork, targets: o.targets });
 
 /** Queries a row sent: its attempts, and the TCP retry of a truncated UDP reply. */
 export const rowQueries = (r: SweepRow): number => r.attempts + (r.result.truncated ? 1 : 0);
@@ -195,26 +256,27 @@ export const rowQueries = (r: SweepRow): number => r.attempts + (r.result.trunca
 export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe, wait: Wait = defaultWait): Promise<SweepReport> {
   const startedAt = new Date();
   const t0 = process.hrtime.bigint();
-  const rows: SweepRow[] = [];
+  const run: SweepRun = { opts, probeFn, rows: [], limit: new InFlightLimit(opts.maxInFlightPerTarget) };
+  const rows = run.rows;
   const labels = vantageLabels(vantages);
-  const limit = new InFlightLimit(opts.maxInFlightPerTarget);
   opts.resolvConfReuse?.beginSweep();
-  opts.resolvConfReuse?.keepOnly(new Set(vantages.map((v) => v.id)));
+  opts.resolvConfReuse?.keepOnly(new Set(vantages.map(idOf)));
   opts.opener?.retain(vantages);
-  const prepared = await Promise.all(vantages.map((v) => prepareVantage(v, labels.get(v.id)!, opts)));
-  const open = prepared.flatMap((p) => (p.open ? [p.open] : []));
+  const preparing: Promise<{ report: VantageReport; open?: OpenVantage }>[] = [];
+  for (const v of vantages) preparing.push(prepareVantage(v, labels.get(v.id)!, opts));
+  const prepared = await Promise.all(preparing);
+  const open: OpenVantage[] = [];
+  for (const p of prepared) if (p.open) open.push(p.open);
   try {
     if (opts.signal?.aborted) throw opts.signal.reason;
     const budget = opts.budget;
     const rotation = budget?.rotation ?? new Rotation();
-    const planVantages: PlanVantage[] = open.map((o) => ({ key: vantageKey(o.v), host: o.v.hostNetwork, targets: o.targets }));
-    const plan = rotation.plan(planVantages, {
+    const plan = rotation.plan(open.map(planVantageOf), {
       transports: opts.transports,
       budget: budget ? budget.queriesPerSweep : Infinity,
       costPerPair: opts.attempts * opts.queries.length,
       tcpEvery: budget ? budget.tcpEvery : 1,
     });
-    const byKey = new Map(open.map((o) => [vantageKey(o.v), o]));
     const work = new Map<string, Work[]>();
     for (const p of plan.planned) {
       const list = work.get(p.vantageKey);
@@ -223,49 +285,34 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
       else work.set(p.vantageKey, [w]);
     }
     // Vantages with nothing planned are done: their namespaces close now.
-    const probing = open.filter((o) => work.has(vantageKey(o.v)));
-    for (const o of open) if (!work.has(vantageKey(o.v))) o.handle.close();
+    const probing: OpenVantage[] = [];
+    for (const o of open) {
+      if (work.has(vantageKey(o.v))) probing.push(o);
+      else o.handle.close();
+    }
     const offsets = startOffsets(probing.length, opts.spreadMs);
     // Vantages of one start step share one timer: they resume together and their probes reach the engine in one batch.
-    const startAt = sharedWaits(wait, opts.signal);
-    await Promise.all(
-      probing.map(async (o, i) => {
-        try {
-          await startAt(offsets[i]!);
-          if (opts.signal?.aborted) throw opts.signal.reason;
-          // Targets in resolv.conf order, then the transports, as without a budget.
-          const order = new Map(o.targets.map((t, j) => [targetKey(t.target), j]));
-          const list = work
-            .get(vantageKey(o.v))!
-            .sort(
-              (a, b) =>
-                order.get(targetKey(a.target))! - order.get(targetKey(b.target))! ||
-                opts.transports.indexOf(a.transport) - opts.transports.indexOf(b.transport),
-            );
-          await probeVantage(o, list, opts, probeFn, rows, limit);
-        } finally {
-          o.handle.close();
-        }
-      }),
-    );
-    const order = new Map(vantages.map((v, i) => [v.id, i]));
-    rows.sort(
-      (a, b) =>
-        order.get(a.vantage.id)! - order.get(b.vantage.id)! ||
-        a.target.server.localeCompare(b.target.server) ||
-        a.target.port - b.target.port ||
-        a.transport.localeCompare(b.transport) ||
-        queryLabel(a.query).localeCompare(queryLabel(b.query)),
-    );
-    const report: SweepReport = { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: prepared.map((p) => p.report), rows };
+    const starts = new SharedWaits(wait, opts.signal);
+    const sweeping: Promise<void>[] = [];
+    for (let i = 0; i < probing.length; i++) {
+      const o = probing[i]!;
+      sweeping.push(sweepVantage(run, o, work.get(vantageKey(o.v))!, starts, offsets[i]!));
+    }
+    await Promise.all(sweeping);
+    sortRows(rows, vantages);
+    const report: SweepReport = { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: prepared.map(reportOf), rows };
     if (budget) {
+      const byKey = new Map<string, OpenVantage>();
+      for (const o of open) byKey.set(vantageKey(o.v), o);
+      const skipped: SkippedPair[] = [];
+      for (const p of plan.skipped) skipped.push({ vantage: byKey.get(p.vantageKey)!.v, target: p.target, transport: p.transport, class: p.class });
       report.plan = {
         sweep: plan.sweep,
         budget: plan.budget,
         reserved: plan.reserved,
-        queries: rows.reduce((n, r) => n + rowQueries(r), 0),
+        queries: rows.reduce(addRowQueries, 0),
         planned: plan.planned.length,
-        skipped: plan.skipped.map((p) => ({ vantage: byKey.get(p.vantageKey)!.v, target: p.target, transport: p.transport, class: p.class })),
+        skipped,
         groups: plan.groups,
         rotationSweeps: plan.rotationSweeps,
       };

@@ -282,7 +282,8 @@ export function addressesOf(packet: DecodedPacket): string[] {
 
 /** At least one answer record of the queried type (a lone CNAME does not answer an A query). */
 export function checkAnswersPresent(packet: DecodedPacket, q: Question): Check {
-  const hit = (packet.answers ?? []).some((a) => a.type === q.type);
+  let hit = false;
+  for (const a of packet.answers ?? []) if (a.type === q.type) hit = true;
   return hit ? PASS : fail('no-answer', `no ${q.type} record in the answer section`);
 }
 
@@ -455,16 +456,21 @@ export function validateReplyFully(reply: Uint8Array, exp: Expectation): Verdict
 function verdictOf(p: DecodedPacket, exp: Expectation): Verdict {
   const rcode = rcodeName(rcodeOf(p));
   const answers = capList(answersOf(p), MAX_ANSWERS);
-  const expected = exp.expectAnswers;
-  const checks: Array<() => Check> = [
-    () => checkNotTruncated(p),
-    () => checkRcode(p, exp.validRcodes),
-    () => (exp.requireAnswers || expected !== undefined ? checkAnswersPresent(p, exp.question) : PASS),
-    () => (expected !== undefined ? checkExpected(p, expected, exp.expectMatch ?? 'equal') : PASS),
-  ];
-  for (const run of checks) {
-    const c = run();
-    if (!c.ok) return { ok: false, reason: c.reason, detail: c.detail, rcode, answers, tc: p.flag_tc };
-  }
+  const c = replyChecks(p, exp);
+  if (!c.ok) return { ok: false, reason: c.reason, detail: c.detail, rcode, answers, tc: p.flag_tc };
   return { ok: true, reason: 'ok', rcode, answers, tc: false };
+}
+
+/** The checks of a reply to our query, in order (TC, rcode, answers present, expected addresses): the first failure. */
+function replyChecks(p: DecodedPacket, exp: Expectation): Check {
+  const expected = exp.expectAnswers;
+  let c = checkNotTruncated(p);
+  if (!c.ok) return c;
+  c = checkRcode(p, exp.validRcodes);
+  if (!c.ok) return c;
+  if (exp.requireAnswers || expected !== undefined) {
+    c = checkAnswersPresent(p, exp.question);
+    if (!c.ok) return c;
+  }
+  return expected !== undefined ? checkExpected(p, expected, exp.expectMatch ?? 'equal') : PASS;
 }
