@@ -221,8 +221,10 @@ export interface SweepPlanReport {
   sweep: number;
   /** Queries the sweep may send; null: no budget. */
   budget: number | null;
-  /** Queries reserved by the planned pairs (attempts × queries each). */
+  /** Queries reserved by the planned pairs (attempts × queries each) and for TCP retries (retryReserve). */
   reserved: number;
+  /** Queries kept for TCP retries of truncated UDP replies: as many as the sweep before sent. */
+  retryReserve: number;
   /** DNS queries actually sent (attempts, and TCP retries of truncated UDP replies). */
   queries: number;
   planned: number;

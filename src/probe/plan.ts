@@ -68,8 +68,10 @@ export interface SweepPlan {
   sweep: number;
   /** Queries per sweep; null: no budget. */
   budget: number | null;
-  /** Queries reserved by the planned pairs (costPerPair each). */
+  /** Queries reserved by the planned pairs (costPerPair each) and for TCP retries (retryReserve). */
   reserved: number;
+  /** Queries kept for TCP retries of truncated UDP replies: as many as the previous sweep sent (noteRetries). */
+  retryReserve: number;
   planned: PlannedPair[];
   /** Pairs known but not planned this sweep (health keeps their last result). */
   skipped: PlannedPair[];
@@ -113,9 +115,19 @@ function maxPeriod(cands: readonly Candidate[]): number {
 /** Remembers when each pair was last planned; plan() once per sweep. */
 export class Rotation {
   #sweep = 0;
+  #retries = 0;
   #last = new Map<string, number>();
 
   /** Sweeps planned so far. */
+  /**
+   * The TCP retries (truncated UDP replies) the sweep just planned sent: the next plan keeps that
+   * many queries of its budget for them, so a sweep goes over its budget only by replies that
+   * became truncated since the one before (one query each).
+   */
+  noteRetries(n: number): void {
+    this.#retries = Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+  }
+
   get sweeps(): number {
     return this.#sweep;
   }
@@ -141,6 +153,7 @@ export class Rotation {
     const skipped: PlannedPair[] = [];
     const hostGroup: GroupPlan = { pairs: host.length, planned: host.length, slots: null, rotationSweeps: host.length ? 1 : null };
     let own: GroupPlan;
+    let retryReserve = 0;
     let other: GroupPlan;
     if (!budgeted) {
       // No budget: every due pair, every sweep.
@@ -157,7 +170,8 @@ export class Rotation {
         rotationSweeps: rotationBound(groups.other.length, null, maxPeriod(groups.other)),
       };
     } else {
-      const slots = Math.max(0, Math.floor((opts.budget - host.length * cost) / cost));
+      retryReserve = Math.min(this.#retries, Math.max(0, opts.budget - host.length * cost));
+      const slots = Math.max(0, Math.floor((opts.budget - host.length * cost - retryReserve) / cost));
       // Guaranteed shares: a group alone takes every slot.
       let ownShare: number;
       if (groups.other.length === 0) ownShare = slots;
@@ -200,7 +214,8 @@ export class Rotation {
     return {
       sweep,
       budget: budgeted ? opts.budget : null,
-      reserved: planned.length * cost,
+      reserved: planned.length * cost + retryReserve,
+      retryReserve,
       planned,
       skipped,
       groups: groupPlans,

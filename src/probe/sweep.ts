@@ -242,6 +242,7 @@ function sortRows(rows: SweepRow[], vantages: readonly Vantage[]): void {
 }
 
 const addRowQueries = (n: number, r: SweepRow): number => n + rowQueries(r);
+const addTruncated = (n: number, r: SweepRow): number => n + (r.result.truncated ? 1 : 0);
 const idOf = (v: Vantage): string => v.id;
 const reportOf = (p: { report: VantageReport }): VantageReport => p.report;
 const planVantageOf = (o: OpenVantage): PlanVantage => ({ key: vantageKey(o.v), host: o.v.hostNetwork, targets: o.targets });
@@ -300,6 +301,7 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
     }
     await Promise.all(sweeping);
     sortRows(rows, vantages);
+    rotation.noteRetries(rows.reduce(addTruncated, 0));
     const report: SweepReport = { startedAt, durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, vantages: prepared.map(reportOf), rows };
     if (budget) {
       const byKey = new Map<string, OpenVantage>();
@@ -310,6 +312,7 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
         sweep: plan.sweep,
         budget: plan.budget,
         reserved: plan.reserved,
+        retryReserve: plan.retryReserve,
         queries: rows.reduce(addRowQueries, 0),
         planned: plan.planned.length,
         skipped,

@@ -24,6 +24,7 @@ function sweep(podProbed: boolean, k: number | null = 3): SweepReport {
     sweep: 0,
     budget: 10,
     reserved: rows.length,
+    retryReserve: 0,
     queries: rows.length,
     planned: rows.length,
     skipped,

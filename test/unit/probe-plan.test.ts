@@ -102,7 +102,7 @@ t.test('the budget is never exceeded and split 4:1 between own nameservers and o
   const { plans } = run(() => node(110), UDP_TCP, 30);
   for (const p of plans) {
     t.ok(p.reserved <= 100, `sweep ${p.sweep}: ${p.reserved} reserved of 100`);
-    t.equal(p.reserved, p.planned.length * 2);
+    t.equal(p.reserved, p.planned.length * 2 + p.retryReserve);
   }
   // 100 queries / 2 per pair = 50 slots; the host takes 8, 42 left: 34 own, 8 other.
   const steady = plans[20]!;
@@ -111,6 +111,30 @@ t.test('the budget is never exceeded and split 4:1 between own nameservers and o
   t.equal(steady.groups.other.slots, 8);
   t.equal(steady.groups.own.planned, 34);
   t.equal(steady.groups.other.planned, 8);
+  t.end();
+});
+
+t.test('TCP retries of truncated replies: the next plan keeps as many queries as the last sweep sent', (t) => {
+  const r = new Rotation();
+  const first = r.plan(node(110), UDP_TCP);
+  t.equal(first.retryReserve, 0);
+  t.equal(first.reserved, 100, '50 pairs of 2');
+  r.noteRetries(3); // three truncated UDP replies were retried over TCP
+  const second = r.plan(node(110), UDP_TCP);
+  t.equal(second.retryReserve, 3);
+  t.equal(second.planned.length, 48, '(100 - 3) / 2 = 48 pairs: the host 8, own 32, other 8');
+  t.equal(second.reserved, 48 * 2 + 3);
+  t.ok(second.reserved <= 100, 'pairs and retries within the budget');
+  r.noteRetries(1000);
+  const third = r.plan(node(110), UDP_TCP);
+  t.equal(third.retryReserve, 100 - 8 * 2, 'never more than what the host leaves');
+  t.equal(third.groups.host.planned, 8, 'the host is planned whatever the reserve');
+  t.equal(third.groups.own.planned + third.groups.other.planned, 0);
+  r.noteRetries(Number.NaN);
+  t.equal(r.plan(node(110), UDP_TCP).retryReserve, 0, 'no retries: no reserve');
+  const unbudgeted = new Rotation();
+  unbudgeted.noteRetries(5);
+  t.equal(unbudgeted.plan(node(3), { ...UDP_TCP, budget: Infinity }).retryReserve, 0, 'without a budget nothing is kept');
   t.end();
 });
 

@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import { diagnoseSweep, type Finding } from '../../src/diagnose/index.js';
 import { type Vantage } from '../../src/model.js';
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
+import { Rotation } from '../../src/probe/plan.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
 import { ResolvConfReuse, rereadEvery } from '../../src/probe/resolv-conf-reuse.js';
 import { parseResolvConf } from '../../src/discovery/resolv-conf.js';
@@ -172,4 +173,26 @@ t.test('rereadEvery: every sweep from a 10 s interval up, at least every 10 s be
   once.beginSweep();
   once.set(selfVantage(), { path: '/etc/resolv.conf', parsed: parseResolvConf('nameserver 10.0.0.1\n') });
   t.equal(once.size, 0, 'every sweep reads: nothing is kept');
+});
+
+t.test('a budgeted sweep: truncated replies retried over TCP are kept out of the next plan', async (t) => {
+  const { file, vantage } = fixture(t);
+  fs.writeFileSync(file, FOUR);
+  const truncating: ProbeFn = async (spec) => ({
+    ok: true,
+    reason: 'ok',
+    rcode: 'NOERROR',
+    answers: [],
+    rttSeconds: 0.001,
+    transport: 'tcp',
+    truncated: spec.server !== '10.0.0.3', // two of the three nameservers truncate
+  });
+  const rotation = new Rotation();
+  const opts: SweepOptions = { ...OPTS, budget: { queriesPerSweep: 10, tcpEvery: 1, rotation } };
+  const first = await runSweep([vantage], opts, truncating);
+  t.equal(first.plan!.retryReserve, 0);
+  t.equal(first.plan!.queries, 3 + 2, 'three queries and two TCP retries');
+  const second = await runSweep([vantage], opts, truncating);
+  t.equal(second.plan!.retryReserve, 2, 'the next plan keeps two queries for retries');
+  t.ok(second.plan!.reserved <= 10);
 });
