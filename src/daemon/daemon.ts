@@ -26,10 +26,10 @@
 // it once it is hot, but the optimized code is held only weakly and is dropped
 // at each mark-compact GC (the unit runs with --heap-growing-percent=20, about
 // one every 5 s), so TurboFan compiled the same sites again and again: about 7
-// compiles a second, a fifth of the daemon's CPU. Per-sweep code uses
-// module-level named functions, or plain loops when the callback would capture
-// locals. `npm run bench -- --daemon` with --log-code shows what still compiles
-// (README, Benchmark).
+// compiles a second (8-13 % of the CPU per sweep at 250 vantages). Per-sweep
+// code uses module-level named functions, or plain loops when the callback
+// would capture locals. `npm run bench -- --daemon` with --log-code shows what
+// still compiles (README, Benchmark).
 //
 // Shutdown: cancel every in-flight probe (the native engine answers them
 // 'cancelled' at once), wait a little for the sweep to unwind, close the HTTP
