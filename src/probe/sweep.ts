@@ -123,6 +123,8 @@ interface OpenVantage {
 }
 
 /** Opens a vantage and reads its resolv.conf; the handle stays open (the caller closes it). */
+const addressOf = (n: { address: string }): string => n.address;
+
 async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Promise<{ report: VantageReport; open?: OpenVantage }> {
   const opened = opts.opener ? opts.opener.open(v) : openVantage(v, opts.procRoot);
   if (!opened.ok) return { report: { vantage: v, label, status: opened.reason, detail: opened.detail } };
@@ -145,13 +147,14 @@ async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Pr
       }
       report.resolvConf = {
         path: rc.path,
-        nameservers: rc.parsed.nameservers.map((n) => n.address),
+        nameservers: rc.parsed.nameservers.map(addressOf),
         warnings: notes,
         ...(rc.error ? { error: rc.error.message } : {}),
       };
     }
     const ownKeys = new Set(own.map(targetKey));
-    const targets = targetsFor(own, opts.targets).map((target) => ({ target, own: ownKeys.has(targetKey(target)) }));
+    const targets: OpenVantage['targets'] = [];
+    for (const target of targetsFor(own, opts.targets)) targets.push({ target, own: ownKeys.has(targetKey(target)) });
     return { report, open: { v, handle, targets } };
   } catch (err) {
     handle.close();
