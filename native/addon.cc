@@ -16,6 +16,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "engine.h"
@@ -478,7 +479,9 @@ class Addon : public Napi::Addon<Addon> {
     job.kind = JobKind::kLinkWatch;
     job.id = static_cast<uint32_t>(id);
     job.timeoutMs = static_cast<uint32_t>(timeoutMs);
-    return Queue(env, std::move(job), static_cast<int>(nsFd));
+    // A watch waits for something that may never come: it must not keep the
+    // process alive (a daemon that stopped exits at once, not at its end).
+    return Queue(env, std::move(job), static_cast<int>(nsFd), false);
   }
 
   Napi::Value CancelAll(const Napi::CallbackInfo& info) {
@@ -562,7 +565,11 @@ class Addon : public Napi::Addon<Addon> {
   // going away the batch is dropped without touching JS.
   void Deliver(napi_env env, Batch* batch) {
     std::unique_ptr<Batch> owned(batch);
-    pending_ -= static_cast<uint32_t>(owned->size());
+    uint32_t counted = 0;
+    for (const Result& r : *owned) {
+      if (unref_.erase(r.id) == 0) counted++;
+    }
+    pending_ -= counted;
     if (pending_ == 0) tsfn_.Unref(env);
     if (callback_.IsEmpty()) return;
     napi_handle_scope scope;
@@ -581,14 +588,21 @@ class Addon : public Napi::Addon<Addon> {
   }
 
  private:
-  Napi::Value Queue(Napi::Env env, Job job, int nsFd) {
+  // keepAlive: the job counts in pending_ and so keeps the event loop alive
+  // until its result is delivered; otherwise its id goes to unref_.
+  Napi::Value Queue(Napi::Env env, Job job, int nsFd, bool keepAlive = true) {
     if (!engine_) return ErrorObject(env, ENXIO, "init");
     TakenNs ns;
     Napi::Value refused = TakeNamespace(env, nsFd, &ns);
     if (!refused.IsEmpty()) return refused;
     UseNamespace(ns, &job);
+    const uint32_t id = job.id;
     SubmitError e = engine_->Submit(std::move(job));
     if (e.err) return ErrorObject(env, e.err, e.syscall);
+    if (!keepAlive) {
+      unref_.insert(id);
+      return env.Undefined();
+    }
     if (pending_++ == 0) tsfn_.Ref(env);
     return env.Undefined();
   }
@@ -630,7 +644,8 @@ class Addon : public Napi::Addon<Addon> {
   std::unique_ptr<Engine> engine_;
   Tsfn tsfn_;
   Napi::FunctionReference callback_;
-  uint32_t pending_ = 0;  // JS-thread count of accepted, undelivered jobs
+  uint32_t pending_ = 0;                // JS-thread count of accepted, undelivered jobs that keep the loop alive
+  std::unordered_set<uint32_t> unref_;  // JS thread: ids of accepted, undelivered jobs that do not
 };
 
 void CallJs(Napi::Env env, Napi::Function, Addon* addon, Batch* batch) {

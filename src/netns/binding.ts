@@ -652,6 +652,7 @@ export function canWatchLinks(): boolean {
  * messages of the change (parseInterfaceDump reads them), or null when nothing changed in that time.
  * Rejects with ExchangeError ENOBUFS when change messages were lost (assume everything changed) and
  * ECANCELED after cancelAll(). One watch sees the changes from when it starts: start the next at once.
+ * A watch in flight does not keep the process alive (a probe does): a daemon that stopped exits at once.
  */
 export function watchLinks(netns: NetnsRef, timeoutMs: number): Promise<Buffer | null> {
   try {

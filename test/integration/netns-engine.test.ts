@@ -181,6 +181,9 @@ t.test('a link watch inside a namespace: the change, nothing when quiet, refused
   t.teardown(() => deleteNetns(name));
   const h = NetnsHandle.open(netnsPath(name));
   t.teardown(() => h.close());
+  // A watch does not keep the process alive (the test below): something else must while the test waits on one.
+  const alive = setInterval(() => undefined, 1000);
+  t.teardown(() => clearInterval(alive));
   t.equal(await watchLinks(h, 200), null, 'nothing changed in 200 ms');
   const watching = watchLinks(h, 5000);
   await new Promise((r) => setTimeout(r, 100));
@@ -197,4 +200,29 @@ t.test('a link watch inside a namespace: the change, nothing when quiet, refused
   await inNetns(name, which('ip'), ['link', 'set', 'zz0', 'up']);
   t.ok((await upDown) !== null, 'an up/down inside it is a change too');
   await t.rejects(watchLinks(h, MAX_WATCH_MS + 1), /timeoutMs: expected milliseconds from 1 to 120000/);
+});
+
+t.test('a link watch in flight does not keep the process alive; a probe in flight does', async (t) => {
+  if (!requireRoot(t, WHY)) return;
+  const binding = new URL('../../src/netns/binding.js', import.meta.url).href;
+  const exits = async (script: string): Promise<number> => {
+    const started = Date.now();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `import * as b from ${JSON.stringify(binding)};\n${script}`], { stdio: 'ignore' });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    t.equal(code, 0);
+    return Date.now() - started;
+  };
+  // A 30 s watch: the process ends with its script, long before the watch would.
+  const watchMs = await exits("void b.watchLinks('host', 30000).catch(() => {});");
+  t.ok(watchMs < 20_000, `exited after ${watchMs} ms, not at the watch's end`);
+  // A probe to a loopback port that never answers (its socket unref'd, so only the probe can hold the
+  // process), 2 s timeout: the process waits for its result.
+  const probeMs = await exits(
+    [
+      "const { createSocket } = await import('node:dgram');",
+      "const s = createSocket('udp4'); await new Promise((r) => s.bind(0, '127.0.0.1', r)); s.unref();",
+      "await b.exchange({ netns: 'host', server: '127.0.0.1', port: s.address().port, transport: 'udp', payload: new Uint8Array(12), timeoutMs: 2000 }).catch(() => {});",
+    ].join('\n'),
+  );
+  t.ok(probeMs >= 1900, `a probe is waited for (${probeMs} ms)`);
 });
