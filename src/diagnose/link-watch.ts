@@ -11,8 +11,9 @@
 // Two watches overlap, their deadlines half a period apart: a watch ends at
 // its first change and the next one starts only then, so the other is always
 // listening: no change falls in between. Each change is seen twice; that
-// costs nothing. A watch that lost messages (ENOBUFS) or failed means "assume
-// everything changed".
+// costs nothing. A watch that lost messages (ENOBUFS) means "assume everything
+// changed"; one that failed otherwise is retried with a backoff (1 s doubling to
+// the period) and changes nothing: the diagnosis then relies on healthyEvery.
 import { MAX_WATCH_MS, watchLinks } from '../netns/binding.js';
 import { parseInterfaceDump } from './netlink.js';
 import { errorMessage } from '../text/untrusted.js';
@@ -34,7 +35,7 @@ export interface HostLinkWatchOptions {
   periodMs?: number;
   /** After a failed watch, before the next (default 1 s): a watch that fails at once must not spin. */
   retryMs?: number;
-  /** Told of a failed watch (the changes then count as "all"). */
+  /** Told of a failed watch (ENOBUFS: the changes then count as "all"). */
   onError?: (message: string) => void;
 }
 
@@ -97,10 +98,12 @@ export class HostLinkWatch {
 
   async #loop(firstMs: number): Promise<void> {
     let timeoutMs = firstMs;
+    let failures = 0;
     while (this.#running) {
       try {
         const messages = await this.#watch(timeoutMs);
         timeoutMs = this.#periodMs;
+        failures = 0;
         if (messages === null) continue;
         const parsed = parseInterfaceDump(messages);
         // Messages that do not parse whole still said "something changed".
@@ -109,9 +112,14 @@ export class HostLinkWatch {
         this.#changes += parsed.interfaces.length;
       } catch (err) {
         if (!this.#running) return;
-        this.#all = true;
+        // Messages lost to a full buffer: something changed, not known what. Any other failure
+        // (the addon's engine stopped, a refused socket) says nothing changed: the diagnosis
+        // falls back on diagnose.healthyEvery, and the watch tries again, backing off to a period.
+        if ((err as { code?: unknown }).code === 'ENOBUFS') this.#all = true;
+        else failures++;
         this.#onError(errorMessage(err));
-        await new Promise((resolve) => setTimeout(resolve, this.#retryMs).unref());
+        const waitMs = Math.min(this.#periodMs, this.#retryMs * 2 ** Math.min(Math.max(0, failures - 1), 16));
+        await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
       }
     }
   }

@@ -90,6 +90,27 @@ t.test('a failed watch or unparsable messages: every vantage counts as changed; 
   t.same(errors, ['recvmsg: ENOBUFS'], 'a failure after stop() is not reported');
 });
 
+t.test('a watch that keeps failing (not ENOBUFS): nothing counts as changed, and it backs off', async (t) => {
+  let calls = 0;
+  const errors: string[] = [];
+  const w = new HostLinkWatch({
+    watch: () => {
+      calls++;
+      return Promise.reject(Object.assign(new Error('socket: EPERM'), { code: 'EPERM' }));
+    },
+    periodMs: 60_000,
+    retryMs: 10,
+    onError: (m) => errors.push(m),
+  });
+  w.start();
+  await new Promise((r) => setTimeout(r, 300));
+  w.stop();
+  t.same(w.take(), { all: false, indexes: new Set() }, 'a failing watch does not make every vantage due');
+  // Two loops, each waiting 10, 20, 40, 80, 160 ms: at most 5 tries each in 300 ms (20+ without backoff).
+  t.ok(calls >= 2 && calls <= 12, `${calls} tries in 300 ms`);
+  t.equal(errors.length, calls);
+});
+
 t.test('touched()', async (t) => {
   t.equal(touched(undefined, [1]), false);
   t.equal(touched({ all: true, indexes: new Set() }, undefined), true);
