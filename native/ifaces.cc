@@ -28,6 +28,31 @@ struct DumpRequest {
   ifinfomsg body;
 };
 
+// One datagram into *buf (recvmsg, retried on EINTR); the sender in *from,
+// the message flags (MSG_TRUNC) in *flags.
+ssize_t RecvDatagram(int fd, std::vector<uint8_t>* buf, sockaddr_nl* from, int* flags) {
+  iovec iov{buf->data(), buf->size()};
+  msghdr msg{};
+  msg.msg_name = from;
+  msg.msg_namelen = sizeof *from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  ssize_t n;
+  do {
+    n = recvmsg(fd, &msg, 0);
+  } while (n < 0 && errno == EINTR);
+  *flags = msg.msg_flags;
+  return n;
+}
+
+// The message as sent, zero-padded to the 4-byte alignment the parser steps
+// by (the last message of a datagram may lack padding).
+void AppendMessage(std::vector<uint8_t>* out, const nlmsghdr* h) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(h);
+  out->insert(out->end(), bytes, bytes + h->nlmsg_len);
+  out->resize(out->size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+}
+
 }  // namespace
 
 int OpenRouteSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE); }
@@ -74,21 +99,13 @@ uint32_t LinkDump::OnEvents(uint32_t) {
 uint32_t LinkDump::Receive() {
   for (int k = 0; k < kDatagramsPerEvent; k++) {
     sockaddr_nl from{};
-    iovec iov{buf_.data(), buf_.size()};
-    msghdr msg{};
-    msg.msg_name = &from;
-    msg.msg_namelen = sizeof from;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t n;
-    do {
-      n = recvmsg(fd_.get(), &msg, 0);
-    } while (n < 0 && errno == EINTR);
+    int flags = 0;
+    ssize_t n = RecvDatagram(fd_.get(), &buf_, &from, &flags);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return EPOLLIN;
       return Finish(errno, "recvmsg");
     }
-    if (msg.msg_flags & MSG_TRUNC) return Finish(EMSGSIZE, "recvmsg");
+    if (flags & MSG_TRUNC) return Finish(EMSGSIZE, "recvmsg");
     if (from.nl_pid != 0) continue;  // not from the kernel
     int len = static_cast<int>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
@@ -122,11 +139,7 @@ uint32_t LinkDump::Receive() {
       }
       if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_NEWADDR) continue;
       if (result_.reply.size() + NLMSG_ALIGN(h->nlmsg_len) > kMaxDump) return Finish(EMSGSIZE, "recvmsg");
-      // The message as sent, zero-padded to the 4-byte alignment the
-      // parser steps by (the last message of a datagram may lack padding).
-      const auto* bytes = reinterpret_cast<const uint8_t*>(h);
-      result_.reply.insert(result_.reply.end(), bytes, bytes + h->nlmsg_len);
-      result_.reply.resize(result_.reply.size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+      AppendMessage(&result_.reply, h);
     }
   }
   return EPOLLIN;
@@ -150,16 +163,8 @@ uint32_t LinkWatch::OnEvents(uint32_t) {
   // Drain what is queued now: one change (a pod starting) is several messages.
   for (;;) {
     sockaddr_nl from{};
-    iovec iov{buf_.data(), buf_.size()};
-    msghdr msg{};
-    msg.msg_name = &from;
-    msg.msg_namelen = sizeof from;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    ssize_t n;
-    do {
-      n = recvmsg(fd_.get(), &msg, 0);
-    } while (n < 0 && errno == EINTR);
+    int flags = 0;
+    ssize_t n = RecvDatagram(fd_.get(), &buf_, &from, &flags);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       return Finish(errno, "recvmsg");  // ENOBUFS: messages were lost
@@ -169,9 +174,7 @@ uint32_t LinkWatch::OnEvents(uint32_t) {
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf_.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) continue;
       if (result_.reply.size() + NLMSG_ALIGN(h->nlmsg_len) > kMaxEvents) continue;
-      const auto* bytes = reinterpret_cast<const uint8_t*>(h);
-      result_.reply.insert(result_.reply.end(), bytes, bytes + h->nlmsg_len);
-      result_.reply.resize(result_.reply.size() + (NLMSG_ALIGN(h->nlmsg_len) - h->nlmsg_len), 0);
+      AppendMessage(&result_.reply, h);
     }
   }
   // Only link messages end the watch (the group carries nothing else, but a
