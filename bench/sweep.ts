@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
-import { probe } from '../src/probe/probe.js';
+import { checkProbeOptions, probeSpec } from '../src/probe/probe.js';
 import { InFlightLimit, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
@@ -157,9 +157,9 @@ async function addonSweep(topo: Topology): Promise<SweepOutcome> {
   const t0 = process.hrtime.bigint();
   // Open per sweep (a cached fd would keep a deleted pod's netns alive).
   const handles = topo.namespaces.map((n) => NetnsHandle.open(n.path));
-  const results = await Promise.all(
-    handles.map((h) => probe({ netns: h, server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] })),
-  );
+  // Checked once per sweep and run from every namespace, as runSweep does (src/probe/sweep.ts).
+  const spec = checkProbeOptions({ server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] });
+  const results = await Promise.all(handles.map((h) => probeSpec(spec, h)));
   for (const h of handles) h.close();
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const failed: Record<string, number> = {};
@@ -175,13 +175,14 @@ async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
   const offsets = startOffsets(topo.namespaces.length, SPREAD_MS);
   // One timer per start step, as runSweep does (src/probe/sweep.ts).
   const starts = new SharedWaits((ms) => delay(ms));
+  const spec = checkProbeOptions({ server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] });
   const results = await Promise.all(
     topo.namespaces.map(async (n, i) => {
       if (offsets[i]! > 0) await starts.at(offsets[i]!);
       const h = NetnsHandle.open(n.path);
       const release = await limit.acquire(topo.bridge.ipv4);
       try {
-        return await probe({ netns: h, server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] });
+        return await probeSpec(spec, h);
       } finally {
         release();
         h.close();

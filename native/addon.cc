@@ -16,6 +16,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -88,8 +89,20 @@ struct TakenNs {
   uint64_t ino = 0;
 };
 
-Napi::Value TakeNamespace(Napi::Env env, int nsFd, TakenNs* out) {
+// The namespaces openNetns opened, by fd number (JS thread only). A job
+// submitted with one of these shares the table's open file: no duplicate and
+// no second check. closeNetns drops the table's reference; the fd closes when
+// the last job holding it is done, so its number cannot be given to another
+// file while a job may still setns into it.
+using NsTable = std::unordered_map<int, TakenNs>;
+
+Napi::Value TakeNamespace(Napi::Env env, const NsTable& table, int nsFd, TakenNs* out) {
   if (nsFd < 0) return Napi::Value();
+  auto known = table.find(nsFd);
+  if (known != table.end()) {
+    *out = known->second;
+    return Napi::Value();
+  }
   int dup = fcntl(nsFd, F_DUPFD_CLOEXEC, 3);
   if (dup < 0) return ErrorObject(env, errno, "fcntl");
   UniqueFd owned(dup);
@@ -203,6 +216,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("stats", &Addon::GetStats),
                              InstanceMethod("notify", &Addon::Notify),
                              InstanceMethod("nsType", &Addon::NsType),
+                             InstanceMethod("openNetns", &Addon::OpenNetns),
+                             InstanceMethod("closeNetns", &Addon::CloseNetns),
                              InstanceMethod("readFileInRoot", &Addon::ReadInRoot),
                          });
   }
@@ -413,7 +428,7 @@ class Addon : public Napi::Addon<Addon> {
         const size_t k = static_cast<size_t>(p.nsIndex);
         if (!nsDone[k]) {
           nsDone[k] = true;
-          nsRefusal[k] = TakeNamespace(env, fds[k], &taken[k]);
+          nsRefusal[k] = TakeNamespace(env, namespaces_, fds[k], &taken[k]);
         }
         if (!nsRefusal[k].IsEmpty()) {
           refusals[i] = nsRefusal[k];
@@ -541,6 +556,61 @@ class Addon : public Napi::Addon<Addon> {
     return Napi::Number::New(env, type);
   }
 
+  // openNetns(path, dirFd, out) -> fd | {errno, syscall}: opens a network
+  // namespace file (relative to dirFd when dirFd >= 0: a held /proc/<pid>
+  // directory), O_RDONLY | O_CLOEXEC | O_NONBLOCK (a FIFO planted where a
+  // namespace should be cannot block the open), proves it is one (ioctl
+  // NS_GET_NSTYPE) and keeps it in the table of namespaces (see NsTable);
+  // out[0] and out[1] get its st_dev and st_ino. Not a network namespace:
+  // {errno: EINVAL, syscall: "nstype"}, out[2] the CLONE_NEW* type it is (-1:
+  // not a namespace file), out[3] 1 for a directory; the file is closed.
+  Napi::Value OpenNetns(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string path;
+    double dirFd;
+    if (!GetString(info, 0, "path", 4096, &path) || !GetInteger(info, 1, "dirFd", -1, INT32_MAX, &dirFd)) {
+      return env.Undefined();
+    }
+    if (info.Length() <= 2 || !info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[2].As<Napi::TypedArray>().ElementLength() < 4) {
+      Fail(env, "out must be a Float64Array of at least 4 elements");
+      return env.Undefined();
+    }
+    double* out = info[2].As<Napi::Float64Array>().Data();
+    if (dirFd < 0 && (path.empty() || path[0] != '/')) {
+      Fail(env, "path must be absolute without a dirFd");
+      return env.Undefined();
+    }
+    int fd = openat(dirFd < 0 ? AT_FDCWD : static_cast<int>(dirFd), path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return ErrorObject(env, errno, "open");
+    UniqueFd owned(fd);
+    struct stat st {};
+    if (fstat(fd, &st) < 0) return ErrorObject(env, errno, "fstat");
+    int type = ioctl(fd, NS_GET_NSTYPE);
+    if (type != CLONE_NEWNET) {
+      out[2] = type < 0 ? -1 : type;
+      out[3] = S_ISDIR(st.st_mode) ? 1 : 0;
+      return ErrorObject(env, EINVAL, "nstype");
+    }
+    TakenNs& entry = namespaces_[fd];
+    entry.fd = std::make_shared<UniqueFd>(std::move(owned));
+    entry.dev = static_cast<uint64_t>(st.st_dev);
+    entry.ino = static_cast<uint64_t>(st.st_ino);
+    out[0] = static_cast<double>(st.st_dev);
+    out[1] = static_cast<double>(st.st_ino);
+    return Napi::Number::New(env, fd);
+  }
+
+  // closeNetns(fd) -> boolean: drops the table's reference to a namespace
+  // openNetns opened (false: it holds no such fd, and nothing is closed).
+  Napi::Value CloseNetns(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double fd;
+    if (!GetInteger(info, 0, "fd", 0, INT32_MAX, &fd)) return env.Undefined();
+    return Napi::Boolean::New(env, namespaces_.erase(static_cast<int>(fd)) > 0);
+  }
+
   // readFileInRoot(root, relPath, maxBytes, walk) -> Promise<{errno, syscall,
   // fileType, size, truncated, data}>: errno 0 with data, or errno != 0, or
   // errno 0 with data null and fileType naming what was there instead of a
@@ -593,7 +663,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Queue(Napi::Env env, Job job, int nsFd, bool keepAlive = true) {
     if (!engine_) return ErrorObject(env, ENXIO, "init");
     TakenNs ns;
-    Napi::Value refused = TakeNamespace(env, nsFd, &ns);
+    Napi::Value refused = TakeNamespace(env, namespaces_, nsFd, &ns);
     if (!refused.IsEmpty()) return refused;
     UseNamespace(ns, &job);
     const uint32_t id = job.id;
@@ -641,6 +711,7 @@ class Addon : public Napi::Addon<Addon> {
     return arr;
   }
 
+  NsTable namespaces_;
   std::unique_ptr<Engine> engine_;
   Tsfn tsfn_;
   Napi::FunctionReference callback_;

@@ -47,6 +47,15 @@ export interface NativeBinding {
   notify(socketPath: string, message: string): NativeError | undefined;
   /** The CLONE_NEW* type of the namespace behind fd (ioctl NS_GET_NSTYPE). */
   nsType(fd: number): number | NativeError;
+  /**
+   * Opens a network namespace file (relative to dirFd when dirFd >= 0), proves it is one and keeps it
+   * in the addon's table (jobs share it, no duplicate): the fd, with out[0..1] = st_dev, st_ino; or an
+   * error (syscall "nstype": not a network namespace, out[2] its CLONE_NEW* type or -1, out[3] 1 for
+   * a directory). See native/addon.cc OpenNetns.
+   */
+  openNetns(path: string, dirFd: number, out: Float64Array): number | NativeError;
+  /** Drops the table's reference to an fd openNetns returned (closed once no job holds it); false: not one. */
+  closeNetns(fd: number): boolean;
   /** Reads relPath resolved inside root (see readFileInRoot), off the JS thread. */
   readFileInRoot(root: string, relPath: string, maxBytes: number, walk: boolean): Promise<NativeFileRead>;
 }
@@ -151,8 +160,11 @@ export class NetnsHandle {
   readonly dev: number;
   readonly inode: number;
   private closed = false;
+  /** The addon whose table holds the fd (the one that opened it, even if setBinding swapped it since). */
+  readonly #owner: NativeBinding;
 
-  private constructor(fd: number, p: string, dev: number, inode: number) {
+  private constructor(owner: NativeBinding, fd: number, p: string, dev: number, inode: number) {
+    this.#owner = owner;
     this.fd = fd;
     this.path = p;
     this.dev = dev;
@@ -168,35 +180,29 @@ export class NetnsHandle {
     if (typeof p !== 'string' || p === '' || !path.isAbsolute(p)) {
       throw new ArgumentError(param, `expected an absolute path to a network namespace, got ${JSON.stringify(p)}`);
     }
-    let fd: number;
-    try {
-      fd = fs.openSync(p, fs.constants.O_RDONLY); // libuv adds O_CLOEXEC;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new ExchangeError(errnoOf(e.code ?? 'EIO') || 5, 'open', p, { cause: err });
-    }
-    return NetnsHandle.adopt(fd, p, param);
+    return NetnsHandle.#open(p, -1, p, param);
   }
 
-  /** Takes ownership of an fd that is already open (it is closed on failure). */
-  static adopt(fd: number, p: string, param = 'netns'): NetnsHandle {
-    let st: fs.Stats;
-    let type: number | NativeError;
-    try {
-      st = fs.fstatSync(fd);
-      type = getBinding().nsType(fd);
-    } catch (err) {
-      fs.closeSync(fd);
-      const e = err as NodeJS.ErrnoException;
-      if (e.code) throw new ExchangeError(errnoOf(e.code) || 5, 'fstat', p, { cause: err });
-      throw err;
-    }
-    if (typeof type !== 'number' || type !== CLONE_NEWNET) {
-      fs.closeSync(fd);
-      const what = typeof type === 'number' ? `a namespace of type 0x${type.toString(16)}` : st.isDirectory() ? 'a directory' : 'not a namespace file';
-      throw new ArgumentError(param, `${p} is not a network namespace (${what})`);
-    }
-    return new NetnsHandle(fd, p, st.dev, st.ino);
+  /**
+   * As open(), for `entry` of an open directory (a held /proc/<pid>): one
+   * openat, no path walk from the root. `p` names it in errors and in .path.
+   */
+  static openAt(dirFd: number, entry: string, p: string, param = 'netns'): NetnsHandle {
+    return NetnsHandle.#open(entry, dirFd, p, param);
+  }
+
+  // One native call: open (O_NONBLOCK: a FIFO cannot block it), fstat and the
+  // type check; the addon keeps the fd, so the jobs submitted with it take no
+  // duplicate of their own (native/addon.cc NsTable).
+  static #open(file: string, dirFd: number, p: string, param: string): NetnsHandle {
+    const out = openOut;
+    const owner = getBinding();
+    const fd = owner.openNetns(file, dirFd, out);
+    if (typeof fd === 'number') return new NetnsHandle(owner, fd, p, out[0]!, out[1]!);
+    if (fd.syscall !== 'nstype') throw new ExchangeError(fd.errno || 5, fd.syscall, p);
+    const type = out[2]!;
+    const what = type >= 0 ? `a namespace of type 0x${type.toString(16)}` : out[3] === 1 ? 'a directory' : 'not a namespace file';
+    throw new ArgumentError(param, `${p} is not a network namespace (${what})`);
   }
 
   get isOpen(): boolean {
@@ -216,9 +222,13 @@ export class NetnsHandle {
     // which takes its own duplicate of this fd.
     if (queued.length > 0) flushQueued();
     this.closed = true;
-    fs.closeSync(this.fd);
+    // The addon owns the fd (openNetns): it closes it once no job holds it.
+    this.#owner.closeNetns(this.fd);
   }
 }
+
+/** openNetns's out-parameter (one call at a time: JS is single-threaded). */
+const openOut = new Float64Array(4);
 
 /** The namespace of this thread: the host reference (never /proc/1/ns/net). */
 export const HOST_NETNS_PATH = '/proc/thread-self/ns/net';

@@ -91,7 +91,7 @@ const DIR_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
 const viaFd = (dirFd: number, entry: string): string => `/proc/self/fd/${dirFd}/${entry}`;
 
 /**
- * Opens the vantages of sweep after sweep at the cost of one open (+ fstat,
+ * Opens the vantages of sweep after sweep at the cost of one native call (openat + fstat +
  * ioctl) each: the daemon's opener (`check` and the diagnosis open once with
  * openVantage).
  *
@@ -136,7 +136,7 @@ export class VantageOpener {
     const path = `${this.#procRoot}/${v.pid}/ns/net`;
     let handle: NetnsHandle;
     try {
-      handle = NetnsHandle.adopt(fs.openSync(viaFd(dirFd, 'ns/net'), fs.constants.O_RDONLY), path, `vantage ${v.id}`);
+      handle = NetnsHandle.openAt(dirFd, 'ns/net', path, `vantage ${v.id}`);
     } catch (err) {
       const failure = openFailure(err, path);
       if (failure.reason === 'gone') this.#forget(key);

@@ -59,9 +59,12 @@ export interface ProbeDeps {
   now?: () => number;
 }
 
-/** Options after validation: what a probe needs, ready to use. */
+/**
+ * Options after validation, without the namespace: what a probe needs, ready
+ * to use. One spec serves every namespace it is run from (probeSpec): a sweep
+ * checks each (target, transport, query) once, not once per vantage.
+ */
 export interface ProbeSpec {
-  netns: NetnsRef;
   server: string;
   port: number;
   transport: Transport;
@@ -79,7 +82,7 @@ function checkTransport(t: unknown): Transport {
 }
 
 /** Validates probe options; throws ArgumentError naming the field (for config checks). */
-export function checkProbeOptions(opts: ProbeOptions): ProbeSpec {
+export function checkProbeOptions(opts: Omit<ProbeOptions, 'netns'>): ProbeSpec {
   if (opts === null || typeof opts !== 'object') throw new ArgumentError('probe', 'expected an options object');
   const { name, type, validRcodes, requireAnswers, expectAnswers, expectMatch } = opts;
   const q = checkQuery({ name, type, validRcodes, requireAnswers, expectAnswers, expectMatch });
@@ -89,7 +92,6 @@ export function checkProbeOptions(opts: ProbeOptions): ProbeSpec {
   checkQueryOptions(query); // validates class, flags and EDNS now (and encodes the query once)
   validateServer(opts.server);
   const spec: ProbeSpec = {
-    netns: opts.netns ?? 'host',
     server: opts.server,
     port: validatePort(opts.port ?? 53),
     transport: checkTransport(opts.transport ?? 'udp'),
@@ -124,10 +126,10 @@ const ignoredOf = (x: unknown): number => {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 };
 
-async function attempt(ex: ExchangeFn, spec: ProbeSpec, q: BuiltQuery, transport: Transport, timeoutMs: number): Promise<Attempt> {
+async function attempt(ex: ExchangeFn, spec: ProbeSpec, netns: NetnsRef, q: BuiltQuery, transport: Transport, timeoutMs: number): Promise<Attempt> {
   let reply: ExchangeReply;
   try {
-    reply = await ex({ netns: spec.netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs });
+    reply = await ex({ netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs });
   } catch (err) {
     return { replied: false, reason: reasonFromError(err), detail: messageOf(err), ignored: ignoredOf(err) };
   }
@@ -168,17 +170,17 @@ const PATH_REASONS: ReadonlySet<Reason> = new Set(['timeout', 'refused', 'reset'
 
 const performanceNow = (): number => performance.now();
 
-async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
+async function run(spec: ProbeSpec, netns: NetnsRef, deps: ProbeDeps): Promise<ProbeResult> {
   const ex = deps.exchange ?? nativeExchange;
   const now = deps.now ?? performanceNow;
   const q = buildQuery(spec.query);
   const started = now();
-  const first = await attempt(ex, spec, q, spec.transport, spec.timeoutMs);
+  const first = await attempt(ex, spec, netns, q, spec.transport, spec.timeoutMs);
   if (spec.transport !== 'udp' || !first.replied || !first.verdict.tc) {
     return fromAttempt(first, spec.transport, false, 0);
   }
   const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
-  const retry = await attempt(ex, spec, q, 'tcp', remaining);
+  const retry = await attempt(ex, spec, netns, q, 'tcp', remaining);
   if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds, first.ignored);
   return {
     ok: false,
@@ -193,13 +195,38 @@ async function run(spec: ProbeSpec, deps: ProbeDeps): Promise<ProbeResult> {
   };
 }
 
+/** The result of a probe that threw `err` before or instead of an exchange. */
+export const failedProbe = (err: unknown, transport: Transport): ProbeResult => ({
+  ok: false,
+  reason: reasonFromError(err),
+  rcode: null,
+  answers: [],
+  rttSeconds: null,
+  transport,
+  truncated: false,
+  detail: messageOf(err),
+});
+
 /** Probes one server once. Never throws and never rejects. */
 export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<ProbeResult> {
   let transport: Transport = 'udp';
   try {
     if ((opts as Partial<ProbeOptions> | null)?.transport === 'tcp') transport = 'tcp';
-    return await run(checkProbeOptions(opts), deps);
+    return await run(checkProbeOptions(opts), opts.netns ?? 'host', deps);
   } catch (err) {
-    return { ok: false, reason: reasonFromError(err), rcode: null, answers: [], rttSeconds: null, transport, truncated: false, detail: messageOf(err) };
+    return failedProbe(err, transport);
+  }
+}
+
+/**
+ * Probes with a spec checkProbeOptions made, from `netns` ('host', a path or
+ * an open handle): what probe() does after its check. Never throws and never
+ * rejects.
+ */
+export async function probeSpec(spec: ProbeSpec, netns: NetnsRef, deps: ProbeDeps = {}): Promise<ProbeResult> {
+  try {
+    return await run(spec, netns, deps);
+  } catch (err) {
+    return failedProbe(err, spec.transport);
   }
 }

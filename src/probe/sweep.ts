@@ -8,8 +8,8 @@
 // closed: a cached fd would keep a deleted pod's namespace alive.
 import type { PairClass, ProbeResult, Query, SkippedPair, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
 import { queryLabel } from './query-spec.js';
-import type { NetnsHandle } from '../netns/binding.js';
-import { probe } from './probe.js';
+import type { NetnsHandle, NetnsRef } from '../netns/binding.js';
+import { checkProbeOptions, failedProbe, probeSpec, type ProbeSpec } from './probe.js';
 import { openVantage, type VantageOpener } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
@@ -60,7 +60,8 @@ const defaultWait: Wait = async (ms, signal) => {
   });
 };
 
-export type ProbeFn = typeof probe;
+/** Runs one checked probe from a namespace (probe.ts probeSpec; tests pass their own). */
+export type ProbeFn = (spec: ProbeSpec, netns: NetnsRef) => Promise<ProbeResult>;
 
 const targetKey = (t: Target): string => `${t.server}|${t.port}`;
 
@@ -81,30 +82,25 @@ export function targetsFor(own: readonly Target[], configured: readonly Target[]
 }
 
 async function probeWithAttempts(
-  probeFn: ProbeFn,
+  run: SweepRun,
   netns: NetnsHandle,
   target: Target,
   transport: Transport,
-  query: Query,
-  opts: SweepOptions,
-  limit: InFlightLimit,
+  queryIndex: number,
 ): Promise<{ result: ProbeResult; attempts: number }> {
+  const opts = run.opts;
+  const spec = specFor(run, target, transport, queryIndex);
+  // Options that cannot be probed (a bad server address) fail every attempt alike.
+  if (!('query' in spec)) return { result: spec, attempts: 1 };
   let result: ProbeResult | undefined;
   let n = 0;
   let ignored = 0;
   while (n < opts.attempts) {
     n++;
-    const release = await limit.acquire(targetKey(target));
+    const release = await run.limit.acquire(targetKey(target));
     try {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      result = await probeFn({
-        netns,
-        server: target.server,
-        port: target.port,
-        transport,
-        timeoutMs: opts.timeoutMs,
-        ...query,
-      });
+      result = await run.probeFn(spec, netns);
     } finally {
       release();
     }
@@ -114,6 +110,31 @@ async function probeWithAttempts(
   }
   if (ignored > 0) result = { ...result!, ignoredReplies: ignored };
   return { result: result!, attempts: n };
+}
+
+/**
+ * The checked probe of (target, transport, query): checked once per sweep and
+ * shared by every vantage that probes it (a target is one object for all the
+ * vantages it serves), or the result every probe of it gets when the check fails.
+ */
+function specFor(run: SweepRun, target: Target, transport: Transport, queryIndex: number): ProbeSpec | ProbeResult {
+  const queries = run.opts.queries;
+  let specs = run.specs.get(target);
+  if (!specs) {
+    specs = [];
+    run.specs.set(target, specs);
+  }
+  const slot = (transport === 'tcp' ? queries.length : 0) + queryIndex;
+  let spec = specs[slot];
+  if (spec === undefined) {
+    try {
+      spec = checkProbeOptions({ server: target.server, port: target.port, transport, timeoutMs: run.opts.timeoutMs, ...queries[queryIndex]! });
+    } catch (err) {
+      spec = failedProbe(err, transport);
+    }
+    specs[slot] = spec;
+  }
+  return spec;
 }
 
 interface OpenVantage {
@@ -174,10 +195,13 @@ interface SweepRun {
   probeFn: ProbeFn;
   rows: SweepRow[];
   limit: InFlightLimit;
+  /** specFor's: per target, its checked probes by transport and query. */
+  specs: Map<Target, Array<ProbeSpec | ProbeResult>>;
 }
 
-async function probeRow(run: SweepRun, o: OpenVantage, w: Work, query: Query): Promise<void> {
-  const { result, attempts } = await probeWithAttempts(run.probeFn, o.handle, w.target, w.transport, query, run.opts, run.limit);
+async function probeRow(run: SweepRun, o: OpenVantage, w: Work, queryIndex: number): Promise<void> {
+  const { result, attempts } = await probeWithAttempts(run, o.handle, w.target, w.transport, queryIndex);
+  const query = run.opts.queries[queryIndex]!;
   // A failing vantage's resolv.conf is read again next sweep: it may be why.
   if (!result.ok) run.opts.resolvConfReuse?.drop(o.v.id);
   run.rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
@@ -185,7 +209,7 @@ async function probeRow(run: SweepRun, o: OpenVantage, w: Work, query: Query): P
 
 async function probeVantage(run: SweepRun, o: OpenVantage, work: readonly Work[]): Promise<void> {
   const probes: Promise<void>[] = [];
-  for (const w of work) for (const query of run.opts.queries) probes.push(probeRow(run, o, w, query));
+  for (const w of work) for (let q = 0; q < run.opts.queries.length; q++) probes.push(probeRow(run, o, w, q));
   await Promise.all(probes);
 }
 
@@ -257,10 +281,10 @@ export const rowQueries = (r: SweepRow): number => r.attempts + (r.result.trunca
  * Probes the planned pairs (every pair without opts.budget), paced (see SweepOptions). Never throws for a
  * probe or vantage failure; rejects only when opts.signal is aborted.
  */
-export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probe, wait: Wait = defaultWait): Promise<SweepReport> {
+export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn: ProbeFn = probeSpec, wait: Wait = defaultWait): Promise<SweepReport> {
   const startedAt = new Date();
   const t0 = process.hrtime.bigint();
-  const run: SweepRun = { opts, probeFn, rows: [], limit: new InFlightLimit(opts.maxInFlightPerTarget) };
+  const run: SweepRun = { opts, probeFn, rows: [], limit: new InFlightLimit(opts.maxInFlightPerTarget), specs: new Map() };
   const rows = run.rows;
   const labels = vantageLabels(vantages);
   opts.resolvConfReuse?.beginSweep();

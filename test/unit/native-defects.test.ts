@@ -377,6 +377,8 @@ t.test('defect 10: a result whose settlement throws does not leave the rest of i
     }),
     notify: () => undefined,
     nsType: () => CLONE_NEWNET,
+    openNetns: () => ({ errno: 95, syscall: 'fake' }),
+    closeNetns: () => false,
     readFileInRoot: () => Promise.reject(new Error('fake')),
   };
   const prev = setBinding(fake);

@@ -4,7 +4,9 @@
 import t from 'tap';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
 import { REPO } from '../support/paths.js';
@@ -219,6 +221,37 @@ t.test('a netns path that does not exist rejects with ENOENT', async (t) => {
   }).catch((e) => e)) as ExchangeError;
   t.type(err, ExchangeError);
   t.equal(err.code, 'ENOENT');
+});
+
+t.test('NetnsHandle.open refuses what is not a network namespace, without blocking on a FIFO', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chw-open-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fifo = path.join(dir, 'net');
+  execFileSync('mkfifo', [fifo]);
+  // A FIFO with no writer would block a plain open(2) forever (and this test with it).
+  t.throws(() => NetnsHandle.open(fifo), { name: 'ArgumentError', message: /is not a network namespace \(not a namespace file\)/ });
+  t.throws(() => NetnsHandle.open(dir), { name: 'ArgumentError', message: /is not a network namespace \(a directory\)/ });
+  t.throws(() => NetnsHandle.open('/proc/thread-self/ns/mnt'), { name: 'ArgumentError', message: /a namespace of type 0x20000/ });
+  t.throws(() => NetnsHandle.open('/proc/thread-self/ns/nope'), { name: 'ExchangeError', code: 'ENOENT', syscall: 'open' });
+  const before = fs.readdirSync('/proc/self/fd').length;
+  for (let i = 0; i < 50; i++) t.throws(() => NetnsHandle.open(fifo));
+  t.equal(fs.readdirSync('/proc/self/fd').length, before, 'a refused file is closed');
+});
+
+t.test('a closed handle keeps its namespace open for the jobs still holding it, then closes it', async (t) => {
+  const srv = await udpServer((m) => m);
+  t.teardown(srv.close);
+  const h = NetnsHandle.open('/proc/thread-self/ns/net');
+  const link = `/proc/self/fd/${h.fd}`;
+  t.match(fs.readlinkSync(link), /^net:\[\d+\]$/);
+  const jobs = [];
+  for (let i = 0; i < 20; i++) jobs.push(exchange({ netns: h, server: '127.0.0.1', port: srv.port, payload, timeoutMs: 1000 }));
+  h.close();
+  h.close();
+  const replies = await Promise.all(jobs);
+  t.same(new Set(replies.map((r) => r.reply.toString())), new Set(['query']), 'every job ran after its handle was closed');
+  t.throws(() => fs.readlinkSync(link), { code: 'ENOENT' }, 'the fd is closed once no job holds it');
+  await t.rejects(exchange({ netns: h, server: '127.0.0.1', payload, timeoutMs: 10 }), { name: 'ArgumentError' }, 'a closed handle submits nothing');
 });
 
 t.test('the worker never keeps the process alive, and results still arrive', async (t) => {

@@ -59,9 +59,10 @@ t.test('a good UDP probe', async (t) => {
   t.equal(sent.flag_rd, true);
 });
 
-t.test('defaults: host netns, port 53, UDP, type A, NOERROR only', async (t) => {
+t.test('defaults: port 53, UDP, type A, NOERROR only', async (t) => {
   const spec = checkProbeOptions({ server: '10.96.0.10', name: NAME, timeoutMs: 500 });
-  t.match(spec, { netns: 'host', port: 53, transport: 'udp', timeoutMs: 500, validRcodes: ['NOERROR'], requireAnswers: true, expectMatch: 'contain' });
+  t.notOk('netns' in spec, 'a spec is run from any namespace');
+  t.match(spec, { port: 53, transport: 'udp', timeoutMs: 500, validRcodes: ['NOERROR'], requireAnswers: true, expectMatch: 'contain' });
   t.same(spec.query, { name: NAME, type: 'A', class: 'IN' });
   t.notOk('expectAnswers' in spec);
 });
