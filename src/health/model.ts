@@ -101,18 +101,23 @@ function checkThresholds(t: Thresholds): Thresholds {
   return { failureThreshold: t.failureThreshold, successThreshold: t.successThreshold };
 }
 
+// The order of localeCompare() without arguments, from one collator made once
+// (localeCompare looks the collator up again on every call).
+const COLLATOR = new Intl.Collator();
 const STATE_ORDER = (a: Check, b: Check): number =>
   Number(b.vantage.hostNetwork) - Number(a.vantage.hostNetwork) ||
-  a.vantageLabel.localeCompare(b.vantageLabel) ||
-  a.targetLabel.localeCompare(b.targetLabel) ||
-  a.transport.localeCompare(b.transport) ||
-  a.query.localeCompare(b.query);
+  COLLATOR.compare(a.vantageLabel, b.vantageLabel) ||
+  COLLATOR.compare(a.targetLabel, b.targetLabel) ||
+  COLLATOR.compare(a.transport, b.transport) ||
+  COLLATOR.compare(a.query, b.query);
 
 const pairOf = (vantage: Pick<Vantage, 'dev' | 'inode' | 'podUid'>, target: Pick<Target, 'server' | 'port'>, transport: Transport): string =>
   `${vantage.dev}:${vantage.inode}:${vantage.podUid ?? ''}|${targetLabel(target)}|${transport}`;
 
 export class HealthModel {
   #checks = new Map<string, Check>();
+  /** checks() in order; null when it must be sorted again. */
+  #sorted: Check[] | null = null;
   #thresholds: Thresholds;
   #sweep = 0;
   #rotation: Partial<Record<PairClass, PlanGroup>> = {};
@@ -134,9 +139,11 @@ export class HealthModel {
     return this.#checks.size;
   }
 
-  /** Every check, host first, then by vantage, target, transport, query. */
+  /** Every check, host first, then by vantage, target, transport, query (a new array). */
   checks(): Check[] {
-    return [...this.#checks.values()].sort(STATE_ORDER);
+    // Sorted again only when a check came, went or changed what it is sorted by.
+    this.#sorted ??= [...this.#checks.values()].sort(STATE_ORDER);
+    return this.#sorted.slice();
   }
 
   get(key: string): Check | undefined {
@@ -172,6 +179,7 @@ export class HealthModel {
       let check = this.#checks.get(key);
       if (check && (check.vantage.podUid ?? '') !== (row.vantage.podUid ?? '')) {
         this.#checks.delete(key); // the namespace id now belongs to another pod
+        this.#sorted = null;
         check = undefined;
       }
       if (!check) {
@@ -197,9 +205,11 @@ export class HealthModel {
           stale: false,
         };
         this.#checks.set(key, check);
+        this.#sorted = null;
         transitions.push({ check, from: null, to: check.state });
         continue;
       }
+      if (check.vantageLabel !== label || check.vantage.hostNetwork !== row.vantage.hostNetwork) this.#sorted = null;
       check.vantage = row.vantage;
       check.vantageLabel = label;
       if (NEUTRAL.has(row.result.reason)) continue;
@@ -228,6 +238,7 @@ export class HealthModel {
     for (const [key, check] of this.#checks) {
       if (!seen.has(key) && !skipped.has(pairOf(check.vantage, check.target, check.transport))) {
         this.#checks.delete(key);
+        this.#sorted = null;
         removed.push(check);
         continue;
       }
@@ -263,6 +274,7 @@ export class HealthModel {
   clear(): Check[] {
     const all = [...this.#checks.values()];
     this.#checks.clear();
+    this.#sorted = null;
     return all;
   }
 }

@@ -56,7 +56,6 @@ export const labelValue = (s: string): string => escapeControl(capString(s, MAX_
 
 const pathKey = (l: PathLabels): string => `${l.vantage}\u0000${l.target}\u0000${l.transport}`;
 const targetKey = (l: TargetLabels): string => `${l.target}\u0000${l.transport}`;
-const sameLabels = (a: Record<string, string>, b: Record<string, string>): boolean => Object.keys(a).every((k) => a[k] === b[k]);
 
 function countFds(): number | null {
   try {
@@ -88,6 +87,32 @@ function readProcSelf(name: string): string | null {
   }
 }
 
+/** A check's per-check series: its labels (escaped once) and the gauge values last set (undefined: none). */
+class CheckSeries {
+  readonly vantageLabel: string;
+  readonly targetLabel: string;
+  readonly transport: string;
+  readonly query: string;
+  readonly labels: CheckLabels;
+  healthy: number | undefined;
+  success: number | undefined;
+  /** The recordSweep call that last saw the check. */
+  sweep = 0;
+
+  constructor(c: Check) {
+    this.vantageLabel = c.vantageLabel;
+    this.targetLabel = c.targetLabel;
+    this.transport = c.transport;
+    this.query = c.query;
+    this.labels = { vantage: labelValue(c.vantageLabel), target: labelValue(c.targetLabel), transport: c.transport, query: labelValue(c.query) };
+  }
+
+  /** Whether these series still carry `c`'s labels. */
+  labelsOf(c: Check): boolean {
+    return c.vantageLabel === this.vantageLabel && c.targetLabel === this.targetLabel && c.transport === this.transport && c.query === this.query;
+  }
+}
+
 export class DaemonMetrics {
   readonly registry = new Registry();
   readonly #probeSuccess: Gauge<keyof CheckLabels>;
@@ -116,8 +141,9 @@ export class DaemonMetrics {
   readonly #rotationSeconds: Gauge<'class'>;
   readonly #checksStale: Gauge<string>;
   readonly #oldestAge: Gauge<'class'>;
-  /** check key → the labels its per-check series carry now. */
-  readonly #checkSeries = new Map<string, CheckLabels>();
+  /** check key → its per-check series: the labels they carry now and the values last set. */
+  readonly #checkSeries = new Map<string, CheckSeries>();
+  #recordSweeps = 0;
   readonly #pathSeries = new Map<string, PathLabels>();
   readonly #targetSeries = new Map<string, TargetLabels>();
 
@@ -190,6 +216,11 @@ export class DaemonMetrics {
    * (metrics.perVantageDetail); turned off, its series are removed. `sweepPeriodSeconds` (interval + jitter)
    * turns the rotation from sweeps into seconds.
    */
+  #removeCheckSeries(series: CheckSeries): void {
+    if (series.healthy !== undefined) this.#checkHealthy.remove(series.labels);
+    if (series.success !== undefined) this.#probeSuccess.remove(series.labels);
+  }
+
   recordSweep(report: SweepReport, checks: readonly Check[], completedAt: Date, perVantageDetail = false, sweepPeriodSeconds = 0): void {
     const labels = new Map<string, string>();
     for (const r of report.vantages) labels.set(r.vantage.id, r.label);
@@ -218,13 +249,35 @@ export class DaemonMetrics {
       if (a.ignored > 0) this.#ignoredReplies.inc({ transport }, a.ignored);
     }
 
-    const checkSeries = new Map<string, CheckLabels>();
+    // Per-check series: a check's labels are escaped once and a gauge is set
+    // only when its value changed (prom-client hashes the labels of every
+    // set and remove: two per check per sweep otherwise, for nothing).
+    // Removals first (checks gone, labels changed), then values: a label set
+    // that moved to another check keeps that check's value. After any removal
+    // every value is set again (two checks may escape to the same labels).
+    const sweep = ++this.#recordSweeps;
+    for (const c of checks) {
+      const series = this.#checkSeries.get(c.key);
+      if (series?.labelsOf(c)) series.sweep = sweep;
+    }
+    let removed = false;
+    for (const [key, series] of this.#checkSeries) {
+      if (series.sweep === sweep) continue;
+      this.#removeCheckSeries(series);
+      this.#checkSeries.delete(key);
+      removed = true;
+    }
     const pathSeries = new Map<string, PathLabels>();
     const targetSeries = new Map<string, TargetLabels>();
     const counts = { healthy: 0, unhealthy: 0 };
     for (const c of checks) {
-      const l: CheckLabels = { vantage: labelValue(c.vantageLabel), target: labelValue(c.targetLabel), transport: c.transport, query: labelValue(c.query) };
-      checkSeries.set(c.key, l);
+      let series = this.#checkSeries.get(c.key);
+      if (!series) {
+        series = new CheckSeries(c);
+        series.sweep = sweep;
+        this.#checkSeries.set(c.key, series);
+      }
+      const l = series.labels;
       const tl: TargetLabels = { target: l.target, transport: l.transport };
       targetSeries.set(targetKey(tl), tl);
       if (perVantageDetail) {
@@ -232,26 +285,22 @@ export class DaemonMetrics {
         pathSeries.set(pathKey(p), p);
       }
       counts[c.state]++;
-    }
-    // Series first, removals second: a label that moved to another check keeps its new value.
-    for (const [key, old] of this.#checkSeries) {
-      const now = checkSeries.get(key);
-      if (now === undefined || !sameLabels(old, now)) {
-        this.#probeSuccess.remove(old);
-        this.#checkHealthy.remove(old);
-      } else if (!perVantageDetail) {
-        this.#probeSuccess.remove(old);
+      const healthy = c.state === 'healthy' ? 1 : 0;
+      if (removed || series.healthy !== healthy) {
+        this.#checkHealthy.set(l, healthy);
+        series.healthy = healthy;
+      }
+      const success = perVantageDetail ? (c.last.ok ? 1 : 0) : undefined;
+      if (series.success !== success) {
+        if (success === undefined) this.#probeSuccess.remove(l);
+        else this.#probeSuccess.set(l, success);
+        series.success = success;
+      } else if (removed && success !== undefined) {
+        this.#probeSuccess.set(l, success);
       }
     }
     for (const [key, old] of this.#pathSeries) if (!pathSeries.has(key)) this.#vantageRtt.remove(old);
     for (const [key, old] of this.#targetSeries) if (!targetSeries.has(key)) this.#rtt.remove(old);
-    for (const c of checks) {
-      const l = checkSeries.get(c.key)!;
-      if (perVantageDetail) this.#probeSuccess.set(l, c.last.ok ? 1 : 0);
-      this.#checkHealthy.set(l, c.state === 'healthy' ? 1 : 0);
-    }
-    this.#checkSeries.clear();
-    for (const [k, v] of checkSeries) this.#checkSeries.set(k, v);
     this.#pathSeries.clear();
     for (const [k, v] of pathSeries) this.#pathSeries.set(k, v);
     this.#targetSeries.clear();

@@ -113,16 +113,17 @@ async function probeWithAttempts(
 }
 
 /**
- * The checked probe of (target, transport, query): checked once per sweep and
- * shared by every vantage that probes it (a target is one object for all the
- * vantages it serves), or the result every probe of it gets when the check fails.
+ * The checked probe of (server:port, transport, query): checked once per sweep
+ * and shared by every vantage that probes it, or the result every probe of it
+ * gets when the check fails.
  */
 function specFor(run: SweepRun, target: Target, transport: Transport, queryIndex: number): ProbeSpec | ProbeResult {
   const queries = run.opts.queries;
-  let specs = run.specs.get(target);
+  const key = targetKey(target);
+  let specs = run.specs.get(key);
   if (!specs) {
     specs = [];
-    run.specs.set(target, specs);
+    run.specs.set(key, specs);
   }
   const slot = (transport === 'tcp' ? queries.length : 0) + queryIndex;
   let spec = specs[slot];
@@ -195,8 +196,8 @@ interface SweepRun {
   probeFn: ProbeFn;
   rows: SweepRow[];
   limit: InFlightLimit;
-  /** specFor's: per target, its checked probes by transport and query. */
-  specs: Map<Target, Array<ProbeSpec | ProbeResult>>;
+  /** specFor's: per server|port, its checked probes by transport and query. */
+  specs: Map<string, Array<ProbeSpec | ProbeResult>>;
 }
 
 async function probeRow(run: SweepRun, o: OpenVantage, w: Work, queryIndex: number): Promise<void> {

@@ -112,6 +112,27 @@ t.test('checks absent from a sweep are dropped; another pod in the same netns id
   t.end();
 });
 
+t.test('checks() follows the order of labels as they change, and callers get their own array', (t) => {
+  const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
+  const a = vantage(4026532101, { podNamespace: 'shop', podName: 'b-pod', podUid: 'uid-1' });
+  const b = vantage(4026532102, { podNamespace: 'shop', podName: 'c-pod', podUid: 'uid-2' });
+  const order = () => m.checks().map((c) => c.vantageLabel);
+  m.update(uniform([HOST, a, b], '10.96.0.10', 'ok', ['udp']), at(0));
+  t.same(order(), ['host', 'shop/b-pod', 'shop/c-pod']);
+  const mine = m.checks();
+  mine.reverse();
+  t.same(order(), ['host', 'shop/b-pod', 'shop/c-pod'], 'reordering a returned array changes nothing');
+  // a's pod name is learnt later (Docker): its label now sorts after b's.
+  const renamed = { ...a, podName: 'd-pod' };
+  m.update(uniform([HOST, renamed, b], '10.96.0.10', 'ok', ['udp']), at(1));
+  t.same(order(), ['host', 'shop/c-pod', 'shop/d-pod']);
+  m.update(uniform([HOST, renamed, b, vantage(4026532103, { podNamespace: 'shop', podName: 'a-pod', podUid: 'uid-3' })], '10.96.0.10', 'ok', ['udp']), at(2));
+  t.same(order(), ['host', 'shop/a-pod', 'shop/c-pod', 'shop/d-pod'], 'a new check takes its place');
+  m.update(uniform([HOST, b], '10.96.0.10', 'ok', ['udp']), at(3));
+  t.same(order(), ['host', 'shop/c-pod'], 'checks gone are gone');
+  t.end();
+});
+
 t.test('several queries and targets are separate checks; a duplicate row counts once', (t) => {
   const m = new HealthModel({ failureThreshold: 1, successThreshold: 1 });
   const aaaa = { ...QUERY, type: 'AAAA' as const };

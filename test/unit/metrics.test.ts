@@ -147,6 +147,26 @@ t.test('series of checks that leave the state are removed; a relabelled vantage 
   t.equal(lines.length, 4, 'host and the last pod, two transports each');
 });
 
+t.test('per-check gauges follow every change of value, also after sweeps that changed nothing', async (t) => {
+  const { metrics, sweep } = setup();
+  const states: Array<['ok' | 'timeout', number, number]> = [
+    // [result, probe_success, check_healthy] (failureThreshold 2, successThreshold 1)
+    ['ok', 1, 1],
+    ['ok', 1, 1],
+    ['timeout', 0, 1],
+    ['timeout', 0, 0],
+    ['timeout', 0, 0],
+    ['ok', 1, 1],
+    ['ok', 1, 1],
+  ];
+  for (const [i, [result, ok, health]] of states.entries()) {
+    sweep(uniform([HOST, POD_A], '10.96.0.10', result), i);
+    const s = samples(await metrics.scrape());
+    t.equal(s.get(success('host', 'udp')), ok, `sweep ${i}: probe_success`);
+    t.equal(s.get(healthy('default/web-1', 'tcp')), health, `sweep ${i}: check_healthy`);
+  }
+});
+
 t.test('without metrics.perVantageDetail (the default): check_healthy per check, RTT by target only; turning it off removes the detail', async (t) => {
   const { metrics, sweep } = setup(false);
   sweep(uniform([HOST, POD_A, POD_B], '10.96.0.10', 'ok'), 0);
