@@ -78,7 +78,12 @@ export interface DaemonBenchResult {
   /** probe.spread as given, or null for the daemon's default. */
   spread: number | null;
   meanWallMs: number;
+  /** Mean: utime + stime over the measured sweeps / their number. */
   cpuPerSweepMs: number;
+  /** Median and p95 of the CPU of each interval (one sweep) in the measured window (schedstat). */
+  cpuMedianMs: number;
+  cpuP95Ms: number;
+  warmupSweeps: number;
   /** VmRSS after the warm-up, at the end, the largest sample; VmHWM at the end. */
   rssStartMiB: number;
   rssEndMiB: number;
@@ -131,6 +136,19 @@ function removeCgroupTree(dir: string): void {
   } catch {
     // still busy: left for removeByPrefix-style cleanup by hand
   }
+}
+
+/** CPU time of every thread of a process so far, in ns (/proc/PID/task/TID/schedstat: exact, not in clock ticks). */
+export function processCpuNs(pid: number): number {
+  let ns = 0;
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns;
 }
 
 /** utime + stime of a process, in seconds. */
@@ -305,9 +323,25 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
       const a = await waitForSweeps(port, o.warmupSweeps, 0, o.intervalMs, o.warmupSweeps * (o.intervalMs + o.timeoutMs) + 60_000, child);
       const cpu0 = processCpuSeconds(pid);
       const rssStart = processRss(pid).rss;
+      // CPU per interval (one sweep each), for the median and p95 beside the mean.
+      const perInterval: number[] = [];
+      let lastNs = processCpuNs(pid);
+      const cpuSampler = setInterval(() => {
+        try {
+          const now = processCpuNs(pid);
+          perInterval.push((now - lastNs) / 1e6);
+          lastNs = now;
+        } catch {
+          // exited
+        }
+      }, o.intervalMs);
       o.log(`  warm-up done (${a.sweeps} sweeps); measuring ${o.sweeps} sweeps at a ${o.intervalMs} ms interval ...`);
-      const b = await waitForSweeps(port, a.sweeps + o.sweeps, a.sweeps, o.intervalMs, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child);
+      const b = await waitForSweeps(port, a.sweeps + o.sweeps, a.sweeps, o.intervalMs, o.sweeps * (o.intervalMs + o.timeoutMs) + slack, child).finally(() =>
+        clearInterval(cpuSampler),
+      );
       const cpu1 = processCpuSeconds(pid);
+      const sorted = [...perInterval].sort((x, y) => x - y);
+      const pick = (q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
       const rss = processRss(pid);
       const statusText = (await get(port, '/status')).body;
       const podVantages = (statusText.match(/"podUid":/g) ?? []).length;
@@ -329,6 +363,9 @@ export async function benchDaemon(o: DaemonBenchOptions): Promise<DaemonBenchRes
         env: o.env,
         meanWallMs: round(((b.durationSum - a.durationSum) / Math.max(1, b.durationCount - a.durationCount)) * 1000, 2),
         cpuPerSweepMs: round(((cpu1 - cpu0) / Math.max(1, n)) * 1000, 1),
+        cpuMedianMs: round(pick(0.5), 1),
+        cpuP95Ms: round(pick(0.95), 1),
+        warmupSweeps: o.warmupSweeps,
         rssStartMiB: round(rssStart),
         rssEndMiB: round(rss.rss),
         rssMaxMiB: Math.max(...rssSamples, round(rss.rss)),

@@ -1,6 +1,6 @@
 // npm run bench [-- --netns N] [--sweeps S] [--soak K] [--blackholed B] [--timeout MS] [--json] [--skip-nsenter]
 //                 [--spread MS] [--max-in-flight N] [--paced-sweeps P] [--skip-floor]
-//                 [--daemon [--daemon-spread SHARE] [--daemon-qps Q] [--daemon-sweeps D] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
+//                 [--daemon [--daemon-spread SHARE] [--daemon-qps Q] [--daemon-sweeps D] [--daemon-warmup W] [--daemon-interval MS] [--daemon-node-flags '...'] [--daemon-env 'K=V ...'] [--daemon-root DIR]]
 //
 // Builds N network namespaces on one bridge where dnsmasq answers, then
 // times a full sweep (one A query from every namespace) with the addon, in
@@ -62,6 +62,7 @@ const { values: args } = parseArgs({
     'daemon-qps': { type: 'string' },
     daemon: { type: 'boolean', default: false },
     'daemon-sweeps': { type: 'string', default: '30' },
+    'daemon-warmup': { type: 'string', default: '30' },
     'daemon-interval': { type: 'string', default: '1000' },
     'daemon-node-flags': { type: 'string', default: NODE_FLAGS.join(' ') },
     'daemon-env': {
@@ -109,6 +110,7 @@ if (args['daemon-qps'] !== undefined) {
   }
 }
 const DAEMON_SWEEPS = positive('daemon-sweeps', args['daemon-sweeps']);
+const DAEMON_WARMUP = positive('daemon-warmup', args['daemon-warmup']);
 const DAEMON_INTERVAL_MS = positive('daemon-interval', args['daemon-interval'], 100);
 /** Default: the packaged launcher's node flags (packaging/lib/stage.ts), those the systemd unit runs the daemon with. */
 const DAEMON_NODE_FLAGS = args['daemon-node-flags'].split(/\s+/).filter((f) => f !== '');
@@ -428,7 +430,7 @@ async function main() {
         name: NAME,
         answer: ANSWER,
         sweeps: DAEMON_SWEEPS,
-        warmupSweeps: 5,
+        warmupSweeps: DAEMON_WARMUP,
         intervalMs: DAEMON_INTERVAL_MS,
         timeoutMs: TIMEOUT_MS,
         nodeFlags: DAEMON_NODE_FLAGS,
@@ -535,14 +537,15 @@ async function main() {
             Object.entries(daemon.env)
               .map(([k, v]) => `${k}=${v}`)
               .join(' ') || '(none added)'
-          }; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after 5)`,
+          }; ${daemon.vantages} vantages, UDP, interval ${daemon.intervalMs} ms, probe.spread ${daemon.spread ?? 'default'}, ${daemon.sweeps} sweeps after ${daemon.warmupSweeps})`,
           `                  engine (above)      daemon`,
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
-          `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms (utime+stime / sweeps)   ${ratio(daemon.cpuPerSweepMs, addon.medianCpuMs)}`,
+          // Medians against medians (CPU per interval of the daemon, from each thread's schedstat); the mean beside.
+          `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuMedianMs} ms median (mean ${daemon.cpuPerSweepMs}, p95 ${daemon.cpuP95Ms})   ${ratio(daemon.cpuMedianMs, addon.medianCpuMs)}`,
           // The daemon paces its sweep (probe.spread, default half the interval): the engine paced the same way is its like.
           ...(paced
             ? [
-                `  cpu, paced      ${String(paced.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuPerSweepMs} ms   ${ratio(daemon.cpuPerSweepMs, paced.medianCpuMs as number)} (engine paced over ${SPREAD_MS} ms above; the daemon over probe.spread × interval = ${
+                `  cpu, paced      ${String(paced.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuMedianMs} ms median   ${ratio(daemon.cpuMedianMs, paced.medianCpuMs as number)} (mean ${ratio(daemon.cpuPerSweepMs, paced.medianCpuMs as number)}; engine paced over ${SPREAD_MS} ms above; the daemon over probe.spread × interval = ${
                   (daemon.spread ?? 0.5) * daemon.intervalMs
                 } ms)`,
               ]
