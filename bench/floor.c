@@ -2,9 +2,9 @@
 // with `cc -O2` into a temporary directory and runs it over the same
 // namespaces in the same run). It does the engine's work with nothing around
 // it: per probe, open the namespace file, setns into it, create a UDP socket
-// there, setns back home and prove it by the inode of
-// /proc/thread-self/ns/net (the engine's contract, /work/shared/ARCHITECTURE.md
-// "The native addon"), connect the socket to the server and send one A query
+// there, setns back home and prove it by the inode of the thread's ns/net
+// (the engine's contract, /work/shared/ARCHITECTURE.md "The native addon"; as
+// the engine does, through the thread's /proc/thread-self/ns held open), connect the socket to the server and send one A query
 // (encoded once, only the 16-bit ID patched per probe); then one epoll loop
 // reads the replies, accepts one only when its
 // ID, QR bit and question match the query and it carries an answer, and
@@ -106,7 +106,7 @@ static uint16_t nextId(void) {
   return pool[--poolLeft];
 }
 
-static int epfd, homeFd;
+static int epfd, homeFd, nsDirFd;
 static dev_t homeDev;
 static ino_t homeIno;
 
@@ -115,7 +115,7 @@ static ino_t homeIno;
 static void returnHome(void) {
   struct stat st;
   if (setns(homeFd, CLONE_NEWNET) < 0) die("setns home");
-  if (stat("/proc/thread-self/ns/net", &st) < 0) die("stat");
+  if (fstatat(nsDirFd, "net", &st, 0) < 0) die("fstatat");
   if (st.st_dev != homeDev || st.st_ino != homeIno) {
     fprintf(stderr, "floor: not back in the host netns\n");
     exit(2);
@@ -278,6 +278,9 @@ int main(int argc, char **argv) {
   if (fstat(homeFd, &st) < 0) die("fstat");
   homeDev = st.st_dev;
   homeIno = st.st_ino;
+  // The engine's proof of being home: this thread's ns directory, held, and its "net" entry.
+  nsDirFd = open("/proc/thread-self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (nsDirFd < 0) die("open /proc/thread-self/ns");
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1");
   for (int s = -1; s < sweeps; s++) {  // sweep -1 is the warm-up, not printed

@@ -22,6 +22,10 @@ namespace healthd {
 namespace {
 
 constexpr const char* kThreadNetns = "/proc/thread-self/ns/net";
+// The worker's own /proc/<pid>/task/<tid>/ns directory (opened by the worker:
+// thread-self names the opening thread): its "net" entry is the namespace the
+// worker is in at each lookup, found with one path component instead of five.
+constexpr const char* kThreadNsDir = "/proc/thread-self/ns";
 constexpr int kMaxEvents = 256;
 
 // The epoll key of the wake-up eventfd; tasks get keys from 1 up, never reused.
@@ -126,6 +130,7 @@ void Engine::Stop() {
   if (epfd_ >= 0) close(epfd_);
   if (wakeFd_ >= 0) close(wakeFd_);
   if (hostFd_ >= 0) close(hostFd_);
+  if (nsDirFd_ >= 0) close(nsDirFd_);
   epfd_ = wakeFd_ = hostFd_ = -1;
 }
 
@@ -176,6 +181,23 @@ bool Engine::Setup(int* err, const char** syscall) {
   }
   hostDev_ = st.st_dev;
   hostIno_ = st.st_ino;
+  nsDirFd_ = open(kThreadNsDir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (nsDirFd_ < 0) {
+    *err = errno;
+    *syscall = "open";
+    return false;
+  }
+  // The proof ReturnHome uses must see where this thread is now.
+  if (fstatat(nsDirFd_, "net", &st, 0) < 0) {
+    *err = errno;
+    *syscall = "fstatat";
+    return false;
+  }
+  if (st.st_dev != hostDev_ || st.st_ino != hostIno_) {
+    *err = EINVAL;
+    *syscall = "fstatat";
+    return false;
+  }
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epfd_ < 0) {
     *err = errno;
@@ -208,7 +230,7 @@ bool Engine::ReturnHome(int* err) {
     return false;
   }
   struct stat st {};
-  if (stat(kThreadNetns, &st) < 0) {
+  if (fstatat(nsDirFd_, "net", &st, 0) < 0) {
     *err = errno;
     return false;
   }

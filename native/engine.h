@@ -161,6 +161,7 @@ class Engine {
   int epfd_ = -1;
   int wakeFd_ = -1;
   int hostFd_ = -1;
+  int nsDirFd_ = -1;  // the worker's /proc/thread-self/ns (see kThreadNsDir)
   dev_t hostDev_ = 0;
   ino_t hostIno_ = 0;
 
