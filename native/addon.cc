@@ -237,6 +237,10 @@ class Addon : public Napi::Addon<Addon> {
       return env.Undefined();
     }
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
+    if (keys_ == nullptr && !MakeResultKeys(env)) {
+      Fail(env, "cannot make the result keys");
+      return env.Undefined();
+    }
     if (!engine_) {
       tsfn_ = Tsfn::New(env, "coredns-healthd-netns", 0, 1, this);
       tsfn_.Unref(env);
@@ -678,37 +682,71 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // The batch as an array of {id, errno, syscall, reply, rttNs, ignored};
-  // nullptr when the environment cannot build it.
-  static napi_value ToJs(napi_env env, Batch& batch) {
+  // nullptr when the environment cannot build it. Each object is made with
+  // one napi_define_properties call whose keys were made once (BindCallback):
+  // no key string is created and looked up again per result.
+  napi_value ToJs(napi_env env, Batch& batch) {
     napi_value arr;
     if (napi_create_array_with_length(env, batch.size(), &arr) != napi_ok) return nullptr;
+    napi_property_descriptor props[kResultFields] = {};
+    napi_value keys, empty;
+    if (napi_get_reference_value(env, keys_, &keys) != napi_ok || keys == nullptr) return nullptr;
+    for (uint32_t k = 0; k < kResultFields; k++) {
+      if (napi_get_element(env, keys, k, &props[k].name) != napi_ok) return nullptr;
+      props[k].attributes = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+    }
+    if (napi_get_element(env, keys, kResultFields, &empty) != napi_ok) return nullptr;
     for (size_t i = 0; i < batch.size(); i++) {
       Result& r = batch[i];
-      napi_value o, id, err, syscall, reply, rtt, ignored;
-      if (napi_create_object(env, &o) != napi_ok || napi_create_uint32(env, r.id, &id) != napi_ok ||
-          napi_create_int32(env, r.err, &err) != napi_ok ||
-          napi_create_string_utf8(env, r.syscall, NAPI_AUTO_LENGTH, &syscall) != napi_ok ||
-          napi_create_double(env, static_cast<double>(r.rttNs), &rtt) != napi_ok ||
-          napi_create_uint32(env, r.ignored, &ignored) != napi_ok) {
+      napi_value o;
+      napi_value* v[kResultFields];
+      for (size_t k = 0; k < kResultFields; k++) v[k] = &props[k].value;
+      if (napi_create_object(env, &o) != napi_ok || napi_create_uint32(env, r.id, v[0]) != napi_ok ||
+          napi_create_int32(env, r.err, v[1]) != napi_ok ||
+          napi_create_double(env, static_cast<double>(r.rttNs), v[4]) != napi_ok ||
+          napi_create_uint32(env, r.ignored, v[5]) != napi_ok) {
+        return nullptr;
+      }
+      if (r.syscall == nullptr || r.syscall[0] == '\0') {
+        *v[2] = empty;
+      } else if (napi_create_string_utf8(env, r.syscall, NAPI_AUTO_LENGTH, v[2]) != napi_ok) {
         return nullptr;
       }
       if (r.err == 0) {
         void* data = nullptr;
-        if (napi_create_buffer_copy(env, r.reply.size(), r.reply.data(), &data, &reply) != napi_ok) return nullptr;
-      } else if (napi_get_null(env, &reply) != napi_ok) {
+        if (napi_create_buffer_copy(env, r.reply.size(), r.reply.data(), &data, v[3]) != napi_ok) return nullptr;
+      } else if (napi_get_null(env, v[3]) != napi_ok) {
         return nullptr;
       }
-      if (napi_set_named_property(env, o, "id", id) != napi_ok ||
-          napi_set_named_property(env, o, "errno", err) != napi_ok ||
-          napi_set_named_property(env, o, "syscall", syscall) != napi_ok ||
-          napi_set_named_property(env, o, "reply", reply) != napi_ok ||
-          napi_set_named_property(env, o, "rttNs", rtt) != napi_ok ||
-          napi_set_named_property(env, o, "ignored", ignored) != napi_ok ||
+      if (napi_define_properties(env, o, kResultFields, props) != napi_ok ||
           napi_set_element(env, arr, static_cast<uint32_t>(i), o) != napi_ok) {
         return nullptr;
       }
     }
     return arr;
+  }
+
+  // A result's keys, in the order of ToJs's descriptors.
+  static constexpr size_t kResultFields = 6;
+  static constexpr const char* kResultKeys[kResultFields] = {"id", "errno", "syscall", "reply", "rttNs", "ignored"};
+  // An array of the keys (internalized: napi_set_named_property makes them so)
+  // and then "", held for the life of the addon.
+  napi_ref keys_ = nullptr;
+
+  bool MakeResultKeys(napi_env env) {
+    napi_value model, names, empty;
+    if (napi_create_object(env, &model) != napi_ok) return false;
+    for (const char* key : kResultKeys) {
+      napi_value zero;
+      if (napi_create_uint32(env, 0, &zero) != napi_ok || napi_set_named_property(env, model, key, zero) != napi_ok) return false;
+    }
+    uint32_t n = 0;
+    if (napi_get_property_names(env, model, &names) != napi_ok || napi_get_array_length(env, names, &n) != napi_ok ||
+        n != kResultFields || napi_create_string_utf8(env, "", 0, &empty) != napi_ok ||
+        napi_set_element(env, names, kResultFields, empty) != napi_ok) {
+      return false;
+    }
+    return napi_create_reference(env, names, 1, &keys_) == napi_ok;
   }
 
   NsTable namespaces_;
