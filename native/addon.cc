@@ -738,7 +738,8 @@ class Addon : public Napi::Addon<Addon> {
     if (napi_create_object(env, &model) != napi_ok) return false;
     for (const char* key : kResultKeys) {
       napi_value zero;
-      if (napi_create_uint32(env, 0, &zero) != napi_ok || napi_set_named_property(env, model, key, zero) != napi_ok) return false;
+      if (napi_create_uint32(env, 0, &zero) != napi_ok || napi_set_named_property(env, model, key, zero) != napi_ok)
+        return false;
     }
     uint32_t n = 0;
     if (napi_get_property_names(env, model, &names) != napi_ok || napi_get_array_length(env, names, &n) != napi_ok ||
