@@ -6,7 +6,7 @@
 // most opts.maxInFlightPerTarget attempts to one server:port in flight at a
 // time (./pacing.ts). A namespace is held until its probes are done, then
 // closed: a cached fd would keep a deleted pod's namespace alive.
-import type { PairClass, ProbeResult, Query, SkippedPair, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
+import type { PairClass, ProbeResult, Query, ResolvConfRead, SkippedPair, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
 import { queryLabel } from './query-spec.js';
 import type { NetnsHandle, NetnsRef } from '../netns/binding.js';
 import { checkProbeOptions, failedProbe, probeSpec, type ProbeSpec } from './probe.js';
@@ -147,13 +147,55 @@ interface OpenVantage {
 /** Opens a vantage and reads its resolv.conf; the handle stays open (the caller closes it). */
 const addressOf = (n: { address: string }): string => n.address;
 
-async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Promise<{ report: VantageReport; open?: OpenVantage }> {
+/** What a vantage's resolv.conf read gives a sweep: the report of it and the targets to probe. */
+interface Derived {
+  /** The configured targets and port it was made with (targetsSignature). */
+  signature: string;
+  resolvConf: NonNullable<VantageReport['resolvConf']>;
+  targets: OpenVantage['targets'];
+}
+
+// Kept with the read itself: a read the daemon reuses across sweeps
+// (ResolvConfReuse) gives the same report and targets, made once, as long as
+// the configured targets and port stay the same (both frozen: every sweep's
+// report shares them).
+const derivedOfRead = new WeakMap<ResolvConfRead, Derived>();
+
+const targetsSignature = (opts: SweepOptions): string => {
+  let sig = String(opts.dnsPort);
+  for (const t of opts.targets) sig += `,${t.server}|${t.port}|${t.source}`;
+  return sig;
+};
+
+function derivedOf(rc: ResolvConfRead, opts: SweepOptions, signature: string): Derived {
+  const cached = derivedOfRead.get(rc);
+  if (cached?.signature === signature) return cached;
+  const own: Target[] = [];
+  const notes = [...rc.parsed.warnings];
+  for (const ns of rc.parsed.nameservers) {
+    if (ns.scopeId) notes.push(`nameserver ${ns.address}%${ns.scopeId} has a scope id and is not probed`);
+    else own.push(Object.freeze({ server: ns.address, port: opts.dnsPort, source: 'resolv.conf' as const }));
+  }
+  const resolvConf = Object.freeze({
+    path: rc.path,
+    nameservers: Object.freeze(rc.parsed.nameservers.map(addressOf)) as string[],
+    warnings: Object.freeze(notes) as string[],
+    ...(rc.error ? { error: rc.error.message } : {}),
+  });
+  const ownKeys = new Set(own.map(targetKey));
+  const targets: OpenVantage['targets'] = [];
+  for (const target of targetsFor(own, opts.targets)) targets.push(Object.freeze({ target, own: ownKeys.has(targetKey(target)) }));
+  const derived: Derived = { signature, resolvConf, targets: Object.freeze(targets) as OpenVantage['targets'] };
+  derivedOfRead.set(rc, derived);
+  return derived;
+}
+
+async function prepareVantage(v: Vantage, label: string, opts: SweepOptions, signature: string): Promise<{ report: VantageReport; open?: OpenVantage }> {
   const opened = opts.opener ? opts.opener.open(v) : openVantage(v, opts.procRoot);
   if (!opened.ok) return { report: { vantage: v, label, status: opened.reason, detail: opened.detail } };
   const handle = opened.handle;
   try {
     const report: VantageReport = { vantage: v, label, status: 'probed' };
-    const own: Target[] = [];
     if (opts.ownNameservers) {
       const reuse = opts.resolvConfReuse;
       let rc = reuse?.get(v);
@@ -162,21 +204,12 @@ async function prepareVantage(v: Vantage, label: string, opts: SweepOptions): Pr
         reuse?.set(v, rc);
       }
       report.resolvConfRead = rc;
-      const notes = [...rc.parsed.warnings];
-      for (const ns of rc.parsed.nameservers) {
-        if (ns.scopeId) notes.push(`nameserver ${ns.address}%${ns.scopeId} has a scope id and is not probed`);
-        else own.push({ server: ns.address, port: opts.dnsPort, source: 'resolv.conf' });
-      }
-      report.resolvConf = {
-        path: rc.path,
-        nameservers: rc.parsed.nameservers.map(addressOf),
-        warnings: notes,
-        ...(rc.error ? { error: rc.error.message } : {}),
-      };
+      const derived = derivedOf(rc, opts, signature);
+      report.resolvConf = derived.resolvConf;
+      return { report, open: { v, handle, targets: derived.targets } };
     }
-    const ownKeys = new Set(own.map(targetKey));
     const targets: OpenVantage['targets'] = [];
-    for (const target of targetsFor(own, opts.targets)) targets.push({ target, own: ownKeys.has(targetKey(target)) });
+    for (const target of targetsFor([], opts.targets)) targets.push({ target, own: false });
     return { report, open: { v, handle, targets } };
   } catch (err) {
     handle.close();
@@ -222,7 +255,8 @@ interface RankedWork {
 const byRank = (a: RankedWork, b: RankedWork): number => a.rank - b.rank;
 
 /** A vantage's planned work in its targets' order (resolv.conf order), then the transports', as without a budget. */
-function inTargetOrder(work: readonly Work[], o: OpenVantage, transports: readonly Transport[]): Work[] {
+function inTargetOrder(work: readonly Work[], o: OpenVantage, transports: readonly Transport[]): readonly Work[] {
+  if (work.length < 2) return work;
   const targetIndex = new Map<string, number>();
   for (let j = 0; j < o.targets.length; j++) targetIndex.set(targetKey(o.targets[j]!.target), j);
   const ranked: RankedWork[] = [];
@@ -292,7 +326,8 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
   opts.resolvConfReuse?.keepOnly(new Set(vantages.map(idOf)));
   opts.opener?.retain(vantages);
   const preparing: Promise<{ report: VantageReport; open?: OpenVantage }>[] = [];
-  for (const v of vantages) preparing.push(prepareVantage(v, labels.get(v.id)!, opts));
+  const signature = targetsSignature(opts);
+  for (const v of vantages) preparing.push(prepareVantage(v, labels.get(v.id)!, opts, signature));
   const prepared = await Promise.all(preparing);
   const open: OpenVantage[] = [];
   for (const p of prepared) if (p.open) open.push(p.open);

@@ -107,6 +107,34 @@ t.test('hostile files through the sweep: findings, and the sweep goes on', async
   });
 });
 
+t.test('a reused read keeps its report and targets until the configured targets or the port change', async (t) => {
+  const { file, vantage } = fixture(t);
+  fs.writeFileSync(file, ONE);
+  const reuse = new ResolvConfReuse(100);
+  const sweep = async (over: Partial<SweepOptions>) => {
+    probed.length = 0;
+    const ports: number[] = [];
+    const probe: ProbeFn = async (spec, netns) => {
+      ports.push(spec.port);
+      return probeFn(spec, netns);
+    };
+    const report = await runSweep([vantage], { ...OPTS, resolvConfReuse: reuse, ...over }, probe);
+    return { report, servers: [...probed].sort(), ports };
+  };
+  const a = await sweep({});
+  const b = await sweep({});
+  t.same(b.servers, ['10.0.0.9']);
+  t.equal(b.report.vantages[0]!.resolvConf, a.report.vantages[0]!.resolvConf, 'the same read: the same report, made once');
+  t.ok(Object.isFrozen(a.report.vantages[0]!.resolvConf), 'shared between sweeps, so frozen');
+  const c = await sweep({ targets: [{ server: '10.0.0.50', port: 53, source: 'static' }] });
+  t.same(c.servers, ['10.0.0.50', '10.0.0.9'], 'a configured target added: probed at once');
+  const d = await sweep({ targets: [{ server: '10.0.0.9', port: 53, source: 'dns-service' }] });
+  t.same(d.servers, ['10.0.0.9'], 'a nameserver that is also a configured target is probed once');
+  t.equal(d.report.rows[0]!.target.source, 'dns-service', 'under its more specific source');
+  const e = await sweep({ dnsPort: 5353 });
+  t.same(e.ports, [5353], 'a new port for nameservers: used at once');
+});
+
 t.test('across sweeps (the daemon at a short interval): a read is reused, then read again', async (t) => {
   const { file, vantage } = fixture(t);
   fs.writeFileSync(file, ONE);
