@@ -218,6 +218,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("nsType", &Addon::NsType),
                              InstanceMethod("openNetns", &Addon::OpenNetns),
                              InstanceMethod("closeNetns", &Addon::CloseNetns),
+                             InstanceMethod("statNetnsIds", &Addon::StatNetnsIds),
                              InstanceMethod("readFileInRoot", &Addon::ReadInRoot),
                          });
   }
@@ -613,6 +614,54 @@ class Addon : public Napi::Addon<Addon> {
     double fd;
     if (!GetInteger(info, 0, "fd", 0, INT32_MAX, &fd)) return env.Undefined();
     return Napi::Boolean::New(env, namespaces_.erase(static_cast<int>(fd)) > 0);
+  }
+
+  // statNetnsIds(procRoot, pids, out) -> undefined: stat(2) of
+  // <procRoot>/<pid>/ns/net for each pid in one call (discovery's re-check of
+  // the processes it knows, every sweep): out[3i], out[3i+1] get st_dev and
+  // st_ino, out[3i+2] 0, or the errno with dev and ino 0. The nsfs link
+  // touches no disk. Throws TypeError on a bad argument.
+  Napi::Value StatNetnsIds(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string root;
+    if (!GetString(info, 0, "procRoot", 4096, &root)) return env.Undefined();
+    if (root.empty() || root[0] != '/') {
+      Fail(env, "procRoot must be an absolute path");
+      return env.Undefined();
+    }
+    if (info.Length() < 3 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[2].IsTypedArray() ||
+        info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      Fail(env, "pids must be an Int32Array and out a Float64Array");
+      return env.Undefined();
+    }
+    Napi::Int32Array pids = info[1].As<Napi::Int32Array>();
+    Napi::Float64Array out = info[2].As<Napi::Float64Array>();
+    if (out.ElementLength() < pids.ElementLength() * 3) {
+      Fail(env, "out must hold 3 numbers per pid");
+      return env.Undefined();
+    }
+    std::string path;
+    for (size_t i = 0; i < pids.ElementLength(); i++) {
+      const int32_t pid = pids[i];
+      double* o = out.Data() + 3 * i;
+      if (pid <= 0) {
+        o[0] = o[1] = 0;
+        o[2] = EINVAL;
+        continue;
+      }
+      path.assign(root).append("/").append(std::to_string(pid)).append("/ns/net");
+      struct stat st {};
+      if (stat(path.c_str(), &st) < 0) {
+        o[0] = o[1] = 0;
+        o[2] = errno;
+        continue;
+      }
+      o[0] = static_cast<double>(st.st_dev);
+      o[1] = static_cast<double>(st.st_ino);
+      o[2] = 0;
+    }
+    return env.Undefined();
   }
 
   // readFileInRoot(root, relPath, maxBytes, walk) -> Promise<{errno, syscall,

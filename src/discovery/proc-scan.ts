@@ -30,6 +30,7 @@ import { parseCgroup, type CgroupInfo } from './cgroup.js';
 import { type DockerContainerInfo, type LocatedContainer, type ProcVantage, hostThenInode } from './vantage.js';
 import type { NetnsId } from '../model.js';
 import { ProcStat, parseProcStat } from '../netns/proc-stat.js';
+import { errnoName, statNetnsIds } from '../netns/binding.js';
 
 export type NetnsIdentify = 'stat' | 'link-text';
 
@@ -242,6 +243,51 @@ function scanMember(pid: number, scan: MemberScan): Promise<Member | undefined> 
   return readMember(scan.procRoot, pid, scan.identify, scan.errors);
 }
 
+/**
+ * scanMember over every pid, with the PIDs the memo knows re-checked in one
+ * native call (statNetnsIds: one stat of each ns/net, no promise and no Stats
+ * object per process): a settled member whose namespace is unchanged is taken
+ * as it is; the others are read as scanMember reads them.
+ */
+async function rescan(pids: number[], memo: ScanMemo, limit: number, scan: MemberScan): Promise<Array<Member | undefined>> {
+  const known: number[] = [];
+  for (const pid of pids) if (memo.members.has(pid)) known.push(pid);
+  const ids = statNetnsIds(scan.procRoot, known);
+  const out: Array<Member | undefined> = new Array<Member | undefined>(pids.length);
+  const rest: number[] = [];
+  const restAt: number[] = [];
+  let k = 0;
+  for (let i = 0; i < pids.length; i++) {
+    const pid = pids[i]!;
+    const m = memo.members.get(pid);
+    if (!m) {
+      rest.push(pid);
+      restAt.push(i);
+      continue;
+    }
+    const dev = ids[3 * k]!;
+    const inode = ids[3 * k + 1]!;
+    const errno = ids[3 * k + 2]!;
+    k++;
+    if (errno !== 0) {
+      scan.errors.push({ pid, path: `${scan.procRoot}/${pid}/ns/net`, code: errnoName(errno) });
+      continue;
+    }
+    if (m.settled && dev === m.dev && inode === m.inode) {
+      out[i] = m;
+      continue;
+    }
+    rest.push(pid);
+    restAt.push(i);
+  }
+  const read = await mapLimit(rest, limit, readAnew, scan);
+  for (let j = 0; j < read.length; j++) out[restAt[j]!] = read[j];
+  return out;
+}
+
+/** A PID read as a new one (its namespace changed, it was not settled, or the memo did not know it). */
+const readAnew = (pid: number, scan: MemberScan): Promise<Member | undefined> => readSettled(scan.procRoot, pid, scan.identify, scan.errors, scan.ticks);
+
 /** Marks a member settled (see the memo, above) when what was read of it is final. */
 function settle(m: Member, uptimeTicks: number | null): Member {
   const placed = m.cgroup !== undefined && (m.cgroup.containerId !== undefined || m.cgroup.podUid !== undefined);
@@ -345,7 +391,8 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const errors: ScanError[] = [];
   const memo = options.memo;
   const ticks = memo ? await uptimeTicks(procRoot) : null;
-  const members = await mapLimit(pids, options.concurrency ?? 64, scanMember, { procRoot, identify, errors, memo, ticks });
+  const context = { procRoot, identify, errors, memo, ticks };
+  const members = memo && identify === 'stat' && procRoot.startsWith('/') ? await rescan(pids, memo, options.concurrency ?? 64, context) : await mapLimit(pids, options.concurrency ?? 64, scanMember, context);
   if (memo) {
     memo.members.clear();
     for (const m of members) if (m) memo.members.set(m.pid, m);

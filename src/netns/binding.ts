@@ -56,6 +56,8 @@ export interface NativeBinding {
   openNetns(path: string, dirFd: number, out: Float64Array): number | NativeError;
   /** Drops the table's reference to an fd openNetns returned (closed once no job holds it); false: not one. */
   closeNetns(fd: number): boolean;
+  /** stat of <procRoot>/<pid>/ns/net for each pid: out[3i..3i+2] = st_dev, st_ino, errno (0: ok). */
+  statNetnsIds(procRoot: string, pids: Int32Array, out: Float64Array): void;
   /** Reads relPath resolved inside root (see readFileInRoot), off the JS thread. */
   readFileInRoot(root: string, relPath: string, maxBytes: number, walk: boolean): Promise<NativeFileRead>;
 }
@@ -225,6 +227,17 @@ export class NetnsHandle {
     // The addon owns the fd (openNetns): it closes it once no job holds it.
     this.#owner.closeNetns(this.fd);
   }
+}
+
+/**
+ * The (dev, inode) of <procRoot>/<pid>/ns/net for each pid, in one native call
+ * (no Stats object per process): [dev, inode, errno] per pid, errno 0 when it
+ * could be read.
+ */
+export function statNetnsIds(procRoot: string, pids: readonly number[]): Float64Array {
+  const out = new Float64Array(pids.length * 3);
+  if (pids.length > 0) getBinding().statNetnsIds(procRoot, Int32Array.from(pids), out);
+  return out;
 }
 
 /** openNetns's out-parameter (one call at a time: JS is single-threaded). */

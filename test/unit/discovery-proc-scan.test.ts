@@ -256,6 +256,41 @@ t.test('with a memo: a PID seen before costs one identity read; stat and cgroup 
   );
 });
 
+t.test('with a memo, identified by stat (the default): the known PIDs are re-checked in one native call', async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-memo-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.cpSync(path.join(FIXTURES, 'containerd-v1-cgroupfs'), root, { recursive: true });
+  fs.writeFileSync(path.join(root, 'uptime'), '905.00 1700.00\n');
+  // By stat, a namespace is the (dev, inode) of <pid>/ns/net: here each file is one.
+  const inodeOf = (pid: number) => fs.statSync(path.join(root, `${pid}/ns/net`)).ino;
+  const memo = createScanMemo();
+  const opts = { procRoot: root, memo };
+  const first = await scanProc(opts);
+  t.same(first, await scanProc({ procRoot: root }), 'the first scan is the scan without a memo');
+
+  // Settled processes are not read again: their stat and cgroup may even be gone.
+  fs.rmSync(path.join(root, '2150/stat'));
+  fs.rmSync(path.join(root, '2150/cgroup'));
+  // One moved to another namespace (a new file: a new inode): read again.
+  const before = inodeOf(2310);
+  fs.writeFileSync(path.join(root, '2310/ns/next'), 'moved\n'); // made while the old one exists: another inode
+  fs.renameSync(path.join(root, '2310/ns/next'), path.join(root, '2310/ns/net'));
+  t.not(inodeOf(2310), before);
+  // One whose namespace cannot be stat'ed any more: an error naming the file, and it is left out.
+  fs.rmSync(path.join(root, '2101/ns/net'));
+  const second = await scanProc(opts);
+  t.same(
+    second.errors.map((e) => [e.pid, path.relative(root, e.path), e.code]),
+    [[2101, '2101/ns/net', 'ENOENT']],
+  );
+  const byPid = new Map(second.vantages.map((v) => [v.pid, v]));
+  t.equal(byPid.get(2150)?.inode, inodeOf(2150), '2150 still represents its pod, from the memo');
+  t.equal(byPid.get(2310)?.inode, inodeOf(2310), 'the process that changed namespace was read again');
+  t.equal(byPid.get(2310)?.comm, 'nginx');
+  t.notOk(memo.members.has(2101), 'a PID that failed its re-check left the memo');
+  t.ok(memo.members.has(2150));
+});
+
 t.test('with a memo and no uptime: a process outside any container is read every scan', async (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chd-memo-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -379,6 +379,7 @@ t.test('defect 10: a result whose settlement throws does not leave the rest of i
     nsType: () => CLONE_NEWNET,
     openNetns: () => ({ errno: 95, syscall: 'fake' }),
     closeNetns: () => false,
+    statNetnsIds: () => undefined,
     readFileInRoot: () => Promise.reject(new Error('fake')),
   };
   const prev = setBinding(fake);
