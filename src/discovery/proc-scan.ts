@@ -392,7 +392,10 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const memo = options.memo;
   const ticks = memo ? await uptimeTicks(procRoot) : null;
   const context = { procRoot, identify, errors, memo, ticks };
-  const members = memo && identify === 'stat' && procRoot.startsWith('/') ? await rescan(pids, memo, options.concurrency ?? 64, context) : await mapLimit(pids, options.concurrency ?? 64, scanMember, context);
+  const members =
+    memo && identify === 'stat' && procRoot.startsWith('/')
+      ? await rescan(pids, memo, options.concurrency ?? 64, context)
+      : await mapLimit(pids, options.concurrency ?? 64, scanMember, context);
   if (memo) {
     memo.members.clear();
     for (const m of members) if (m) memo.members.set(m.pid, m);
