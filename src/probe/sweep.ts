@@ -6,7 +6,20 @@
 // most opts.maxInFlightPerTarget attempts to one server:port in flight at a
 // time (./pacing.ts). A namespace is held until its probes are done, then
 // closed: a cached fd would keep a deleted pod's namespace alive.
-import type { PairClass, ProbeResult, Query, ResolvConfRead, SkippedPair, SweepReport, SweepRow, Target, TargetSource, Transport, Vantage, VantageReport } from '../model.js';
+import type {
+  PairClass,
+  ProbeResult,
+  Query,
+  ResolvConfRead,
+  SkippedPair,
+  SweepReport,
+  SweepRow,
+  Target,
+  TargetSource,
+  Transport,
+  Vantage,
+  VantageReport,
+} from '../model.js';
 import { queryLabel } from './query-spec.js';
 import type { NetnsHandle, NetnsRef } from '../netns/binding.js';
 import { checkProbeOptions, failedProbe, probeSpec, type ProbeSpec } from './probe.js';
