@@ -256,7 +256,19 @@ export function hostNetnsInode(): { dev: number; inode: number } {
 
 let binding: NativeBinding | null = null;
 let nextId = 1;
-const pending = new Map<number, (r: NativeResult) => void>();
+/** A job waiting for its native result. */
+interface Waiter {
+  /** Settles with the result, whatever reading it does (never throws). */
+  settle(r: NativeResult): void;
+  reject(err: unknown): void;
+}
+const pending = new Map<number, Waiter>();
+
+function nextJobId(): number {
+  const id = nextId;
+  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
+  return id;
+}
 
 function onResults(results: NativeResult[]): void {
   // Every result is settled, whatever one settlement does: a throw here
@@ -266,7 +278,7 @@ function onResults(results: NativeResult[]): void {
     if (!done) continue;
     pending.delete(r.id);
     try {
-      done(r);
+      done.settle(r);
     } catch (err) {
       process.emitWarning(`coredns-healthd: settling native result ${r.id} failed: ${errorMessage(err)}`);
     }
@@ -435,34 +447,39 @@ function resolveNetns(netns: NetnsRef): { handle: NetnsHandle | null; opened: Ne
   return { handle: null, opened: null };
 }
 
-/** A fresh job id, and the promise its native result settles. `what` names the job in errors. */
-function register(what: string): { id: number; promise: Promise<NativeResult & { reply: Buffer }>; reject: (err: unknown) => void } {
-  const id = nextId;
-  nextId = nextId >= 0x7fffffff ? 1 : nextId + 1;
-  let rejectJob!: (err: unknown) => void;
-  const promise = new Promise<NativeResult & { reply: Buffer }>((resolve, reject) => {
-    rejectJob = reject;
-    pending.set(id, (r) => {
-      // Whatever reading the result does, this promise settles.
-      try {
-        if (r.errno === 0 && r.reply) {
-          resolve(r as NativeResult & { reply: Buffer });
-          return;
-        }
-        const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', what);
-        err.ignored = r.ignored ?? 0;
-        reject(err);
-      } catch (err) {
-        reject(err);
-      }
+/** runJob's waiter: resolves with the native result, rejects with an ExchangeError naming the job (`what`). */
+class ResultWaiter implements Waiter {
+  readonly id = nextJobId();
+  readonly promise: Promise<NativeResult & { reply: Buffer }>;
+  resolve!: (r: NativeResult & { reply: Buffer }) => void;
+  reject!: (err: unknown) => void;
+
+  constructor(readonly what: string) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
     });
-  });
-  return { id, promise, reject: rejectJob };
+    pending.set(this.id, this);
+  }
+
+  settle(r: NativeResult): void {
+    try {
+      if (r.errno === 0 && r.reply) {
+        this.resolve(r as NativeResult & { reply: Buffer });
+        return;
+      }
+      const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', this.what);
+      err.ignored = r.ignored ?? 0;
+      this.reject(err);
+    } catch (err) {
+      this.reject(err);
+    }
+  }
 }
 
 /** Settles job `id` with a refusal or a thrown error instead of a native result. */
 function refuse(id: number, refusal: NativeError): void {
-  pending.get(id)?.({ id, errno: refusal.errno, syscall: refusal.syscall, reply: null, rttNs: 0, ignored: 0 });
+  pending.get(id)?.settle({ id, errno: refusal.errno, syscall: refusal.syscall, reply: null, rttNs: 0, ignored: 0 });
   pending.delete(id);
 }
 
@@ -490,7 +507,7 @@ function runJob(
     ns.opened?.close();
     return Promise.reject(err);
   }
-  const { id, promise } = register(what(ns.handle ? ns.handle.path : null));
+  const { id, promise } = new ResultWaiter(what(ns.handle ? ns.handle.path : null));
   let refused: NativeError | undefined;
   try {
     refused = submit(b, id, ns.handle ? ns.handle.fd : -1);
@@ -509,12 +526,44 @@ function runJob(
 // next microtask, packed into one buffer. Until then each holds its
 // namespace handle open; NetnsHandle.close() and cancelAll() flush first.
 
-interface QueuedExchange {
-  id: number;
-  reject: (err: unknown) => void;
-  p: Prepared;
-  handle: NetnsHandle | null;
-  opened: NetnsHandle | null;
+/**
+ * One exchange: queued (holding its namespace handle) until the batch is
+ * submitted, then pending until its result settles the promise with the reply
+ * (one object per exchange: no wrapper promise, no closure per result).
+ */
+class QueuedExchange implements Waiter {
+  readonly id = nextJobId();
+  readonly promise: Promise<ExchangeReply>;
+  resolve!: (r: ExchangeReply) => void;
+  reject!: (err: unknown) => void;
+
+  constructor(
+    readonly p: Prepared,
+    readonly handle: NetnsHandle | null,
+    /** A handle opened for this exchange alone (a path): closed once submitted. */
+    readonly opened: NetnsHandle | null,
+  ) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    pending.set(this.id, this);
+  }
+
+  settle(r: NativeResult): void {
+    try {
+      if (r.errno === 0 && r.reply) {
+        this.resolve({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 });
+        return;
+      }
+      // The job's name is made only for an error.
+      const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', `${this.p.server}:${this.p.port}/${this.p.tcp ? 'tcp' : 'udp'}`);
+      err.ignored = r.ignored ?? 0;
+      this.reject(err);
+    } catch (err) {
+      this.reject(err);
+    }
+  }
 }
 
 let queued: QueuedExchange[] = [];
@@ -627,13 +676,11 @@ export function exchange(req: ExchangeRequest): Promise<ExchangeReply> {
   } catch (err) {
     return Promise.reject(err);
   }
-  const { id, promise, reject } = register(`${p.server}:${p.port}/${p.tcp ? 'tcp' : 'udp'}`);
+  const job = new QueuedExchange(p, ns.handle, ns.opened);
   if (queued.length === 0) queueMicrotask(flushQueued);
-  queued.push({ id, reject, p, handle: ns.handle, opened: ns.opened });
-  return promise.then(toExchangeReply);
+  queued.push(job);
+  return job.promise;
 }
-
-const toExchangeReply = (r: NativeResult & { reply: Buffer }): ExchangeReply => ({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 });
 
 /** How long an interface dump may take before it fails with ETIMEDOUT. */
 export const DUMP_TIMEOUT_MS = 5_000;
