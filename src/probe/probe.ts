@@ -170,31 +170,6 @@ const PATH_REASONS: ReadonlySet<Reason> = new Set(['timeout', 'refused', 'reset'
 
 const performanceNow = (): number => performance.now();
 
-async function run(spec: ProbeSpec, netns: NetnsRef, deps: ProbeDeps): Promise<ProbeResult> {
-  const ex = deps.exchange ?? nativeExchange;
-  const now = deps.now ?? performanceNow;
-  const q = buildQuery(spec.query);
-  const started = now();
-  const first = await attempt(ex, spec, netns, q, spec.transport, spec.timeoutMs);
-  if (spec.transport !== 'udp' || !first.replied || !first.verdict.tc) {
-    return fromAttempt(first, spec.transport, false, 0);
-  }
-  const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
-  const retry = await attempt(ex, spec, netns, q, 'tcp', remaining);
-  if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds, first.ignored);
-  return {
-    ok: false,
-    reason: PATH_REASONS.has(retry.reason) ? 'truncated' : retry.reason,
-    rcode: first.verdict.rcode,
-    answers: [],
-    rttSeconds: null,
-    transport: 'tcp',
-    truncated: true,
-    ...(first.ignored > 0 ? { ignoredReplies: first.ignored } : {}),
-    detail: capString(`UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`, MAX_DETAIL),
-  };
-}
-
 /** The result of a probe that threw `err` before or instead of an exchange. */
 export const failedProbe = (err: unknown, transport: Transport): ProbeResult => ({
   ok: false,
@@ -212,7 +187,8 @@ export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<P
   let transport: Transport = 'udp';
   try {
     if ((opts as Partial<ProbeOptions> | null)?.transport === 'tcp') transport = 'tcp';
-    return await run(checkProbeOptions(opts), opts.netns ?? 'host', deps);
+    const spec = checkProbeOptions(opts);
+    return await probeSpec(spec, opts.netns ?? 'host', deps);
   } catch (err) {
     return failedProbe(err, transport);
   }
@@ -221,11 +197,32 @@ export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<P
 /**
  * Probes with a spec checkProbeOptions made, from `netns` ('host', a path or
  * an open handle): what probe() does after its check. Never throws and never
- * rejects.
+ * rejects. (One async function around the exchanges: a sweep runs it for every probe.)
  */
 export async function probeSpec(spec: ProbeSpec, netns: NetnsRef, deps: ProbeDeps = {}): Promise<ProbeResult> {
   try {
-    return await run(spec, netns, deps);
+    const ex = deps.exchange ?? nativeExchange;
+    const now = deps.now ?? performanceNow;
+    const q = buildQuery(spec.query);
+    const started = now();
+    const first = await attempt(ex, spec, netns, q, spec.transport, spec.timeoutMs);
+    if (spec.transport !== 'udp' || !first.replied || !first.verdict.tc) {
+      return fromAttempt(first, spec.transport, false, 0);
+    }
+    const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
+    const retry = await attempt(ex, spec, netns, q, 'tcp', remaining);
+    if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds, first.ignored);
+    return {
+      ok: false,
+      reason: PATH_REASONS.has(retry.reason) ? 'truncated' : retry.reason,
+      rcode: first.verdict.rcode,
+      answers: [],
+      rttSeconds: null,
+      transport: 'tcp',
+      truncated: true,
+      ...(first.ignored > 0 ? { ignoredReplies: first.ignored } : {}),
+      detail: capString(`UDP reply truncated; TCP retry failed (${retry.reason}): ${retry.detail}`, MAX_DETAIL),
+    };
   } catch (err) {
     return failedProbe(err, spec.transport);
   }
