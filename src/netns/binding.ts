@@ -256,13 +256,8 @@ export function hostNetnsInode(): { dev: number; inode: number } {
 
 let binding: NativeBinding | null = null;
 let nextId = 1;
-/** A job waiting for its native result. */
-interface Waiter {
-  /** Settles with the result, whatever reading it does (never throws). */
-  settle(r: NativeResult): void;
-  reject(err: unknown): void;
-}
-const pending = new Map<number, Waiter>();
+/** Jobs waiting for their native results, by id. */
+const pending = new Map<number, Waiter<unknown>>();
 
 function nextJobId(): number {
   const id = nextId;
@@ -447,33 +442,58 @@ function resolveNetns(netns: NetnsRef): { handle: NetnsHandle | null; opened: Ne
   return { handle: null, opened: null };
 }
 
-/** runJob's waiter: resolves with the native result, rejects with an ExchangeError naming the job (`what`). */
-class ResultWaiter implements Waiter {
+/**
+ * A job waiting for its native result: registered under a fresh id at birth,
+ * settled once by settle() (a result, a refusal) or reject() (what submitting
+ * it threw).
+ */
+abstract class Waiter<T> {
   readonly id = nextJobId();
-  readonly promise: Promise<NativeResult & { reply: Buffer }>;
-  resolve!: (r: NativeResult & { reply: Buffer }) => void;
+  readonly promise: Promise<T>;
+  resolve!: (value: T) => void;
   reject!: (err: unknown) => void;
 
-  constructor(readonly what: string) {
-    this.promise = new Promise((resolve, reject) => {
+  constructor() {
+    this.promise = new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    pending.set(this.id, this);
+    pending.set(this.id, this as Waiter<unknown>);
   }
 
+  /** What a successful result resolves the promise with. */
+  protected abstract valueOf(r: NativeResult & { reply: Buffer }): T;
+  /** The job's name in its error (made only for an error). */
+  protected abstract describe(): string;
+
+  /** Settles with the result, whatever reading it does (never throws). */
   settle(r: NativeResult): void {
     try {
       if (r.errno === 0 && r.reply) {
-        this.resolve(r as NativeResult & { reply: Buffer });
+        this.resolve(this.valueOf(r as NativeResult & { reply: Buffer }));
         return;
       }
-      const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', this.what);
+      const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', this.describe());
       err.ignored = r.ignored ?? 0;
       this.reject(err);
     } catch (err) {
       this.reject(err);
     }
+  }
+}
+
+/** runJob's waiter: resolves with the native result itself. */
+class ResultWaiter extends Waiter<NativeResult & { reply: Buffer }> {
+  constructor(readonly what: string) {
+    super();
+  }
+
+  protected valueOf(r: NativeResult & { reply: Buffer }): NativeResult & { reply: Buffer } {
+    return r;
+  }
+
+  protected describe(): string {
+    return this.what;
   }
 }
 
@@ -531,38 +551,22 @@ function runJob(
  * submitted, then pending until its result settles the promise with the reply
  * (one object per exchange: no wrapper promise, no closure per result).
  */
-class QueuedExchange implements Waiter {
-  readonly id = nextJobId();
-  readonly promise: Promise<ExchangeReply>;
-  resolve!: (r: ExchangeReply) => void;
-  reject!: (err: unknown) => void;
-
+class QueuedExchange extends Waiter<ExchangeReply> {
   constructor(
     readonly p: Prepared,
     readonly handle: NetnsHandle | null,
     /** A handle opened for this exchange alone (a path): closed once submitted. */
     readonly opened: NetnsHandle | null,
   ) {
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    pending.set(this.id, this);
+    super();
   }
 
-  settle(r: NativeResult): void {
-    try {
-      if (r.errno === 0 && r.reply) {
-        this.resolve({ reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 });
-        return;
-      }
-      // The job's name is made only for an error.
-      const err = new ExchangeError(r.errno || errnoOf('EIO'), r.syscall || 'exchange', `${this.p.server}:${this.p.port}/${this.p.tcp ? 'tcp' : 'udp'}`);
-      err.ignored = r.ignored ?? 0;
-      this.reject(err);
-    } catch (err) {
-      this.reject(err);
-    }
+  protected valueOf(r: NativeResult & { reply: Buffer }): ExchangeReply {
+    return { reply: r.reply, rttNs: r.rttNs, ignored: r.ignored ?? 0 };
+  }
+
+  protected describe(): string {
+    return `${this.p.server}:${this.p.port}/${this.p.tcp ? 'tcp' : 'udp'}`;
   }
 }
 
