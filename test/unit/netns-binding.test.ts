@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, hostNetnsInode } from '../../src/netns/binding.js';
+import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, getBinding, hostNetnsInode, statNetnsIds } from '../../src/netns/binding.js';
 import { REPO } from '../support/paths.js';
 
 const root = REPO;
@@ -236,6 +236,22 @@ t.test('NetnsHandle.open refuses what is not a network namespace, without blocki
   const before = fs.readdirSync('/proc/self/fd').length;
   for (let i = 0; i < 50; i++) t.throws(() => NetnsHandle.open(fifo));
   t.equal(fs.readdirSync('/proc/self/fd').length, before, 'a refused file is closed');
+});
+
+t.test('openNetns, closeNetns and statNetnsIds check their arguments in C++', async (t) => {
+  const b = getBinding();
+  const out = new Float64Array(4);
+  t.throws(() => b.openNetns('relative/ns/net', -1, out), { name: 'TypeError', message: /absolute/ }, 'a relative path needs a dirFd');
+  t.throws(() => b.openNetns('/proc/thread-self/ns/net', -1, new Float64Array(2)), { name: 'TypeError', message: /out/ });
+  t.throws(() => b.openNetns('/proc/thread-self/ns/net', 1.5, out), { name: 'TypeError', message: /dirFd/ });
+  t.equal(b.closeNetns(2147483647), false, 'an fd the table does not hold: nothing is closed');
+  t.throws(() => b.statNetnsIds('proc', new Int32Array(1), new Float64Array(3)), { name: 'TypeError', message: /absolute/ });
+  t.throws(() => b.statNetnsIds('/proc', new Int32Array(2), new Float64Array(3)), { name: 'TypeError', message: /3 numbers per pid/ });
+  t.throws(() => b.statNetnsIds('/proc', [1] as unknown as Int32Array, new Float64Array(3)), { name: 'TypeError', message: /Int32Array/ });
+  const ids = statNetnsIds('/proc', [process.pid, 2147483646, -1]);
+  t.same([ids[0], ids[1], ids[2]], [hostNetnsInode().dev, hostNetnsInode().inode, 0], 'this process: the host namespace');
+  t.same([ids[3], ids[4], ids[5]], [0, 0, 2], 'no such process: ENOENT');
+  t.same([ids[6], ids[7], ids[8]], [0, 0, 22], 'not a pid: EINVAL');
 });
 
 t.test('a closed handle keeps its namespace open for the jobs still holding it, then closes it', async (t) => {
