@@ -8,7 +8,17 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgumentError, ExchangeError, NetnsHandle, cancelAll, engineStats, exchange, getBinding, hostNetnsInode, statNetnsIds } from '../../src/netns/binding.js';
+import {
+  ArgumentError,
+  ExchangeError,
+  NetnsHandle,
+  cancelAll,
+  engineStats,
+  exchange,
+  getBinding,
+  hostNetnsInode,
+  statNetnsIds,
+} from '../../src/netns/binding.js';
 import { REPO } from '../support/paths.js';
 
 const root = REPO;
