@@ -215,7 +215,6 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("cancelAll", &Addon::CancelAll),
                              InstanceMethod("stats", &Addon::GetStats),
                              InstanceMethod("notify", &Addon::Notify),
-                             InstanceMethod("nsType", &Addon::NsType),
                              InstanceMethod("openNetns", &Addon::OpenNetns),
                              InstanceMethod("closeNetns", &Addon::CloseNetns),
                              InstanceMethod("statNetnsIds", &Addon::StatNetnsIds),
@@ -548,17 +547,6 @@ class Addon : public Napi::Addon<Addon> {
     int err = NotifySocket(path, message, &syscall);
     if (err) return ErrorObject(env, err, syscall);
     return env.Undefined();
-  }
-
-  // nsType(fd) -> CLONE_NEW* flag of the namespace behind fd | {errno, syscall}.
-  // ENOTTY/EINVAL: not a namespace file at all.
-  Napi::Value NsType(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    double fd;
-    if (!GetInteger(info, 0, "fd", 0, INT32_MAX, &fd)) return env.Undefined();
-    int type = ioctl(static_cast<int>(fd), NS_GET_NSTYPE);
-    if (type < 0) return ErrorObject(env, errno, "ioctl");
-    return Napi::Number::New(env, type);
   }
 
   // openNetns(path, dirFd, out) -> fd | {errno, syscall}: opens a network

@@ -24,7 +24,7 @@
 // it, and the caller forgets that PID (DiscoveryCache.forget) so the next scan
 // reads it again.
 import fs from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { SMALL_FILE_MAX, readBoundedText } from '../netns/bounded-read.js';
 import { parseCgroup, type CgroupInfo } from './cgroup.js';
 import { type DockerContainerInfo, type LocatedContainer, type ProcVantage, hostThenInode } from './vantage.js';
@@ -120,21 +120,6 @@ export async function readNetnsId(path: string, identify: NetnsIdentify = 'stat'
   }
 }
 
-/**
- * readNetnsId's 'stat' mode, synchronous: for a PID the memo knows, the one
- * call a scan makes for it. stat() of an nsfs link touches no disk and takes
- * microseconds; through libuv's pool (a thread hand-off and a promise each)
- * 250 of them cost more than the stats themselves. Throws ProcReadError.
- */
-function statNetnsIdSync(path: string): NetnsId {
-  try {
-    const st = statSync(path);
-    return { dev: st.dev, inode: st.ino };
-  } catch (err) {
-    throw new ProcReadError(path, errCode(err));
-  }
-}
-
 const PID_NAME = /^[1-9]\d*$/;
 const ascending = (a: number, b: number): number => a - b;
 const byPidThenPath = (a: ScanError, b: ScanError): number => a.pid - b.pid || a.path.localeCompare(b.path);
@@ -194,7 +179,7 @@ async function readMember(procRoot: string, pid: number, identify: NetnsIdentify
   return member;
 }
 
-/** A PID the memo knows: one stat of its ns/net, the rest read again only when needed. */
+/** A PID the memo knows, identified by link text (by stat, rescan re-checks them all at once): one read of its ns/net, the rest read again only when needed. */
 async function recheckMember(
   procRoot: string,
   known: Member,
@@ -205,7 +190,7 @@ async function recheckMember(
   let id: NetnsId;
   try {
     const path = `${procRoot}/${known.pid}/ns/net`;
-    id = identify === 'stat' ? statNetnsIdSync(path) : await readNetnsId(path, identify);
+    id = await readNetnsId(path, identify);
   } catch (err) {
     if (!(err instanceof ProcReadError)) throw err;
     errors.push({ pid: known.pid, path: err.path, code: err.code });
@@ -252,7 +237,7 @@ function scanMember(pid: number, scan: MemberScan): Promise<Member | undefined> 
 async function rescan(pids: number[], memo: ScanMemo, limit: number, scan: MemberScan): Promise<Array<Member | undefined>> {
   const known: number[] = [];
   for (const pid of pids) if (memo.members.has(pid)) known.push(pid);
-  const ids = statNetnsIds(scan.procRoot, known);
+  const ids = statNetnsIds(resolvePath(scan.procRoot), known);
   const out: Array<Member | undefined> = new Array<Member | undefined>(pids.length);
   const rest: number[] = [];
   const restAt: number[] = [];
@@ -393,7 +378,7 @@ export async function scanProc(options: ScanOptions = {}): Promise<ScanResult> {
   const ticks = memo ? await uptimeTicks(procRoot) : null;
   const context = { procRoot, identify, errors, memo, ticks };
   const members =
-    memo && identify === 'stat' && procRoot.startsWith('/')
+    memo && identify === 'stat'
       ? await rescan(pids, memo, options.concurrency ?? 64, context)
       : await mapLimit(pids, options.concurrency ?? 64, scanMember, context);
   if (memo) {

@@ -45,8 +45,6 @@ export interface NativeBinding {
   cancelAll(): void;
   stats(): NativeStats;
   notify(socketPath: string, message: string): NativeError | undefined;
-  /** The CLONE_NEW* type of the namespace behind fd (ioctl NS_GET_NSTYPE). */
-  nsType(fd: number): number | NativeError;
   /**
    * Opens a network namespace file (relative to dirFd when dirFd >= 0), proves it is one and keeps it
    * in the addon's table (jobs share it, no duplicate): the fd, with out[0..1] = st_dev, st_ino; or an
@@ -71,9 +69,6 @@ export interface NativeFileRead {
   truncated: boolean;
   data: Buffer | null;
 }
-
-/** CLONE_NEWNET: what nsType() returns for a network namespace. */
-export const CLONE_NEWNET = 0x40000000;
 
 export interface NativeError {
   errno: number;
@@ -212,16 +207,15 @@ export class NetnsHandle {
   }
 
   /**
-   * Closes the fd; a second call does nothing. Jobs already submitted are
-   * unaffected: each holds a duplicate of the fd (taken by the addon at
-   * submit, shared by the jobs of one batch), so it runs in this namespace
-   * even if the number is reused; exchanges still queued for the next batch
-   * are submitted first.
+   * Closes the handle; a second call does nothing. Jobs already submitted are
+   * unaffected: they share the addon's open file (its table of namespaces),
+   * which is closed only when the last of them is done, so they run in this
+   * namespace; exchanges still queued for the next batch are submitted first.
    */
   close(): void {
     if (this.closed) return;
     // Exchanges queued for the next batch hand their jobs to the addon first,
-    // which takes its own duplicate of this fd.
+    // which then holds the namespace for them.
     if (queued.length > 0) flushQueued();
     this.closed = true;
     // The addon owns the fd (openNetns): it closes it once no job holds it.

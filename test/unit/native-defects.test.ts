@@ -12,7 +12,6 @@ import t, { type Test } from 'tap';
 import dgram from 'node:dgram';
 import packet from 'dns-packet';
 import {
-  CLONE_NEWNET,
   cancelAll,
   engineStats,
   exchange,
@@ -376,7 +375,6 @@ t.test('defect 10: a result whose settlement throws does not leave the rest of i
       fatalSyscall: '',
     }),
     notify: () => undefined,
-    nsType: () => CLONE_NEWNET,
     openNetns: () => ({ errno: 95, syscall: 'fake' }),
     closeNetns: () => false,
     statNetnsIds: () => undefined,
