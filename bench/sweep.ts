@@ -8,7 +8,8 @@
 // `nsenter --net=... dig ...` per namespace, serially and 8 at a time.
 // Prints wall time, time per probe, CPU time and peak RSS of each, and the
 // ratios. Then the same probes paced as the daemon paces them (src/probe/
-// pacing.ts): namespaces started evenly over --spread ms, at most
+// pacing.ts): namespaces started evenly over --spread ms (handed to the engine
+// a chunk at a time, each with its own start time, see paceOf), at most
 // --max-in-flight queries to the server at once; its wall time is the time a
 // full rotation (every namespace probed once) takes. Removes everything it made, also on failure or Ctrl-C.
 //
@@ -33,7 +34,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
 import { checkProbeOptions, probeSpec } from '../src/probe/probe.js';
-import { InFlightLimit, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
+import { InFlightLimit, paceOf, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
 import { startDnsmasq, type Dnsmasq } from '../test/support/dnsmasq.js';
@@ -171,22 +173,28 @@ async function addonSweep(topo: Topology): Promise<SweepOutcome> {
   return { wallSeconds, cpuSeconds: selfCpuSeconds() - cpu0, ok: results.filter((r) => r.ok).length, failed };
 }
 
-/** The same probes, paced as the daemon paces them: starts spread over SPREAD_MS, at most MAX_IN_FLIGHT to the server at once. */
+/**
+ * The same probes, paced as the daemon paces them (src/probe/sweep.ts): starts spread over SPREAD_MS, handed to
+ * the engine a chunk at a time with their own start times (pacing.ts paceOf), at most MAX_IN_FLIGHT to the server at once.
+ */
 async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
   const cpu0 = selfCpuSeconds();
   const t0 = process.hrtime.bigint();
   const limit = new InFlightLimit(MAX_IN_FLIGHT);
   const offsets = startOffsets(topo.namespaces.length, SPREAD_MS);
-  // One timer per start step, as runSweep does (src/probe/sweep.ts).
+  const { chunkMs, holdMs } = paceOf(SPREAD_MS, topo.namespaces.length, MAX_IN_FLIGHT);
+  // One timer per chunk, as runSweep does.
   const starts = new SharedWaits((ms) => delay(ms));
+  const start0 = performance.now();
   const spec = checkProbeOptions({ server: topo.bridge.ipv4, name: NAME, timeoutMs: TIMEOUT_MS, expectAnswers: [ANSWER] });
   const results = await Promise.all(
     topo.namespaces.map(async (n, i) => {
-      if (offsets[i]! > 0) await starts.at(offsets[i]!);
+      const offset = offsets[i]!;
+      if (SPREAD_MS > 0) await starts.at(Math.floor(offset / chunkMs) * chunkMs);
       const h = NetnsHandle.open(n.path);
       const release = await limit.acquire(topo.bridge.ipv4);
       try {
-        return await probeSpec(spec, h);
+        return await probeSpec(spec, h, SPREAD_MS > 0 ? { startAt: start0 + offset, holdMs } : undefined);
       } finally {
         release();
         h.close();

@@ -23,6 +23,7 @@
 #include "engine.h"
 #include "inroot.h"
 #include "notify.h"
+#include "task.h"
 
 namespace healthd {
 namespace {
@@ -34,6 +35,9 @@ using Tsfn = Napi::TypedThreadSafeFunction<Addon, Batch, CallJs>;
 
 constexpr uint32_t kMaxTimeoutMs = 120000;
 constexpr size_t kMaxPayload = 65535;
+// submitBatch: how far ahead a job may be scheduled, and how long its result may be held.
+constexpr uint32_t kMaxStartDelayMs = 600000;
+constexpr uint32_t kMaxHoldMs = 1000;
 constexpr uint32_t kDefaultDumpTimeoutMs = 5000;
 constexpr double kMaxReadBytes = 16.0 * 1024 * 1024;
 
@@ -142,7 +146,7 @@ bool SetAddress(Job* job, int family, const std::string& address, uint16_t port)
 }
 
 // submitBatch's packed record: little-endian fields, then the payload.
-constexpr size_t kRecordHeader = 28;
+constexpr size_t kRecordHeader = 36;
 
 uint32_t ReadU32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
@@ -307,7 +311,10 @@ class Addon : public Napi::Addon<Addon> {
   // worker. `packed` holds one record per job: u32 id, i32 index into nsFds
   // (-1: the host), u32 index into addresses, u8 family (4 or 6), u8 tcp
   // (0 or 1), u16 port, u32 timeoutMs, u32 questionEnd, u32 payload length,
-  // then the payload (all little-endian). Every record is checked as submit
+  // u32 startDelayMs (the job starts no sooner than this long after the
+  // call, at most 600000), u32 holdMs (its result may wait this long for
+  // others before delivery, at most 1000), then the payload (all
+  // little-endian). Every record is checked as submit
   // checks its arguments before anything is queued: one bad record is a
   // TypeError and nothing is queued. A namespace fd is duplicated and checked
   // once per batch; the jobs for it share the duplicate. The array (only
@@ -358,6 +365,7 @@ class Addon : public Napi::Addon<Addon> {
       uint16_t port;
     };
     std::vector<Parsed> parsed;
+    const uint64_t now = MonotonicNs();  // start delays count from the call
     const uint8_t* data = packed.Data();
     const size_t size = packed.ByteLength();
     size_t off = 0;
@@ -378,6 +386,8 @@ class Addon : public Napi::Addon<Addon> {
       p.job.timeoutMs = ReadU32(r + 16);
       p.job.questionEnd = ReadU32(r + 20);
       const uint32_t payloadLen = ReadU32(r + 24);
+      const uint32_t startDelayMs = ReadU32(r + 28);
+      p.job.holdMs = ReadU32(r + 32);
       if (p.nsIndex < -1 || (p.nsIndex >= 0 && static_cast<size_t>(p.nsIndex) >= fds.size())) {
         Fail(env, "packed: nsFd index out of range");
         return env.Undefined();
@@ -394,6 +404,11 @@ class Addon : public Napi::Addon<Addon> {
         Fail(env, "packed: timeoutMs must be an integer from 1 to 120000");
         return env.Undefined();
       }
+      if (startDelayMs > kMaxStartDelayMs || p.job.holdMs > kMaxHoldMs) {
+        Fail(env, "packed: startDelayMs must be at most 600000 and holdMs at most 1000");
+        return env.Undefined();
+      }
+      p.job.startNs = startDelayMs == 0 ? 0 : now + static_cast<uint64_t>(startDelayMs) * 1000000ull;
       if (payloadLen == 0 || payloadLen > kMaxPayload || payloadLen > size - off - kRecordHeader) {
         Fail(env, "packed: payload must be 1 to 65535 bytes, within the buffer");
         return env.Undefined();
@@ -515,6 +530,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("running", Napi::Boolean::New(env, s.running));
     o.Set("inFlight", Napi::Number::New(env, s.inFlight));
     o.Set("queued", Napi::Number::New(env, s.queued));
+    o.Set("scheduled", Napi::Number::New(env, s.scheduled));
     o.Set("completed", Napi::Number::New(env, static_cast<double>(s.completed)));
     o.Set("workerTid", Napi::Number::New(env, s.workerTid));
     o.Set("hostNetnsInode", Napi::Number::New(env, static_cast<double>(s.hostNetnsInode)));

@@ -31,11 +31,11 @@ constexpr int kMaxEvents = 256;
 // The epoll key of the wake-up eventfd; tasks get keys from 1 up, never reused.
 constexpr uint64_t kWakeKey = 0;
 
-// Finished jobs are held this long before they cross to JS, so that replies
-// that arrive close together are delivered (and their promises settled) in
-// one batch rather than one JS callback each. The sockets are still read as
-// soon as they are readable: only the delivery waits.
-constexpr uint64_t kDeliverHoldNs = 1000000;
+// Finished jobs are held before they cross to JS (each for its job's
+// holdMs, 1 ms unless the caller asked for more), so that replies that arrive
+// close together are delivered (and their promises settled) in one batch
+// rather than one JS callback each. The sockets are still read as soon as
+// they are readable: only the delivery waits.
 
 // While a batch's namespaces are entered one by one, the replies already in
 // are read after every this many of them.
@@ -44,6 +44,8 @@ constexpr size_t kPollEveryGroups = 16;
 using DeadlineEntry = std::pair<uint64_t, uint64_t>;  // (deadline ns, task key)
 // std::push_heap and pop_heap build a max-heap; this order makes it a min-heap.
 bool Later(const DeadlineEntry& a, const DeadlineEntry& b) { return a.first > b.first; }
+// The same for scheduled jobs: the earliest start on top, submission order among equals.
+bool StartsLater(const Job& a, const Job& b) { return a.startNs != b.startNs ? a.startNs > b.startNs : a.seq > b.seq; }
 
 }  // namespace
 
@@ -138,6 +140,7 @@ Stats Engine::GetStats() const {
   Stats s;
   s.running = running_.load();
   s.inFlight = inFlight_.load();
+  s.scheduled = scheduledCount_.load();
   {
     std::lock_guard<std::mutex> lock(mu_);
     s.queued = static_cast<uint32_t>(queue_.size());
@@ -247,6 +250,7 @@ void Engine::FailJobs(std::vector<Job>& jobs, int err, const char* syscall, std:
     r.id = job.id;
     r.err = err;
     r.syscall = syscall;
+    r.holdMs = job.holdMs;
     done.push_back(std::move(r));
   }
   jobs.clear();
@@ -321,6 +325,7 @@ void Engine::StartJobs(std::vector<Job>& jobs, std::vector<Result>& done) {
         r.id = job.id;
         r.err = c.err;
         r.syscall = c.syscall;
+        r.holdMs = job.holdMs;
         done.push_back(std::move(r));
         continue;
       }
@@ -372,21 +377,25 @@ void Engine::Finish(uint64_t key, std::vector<Result>& done) {
   active_.erase(it);
 }
 
-// Fails every job and task submitted before `before`.
+// Fails every job (waiting or scheduled) and task submitted before `before`.
 void Engine::Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done) {
-  std::vector<Job> keep;
-  for (Job& job : jobs) {
-    if (job.seq < before) {
-      Result r;
-      r.id = job.id;
-      r.err = ECANCELED;
-      r.syscall = "cancel";
-      done.push_back(std::move(r));
-    } else {
-      keep.push_back(std::move(job));
+  for (std::vector<Job>* list : {&jobs, &scheduled_}) {
+    std::vector<Job> keep;
+    for (Job& job : *list) {
+      if (job.seq < before) {
+        Result r;
+        r.id = job.id;
+        r.err = ECANCELED;
+        r.syscall = "cancel";
+        done.push_back(std::move(r));
+      } else {
+        keep.push_back(std::move(job));
+      }
     }
+    list->swap(keep);
   }
-  jobs.swap(keep);
+  std::make_heap(scheduled_.begin(), scheduled_.end(), StartsLater);
+  scheduledCount_.store(static_cast<uint32_t>(scheduled_.size()));
   std::vector<uint64_t> keys;
   for (auto& [key, task] : active_) {
     if (task->seq() < before) keys.push_back(key);
@@ -395,6 +404,33 @@ void Engine::Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>
     active_[key]->Fail(ECANCELED, "cancel");
     Finish(key, done);
   }
+}
+
+// Moves the jobs whose start lies in the future from `jobs` to the schedule.
+void Engine::Schedule(std::vector<Job>& jobs, uint64_t now) {
+  size_t kept = 0;
+  for (size_t i = 0; i < jobs.size(); i++) {
+    if (jobs[i].startNs > now) {
+      scheduled_.push_back(std::move(jobs[i]));
+      std::push_heap(scheduled_.begin(), scheduled_.end(), StartsLater);
+    } else {
+      if (kept != i) jobs[kept] = std::move(jobs[i]);
+      kept++;
+    }
+  }
+  jobs.resize(kept);
+  scheduledCount_.store(static_cast<uint32_t>(scheduled_.size()));
+}
+
+// Appends the scheduled jobs whose start has come to `jobs`.
+void Engine::TakeDue(std::vector<Job>& jobs, uint64_t now) {
+  if (scheduled_.empty() || scheduled_.front().startNs > now) return;
+  while (!scheduled_.empty() && scheduled_.front().startNs <= now) {
+    std::pop_heap(scheduled_.begin(), scheduled_.end(), StartsLater);
+    jobs.push_back(std::move(scheduled_.back()));
+    scheduled_.pop_back();
+  }
+  scheduledCount_.store(static_cast<uint32_t>(scheduled_.size()));
 }
 
 void Engine::Flush(std::vector<Result>& done) {
@@ -457,7 +493,7 @@ void Engine::Run() {
 
   std::vector<Result> done;
   std::vector<Job> jobs;
-  uint64_t heldSince = 0;  // when the oldest undelivered result finished
+  uint64_t deliverBy = UINT64_MAX;  // when the held results must cross to JS
   epoll_event events[kMaxEvents];
   for (;;) {
     // Drop the heap's entries of tasks that finished before their deadline.
@@ -465,10 +501,11 @@ void Engine::Run() {
       std::pop_heap(deadlines_.begin(), deadlines_.end(), Later);
       deadlines_.pop_back();
     }
-    // Wait until the nearest deadline or the end of the delivery hold (ms
-    // resolution, rounded up).
+    // Wait until the nearest deadline, scheduled start or end of the
+    // delivery hold (ms resolution, rounded up).
     uint64_t wakeAt = deadlines_.empty() ? UINT64_MAX : deadlines_.front().first;
-    if (!done.empty()) wakeAt = std::min(wakeAt, heldSince + kDeliverHoldNs);
+    if (!scheduled_.empty()) wakeAt = std::min(wakeAt, scheduled_.front().startNs);
+    if (!done.empty()) wakeAt = std::min(wakeAt, deliverBy);
     int timeoutMs = -1;
     if (wakeAt != UINT64_MAX) {
       uint64_t now = MonotonicNs();
@@ -505,6 +542,11 @@ void Engine::Run() {
       Cancel(cancelBefore, jobs, done);
       cancelled = true;
     }
+    if (!jobs.empty() || !scheduled_.empty()) {
+      const uint64_t at = MonotonicNs();
+      if (!jobs.empty()) Schedule(jobs, at);
+      TakeDue(jobs, at);
+    }
     if (!jobs.empty()) StartJobs(jobs, done);
     if (fatalErrno_.load()) break;
     // Deadlines: the heap's top, until one lies in the future.
@@ -518,10 +560,16 @@ void Engine::Run() {
       it->second->Fail(ETIMEDOUT, it->second->WaitingIn());
       Finish(key, done);
     }
-    if (doneBefore == 0 && !done.empty()) heldSince = now;
-    // Deliver once the hold is over, or at once when nothing else is
-    // running (the last results of a sweep, a cancellation, a lone probe).
-    if (!done.empty() && (active_.empty() || cancelled || now - heldSince >= kDeliverHoldNs)) Flush(done);
+    // Each new result may wait its own hold; the batch goes when the first
+    // hold is over, or at once when nothing else is running or scheduled
+    // (the last results of a sweep, a cancellation, a lone probe).
+    for (size_t k = doneBefore; k < done.size(); k++) {
+      deliverBy = std::min<uint64_t>(deliverBy, now + static_cast<uint64_t>(done[k].holdMs) * 1000000ull);
+    }
+    if (!done.empty() && ((active_.empty() && scheduled_.empty()) || cancelled || now >= deliverBy)) {
+      Flush(done);
+      deliverBy = UINT64_MAX;
+    }
   }
 
   // Leaving: on a fatal error, fail everything that is left so no promise
@@ -534,6 +582,9 @@ void Engine::Run() {
     for (Job& job : queue_) jobs.push_back(std::move(job));
     queue_.clear();
   }
+  for (Job& job : scheduled_) jobs.push_back(std::move(job));
+  scheduled_.clear();
+  scheduledCount_.store(0);
   if (!stopping) {
     const int fatal = fatalErrno_.load();
     const char* where = fatalSyscall_.load();

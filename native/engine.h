@@ -52,6 +52,13 @@ struct Job {
   uint64_t nsIno = 0;
   // Submission order, set by Engine::Submit: CancelAll() cancels by it.
   uint64_t seq = 0;
+  // When the job may start (CLOCK_MONOTONIC ns, see MonotonicNs()); 0 or a
+  // time already past: at once. Until then it waits in the engine (its
+  // namespace reference held); its timeout counts from its start.
+  uint64_t startNs = 0;
+  // How long its result may wait for others before it crosses to JS (see
+  // Engine::Run): results that finish close together share one delivery.
+  uint32_t holdMs = 1;
   sockaddr_storage addr{};
   socklen_t addrLen = 0;
   bool tcp = false;
@@ -76,6 +83,8 @@ struct Result {
   uint64_t rttNs = 0;
   // Datagrams dropped while waiting: empty, or not the reply (see Job).
   uint32_t ignored = 0;
+  // The job's holdMs (not delivered to JS).
+  uint32_t holdMs = 1;
 };
 
 struct Stats {
@@ -87,8 +96,9 @@ struct Stats {
   uint64_t setnsCalls = 0;
   uint64_t deliveries = 0;
   uint64_t submissions = 0;
-  uint32_t inFlight = 0;  // accepted and not yet delivered
-  uint32_t queued = 0;    // waiting for the worker to pick them up
+  uint32_t inFlight = 0;   // accepted and not yet delivered
+  uint32_t queued = 0;     // waiting for the worker to pick them up
+  uint32_t scheduled = 0;  // picked up, waiting for their start time
   uint64_t completed = 0;
   int workerTid = 0;
   uint64_t hostNetnsInode = 0;
@@ -138,6 +148,8 @@ class Engine {
   void Start(std::unique_ptr<Task> task, std::vector<Result>& done);
   void Finish(uint64_t key, std::vector<Result>& done);
   void Cancel(uint64_t before, std::vector<Job>& jobs, std::vector<Result>& done);
+  void Schedule(std::vector<Job>& jobs, uint64_t now);
+  void TakeDue(std::vector<Job>& jobs, uint64_t now);
   void Flush(std::vector<Result>& done);
   bool HandleEvents(const epoll_event* events, int n, std::vector<Result>& done);
   void Poll(std::vector<Result>& done);
@@ -182,6 +194,9 @@ class Engine {
   // Deadlines of active tasks, a min-heap of (deadline, key); entries of
   // tasks that finished earlier are skipped when they reach the top.
   std::vector<std::pair<uint64_t, uint64_t>> deadlines_;
+  // Jobs whose start time is still to come, a min-heap by (startNs, seq).
+  std::vector<Job> scheduled_;
+  std::atomic<uint32_t> scheduledCount_{0};
   uint64_t nextKey_ = 1;
   uint64_t cancelApplied_ = 0;
 };

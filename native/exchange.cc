@@ -19,7 +19,7 @@ constexpr int kDatagramsPerEvent = 64;
 inline uint8_t Lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c + ('a' - 'A')) : c; }
 }  // namespace
 
-Exchange::Exchange(Job job, UniqueFd fd) : Task(job.id, job.seq, std::move(fd), job.timeoutMs), job_(std::move(job)) {}
+Exchange::Exchange(Job job, UniqueFd fd) : Task(job, std::move(fd)), job_(std::move(job)) {}
 
 const char* Exchange::WaitingIn() const {
   switch (step_) {

@@ -57,7 +57,7 @@ void AppendMessage(std::vector<uint8_t>* out, const nlmsghdr* h) {
 
 int OpenRouteSocket() { return socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE); }
 
-LinkDump::LinkDump(const Job& job, UniqueFd fd) : Task(job.id, job.seq, std::move(fd), job.timeoutMs) {}
+LinkDump::LinkDump(const Job& job, UniqueFd fd) : Task(job, std::move(fd)) {}
 
 const char* LinkDump::WaitingIn() const { return sending_ ? "sendto" : "recvmsg"; }
 
@@ -145,7 +145,7 @@ uint32_t LinkDump::Receive() {
   return EPOLLIN;
 }
 
-LinkWatch::LinkWatch(const Job& job, UniqueFd fd) : Task(job.id, job.seq, std::move(fd), job.timeoutMs) {}
+LinkWatch::LinkWatch(const Job& job, UniqueFd fd) : Task(job, std::move(fd)) {}
 
 const char* LinkWatch::WaitingIn() const { return "recvmsg"; }
 

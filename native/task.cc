@@ -12,9 +12,9 @@ uint64_t MonotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-Task::Task(uint32_t id, uint64_t seq, UniqueFd fd, uint32_t timeoutMs)
-    : fd_(std::move(fd)), seq_(seq), timeoutMs_(timeoutMs) {
-  result_.id = id;
+Task::Task(const Job& job, UniqueFd fd) : fd_(std::move(fd)), seq_(job.seq), timeoutMs_(job.timeoutMs) {
+  result_.id = job.id;
+  result_.holdMs = job.holdMs;
 }
 
 uint32_t Task::Begin() {

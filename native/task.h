@@ -16,7 +16,7 @@ uint64_t MonotonicNs();
 
 class Task {
  public:
-  Task(uint32_t id, uint64_t seq, UniqueFd fd, uint32_t timeoutMs);
+  Task(const Job& job, UniqueFd fd);
   virtual ~Task() = default;
   Task(const Task&) = delete;
   Task& operator=(const Task&) = delete;

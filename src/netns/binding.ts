@@ -89,6 +89,8 @@ export interface NativeStats {
   running: boolean;
   inFlight: number;
   queued: number;
+  /** Accepted jobs the worker holds until their startDelayMs is over (absent from bindings that do not schedule). */
+  scheduled?: number;
   completed: number;
   workerTid: number;
   hostNetnsInode: number;
@@ -357,6 +359,32 @@ export interface ExchangeRequest {
   transport?: Transport;
   payload: Uint8Array;
   timeoutMs: number;
+  /**
+   * The engine starts the exchange no sooner than this many ms from now (0 to
+   * MAX_START_DELAY_MS; default 0: at once), holding it (and its namespace)
+   * until then; timeoutMs counts from the start. A paced sweep hands the
+   * engine a stretch of its starts in one batch instead of waking for each.
+   */
+  startDelayMs?: number;
+  /**
+   * How long the result may wait in the engine for others to finish before
+   * it crosses to JS (0 to MAX_HOLD_MS; default 1): fewer deliveries, each
+   * settling more promises. The RTT is measured as always.
+   */
+  holdMs?: number;
+}
+
+/** Limits of ExchangeRequest.startDelayMs and holdMs (native/addon.cc kMaxStartDelayMs, kMaxHoldMs). */
+export const MAX_START_DELAY_MS = 600_000;
+export const MAX_HOLD_MS = 1_000;
+const DEFAULT_HOLD_MS = 1;
+
+function validateMs(value: unknown, param: string, max: number, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new ArgumentError(param, `expected an integer number of milliseconds from 0 to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export interface ExchangeReply {
@@ -375,12 +403,14 @@ interface Prepared {
   payload: Uint8Array;
   timeoutMs: number;
   questionEnd: number;
+  startDelayMs: number;
+  holdMs: number;
 }
 
 /** Each field of the request is read exactly once: what is validated is what is used. */
 function prepare(req: ExchangeRequest): Prepared {
   if (req === null || typeof req !== 'object') throw new ArgumentError('request', 'expected an object');
-  const { netns, server, port: rawPort, transport: rawTransport, payload, timeoutMs: rawTimeout } = req;
+  const { netns, server, port: rawPort, transport: rawTransport, payload, timeoutMs: rawTimeout, startDelayMs: rawDelay, holdMs: rawHold } = req;
   const family = validateServer(server);
   const port = validatePort(rawPort ?? 53);
   const transport = rawTransport ?? 'udp';
@@ -392,10 +422,12 @@ function prepare(req: ExchangeRequest): Prepared {
     throw new ArgumentError('payload', `length must be 1 to ${MAX_PAYLOAD} bytes, got ${payload.length}`);
   }
   const timeoutMs = validateTimeout(rawTimeout);
+  const startDelayMs = validateMs(rawDelay, 'startDelayMs', MAX_START_DELAY_MS, 0);
+  const holdMs = validateMs(rawHold, 'holdMs', MAX_HOLD_MS, DEFAULT_HOLD_MS);
   checkNetnsRef(netns);
   // A copy: the caller cannot change the bytes between here and the addon.
   const bytes = Uint8Array.prototype.slice.call(payload);
-  return { netns, server, family, port, tcp: transport === 'tcp', payload: bytes, timeoutMs, questionEnd: dnsQuestionEnd(bytes) };
+  return { netns, server, family, port, tcp: transport === 'tcp', payload: bytes, timeoutMs, questionEnd: dnsQuestionEnd(bytes), startDelayMs, holdMs };
 }
 
 function checkNetnsRef(netns: unknown): asserts netns is NetnsRef {
@@ -567,7 +599,7 @@ class QueuedExchange extends Waiter<ExchangeReply> {
 let queued: QueuedExchange[] = [];
 
 /** Bytes before each payload in a submitBatch record (native/addon.cc kRecordHeader). */
-const RECORD_HEADER = 28;
+const RECORD_HEADER = 36;
 
 function flushQueued(): void {
   const jobs = queued;
@@ -617,6 +649,8 @@ function flushQueued(): void {
       packed.writeUInt32LE(j.p.timeoutMs, off + 16);
       packed.writeUInt32LE(j.p.tcp ? 0 : j.p.questionEnd, off + 20);
       packed.writeUInt32LE(j.p.payload.length, off + 24);
+      packed.writeUInt32LE(j.p.startDelayMs, off + 28);
+      packed.writeUInt32LE(j.p.holdMs, off + 32);
       packed.set(j.p.payload, off + RECORD_HEADER);
       off += RECORD_HEADER + j.p.payload.length;
     }

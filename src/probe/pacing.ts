@@ -22,6 +22,42 @@ export function startOffsets(count: number, spreadMs: number, stepMs = START_STE
   return offsets;
 }
 
+/** Longest stretch of starts one JS wake-up hands the engine (see paceOf). */
+export const MAX_CHUNK_MS = 100;
+
+/**
+ * When a probe starts and how long its result may wait in the engine: what the
+ * sweep passes down to the exchange (netns/binding.ts startDelayMs, holdMs).
+ * startAt is on performance.now()'s clock.
+ */
+export interface Pace {
+  startAt: number;
+  holdMs: number;
+}
+
+/**
+ * How a paced sweep splits its starts between JavaScript and the engine.
+ * JavaScript wakes once per chunk (a multiple of stepMs, at most
+ * MAX_CHUNK_MS) and hands the engine every start of that chunk in one batch,
+ * each with its own start time; the engine starts them on time and holds
+ * finished results up to holdMs (half a chunk) so that one delivery settles
+ * many. Until its result is delivered a probe holds its in-flight slot, so
+ * the chunk is kept short enough that the busiest target's starts of one
+ * chunk take at most half its slots: a chunk's starts go to the engine at
+ * once, none waits for a slot the last chunk's held results still hold.
+ * `busiest`: the most first attempts the sweep starts to any one target.
+ */
+export function paceOf(spreadMs: number, busiest: number, maxInFlight: number, stepMs = START_STEP_MS): { chunkMs: number; holdMs: number } {
+  const step = Math.max(1, stepMs);
+  if (spreadMs <= 0 || busiest <= 0) return { chunkMs: step, holdMs: 1 };
+  const perMs = busiest / spreadMs;
+  const fit = Math.floor(maxInFlight / 2 / perMs / step) * step;
+  // Too busy for even one step a chunk: JavaScript wakes every step and results cross at once, as unpaced.
+  if (fit < step) return { chunkMs: step, holdMs: 1 };
+  const chunkMs = Math.min(MAX_CHUNK_MS, fit);
+  return { chunkMs, holdMs: Math.max(1, Math.floor(chunkMs / 2)) };
+}
+
 /** Waits ms (rejects with the signal's reason when it is aborted first). */
 export type Wait = (ms: number, signal?: AbortSignal) => Promise<void>;
 

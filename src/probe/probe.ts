@@ -19,6 +19,7 @@ import { checkQuery, type QueryInput } from './query-spec.js';
 import {
   ArgumentError,
   exchange as nativeExchange,
+  MAX_START_DELAY_MS,
   validatePort,
   validateServer,
   validateTimeout,
@@ -28,6 +29,7 @@ import {
 } from '../netns/binding.js';
 import { type ExpectMatch, ProbeResult, type Reason, type Transport } from '../model.js';
 import { buildQuery, checkQueryOptions, type BuiltQuery, type QueryOptions } from './query.js';
+import type { Pace } from './pacing.js';
 import { reasonForCode } from './reasons.js';
 import { MAX_DETAIL, MAX_MESSAGE, validateReply, type Expectation, type Verdict } from './validate.js';
 import { capString, errorMessage } from '../text/untrusted.js';
@@ -126,10 +128,22 @@ const ignoredOf = (x: unknown): number => {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
 };
 
-async function attempt(ex: ExchangeFn, spec: ProbeSpec, netns: NetnsRef, q: BuiltQuery, transport: Transport, timeoutMs: number): Promise<Attempt> {
+async function attempt(
+  ex: ExchangeFn,
+  spec: ProbeSpec,
+  netns: NetnsRef,
+  q: BuiltQuery,
+  transport: Transport,
+  timeoutMs: number,
+  startDelayMs: number,
+  holdMs: number | undefined,
+): Promise<Attempt> {
   let reply: ExchangeReply;
   try {
-    reply = await ex({ netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs });
+    const req: ExchangeRequest = { netns, server: spec.server, port: spec.port, transport, payload: q.packet, timeoutMs };
+    if (startDelayMs > 0) req.startDelayMs = startDelayMs;
+    if (holdMs !== undefined) req.holdMs = holdMs;
+    reply = await ex(req);
   } catch (err) {
     return { replied: false, reason: reasonFromError(err), detail: messageOf(err), ignored: ignoredOf(err) };
   }
@@ -188,7 +202,7 @@ export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<P
   try {
     if ((opts as Partial<ProbeOptions> | null)?.transport === 'tcp') transport = 'tcp';
     const spec = checkProbeOptions(opts);
-    return await probeSpec(spec, opts.netns ?? 'host', deps);
+    return await probeSpec(spec, opts.netns ?? 'host', undefined, deps);
   } catch (err) {
     return failedProbe(err, transport);
   }
@@ -198,19 +212,28 @@ export async function probe(opts: ProbeOptions, deps: ProbeDeps = {}): Promise<P
  * Probes with a spec checkProbeOptions made, from `netns` ('host', a path or
  * an open handle): what probe() does after its check. Never throws and never
  * rejects. (One async function around the exchanges: a sweep runs it for every probe.)
+ * With `pace` the engine starts the first exchange at pace.startAt (on
+ * deps.now's clock; at once when that has passed) and may hold each result
+ * pace.holdMs (see pacing.ts paceOf); the timeout counts from the start.
  */
-export async function probeSpec(spec: ProbeSpec, netns: NetnsRef, deps: ProbeDeps = {}): Promise<ProbeResult> {
+export async function probeSpec(spec: ProbeSpec, netns: NetnsRef, pace?: Pace, deps: ProbeDeps = {}): Promise<ProbeResult> {
   try {
     const ex = deps.exchange ?? nativeExchange;
     const now = deps.now ?? performanceNow;
     const q = buildQuery(spec.query);
-    const started = now();
-    const first = await attempt(ex, spec, netns, q, spec.transport, spec.timeoutMs);
+    let started = now();
+    let delayMs = 0;
+    if (pace !== undefined && pace.startAt > started) {
+      delayMs = Math.min(MAX_START_DELAY_MS, Math.round(pace.startAt - started));
+      started += delayMs;
+    }
+    const holdMs = pace?.holdMs;
+    const first = await attempt(ex, spec, netns, q, spec.transport, spec.timeoutMs, delayMs, holdMs);
     if (spec.transport !== 'udp' || !first.replied || !first.verdict.tc) {
       return fromAttempt(first, spec.transport, false, 0);
     }
     const remaining = Math.max(1, Math.floor(spec.timeoutMs - (now() - started)));
-    const retry = await attempt(ex, spec, netns, q, 'tcp', remaining);
+    const retry = await attempt(ex, spec, netns, q, 'tcp', remaining, 0, holdMs);
     if (retry.replied) return fromAttempt(retry, 'tcp', true, first.rttSeconds, first.ignored);
     return {
       ok: false,

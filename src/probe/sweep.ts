@@ -26,8 +26,9 @@ import { checkProbeOptions, failedProbe, probeSpec, type ProbeSpec } from './pro
 import { openVantage, type VantageOpener } from '../netns/guard.js';
 import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, SharedWaits, type Wait, startOffsets } from './pacing.js';
+import { InFlightLimit, type Pace, paceOf, SharedWaits, type Wait, startOffsets } from './pacing.js';
 import { Rotation, type PlanVantage } from './plan.js';
 import type { ResolvConfReuse } from './resolv-conf-reuse.js';
 
@@ -73,8 +74,8 @@ const defaultWait: Wait = async (ms, signal) => {
   });
 };
 
-/** Runs one checked probe from a namespace (probe.ts probeSpec; tests pass their own). */
-export type ProbeFn = (spec: ProbeSpec, netns: NetnsRef) => Promise<ProbeResult>;
+/** Runs one checked probe from a namespace, started at pace.startAt when given (probe.ts probeSpec; tests pass their own). */
+export type ProbeFn = (spec: ProbeSpec, netns: NetnsRef, pace?: Pace) => Promise<ProbeResult>;
 
 const targetKey = (t: Target): string => `${t.server}|${t.port}`;
 
@@ -100,6 +101,7 @@ async function probeWithAttempts(
   target: Target,
   transport: Transport,
   queryIndex: number,
+  pace: Pace | undefined,
 ): Promise<{ result: ProbeResult; attempts: number }> {
   const opts = run.opts;
   const spec = specFor(run, target, transport, queryIndex);
@@ -113,7 +115,8 @@ async function probeWithAttempts(
     const release = await run.limit.acquire(targetKey(target));
     try {
       if (opts.signal?.aborted) throw opts.signal.reason;
-      result = await run.probeFn(spec, netns);
+      // A later attempt passes the same pace: its start is past, only the hold applies.
+      result = await run.probeFn(spec, netns, pace);
     } finally {
       release();
     }
@@ -246,17 +249,17 @@ interface SweepRun {
   specs: Map<string, Array<ProbeSpec | ProbeResult>>;
 }
 
-async function probeRow(run: SweepRun, o: OpenVantage, w: Work, queryIndex: number): Promise<void> {
-  const { result, attempts } = await probeWithAttempts(run, o.handle, w.target, w.transport, queryIndex);
+async function probeRow(run: SweepRun, o: OpenVantage, w: Work, queryIndex: number, pace: Pace | undefined): Promise<void> {
+  const { result, attempts } = await probeWithAttempts(run, o.handle, w.target, w.transport, queryIndex, pace);
   const query = run.opts.queries[queryIndex]!;
   // A failing vantage's resolv.conf is read again next sweep: it may be why.
   if (!result.ok) run.opts.resolvConfReuse?.drop(o.v.id);
   run.rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
 }
 
-async function probeVantage(run: SweepRun, o: OpenVantage, work: readonly Work[]): Promise<void> {
+async function probeVantage(run: SweepRun, o: OpenVantage, work: readonly Work[], pace: Pace | undefined): Promise<void> {
   const probes: Promise<void>[] = [];
-  for (const w of work) for (let q = 0; q < run.opts.queries.length; q++) probes.push(probeRow(run, o, w, q));
+  for (const w of work) for (let q = 0; q < run.opts.queries.length; q++) probes.push(probeRow(run, o, w, q, pace));
   await Promise.all(probes);
 }
 
@@ -280,12 +283,28 @@ function inTargetOrder(work: readonly Work[], o: OpenVantage, transports: readon
   return sorted;
 }
 
-/** One vantage's part of a sweep: waits for its start, probes its planned work, and closes its namespace. */
-async function sweepVantage(run: SweepRun, o: OpenVantage, work: readonly Work[], starts: SharedWaits, offset: number): Promise<void> {
+/** How a sweep's starts are paced (see pacing.ts paceOf): null when they are not (spread 0). */
+interface Pacing {
+  starts: SharedWaits;
+  /** performance.now() when `starts` was made: offsets count from it. */
+  t0: number;
+  chunkMs: number;
+  holdMs: number;
+}
+
+/**
+ * One vantage's part of a sweep: waits for the chunk its start falls in, probes its planned work (the engine
+ * starts it at its own offset), and closes its namespace.
+ */
+async function sweepVantage(run: SweepRun, o: OpenVantage, work: readonly Work[], pacing: Pacing | null, offset: number): Promise<void> {
   try {
-    await starts.at(offset);
+    let pace: Pace | undefined;
+    if (pacing) {
+      await pacing.starts.at(Math.floor(offset / pacing.chunkMs) * pacing.chunkMs);
+      pace = { startAt: pacing.t0 + offset, holdMs: pacing.holdMs };
+    }
     if (run.opts.signal?.aborted) throw run.opts.signal.reason;
-    await probeVantage(run, o, inTargetOrder(work, o, run.opts.transports));
+    await probeVantage(run, o, inTargetOrder(work, o, run.opts.transports), pace);
   } finally {
     o.handle.close();
   }
@@ -321,6 +340,21 @@ const addTruncated = (n: number, r: SweepRow): number => n + (r.result.truncated
 const idOf = (v: Vantage): string => v.id;
 const reportOf = (p: { report: VantageReport }): VantageReport => p.report;
 const planVantageOf = (o: OpenVantage): PlanVantage => ({ key: vantageKey(o.v), host: o.v.hostNetwork, targets: o.targets });
+
+/** The most probes (first attempts) the sweep sends to any one server:port. */
+function busiestTarget(probing: readonly OpenVantage[], work: ReadonlyMap<string, readonly Work[]>, queries: number): number {
+  const counts = new Map<string, number>();
+  let most = 0;
+  for (const o of probing) {
+    for (const w of work.get(vantageKey(o.v))!) {
+      const key = targetKey(w.target);
+      const n = (counts.get(key) ?? 0) + queries;
+      counts.set(key, n);
+      if (n > most) most = n;
+    }
+  }
+  return most;
+}
 
 /** Queries a row sent: its attempts, and the TCP retry of a truncated UDP reply. */
 export const rowQueries = (r: SweepRow): number => r.attempts + (r.result.truncated ? 1 : 0);
@@ -368,12 +402,19 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
       else o.handle.close();
     }
     const offsets = startOffsets(probing.length, opts.spreadMs);
-    // Vantages of one start step share one timer: they resume together and their probes reach the engine in one batch.
-    const starts = new SharedWaits(wait, opts.signal);
+    // Vantages of one chunk share one timer: they resume together and their probes reach the engine in one
+    // batch, each with its own start time.
+    let pacing: Pacing | null = null;
+    if (opts.spreadMs > 0) {
+      const { chunkMs, holdMs } = paceOf(opts.spreadMs, busiestTarget(probing, work, opts.queries.length), opts.maxInFlightPerTarget);
+      pacing = { starts: new SharedWaits(wait, opts.signal), t0: performance.now(), chunkMs, holdMs };
+    } else if (opts.signal?.aborted) {
+      throw opts.signal.reason;
+    }
     const sweeping: Promise<void>[] = [];
     for (let i = 0; i < probing.length; i++) {
       const o = probing[i]!;
-      sweeping.push(sweepVantage(run, o, work.get(vantageKey(o.v))!, starts, offsets[i]!));
+      sweeping.push(sweepVantage(run, o, work.get(vantageKey(o.v))!, pacing, offsets[i]!));
     }
     await Promise.all(sweeping);
     sortRows(rows, vantages);

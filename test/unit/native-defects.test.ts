@@ -158,9 +158,20 @@ t.test('defect 5: bad argument types straight to the addon throw TypeError and q
   // submitBatch: one packed record (native/addon.cc SubmitBatch), fine but for the fields overridden.
   const rec = (
     n: number,
-    o: { ns?: number; addr?: number; family?: number; tcp?: number; port?: number; timeout?: number; qend?: number; len?: number } = {},
+    o: {
+      ns?: number;
+      addr?: number;
+      family?: number;
+      tcp?: number;
+      port?: number;
+      timeout?: number;
+      qend?: number;
+      len?: number;
+      delay?: number;
+      hold?: number;
+    } = {},
   ) => {
-    const b = Buffer.alloc(28 + ok.length);
+    const b = Buffer.alloc(36 + ok.length);
     b.writeUInt32LE(n, 0);
     b.writeInt32LE(o.ns ?? -1, 4);
     b.writeUInt32LE(o.addr ?? 0, 8);
@@ -170,7 +181,9 @@ t.test('defect 5: bad argument types straight to the addon throw TypeError and q
     b.writeUInt32LE(o.timeout ?? 2000, 16);
     b.writeUInt32LE(o.qend ?? 0, 20);
     b.writeUInt32LE(o.len ?? ok.length, 24);
-    ok.copy(b, 28);
+    b.writeUInt32LE(o.delay ?? 0, 28);
+    b.writeUInt32LE(o.hold ?? 1, 32);
+    ok.copy(b, 36);
     return b;
   };
   const batch = (packed: unknown, fds: unknown = [], addrs: unknown = ['127.0.0.1']): unknown[] => [packed, fds, addrs];
@@ -190,6 +203,9 @@ t.test('defect 5: bad argument types straight to the addon throw TypeError and q
     ['batch: payload length past the buffer', (n) => batch(rec(n, { len: ok.length + 1 })), 'submitBatch'],
     ['batch: payload length 0', (n) => batch(rec(n, { len: 0 })), 'submitBatch'],
     ['batch: questionEnd past the payload', (n) => batch(rec(n, { qend: ok.length + 1 })), 'submitBatch'],
+    ['batch: startDelayMs 600001', (n) => batch(rec(n, { delay: 600_001 })), 'submitBatch'],
+    ['batch: startDelayMs 2^32-1', (n) => batch(rec(n, { delay: 0xffffffff })), 'submitBatch'],
+    ['batch: holdMs 1001', (n) => batch(rec(n, { hold: 1001 })), 'submitBatch'],
     ['batch: nsFds holding a string', (n) => batch(rec(n, { ns: 0 }), ['3']), 'submitBatch'],
     ['batch: addresses holding a number', (n) => batch(rec(n), [], [0x7f000001]), 'submitBatch'],
     ['batch: a good record, then a bad one', (n) => batch(Buffer.concat([rec(n), rec(n + 0x100000, { port: 0 })])), 'submitBatch'],

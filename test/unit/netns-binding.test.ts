@@ -72,6 +72,12 @@ t.test('arguments are checked before the native side and name the parameter', as
     [{ netns: 'relative/path' }, 'netns'],
     [{ netns: '/etc/hostname' }, 'netns'],
     [{ netns: 42 }, 'netns'],
+    [{ startDelayMs: -1 }, 'startDelayMs'],
+    [{ startDelayMs: 1.5 }, 'startDelayMs'],
+    [{ startDelayMs: 600_001 }, 'startDelayMs'],
+    [{ startDelayMs: '10' }, 'startDelayMs'],
+    [{ holdMs: 1001 }, 'holdMs'],
+    [{ holdMs: Number.NaN }, 'holdMs'],
   ];
   for (const [patch, param] of cases) {
     const err = await exchange({ ...base, ...patch }).then(
@@ -207,6 +213,87 @@ t.test('cancelAll fails in-flight exchanges with ECANCELED', async (t) => {
   t.equal(engineStats().inFlight, 0);
 });
 
+t.test('startDelayMs: the engine starts the exchange no sooner, and its RTT and timeout count from the start', async (t) => {
+  const arrived: number[] = [];
+  const echo = await udpServer((m) => {
+    arrived.push(performance.now());
+    return m;
+  });
+  const silent = await udpServer(() => null);
+  t.teardown(() => {
+    echo.close();
+    silent.close();
+  });
+  const delayMs = 300;
+  const t0 = performance.now();
+  const [late, now, timedOut] = await Promise.all([
+    exchange({ server: '127.0.0.1', port: echo.port, payload, timeoutMs: 1000, startDelayMs: delayMs }).then((r) => ({ r, at: performance.now() })),
+    exchange({ server: '127.0.0.1', port: echo.port, payload, timeoutMs: 1000 }),
+    exchange({ server: '127.0.0.1', port: silent.port, payload, timeoutMs: 100, startDelayMs: delayMs }).then(
+      () => null,
+      (e: ExchangeError) => ({ code: e.code, at: performance.now() }),
+    ),
+  ]);
+  t.equal(now.reply.toString(), 'query', 'an exchange without a delay is not held back by a scheduled one');
+  t.equal(late.r.reply.toString(), 'query');
+  t.equal(arrived.length, 2);
+  t.ok(Math.max(...arrived) - t0 >= delayMs, `the delayed query reached the server ${(Math.max(...arrived) - t0).toFixed(1)} ms after the call`);
+  // Sent no sooner than t0 + delay and answered before `late.at`: its RTT fits in between.
+  t.ok(late.r.rttNs / 1e6 <= late.at - t0 - delayMs + 1, `RTT ${(late.r.rttNs / 1e6).toFixed(2)} ms counts from the start`);
+  t.equal(timedOut?.code, 'ETIMEDOUT');
+  t.ok(timedOut!.at - t0 >= delayMs + 100, `a silent server times out ${(timedOut!.at - t0).toFixed(0)} ms after the call: delay, then the full timeout`);
+  t.equal(engineStats().scheduled, 0, 'nothing left scheduled');
+});
+
+t.test('cancelAll fails scheduled exchanges too, before they start', async (t) => {
+  let got = 0;
+  const echo = await udpServer((m) => {
+    got++;
+    return m;
+  });
+  t.teardown(echo.close);
+  // A minute ahead: if cancelAll missed them, this test would time out.
+  const jobs = Array.from({ length: 3 }, () =>
+    exchange({ server: '127.0.0.1', port: echo.port, payload, timeoutMs: 1000, startDelayMs: 60_000 }).catch((e: ExchangeError) => e.code),
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(engineStats().scheduled, 3, 'the worker holds them');
+  cancelAll();
+  t.same(await Promise.all(jobs), Array(3).fill('ECANCELED'));
+  t.equal(got, 0, 'none was sent');
+  t.equal(engineStats().scheduled, 0);
+  t.equal(engineStats().inFlight, 0);
+});
+
+t.test('holdMs: a finished result waits for the others, and they settle in one delivery', async (t) => {
+  const echo = await udpServer((m) => m);
+  const slow = dgram.createSocket('udp4');
+  slow.on('message', (m, r) => setTimeout(() => slow.send(m, r.port, r.address), 300));
+  await new Promise<void>((res) => slow.bind(0, '127.0.0.1', () => res()));
+  t.teardown(() => {
+    echo.close();
+    slow.close();
+  });
+  const settled: string[] = [];
+  const run = async (hold: number | undefined) => {
+    settled.length = 0;
+    const before = engineStats().deliveries!;
+    await Promise.all([
+      exchange({ server: '127.0.0.1', port: echo.port, payload, timeoutMs: 2000, ...(hold === undefined ? {} : { holdMs: hold }) }).then(() =>
+        settled.push('fast'),
+      ),
+      exchange({ server: '127.0.0.1', port: slow.address().port, payload, timeoutMs: 2000, ...(hold === undefined ? {} : { holdMs: hold }) }).then(() =>
+        settled.push('slow'),
+      ),
+    ]);
+    return engineStats().deliveries! - before;
+  };
+  t.equal(await run(undefined), 2, 'by default (1 ms) the fast reply crosses on its own');
+  t.same(settled, ['fast', 'slow']);
+  t.equal(await run(1000), 1, 'held: both cross together once the slow one is in (nothing else is running)');
+  t.same(settled, ['fast', 'slow'], 'each promise settled, in submission order');
+});
+
 t.test('an open handle on the host netns runs the setns path and comes back', async (t) => {
   const srv = await udpServer((m) => m);
   t.teardown(srv.close);
@@ -278,6 +365,16 @@ t.test('a closed handle keeps its namespace open for the jobs still holding it, 
   t.same(new Set(replies.map((r) => r.reply.toString())), new Set(['query']), 'every job ran after its handle was closed');
   t.throws(() => fs.readlinkSync(link), { code: 'ENOENT' }, 'the fd is closed once no job holds it');
   await t.rejects(exchange({ netns: h, server: '127.0.0.1', payload, timeoutMs: 10 }), { name: 'ArgumentError' }, 'a closed handle submits nothing');
+
+  // A scheduled job holds the namespace too, from its submission to its start.
+  const h2 = NetnsHandle.open('/proc/thread-self/ns/net');
+  const link2 = `/proc/self/fd/${h2.fd}`;
+  const later = exchange({ netns: h2, server: '127.0.0.1', port: srv.port, payload, timeoutMs: 1000, startDelayMs: 200 });
+  await new Promise((r) => setTimeout(r, 50));
+  h2.close();
+  t.match(fs.readlinkSync(link2), /^net:\[\d+\]$/, 'closed while scheduled: the fd stays until the job has started');
+  t.equal((await later).reply.toString(), 'query', 'the scheduled job ran in its namespace');
+  t.throws(() => fs.readlinkSync(link2), { code: 'ENOENT' }, 'then it is closed');
 });
 
 t.test('the worker never keeps the process alive, and results still arrive', async (t) => {

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { sweepOptions } from '../../src/config/options.js';
 import { maxSweepMs } from '../../src/daemon/scheduler.js';
 import type { Vantage } from '../../src/model.js';
-import { InFlightLimit, startOffsets, type Wait } from '../../src/probe/pacing.js';
+import { InFlightLimit, MAX_CHUNK_MS, type Pace, paceOf, startOffsets, type Wait } from '../../src/probe/pacing.js';
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
 import { selfVantage } from '../support/self-vantage.js';
@@ -40,19 +40,28 @@ const ticks = async (n: number): Promise<void> => {
 };
 
 /** A probe that stays in flight for a few event-loop turns and records, per server, how many were in flight at once. */
-function countingProbe(): { probeFn: ProbeFn; peak: Map<string, number>; servers: string[] } {
+function countingProbe(): { probeFn: ProbeFn; peak: Map<string, number>; servers: string[]; paces: Array<Pace | undefined> } {
   const now = new Map<string, number>();
   const peak = new Map<string, number>();
   const servers: string[] = [];
-  const probeFn: ProbeFn = async (spec) => {
+  const paces: Array<Pace | undefined> = [];
+  const probeFn: ProbeFn = async (spec, _netns, pace) => {
     servers.push(spec.server);
+    paces.push(pace);
     now.set(spec.server, (now.get(spec.server) ?? 0) + 1);
     peak.set(spec.server, Math.max(peak.get(spec.server) ?? 0, now.get(spec.server)!));
     await ticks(3);
     now.set(spec.server, now.get(spec.server)! - 1);
     return { ok: true, reason: 'ok', rcode: 'NOERROR', answers: [], rttSeconds: 0.001, transport: spec.transport ?? 'udp', truncated: false };
   };
-  return { probeFn, peak, servers };
+  return { probeFn, peak, servers, paces };
+}
+
+/** The distinct start offsets the probes were given, in ms after the earliest. */
+function startsOf(paces: Array<Pace | undefined>): number[] {
+  const at = paces.map((p) => p!.startAt);
+  const first = Math.min(...at);
+  return [...new Set(at.map((a) => Math.round(a - first)))].sort((a, b) => a - b);
 }
 
 t.test('startOffsets spreads the starts evenly over the window', (t) => {
@@ -94,14 +103,38 @@ t.test('InFlightLimit: at most max holders per key, first come first served, key
   t.equal(limit.peak, 2);
 });
 
+t.test('paceOf: chunks as long as the busiest target allows, results held half a chunk', (t) => {
+  // 250 vantages over 500 ms, 64 slots: 0.5 starts/ms, 32 slots take 64 ms of starts -> 60 ms chunks.
+  t.same(paceOf(500, 250, 64), { chunkMs: 60, holdMs: 30 });
+  // A node's default: 220 probes to one server over 5 s: capped at MAX_CHUNK_MS.
+  t.same(paceOf(5000, 220, 64), { chunkMs: MAX_CHUNK_MS, holdMs: MAX_CHUNK_MS / 2 });
+  // 2,000 over 500 ms: even one 10 ms step holds 40 starts > 32: every step, results at once.
+  t.same(paceOf(500, 2000, 64), { chunkMs: 10, holdMs: 1 });
+  t.same(paceOf(500, 2000, 64, 5), { chunkMs: 5, holdMs: 2 }, 'the step is a parameter: a 5 ms step holds 20 starts');
+  t.same(paceOf(0, 250, 64), { chunkMs: 10, holdMs: 1 }, 'unpaced');
+  t.same(paceOf(500, 0, 64), { chunkMs: 10, holdMs: 1 }, 'nothing to start');
+  t.end();
+});
+
 t.test('a sweep starts its vantages spread over spreadMs, and caps the attempts in flight per server', async (t) => {
   const waits: number[] = [];
   const wait: Wait = async (ms) => {
     waits.push(ms);
   };
-  const { probeFn, peak, servers } = countingProbe();
+  const { probeFn, peak, servers, paces } = countingProbe();
   const report = await runSweep(vantages(6), { ...OPTS, spreadMs: 600, maxInFlightPerTarget: 3 }, probeFn, wait);
-  t.same(waits, [0, 100, 200, 300, 400, 500], 'vantage i starts i × 600/6 ms in');
+  t.same(startsOf(paces), [0, 100, 200, 300, 400, 500], 'vantage i starts i × 600/6 ms in (the engine starts it then)');
+  // Each target gets 6 vantages x 2 transports = 12 first attempts over the 600 ms.
+  const { chunkMs, holdMs } = paceOf(600, 12, 3);
+  t.same(
+    waits,
+    [...new Set([0, 100, 200, 300, 400, 500].map((o) => Math.floor(o / chunkMs) * chunkMs))],
+    `JavaScript wakes once per ${chunkMs} ms chunk that holds a start`,
+  );
+  t.ok(
+    paces.every((p) => p!.holdMs === holdMs),
+    'every probe may be held half a chunk',
+  );
   t.equal(report.rows.length, 6 * 2 * 2, 'every vantage × target × transport was probed');
   t.ok(
     report.rows.every((r) => r.result.ok),
@@ -112,18 +145,25 @@ t.test('a sweep starts its vantages spread over spreadMs, and caps the attempts 
   t.equal(peak.get('10.0.0.2'), 3, 'and for 10.0.0.2');
 
   const unpaced = countingProbe();
+  waits.length = 0;
   await runSweep(vantages(6), { ...OPTS, maxInFlightPerTarget: 64 }, unpaced.probeFn, wait);
   t.equal(unpaced.peak.get('10.0.0.1'), 12, 'without a binding cap every probe to a server is in flight at once');
+  t.same(waits, [], 'unpaced: no wait');
+  t.ok(
+    unpaced.paces.every((p) => p === undefined),
+    'and no start time or hold: the exchange defaults',
+  );
 });
 
-t.test('vantages that start in the same 10 ms step share one wait', async (t) => {
+t.test('vantages whose starts fall in one chunk share one wait and keep their own start times', async (t) => {
   const waits: number[] = [];
   const wait: Wait = async (ms) => {
     waits.push(ms);
   };
-  const { probeFn } = countingProbe();
+  const { probeFn, paces } = countingProbe();
   const report = await runSweep(vantages(6), { ...OPTS, spreadMs: 20, maxInFlightPerTarget: 64 }, probeFn, wait);
-  t.same(waits, [0, 10], 'offsets 0, 0, 0, 10, 10, 10: two waits, not six');
+  t.same(waits, [0], 'offsets 0, 0, 0, 10, 10, 10: one wait, not six');
+  t.same(startsOf(paces), [0, 10], 'the engine starts them at 0 and 10 ms');
   t.equal(report.rows.length, 6 * 2 * 2, 'every vantage still probed');
 });
 
