@@ -11,6 +11,9 @@ import { InFlightLimit, MAX_CHUNK_MS, type Pace, paceOf, startOffsets, type Wait
 import { runSweep, type ProbeFn, type SweepOptions } from '../../src/probe/sweep.js';
 import { QUERY } from '../fixtures/diagnose/sweep-rows.js';
 import { selfVantage } from '../support/self-vantage.js';
+import { startResponder } from '../support/responder.js';
+import { requireRoot } from '../support/root.js';
+import { performance } from 'node:perf_hooks';
 
 // This very process's namespace opens without root; each copy is one more vantage.
 function vantages(n: number): Vantage[] {
@@ -165,6 +168,35 @@ t.test('vantages whose starts fall in one chunk share one wait and keep their ow
   t.same(waits, [0], 'offsets 0, 0, 0, 10, 10, 10: one wait, not six');
   t.same(startsOf(paces), [0, 10], 'the engine starts them at 0 and 10 ms');
   t.equal(report.rows.length, 6 * 2 * 2, 'every vantage still probed');
+});
+
+t.test("a real paced sweep: the engine sends each probe at its own start, not at its chunk's", async (t) => {
+  if (!requireRoot(t, "the engine enters each vantage's namespace (here this process's own) with setns(2), which needs CAP_SYS_ADMIN")) return;
+  const arrivals: number[] = [];
+  const server = await startResponder({ onQuery: () => arrivals.push(performance.now()) });
+  t.teardown(() => server.close());
+  const spreadMs = 90;
+  const offsets = startOffsets(10, spreadMs);
+  t.same(offsets, [0, 0, 10, 20, 30, 40, 50, 60, 70, 80]);
+  t.equal(paceOf(spreadMs, 10, 64).chunkMs, MAX_CHUNK_MS, 'one chunk: JavaScript hands all ten to the engine at once');
+  const before = performance.now();
+  const report = await runSweep(vantages(10), {
+    ...OPTS,
+    transports: ['udp'],
+    targets: [{ server: '127.0.0.1', port: server.port, source: 'static' }],
+    spreadMs,
+  });
+  t.equal(report.rows.length, 10);
+  t.ok(
+    report.rows.every((r) => r.result.ok),
+    'every probe passed',
+  );
+  arrivals.sort((a, b) => a - b);
+  t.equal(arrivals.length, 10);
+  // The server sees a query no sooner than its start (1 ms: the delay is rounded to whole ms).
+  for (let i = 0; i < 10; i++) {
+    t.ok(arrivals[i]! - before >= offsets[i]! - 1, `query ${i + 1} arrived ${(arrivals[i]! - before).toFixed(1)} ms in, its start ${offsets[i]} ms`);
+  }
 });
 
 t.test('a retry takes a slot of its own: attempts never pass the cap either', async (t) => {
