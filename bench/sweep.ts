@@ -552,13 +552,15 @@ async function main() {
           `                  engine (above)      daemon`,
           `  wall / sweep    ${String(addon.medianWallMs).padEnd(8)} ms median   ${daemon.meanWallMs} ms mean (coredns_healthd_sweep_duration_seconds; probe.spread included)   ${ratio(daemon.meanWallMs, addon.medianWallMs)}`,
           // Medians against medians (CPU per interval of the daemon, from each thread's schedstat); the mean beside.
-          `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuMedianMs} ms median (mean ${daemon.cpuPerSweepMs}, p95 ${daemon.cpuP95Ms})   ${ratio(daemon.cpuMedianMs, addon.medianCpuMs)}`,
+          `  cpu / sweep     ${String(addon.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuMedianMs} ms median (mean ${daemon.cpuPerSweepMs}, p95 ${daemon.cpuP95Ms})   ${ratio(daemon.cpuMedianMs, addon.medianCpuMs)} ${
+            daemon.spread === 0 ? '(like for like: both in one burst)' : '(the daemon paced, the engine in one burst: the like is the next row)'
+          }`,
           // The daemon paces its sweep (probe.spread, default half the interval): the engine paced the same way is its like.
           ...(paced
             ? [
                 `  cpu, paced      ${String(paced.medianCpuMs).padEnd(8)} ms median   ${daemon.cpuMedianMs} ms median   ${ratio(daemon.cpuMedianMs, paced.medianCpuMs as number)} (mean ${ratio(daemon.cpuPerSweepMs, paced.medianCpuMs as number)}; engine paced over ${SPREAD_MS} ms above; the daemon over probe.spread × interval = ${
                   (daemon.spread ?? 0.5) * daemon.intervalMs
-                } ms)`,
+                } ms${daemon.spread === 0 ? '' : ': like for like'})`,
               ]
             : []),
           `  rss             ${String(addon.peakRssMiB).padEnd(8)} MiB peak   ${daemon.rssStartMiB} → ${daemon.rssEndMiB} MiB (max sampled ${daemon.rssMaxMiB}, peak ${daemon.peakRssMiB})`,
