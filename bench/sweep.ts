@@ -192,7 +192,7 @@ async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
       const offset = offsets[i]!;
       if (SPREAD_MS > 0) await starts.at(Math.floor(offset / chunkMs) * chunkMs);
       const h = NetnsHandle.open(n.path);
-      const release = await limit.acquire(topo.bridge.ipv4);
+      const release = limit.tryAcquire(topo.bridge.ipv4) ?? (await limit.acquire(topo.bridge.ipv4));
       try {
         return await probeSpec(spec, h, SPREAD_MS > 0 ? { startAt: start0 + offset, holdMs } : undefined);
       } finally {

@@ -200,6 +200,8 @@ function netnsIsolated(rows: readonly SweepRow[], ctx: PathContext): Finding[] {
 
 /** The path comparisons over every row of a sweep. */
 export function checkPath(rows: readonly SweepRow[], ctx: PathContext): Finding[] {
+  // Each comparison explains failing rows: a sweep where every probe passed has none to explain.
+  if (rows.every(isOk)) return [];
   const roles = targetRoles(rows, ctx.dnsServiceIps);
   return [...serviceVersusPods(rows, roles), ...oneServerFails(rows, roles), ...netnsIsolated(rows, ctx)];
 }

@@ -6,6 +6,8 @@ import type { SweepRow, Transport, Vantage } from '../model.js';
 import { nodeFinding, plural, vantageFinding, type Finding } from './finding.js';
 import { byTarget, byVantage, describeTarget, ofTransport, outcome, reasonSummary } from './rows.js';
 
+const passed = (r: SweepRow): boolean => r.result.ok;
+
 interface Split {
   vantage: Vantage;
   failing: SweepRow[];
@@ -63,5 +65,7 @@ function compare(rows: readonly SweepRow[], broken: Transport): Finding[] {
 
 /** The protocol comparison over every row of a sweep. */
 export function checkProtocol(rows: readonly SweepRow[]): Finding[] {
+  // A finding needs a transport whose every probe failed somewhere: none when every probe passed.
+  if (rows.every(passed)) return [];
   return [...compare(rows, 'udp'), ...compare(rows, 'tcp')];
 }

@@ -109,18 +109,31 @@ export class InFlightLimit {
     return this.#peak;
   }
 
+  /**
+   * The function that releases a slot of key taken now, or null when key is full (then acquire() waits for one;
+   * no promise is made for a slot that is free). Release is idempotent.
+   */
+  tryAcquire(key: string): (() => void) | null {
+    const n = this.inFlight(key);
+    if (n >= this.#max) return null;
+    this.#inFlight.set(key, n + 1);
+    return this.#holder(key);
+  }
+
   /** Resolves, with the function that releases it, once key has a free slot. Release is idempotent. */
   async acquire(key: string): Promise<() => void> {
-    if (this.inFlight(key) >= this.#max) {
-      await new Promise<void>((resolve) => {
-        const q = this.#queues.get(key);
-        if (q) q.push(resolve);
-        else this.#queues.set(key, [resolve]);
-      });
-      // The releaser handed its slot over: the count already includes this holder.
-    } else {
-      this.#inFlight.set(key, this.inFlight(key) + 1);
-    }
+    const now = this.tryAcquire(key);
+    if (now) return now;
+    await new Promise<void>((resolve) => {
+      const q = this.#queues.get(key);
+      if (q) q.push(resolve);
+      else this.#queues.set(key, [resolve]);
+    });
+    // The releaser handed its slot over: the count already includes this holder.
+    return this.#holder(key);
+  }
+
+  #holder(key: string): () => void {
     this.#peak = Math.max(this.#peak, this.inFlight(key));
     let released = false;
     return () => {

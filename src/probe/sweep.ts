@@ -95,39 +95,6 @@ export function targetsFor(own: readonly Target[], configured: readonly Target[]
   return [...seen.values()];
 }
 
-async function probeWithAttempts(
-  run: SweepRun,
-  netns: NetnsHandle,
-  target: Target,
-  transport: Transport,
-  queryIndex: number,
-  pace: Pace | undefined,
-): Promise<{ result: ProbeResult; attempts: number }> {
-  const opts = run.opts;
-  const spec = specFor(run, target, transport, queryIndex);
-  // Options that cannot be probed (a bad server address) fail every attempt alike.
-  if (!('query' in spec)) return { result: spec, attempts: 1 };
-  let result: ProbeResult | undefined;
-  let n = 0;
-  let ignored = 0;
-  while (n < opts.attempts) {
-    n++;
-    const release = await run.limit.acquire(targetKey(target));
-    try {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      // A later attempt passes the same pace: its start is past, only the hold applies.
-      result = await run.probeFn(spec, netns, pace);
-    } finally {
-      release();
-    }
-    ignored += result.ignoredReplies ?? 0;
-    // Retrying cannot help a vantage that is gone or a cancelled sweep.
-    if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
-  }
-  if (ignored > 0) result = { ...result!, ignoredReplies: ignored };
-  return { result: result!, attempts: n };
-}
-
 /**
  * The checked probe of (server:port, transport, query): checked once per sweep
  * and shared by every vantage that probes it, or the result every probe of it
@@ -249,12 +216,41 @@ interface SweepRun {
   specs: Map<string, Array<ProbeSpec | ProbeResult>>;
 }
 
+/**
+ * One row: the probe of (vantage, target, transport, query), tried up to opts.attempts times while it fails,
+ * each attempt holding one of the target's in-flight slots.
+ */
 async function probeRow(run: SweepRun, o: OpenVantage, w: Work, queryIndex: number, pace: Pace | undefined): Promise<void> {
-  const { result, attempts } = await probeWithAttempts(run, o.handle, w.target, w.transport, queryIndex, pace);
-  const query = run.opts.queries[queryIndex]!;
+  const opts = run.opts;
+  const spec = specFor(run, w.target, w.transport, queryIndex);
+  let result: ProbeResult | undefined;
+  let attempts = 0;
+  if (!('query' in spec)) {
+    // Options that cannot be probed (a bad server address) fail every attempt alike.
+    result = spec;
+    attempts = 1;
+  } else {
+    const key = targetKey(w.target);
+    let ignored = 0;
+    while (attempts < opts.attempts) {
+      attempts++;
+      const release = run.limit.tryAcquire(key) ?? (await run.limit.acquire(key));
+      try {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        // A later attempt passes the same pace: its start is past, only the hold applies.
+        result = await run.probeFn(spec, o.handle, pace);
+      } finally {
+        release();
+      }
+      ignored += result.ignoredReplies ?? 0;
+      // Retrying cannot help a vantage that is gone or a cancelled sweep.
+      if (result.ok || result.reason === 'netns-gone' || result.reason === 'cancelled') break;
+    }
+    if (ignored > 0) result = { ...result!, ignoredReplies: ignored };
+  }
   // A failing vantage's resolv.conf is read again next sweep: it may be why.
-  if (!result.ok) run.opts.resolvConfReuse?.drop(o.v.id);
-  run.rows.push({ vantage: o.v, target: w.target, transport: w.transport, query, attempts, result, class: w.class });
+  if (!result!.ok) opts.resolvConfReuse?.drop(o.v.id);
+  run.rows.push({ vantage: o.v, target: w.target, transport: w.transport, query: opts.queries[queryIndex]!, attempts, result: result!, class: w.class });
 }
 
 async function probeVantage(run: SweepRun, o: OpenVantage, work: readonly Work[], pace: Pace | undefined): Promise<void> {

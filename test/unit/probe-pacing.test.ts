@@ -90,8 +90,10 @@ t.test('InFlightLimit: at most max holders per key, first come first served, key
   const w4 = limit.acquire('a').then((r) => (order.push(4), r));
   await ticks(2);
   t.same(order, [], 'both wait while a is full');
+  t.equal(limit.tryAcquire('a'), null, 'tryAcquire: nothing while a is full');
   a1();
   a1(); // a second release of the same slot frees nothing more
+  t.equal(limit.tryAcquire('a'), null, 'a freed slot goes to the first waiter: tryAcquire does not jump the queue');
   await ticks(2);
   t.same(order, [3], 'the first waiter got the freed slot, and only it');
   t.equal(limit.inFlight('a'), 2);
@@ -104,6 +106,12 @@ t.test('InFlightLimit: at most max holders per key, first come first served, key
   t.equal(limit.inFlight('a'), 0);
   t.equal(limit.inFlight('b'), 0);
   t.equal(limit.peak, 2);
+  const now = limit.tryAcquire('a');
+  t.type(now, 'function', 'tryAcquire takes a free slot at once');
+  t.equal(limit.inFlight('a'), 1);
+  now!();
+  now!();
+  t.equal(limit.inFlight('a'), 0, 'and its release, once');
 });
 
 t.test('paceOf: chunks as long as the busiest target allows, results held half a chunk', (t) => {
