@@ -419,7 +419,13 @@ t.test('a worker thread gets its own engine, joined when the worker ends', async
         b.init((rs) => { const r = rs.find((x) => x.id === 1); if (r) parentPort.postMessage({ reply: r.reply.toString(), tid: b.stats().workerTid }); });
         b.submit(1, -1, 4, '127.0.0.1', \${port}, false, Buffer.from('from-worker'), 2000);
         // a second job that never completes: the engine must still be joined
-        b.submit(2, -1, 4, '127.0.0.1', \${port + 1 === 65536 ? 1 : port + 1}, false, Buffer.from('x'), 60000);\`;
+        b.submit(2, -1, 4, '127.0.0.1', \${port + 1 === 65536 ? 1 : port + 1}, false, Buffer.from('x'), 60000);
+        // and a third scheduled a minute ahead (a submitBatch record, startDelayMs 60000): dropped at the join
+        const rec = Buffer.alloc(37);
+        rec.writeUInt32LE(3, 0); rec.writeInt32LE(-1, 4); rec.writeUInt32LE(0, 8); rec[12] = 4; rec[13] = 0;
+        rec.writeUInt16LE(\${port}, 14); rec.writeUInt32LE(2000, 16); rec.writeUInt32LE(0, 20); rec.writeUInt32LE(1, 24);
+        rec.writeUInt32LE(60000, 28); rec.writeUInt32LE(1, 32); rec[36] = 120;
+        if (b.submitBatch(rec, [], ['127.0.0.1']) !== undefined) throw new Error('the scheduled job was refused');\`;
       const w = new Worker(src, { eval: true });
       const msg = await new Promise((r) => w.once('message', r));
       await w.terminate();
