@@ -31,12 +31,6 @@ constexpr int kMaxEvents = 256;
 // The epoll key of the wake-up eventfd; tasks get keys from 1 up, never reused.
 constexpr uint64_t kWakeKey = 0;
 
-// Finished jobs are held before they cross to JS (each for its job's
-// holdMs, 1 ms unless the caller asked for more), so that replies that arrive
-// close together are delivered (and their promises settled) in one batch
-// rather than one JS callback each. The sockets are still read as soon as
-// they are readable: only the delivery waits.
-
 // While a batch's namespaces are entered one by one, the replies already in
 // are read after every this many of them.
 constexpr size_t kPollEveryGroups = 16;
@@ -493,7 +487,12 @@ void Engine::Run() {
 
   std::vector<Result> done;
   std::vector<Job> jobs;
-  uint64_t deliverBy = UINT64_MAX;  // when the held results must cross to JS
+  // Finished jobs are held before they cross to JS, each for its job's holdMs
+  // (1 ms unless the caller asked for more), so that replies that arrive close
+  // together are delivered (and their promises settled) in one batch rather
+  // than one JS callback each. The sockets are still read as soon as they are
+  // readable: only the delivery waits. deliverBy: the earliest end of a hold.
+  uint64_t deliverBy = UINT64_MAX;
   epoll_event events[kMaxEvents];
   for (;;) {
     // Drop the heap's entries of tasks that finished before their deadline.

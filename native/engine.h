@@ -42,10 +42,11 @@ enum class JobKind {
 struct Job {
   uint32_t id = 0;
   JobKind kind = JobKind::kExchange;
-  // A duplicate of the namespace fd (F_DUPFD_CLOEXEC) taken at submit,
-  // shared by the jobs of one batch for the same fd: whatever the caller does
-  // with its fd, this one names the same namespace until the jobs are done.
-  // Null: the host.
+  // The namespace's open file: the addon's table entry for an fd it opened
+  // (openNetns), or a checked duplicate (F_DUPFD_CLOEXEC) of any other fd
+  // taken at submit; shared by the jobs holding it. Whatever the caller does
+  // with its fd, this one names the same namespace until the job has made its
+  // socket (a scheduled job holds it until its start). Null: the host.
   std::shared_ptr<UniqueFd> ns;
   // The namespace's identity: jobs for the same namespace share one setns.
   uint64_t nsDev = 0;
