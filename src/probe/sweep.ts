@@ -404,8 +404,6 @@ export async function runSweep(vantages: Vantage[], opts: SweepOptions, probeFn:
     if (opts.spreadMs > 0) {
       const { chunkMs, holdMs } = paceOf(opts.spreadMs, busiestTarget(probing, work, opts.queries.length), opts.maxInFlightPerTarget);
       pacing = { starts: new SharedWaits(wait, opts.signal), t0: performance.now(), chunkMs, holdMs };
-    } else if (opts.signal?.aborted) {
-      throw opts.signal.reason;
     }
     const sweeping: Promise<void>[] = [];
     for (let i = 0; i < probing.length; i++) {

@@ -250,6 +250,9 @@ t.test('an aborted sweep starts no more vantages and rejects', async (t) => {
   const real = countingProbe();
   await t.rejects(runSweep(vantages(2), { ...OPTS, spreadMs: 60_000, signal: done.signal }, real.probeFn), reason);
   t.equal(real.servers.length, 0);
+  // Unpaced (no wait at all): the same.
+  await t.rejects(runSweep(vantages(2), { ...OPTS, spreadMs: 0, signal: done.signal }, real.probeFn), reason);
+  t.equal(real.servers.length, 0, 'an aborted unpaced sweep probes nothing either');
 });
 
 t.test('configuration: probe.spread and probe.maxInFlightPerTarget', (t) => {
