@@ -34,7 +34,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { NetnsHandle, engineStats } from '../src/netns/binding.js';
 import { checkProbeOptions, probeSpec } from '../src/probe/probe.js';
-import { InFlightLimit, paceOf, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
+import { chunkStart, InFlightLimit, paceOf, START_STEP_MS, SharedWaits, startOffsets } from '../src/probe/pacing.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createTopology, nft, type Topology } from '../test/support/netns.js';
@@ -190,7 +190,7 @@ async function pacedSweep(topo: Topology): Promise<SweepOutcome> {
   const results = await Promise.all(
     topo.namespaces.map(async (n, i) => {
       const offset = offsets[i]!;
-      if (SPREAD_MS > 0) await starts.at(Math.floor(offset / chunkMs) * chunkMs);
+      if (SPREAD_MS > 0) await starts.at(chunkStart(offset, chunkMs));
       const h = NetnsHandle.open(n.path);
       const release = limit.tryAcquire(topo.bridge.ipv4) ?? (await limit.acquire(topo.bridge.ipv4));
       try {

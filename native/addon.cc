@@ -316,8 +316,9 @@ class Addon : public Napi::Addon<Addon> {
   // others before delivery, at most 1000), then the payload (all
   // little-endian). Every record is checked as submit
   // checks its arguments before anything is queued: one bad record is a
-  // TypeError and nothing is queued. A namespace fd is duplicated and checked
-  // once per batch; the jobs for it share the duplicate. The array (only
+  // TypeError and nothing is queued. A namespace fd the addon's table holds
+  // (openNetns) is shared as is; any other is duplicated and checked once per
+  // batch, its jobs sharing the duplicate. The array (only
   // when something was refused) has one entry per record, in order.
   Napi::Value SubmitBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

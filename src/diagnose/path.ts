@@ -12,7 +12,7 @@
 import type { SweepRow, Target, TargetSource, Transport, Vantage } from '../model.js';
 import { nodeFinding, plural, vantageFinding, type Finding } from './finding.js';
 import { canonicalIp } from './ip.js';
-import { byTarget, byVantage, describeTarget, groupBy, ofTransport, outcome, reasonSummary, targetKey } from './rows.js';
+import { allPassed, byTarget, byVantage, describeTarget, groupBy, ofTransport, outcome, reasonSummary, targetKey } from './rows.js';
 
 export interface PathContext {
   /** ClusterIPs of the cluster DNS Service, when Kubernetes is known. */
@@ -201,7 +201,7 @@ function netnsIsolated(rows: readonly SweepRow[], ctx: PathContext): Finding[] {
 /** The path comparisons over every row of a sweep. */
 export function checkPath(rows: readonly SweepRow[], ctx: PathContext): Finding[] {
   // Each comparison explains failing rows: a sweep where every probe passed has none to explain.
-  if (rows.every(isOk)) return [];
+  if (allPassed(rows)) return [];
   const roles = targetRoles(rows, ctx.dnsServiceIps);
   return [...serviceVersusPods(rows, roles), ...oneServerFails(rows, roles), ...netnsIsolated(rows, ctx)];
 }

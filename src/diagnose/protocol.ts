@@ -4,9 +4,7 @@
 // vantages only, it is on their path.
 import type { SweepRow, Transport, Vantage } from '../model.js';
 import { nodeFinding, plural, vantageFinding, type Finding } from './finding.js';
-import { byTarget, byVantage, describeTarget, ofTransport, outcome, reasonSummary } from './rows.js';
-
-const passed = (r: SweepRow): boolean => r.result.ok;
+import { allPassed, byTarget, byVantage, describeTarget, ofTransport, outcome, reasonSummary } from './rows.js';
 
 interface Split {
   vantage: Vantage;
@@ -66,6 +64,6 @@ function compare(rows: readonly SweepRow[], broken: Transport): Finding[] {
 /** The protocol comparison over every row of a sweep. */
 export function checkProtocol(rows: readonly SweepRow[]): Finding[] {
   // A finding needs a transport whose every probe failed somewhere: none when every probe passed.
-  if (rows.every(passed)) return [];
+  if (allPassed(rows)) return [];
   return [...compare(rows, 'udp'), ...compare(rows, 'tcp')];
 }

@@ -13,6 +13,9 @@ export function outcome(rows: readonly SweepRow[]): Outcome | undefined {
   return ok === rows.length ? 'ok' : ok === 0 ? 'fail' : 'mixed';
 }
 
+/** Every row passed (true for none): nothing for a comparison to explain. */
+export const allPassed = (rows: readonly SweepRow[]): boolean => rows.every((r) => r.result.ok);
+
 /** Failure reasons with counts, most frequent first: "timeout ×2, refused". */
 export function reasonSummary(rows: readonly SweepRow[]): string {
   const counts = new Map<string, number>();

@@ -58,6 +58,9 @@ export function paceOf(spreadMs: number, busiest: number, maxInFlight: number, s
   return { chunkMs, holdMs: Math.max(1, Math.floor(chunkMs / 2)) };
 }
 
+/** The start of the chunk (paceOf) that a start at offsetMs falls in: when JavaScript hands it to the engine. */
+export const chunkStart = (offsetMs: number, chunkMs: number): number => Math.floor(offsetMs / chunkMs) * chunkMs;
+
 /** Waits ms (rejects with the signal's reason when it is aborted first). */
 export type Wait = (ms: number, signal?: AbortSignal) => Promise<void>;
 

@@ -28,7 +28,7 @@ import { readResolvConf } from '../discovery/resolv-conf.js';
 import { vantageLabels } from '../discovery/vantage.js';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import { InFlightLimit, type Pace, paceOf, SharedWaits, type Wait, startOffsets } from './pacing.js';
+import { chunkStart, InFlightLimit, type Pace, paceOf, SharedWaits, type Wait, startOffsets } from './pacing.js';
 import { Rotation, type PlanVantage } from './plan.js';
 import type { ResolvConfReuse } from './resolv-conf-reuse.js';
 
@@ -296,7 +296,7 @@ async function sweepVantage(run: SweepRun, o: OpenVantage, work: readonly Work[]
   try {
     let pace: Pace | undefined;
     if (pacing) {
-      await pacing.starts.at(Math.floor(offset / pacing.chunkMs) * pacing.chunkMs);
+      await pacing.starts.at(chunkStart(offset, pacing.chunkMs));
       pace = { startAt: pacing.t0 + offset, holdMs: pacing.holdMs };
     }
     if (run.opts.signal?.aborted) throw run.opts.signal.reason;
